@@ -1,0 +1,96 @@
+# libmcnn build.  Switches: OPENMP=0|1 (default 1), SANITIZE=1 (address,undefined), NATIVE=1
+# (-march=native), DEBUG=1 (-O0 -g, internal asserts).  Each switch combination builds into its
+# own folder under build/, so switching never mixes objects; the default is build/ itself.
+CC      ?= cc
+OPENMP  ?= 1
+SANITIZE ?= 0
+NATIVE  ?= 0
+DEBUG   ?= 0
+
+BUILD := build
+ifeq ($(OPENMP),0)
+  BUILD := $(BUILD)/noomp
+endif
+ifeq ($(SANITIZE),1)
+  BUILD := $(BUILD)/sanitize
+endif
+ifeq ($(NATIVE),1)
+  BUILD := $(BUILD)/native
+endif
+ifeq ($(DEBUG),1)
+  BUILD := $(BUILD)/debug
+endif
+
+CFLAGS  := -std=c11 -Wall -Wextra -fPIC -fvisibility=hidden -MMD -MP -Iinclude -Ilib
+LDLIBS  := -lm
+ifeq ($(DEBUG),1)
+  CFLAGS += -O0 -g -DMCNN_DEBUG
+else
+  CFLAGS += -O3 -g
+endif
+ifeq ($(OPENMP),1)
+  CFLAGS  += -fopenmp
+  LDFLAGS += -fopenmp
+else
+  CFLAGS  += -fopenmp-simd
+endif
+ifeq ($(SANITIZE),1)
+  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(NATIVE),1)
+  CFLAGS += -march=native
+endif
+
+LIB_SRC   := $(sort $(wildcard lib/*/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+APP_COMMON_SRC := $(sort $(wildcard apps/common/*.c))
+APP_COMMON_OBJ := $(APP_COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+APP_SRC   := $(sort $(wildcard apps/*.c))
+APPS      := $(APP_SRC:apps/%.c=$(BUILD)/mcnn-%)
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+# OpenBLAS is used only by the benchmarks, and only when it is installed.
+OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/*/libopenblas.so /usr/lib/libopenblas.so))
+ifneq ($(OPENBLAS_LIB),)
+  BENCH_BLAS := -DMCNN_BENCH_OPENBLAS -lopenblas
+endif
+
+.PHONY: all test bench clean
+all: $(BUILD)/libmcnn.a $(BUILD)/libmcnn.so $(APPS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libmcnn.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libmcnn.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mcnn-%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/mcnn_test.h $(BUILD)/libmcnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libmcnn.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmcnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmcnn.a $(BENCH_BLAS) $(LDLIBS)
+
+# Runs every test binary (apps first built, since some tests drive them) and sums the counts.
+test: all $(TESTS)
+	@sh tests/run.sh $(BUILD)
+
+bench: $(BENCHES)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d)

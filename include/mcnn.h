@@ -1,0 +1,15 @@
+/* libmcnn: a pure-C neural network library for vision and vision-language models.
+ * One header for users; the topic headers under mcnn/ can also be included alone. */
+#ifndef MCNN_H
+#define MCNN_H
+
+#define MCNN_VERSION_MAJOR 0
+#define MCNN_VERSION_MINOR 1
+#define MCNN_VERSION_PATCH 0
+
+#include "mcnn/core.h"
+#include "mcnn/gemm.h"
+#include "mcnn/ops.h"
+#include "mcnn/safetensors.h"
+
+#endif

@@ -1,0 +1,56 @@
+/* Helpers shared by the library's own files; never installed, never seen by users. */
+#ifndef MCNN_INTERNAL_H
+#define MCNN_INTERNAL_H
+
+#include "mcnn.h"
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* Record a detailed message for mcnn_last_error() and return the status, so that error paths
+ * read as one line:  return mcnn_set_error(MCNN_ERR_IO, "%s: cannot open", path); */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+mcnn_status mcnn_set_error(mcnn_status s, const char *fmt, ...);
+
+/* Prefix the current message with more context ("model.safetensors: " + old message). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+mcnn_status mcnn_wrap_error(mcnn_status s, const char *fmt, ...);
+
+/* Propagate a failure up the call chain without an if-block at every call. */
+#define MCNN_TRY(expr)                                                                      \
+    do {                                                                                    \
+        mcnn_status try_status_ = (expr);                                                   \
+        if (try_status_ != MCNN_OK) return try_status_;                                     \
+    } while (0)
+
+/* Internal invariants only (never user input); compiled out unless DEBUG=1. */
+#ifdef MCNN_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+#define MCNN_ASSERT(cond)                                                                   \
+    do {                                                                                    \
+        if (!(cond)) {                                                                      \
+            fprintf(stderr, "%s:%d: internal invariant failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                                 \
+            abort();                                                                        \
+        }                                                                                   \
+    } while (0)
+#else
+#define MCNN_ASSERT(cond) ((void)0)
+#endif
+
+/* a * b, or 0 with *overflow set; for sizes that come from files. */
+static inline size_t mcnn_mul_size(size_t a, size_t b, int *overflow)
+{
+    if (a != 0 && b > SIZE_MAX / a) {
+        *overflow = 1;
+        return 0;
+    }
+    return a * b;
+}
+
+#endif
