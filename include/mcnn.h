@@ -11,5 +11,6 @@
 #include "mcnn/gemm.h"
 #include "mcnn/ops.h"
 #include "mcnn/safetensors.h"
+#include "mcnn/image.h"
 
 #endif

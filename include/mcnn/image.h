@@ -1,0 +1,59 @@
+/* Images in: decoders written here from the specifications (PPM/PGM, PNG, JPEG), and the
+ * gzip/deflate reader that PNG needs (also used for the BPE vocabulary and IDX data sets). */
+#ifndef MCNN_IMAGE_H
+#define MCNN_IMAGE_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 8-bit pixels, row-major, interleaved (H, W, channels): channels is 1 (gray) or 3 (RGB).
+ * Alpha is dropped; 16-bit samples keep their high byte; palettes are expanded to RGB. */
+typedef struct mcnn_image {
+    int width, height, channels;
+    unsigned char *pixels;
+} mcnn_image;
+
+/* Images larger than this many pixels are refused as absurd (a corrupt or hostile header
+ * could otherwise ask for terabytes). */
+#define MCNN_IMAGE_MAX_PIXELS ((int64_t)1 << 28)
+
+/* Decode a file, choosing the decoder by its magic bytes (not its name).  On failure img is
+ * left empty and the message names the file and the problem. */
+MCNN_API mcnn_status mcnn_image_load(mcnn_image *img, const char *path);
+/* Decode bytes already in memory; name is used in error messages. */
+MCNN_API mcnn_status mcnn_image_decode(mcnn_image *img, const unsigned char *data, size_t size,
+                                       const char *name);
+MCNN_API mcnn_status mcnn_image_to_rgb(mcnn_image *img); /* gray -> RGB in place (reallocates) */
+MCNN_API void mcnn_image_free(mcnn_image *img);
+
+/* The individual decoders (mcnn_image_decode dispatches to them). */
+MCNN_API mcnn_status mcnn_ppm_decode(mcnn_image *img, const unsigned char *data, size_t size,
+                                     const char *name);
+MCNN_API mcnn_status mcnn_png_decode(mcnn_image *img, const unsigned char *data, size_t size,
+                                     const char *name);
+MCNN_API mcnn_status mcnn_jpeg_decode(mcnn_image *img, const unsigned char *data, size_t size,
+                                      const char *name);
+/* Binary PPM (P6) writer, for tests, tools and the frame-stream tests. */
+MCNN_API mcnn_status mcnn_ppm_write(const char *path, const mcnn_image *img);
+
+/* ---- deflate and gzip ------------------------------------------------------------------- */
+/* Inflate a raw deflate stream (RFC 1951) or a zlib stream (RFC 1950, checks Adler-32).
+ * *out is allocated with malloc; free() it. */
+MCNN_API mcnn_status mcnn_inflate(unsigned char **out, size_t *out_size, const unsigned char *in,
+                                  size_t in_size, const char *name);
+MCNN_API mcnn_status mcnn_zlib_decompress(unsigned char **out, size_t *out_size,
+                                          const unsigned char *in, size_t in_size,
+                                          const char *name);
+/* Read a whole file, gunzipping it (RFC 1952, CRC-32 checked, multiple members) when it starts
+ * with the gzip magic, as-is otherwise.  *out is NUL-terminated for convenience (not counted
+ * in *out_size); free() it. */
+MCNN_API mcnn_status mcnn_read_file_maybe_gzip(unsigned char **out, size_t *out_size,
+                                               const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
