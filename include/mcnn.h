@@ -12,5 +12,6 @@
 #include "mcnn/ops.h"
 #include "mcnn/safetensors.h"
 #include "mcnn/image.h"
+#include "mcnn/params.h"
 
 #endif

@@ -1,0 +1,136 @@
+/* The parameter table: size, then point.  Rows are added first (name, shape, decay), each
+ * gets its offset in one block, and then one allocation holds them all. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+mcnn_status mcnn_params_add(mcnn_params *p, const char *name, int ndim, const int64_t *shape,
+                            int decay)
+{
+    if (p->data) return mcnn_set_error(MCNN_ERR_ARG, "params: '%s' added after allocation", name);
+    if (ndim < 0 || ndim > MCNN_MAX_DIMS)
+        return mcnn_set_error(MCNN_ERR_ARG, "params: '%s' has %d dims (at most %d)", name, ndim,
+                              MCNN_MAX_DIMS);
+    if (strlen(name) >= sizeof p->table[0].name)
+        return mcnn_set_error(MCNN_ERR_ARG, "params: name '%s' is too long", name);
+    if (p->count == p->capacity) {
+        int cap = p->capacity ? 2 * p->capacity : 64;
+        mcnn_param *t = realloc(p->table, (size_t)cap * sizeof *t);
+        if (!t) return mcnn_set_error(MCNN_ERR_NOMEM, "params: out of memory");
+        p->table = t;
+        p->capacity = cap;
+    }
+    mcnn_param *row = &p->table[p->count];
+    memset(row, 0, sizeof *row);
+    snprintf(row->name, sizeof row->name, "%s", name);
+    row->ndim = ndim;
+    row->numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] <= 0)
+            return mcnn_set_error(MCNN_ERR_ARG, "params: '%s' dim %d is %lld", name, d,
+                                  (long long)shape[d]);
+        row->shape[d] = shape[d];
+        row->numel *= (size_t)shape[d];
+    }
+    row->decay = decay;
+    /* Round each tensor up to 16 floats so every one starts 64-byte aligned. */
+    row->offset = p->total;
+    p->total += (row->numel + 15) & ~(size_t)15;
+    p->count++;
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_params_alloc(mcnn_params *p, int with_grad)
+{
+    p->data = mcnn_calloc(p->total ? p->total : 1, sizeof(float));
+    p->grad = with_grad ? mcnn_calloc(p->total ? p->total : 1, sizeof(float)) : NULL;
+    if (!p->data || (with_grad && !p->grad)) {
+        mcnn_params_free(p);
+        return mcnn_set_error(MCNN_ERR_NOMEM, "params: cannot allocate %zu floats", p->total);
+    }
+    return MCNN_OK;
+}
+
+void mcnn_params_free(mcnn_params *p)
+{
+    free(p->table);
+    mcnn_free(p->data);
+    mcnn_free(p->grad);
+    memset(p, 0, sizeof *p);
+}
+
+const mcnn_param *mcnn_params_find(const mcnn_params *p, const char *name)
+{
+    for (int i = 0; i < p->count; i++)
+        if (strcmp(p->table[i].name, name) == 0) return &p->table[i];
+    return NULL;
+}
+
+float *mcnn_params_data(const mcnn_params *p, const char *name)
+{
+    const mcnn_param *row = mcnn_params_find(p, name);
+    return row && p->data ? p->data + row->offset : NULL;
+}
+
+float *mcnn_params_grad(const mcnn_params *p, const char *name)
+{
+    const mcnn_param *row = mcnn_params_find(p, name);
+    return row && p->grad ? p->grad + row->offset : NULL;
+}
+
+void mcnn_params_zero_grad(mcnn_params *p)
+{
+    if (p->grad) memset(p->grad, 0, p->total * sizeof(float));
+}
+
+mcnn_status mcnn_params_load(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map, void *ctx,
+                             unsigned char *used)
+{
+    char key[256];
+    for (int i = 0; i < p->count; i++) {
+        const mcnn_param *row = &p->table[i];
+        const char *name = row->name;
+        if (map) {
+            if (!map(row->name, key, sizeof key, ctx)) continue;
+            name = key;
+        }
+        MCNN_TRY(mcnn_safetensors_load_f32(st, name, p->data + row->offset, row->ndim, row->shape));
+        if (used) {
+            const mcnn_st_tensor *t = mcnn_safetensors_find(st, name);
+            used[t - mcnn_safetensors_at(st, 0)] = 1;
+        }
+    }
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_params_check_unused(mcnn_safetensors *st, const unsigned char *used,
+                                     int (*ignore)(const char *name))
+{
+    for (int i = 0; i < mcnn_safetensors_count(st); i++) {
+        const mcnn_st_tensor *t = mcnn_safetensors_at(st, i);
+        if (!used[i] && !(ignore && ignore(t->name)))
+            return mcnn_set_error(MCNN_ERR_FORMAT,
+                                  "%s: unexpected tensor '%s' (not part of this model)",
+                                  mcnn_safetensors_path(st), t->name);
+    }
+    return MCNN_OK;
+}
+
+int mcnn_params_entries(const mcnn_params *p, int grads, const char *prefix, mcnn_st_entry *out,
+                        char *names)
+{
+    const float *block = grads ? p->grad : p->data;
+    for (int i = 0; i < p->count; i++) {
+        const mcnn_param *row = &p->table[i];
+        char *name = names + (size_t)i * 128;
+        snprintf(name, 128, "%s%s", prefix, row->name);
+        out[i].name = name;
+        out[i].dtype = MCNN_DTYPE_F32;
+        out[i].ndim = row->ndim;
+        for (int d = 0; d < row->ndim; d++) out[i].shape[d] = row->shape[d];
+        out[i].data = block + row->offset;
+    }
+    return p->count;
+}
