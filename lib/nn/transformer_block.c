@@ -1,0 +1,90 @@
+/* The pre-norm transformer block, forward and backward as mirror images.
+ * Shapes and the maths are in transformer_block.h; docs/walkthrough-vit.md walks through it. */
+#include "transformer_block.h"
+
+#include <string.h>
+
+static size_t carve(float **slot, float **cursor, size_t n)
+{
+    size_t rounded = (n + 15) & ~(size_t)15;
+    if (*cursor) {
+        *slot = *cursor;
+        *cursor += rounded;
+    } else {
+        *slot = NULL;
+    }
+    return rounded;
+}
+
+size_t mcnn_block_acts_carve(block_acts *a, float *base, const block_cfg *cfg, int B, int T)
+{
+    const size_t N = (size_t)B * T, C = cfg->C, F = cfg->F;
+    float *cur = base;
+    size_t n = 0;
+    n += carve(&a->ln1, &cur, N * C);
+    n += carve(&a->ln1_mean, &cur, N);
+    n += carve(&a->ln1_rstd, &cur, N);
+    n += carve(&a->qkv, &cur, N * 3 * C);
+    n += carve(&a->probs, &cur, (size_t)B * cfg->NH * T * T);
+    n += carve(&a->att, &cur, N * C);
+    n += carve(&a->proj, &cur, N * C);
+    n += carve(&a->h, &cur, N * C);
+    n += carve(&a->ln2, &cur, N * C);
+    n += carve(&a->ln2_mean, &cur, N);
+    n += carve(&a->ln2_rstd, &cur, N);
+    n += carve(&a->fc1, &cur, N * F);
+    n += carve(&a->act, &cur, N * F);
+    n += carve(&a->fc2, &cur, N * C);
+    return n;
+}
+
+static void act_forward(block_act act, float *y, const float *x, size_t n)
+{
+    if (act == BLOCK_QUICK_GELU) mcnn_quick_gelu_forward(y, x, n);
+    else mcnn_gelu_forward(y, x, n);
+}
+
+static void act_backward(block_act act, float *dx, const float *dy, const float *x, size_t n)
+{
+    if (act == BLOCK_QUICK_GELU) mcnn_quick_gelu_backward(dx, dy, x, n);
+    else mcnn_gelu_backward(dx, dy, x, n);
+}
+
+void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_params *p,
+                        const block_cfg *cfg, int B, int T)
+{
+    const int N = B * T, C = cfg->C, NH = cfg->NH, F = cfg->F;
+    const float eps = cfg->eps;
+    mcnn_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, N, C, eps);    /*  1 */
+    mcnn_linear_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, N, C, 3 * C);                          /*  2 */
+    mcnn_attention_forward(a->att, a->probs, a->qkv, B, T, C, NH, cfg->causal);                    /*  3 */
+    mcnn_linear_forward(a->proj, a->att, p->proj_w, p->proj_b, N, C, C);                           /*  4 */
+    mcnn_add_forward(a->h, x, a->proj, (size_t)N * C);                                             /*  5 */
+    mcnn_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->h, p->ln2_w, p->ln2_b, N, C, eps); /*  6 */
+    mcnn_linear_forward(a->fc1, a->ln2, p->fc1_w, p->fc1_b, N, C, F);                              /*  7 */
+    act_forward(cfg->act, a->act, a->fc1, (size_t)N * F);                                          /*  8 */
+    mcnn_linear_forward(a->fc2, a->act, p->fc2_w, p->fc2_b, N, F, C);                              /*  9 */
+    mcnn_add_forward(out, a->h, a->fc2, (size_t)N * C);                                            /* 10 */
+}
+
+void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const float *dout,
+                         const float *x, const block_acts *a, const block_params *p,
+                         const block_cfg *cfg, int B, int T)
+{
+    const int N = B * T, C = cfg->C, NH = cfg->NH, F = cfg->F;
+    /* The activation gradients accumulate too, so start them at zero. */
+    size_t n = mcnn_block_acts_carve(&(block_acts){0}, NULL, cfg, B, T);
+    memset(d->ln1, 0, n * sizeof(float));
+    mcnn_add_backward(d->h, d->fc2, dout, (size_t)N * C);                                          /* 10 */
+    mcnn_linear_backward(d->act, g->fc2_w, g->fc2_b, d->fc2, a->act, p->fc2_w, N, F, C);           /*  9 */
+    act_backward(cfg->act, d->fc1, d->act, a->fc1, (size_t)N * F);                                 /*  8 */
+    mcnn_linear_backward(d->ln2, g->fc1_w, g->fc1_b, d->fc1, a->ln2, p->fc1_w, N, C, F);           /*  7 */
+    mcnn_layernorm_backward(d->h, g->ln2_w, g->ln2_b, d->ln2, a->h, p->ln2_w,
+                            a->ln2_mean, a->ln2_rstd, N, C);                                       /*  6 */
+    mcnn_add_backward(dx, d->proj, d->h, (size_t)N * C);                                           /*  5 */
+    mcnn_linear_backward(d->att, g->proj_w, g->proj_b, d->proj, a->att, p->proj_w, N, C, C);       /*  4 */
+    mcnn_attention_backward(d->qkv, d->att, a->qkv, a->probs, B, T, C, NH, cfg->causal);           /*  3 */
+    mcnn_linear_backward(d->ln1, g->qkv_w, g->qkv_b, d->qkv, a->ln1, p->qkv_w, N, C, 3 * C);       /*  2 */
+    mcnn_layernorm_backward(dx, g->ln1_w, g->ln1_b, d->ln1, x, p->ln1_w,
+                            a->ln1_mean, a->ln1_rstd, N, C);                                       /*  1 */
+}

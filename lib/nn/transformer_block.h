@@ -1,0 +1,62 @@
+/* One pre-norm transformer block, shared by ViT-B/16, the CLIP image tower and (causal,
+ * QuickGELU) the CLIP text tower:
+ *   h   = x + out_proj(attention(ln1(x)))          x, h, out: (B, T, C)
+ *   out = h + fc2(act(fc1(ln2(h))))                 fc1: C -> F, fc2: F -> C (F = 4C usually)
+ * Step k of the forward is undone by step k of the backward, which runs 10 -> 1. */
+#ifndef MCNN_TRANSFORMER_BLOCK_H
+#define MCNN_TRANSFORMER_BLOCK_H
+
+#include "mcnn.h"
+
+typedef enum block_act { BLOCK_GELU, BLOCK_QUICK_GELU } block_act;
+
+typedef struct block_cfg {
+    int C, NH;      /* width, heads (head size C / NH)                   */
+    int F;          /* MLP hidden width                                  */
+    float eps;      /* layer-norm eps: 1e-6 ViT-B/16, 1e-5 CLIP          */
+    int causal;     /* 1: token t attends to tokens <= t (CLIP text)     */
+    block_act act;  /* exact GELU (ViT) or QuickGELU (CLIP)              */
+} block_cfg;
+
+/* Views into a parameter block; the gradients use the same struct over the grad block. */
+typedef struct block_params {
+    const float *ln1_w, *ln1_b;   /* (C)            */
+    const float *qkv_w, *qkv_b;   /* (3C, C), (3C)  */
+    const float *proj_w, *proj_b; /* (C, C), (C)    */
+    const float *ln2_w, *ln2_b;   /* (C)            */
+    const float *fc1_w, *fc1_b;   /* (F, C), (F)    */
+    const float *fc2_w, *fc2_b;   /* (C, F), (C)    */
+} block_params;
+
+typedef struct block_grads {
+    float *ln1_w, *ln1_b, *qkv_w, *qkv_b, *proj_w, *proj_b;
+    float *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+} block_grads;
+
+/* What the forward keeps for the backward.  The same struct over another block holds the
+ * activation gradients during the backward. */
+typedef struct block_acts {
+    float *ln1, *ln1_mean, *ln1_rstd; /* (B,T,C) (B,T) (B,T)               */
+    float *qkv;                       /* (B,T,3C)                          */
+    float *probs;                     /* (B,NH,T,T) softmax(q·kᵀ/sqrt(HS)) */
+    float *att;                       /* (B,T,C) heads side by side        */
+    float *proj;                      /* (B,T,C)                           */
+    float *h;                         /* (B,T,C) first residual sum        */
+    float *ln2, *ln2_mean, *ln2_rstd; /* (B,T,C) (B,T) (B,T)               */
+    float *fc1, *act;                 /* (B,T,F)                           */
+    float *fc2;                       /* (B,T,C)                           */
+} block_acts;
+
+/* Size, then point: with base == NULL only counts; returns the floats the acts take
+ * (each array rounded up to 16 floats, so all stay 64-byte aligned). */
+size_t mcnn_block_acts_carve(block_acts *a, float *base, const block_cfg *cfg, int B, int T);
+
+void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_params *p,
+                        const block_cfg *cfg, int B, int T);
+/* dx, g and d are accumulated into: zero them once per step.  d is scratch for the
+ * activation gradients, carved like a (its probs array is not used). */
+void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const float *dout,
+                         const float *x, const block_acts *a, const block_params *p,
+                         const block_cfg *cfg, int B, int T);
+
+#endif
