@@ -10,6 +10,7 @@
 #include "mcnn/core.h"
 #include "mcnn/gemm.h"
 #include "mcnn/ops.h"
+#include "mcnn/optim.h"
 #include "mcnn/safetensors.h"
 #include "mcnn/image.h"
 #include "mcnn/params.h"

@@ -181,7 +181,8 @@ MCNN_API void mcnn_bce_logits_backward(float *dlogits, const float *logits,
                                        int C, float dloss);
 
 /* ---- CLIP's head: L2-normalise, cosine similarity, logit scale -------------------------
- * y (N, C) = x / ||x||, norm (N) saved for backward. */
+ * y (N, C) = x / max(||x||, 1e-12) (torch.nn.functional.normalize; CLIP's x / x.norm() for any
+ * non-zero row), norm (N) = ||x|| saved for backward. */
 MCNN_API void mcnn_l2_normalize_forward(float *y, float *norm, const float *x, int N, int C);
 MCNN_API void mcnn_l2_normalize_backward(float *dx, const float *dy, const float *y,
                                          const float *norm, int N, int C);
@@ -192,6 +193,16 @@ MCNN_API void mcnn_clip_logits_backward(float *dimg, float *dtxt, float *dlogit_
                                         const float *dlogits, const float *logits,
                                         const float *img, const float *txt, float logit_scale,
                                         int NI, int NT, int C);
+/* CLIP's symmetric contrastive loss on square logits (N, N), image i matching text i:
+ *   loss = (CE(logits, arange(N)) + CE(logitsᵀ, arange(N))) / 2
+ * probs_i (N, N): softmax of each row of logits (image -> texts);
+ * probs_t (N, N): softmax of each row of logitsᵀ, i.e. probs_t[j·N + i] is text j's
+ * probability of image i.  Both saved for backward, which accumulates dloss-scaled
+ *   dlogits[i][j] += dloss · (probs_i[i][j] + probs_t[j][i] - 2·[i == j]) / (2N). */
+MCNN_API float mcnn_clip_loss_forward(float *probs_i, float *probs_t, const float *logits,
+                                      int N);
+MCNN_API void mcnn_clip_loss_backward(float *dlogits, const float *probs_i, const float *probs_t,
+                                      int N, float dloss);
 
 #ifdef __cplusplus
 }
