@@ -53,4 +53,19 @@ static inline size_t mcnn_mul_size(size_t a, size_t b, int *overflow)
     return a * b;
 }
 
+/* Size, then point.  A carver hands out 64-byte-aligned float arrays from one block; with a
+ * NULL base it only counts, so the same code first sizes an arena and then fills it:
+ *   mcnn_carver c = {NULL, 0};  plan(&c);  alloc c.used floats;  c = (mcnn_carver){base, 0}; plan(&c); */
+typedef struct mcnn_carver {
+    float *base;
+    size_t used; /* floats */
+} mcnn_carver;
+
+static inline float *mcnn_carve(mcnn_carver *c, size_t n)
+{
+    float *p = c->base ? c->base + c->used : NULL;
+    c->used += (n + 15) & ~(size_t)15;
+    return p;
+}
+
 #endif
