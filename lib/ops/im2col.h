@@ -1,0 +1,23 @@
+/* im2col and its adjoint col2im: the data movement that turns a convolution into one GEMM.
+ * Internal to lib/ops (conv2d.c); see docs/ops/conv2d.md for the pictures.
+ *
+ * For one image x (IC, H, W) and an output grid (OH, OW):
+ *   col (IC·KH·KW, OH·OW),  col[(c·KH + kh)·KW + kw][oh·OW + ow] = x[c][ih][iw]
+ *   with ih = oh·stride_h - pad_h + kh·dil_h,  iw = ow·stride_w - pad_w + kw·dil_w,
+ *   and 0 where (ih, iw) falls in the padding.
+ * The row order (c, kh, kw) is the order PyTorch's weight (OC, IC/groups, KH, KW) flattens in,
+ * so W viewed as (OC, IC·KH·KW) times col is the convolution.  Group g uses the contiguous
+ * block of rows g·(IC/groups)·KH·KW onwards. */
+#ifndef MCNN_IM2COL_H
+#define MCNN_IM2COL_H
+
+#include "internal.h"
+
+/* col (IC·KH·KW, OH·OW) <- x (IC, H, W); uses s->IC, H, W, KH, KW, strides, pads, dilations. */
+void mcnn_im2col(float *col, const float *x, const mcnn_conv2d_shape *s, int OH, int OW);
+
+/* dx (IC, H, W) += col2im(dcol): every column entry is added back to the input pixel it was
+ * copied from (entries that came from padding are dropped).  Exactly the transpose of im2col. */
+void mcnn_col2im_add(float *dx, const float *dcol, const mcnn_conv2d_shape *s, int OH, int OW);
+
+#endif
