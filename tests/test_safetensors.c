@@ -4,9 +4,26 @@
  * files written by tests/ref/gen_safetensors.py with numpy/torch, holding each converted
  * tensor next to its float32 value computed by numpy/torch; and a table of corrupt files
  * built here, each of which must be rejected with a message naming the file. */
+#define _XOPEN_SOURCE 700 /* getpid, mkdir, setrlimit: the atomic-write tests are POSIX */
 #include "mcnn_test.h"
 
+#include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A scratch file name, unique to this process: "<tmpdir>/mcnn_st_<pid>_<tag>.safetensors". */
+static const char *scratch(const char *tag)
+{
+    static char buf[4][512];
+    static int k;
+    const char *dir = getenv("TMPDIR");
+    char *b = buf[k++ % 4];
+    snprintf(b, sizeof buf[0], "%s/mcnn_st_%ld_%s.safetensors", dir && *dir ? dir : "/tmp",
+             (long)getpid(), tag);
+    return b;
+}
 
 /* ---- the shared reference files -------------------------------------------------------- */
 
@@ -164,10 +181,317 @@ static void test_ref_weights_and_train(void)
     mcnn_safetensors_close(st);
 }
 
+/* ---- conversions, judged by numpy/torch (tests/ref/gen_safetensors.py) ------------------- */
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static void test_dtype_conversions(void)
+{
+    mcnn_safetensors *st;
+    TEST_OK(mcnn_safetensors_open(&st, "tests/data/safetensors_dtypes.safetensors"));
+    if (!st) return;
+    int checked_f32 = 0, checked_i32 = 0;
+    for (int i = 0; i < mcnn_safetensors_count(st); i++) {
+        const mcnn_st_tensor *t = mcnn_safetensors_at(st, i);
+        if (strncmp(t->name, "expect_", 7) == 0) continue;
+        char key[128];
+        snprintf(key, sizeof key, "expect_f32.%s", t->name);
+        const mcnn_st_tensor *e = mcnn_safetensors_find(st, key);
+        if (e) {
+            TEST_ASSERT(e->numel == t->numel, "%s numel", t->name);
+            float *got = malloc((t->numel + 1) * sizeof *got), *want = malloc((e->numel + 1) * sizeof *want);
+            TEST_OK(mcnn_safetensors_read_f32(st, t, got));
+            TEST_OK(mcnn_safetensors_read_f32(st, e, want));
+            int shown = 0;
+            for (size_t j = 0; j < t->numel && j < e->numel; j++) /* bit-exact, NaN payloads too */
+                if (f32_bits(got[j]) != f32_bits(want[j]) && shown++ < 5)
+                    TEST_ASSERT(0, "%s (%s)[%zu]: got %.9g (0x%08x) want %.9g (0x%08x)", t->name,
+                                mcnn_dtype_name(t->dtype), j, got[j], f32_bits(got[j]), want[j],
+                                f32_bits(want[j]));
+            free(got);
+            free(want);
+            checked_f32++;
+        }
+        snprintf(key, sizeof key, "expect_i32.%s", t->name);
+        e = mcnn_safetensors_find(st, key);
+        int32_t *got = malloc((t->numel + 1) * sizeof *got);
+        mcnn_status s = mcnn_safetensors_read_i32(st, t, got);
+        if (e) {
+            int32_t *want = malloc((e->numel + 1) * sizeof *want);
+            TEST_OK(s);
+            TEST_OK(mcnn_safetensors_read_i32(st, e, want));
+            for (size_t j = 0; s == MCNN_OK && j < t->numel; j++)
+                TEST_ASSERT(got[j] == want[j], "%s as int32 [%zu]: got %d want %d", t->name, j,
+                            (int)got[j], (int)want[j]);
+            free(want);
+            checked_i32++;
+        } else if (t->numel > 0) {
+            /* no int32 answer: out of range (i64_big) or not whole numbers (nan, 1/3, ...) */
+            TEST_ASSERT(s == MCNN_ERR_FORMAT && strstr(mcnn_last_error(), "safetensors_dtypes.safetensors: ") &&
+                            strstr(mcnn_last_error(), t->name),
+                        "%s read as int32 should fail, got %s: %s", t->name, mcnn_strerror(s),
+                        mcnn_last_error());
+        }
+        free(got);
+    }
+    TEST_ASSERT(checked_f32 == 14 && checked_i32 == 8, "checked %d float, %d int conversions",
+                checked_f32, checked_i32);
+
+    /* the shapes as numpy wrote them, including a scalar and an empty tensor */
+    const mcnn_st_tensor *t = mcnn_safetensors_find(st, "f16_random");
+    TEST_ASSERT(t && t->dtype == MCNN_DTYPE_F16 && t->ndim == 3 && t->shape[0] == 3 &&
+                    t->shape[1] == 5 && t->shape[2] == 7 && t->numel == 105 && t->nbytes == 210,
+                "f16_random header");
+    t = mcnn_safetensors_find(st, "scalar");
+    float x = 0;
+    TEST_ASSERT(t && t->ndim == 0 && t->numel == 1 && t->nbytes == 4, "scalar header");
+    TEST_OK(mcnn_safetensors_read_f32(st, t, &x));
+    TEST_CLOSE("scalar", x, 2.5, 0, 0);
+    t = mcnn_safetensors_find(st, "empty");
+    TEST_ASSERT(t && t->ndim == 3 && t->shape[1] == 0 && t->numel == 0 && t->nbytes == 0, "empty header");
+    TEST_OK(mcnn_safetensors_read_f32(st, t, &x));
+
+    /* metadata: escapes, \u escapes and a surrogate pair (json.dumps wrote them) */
+    const char *note = mcnn_safetensors_meta(st, "note");
+    TEST_ASSERT(note && strcmp(note, "quote \" backslash \\ slash / newline \n tab \t e-acute \xC3\xA9 "
+                                     "kanji \xE6\x97\xA5\xE6\x9C\xAC emoji \xF0\x9F\x98\x80 end") == 0,
+                "meta note = %s", note ? note : "NULL");
+    const char *empty = mcnn_safetensors_meta(st, "empty"), *fmt = mcnn_safetensors_meta(st, "format");
+    TEST_ASSERT(empty && empty[0] == '\0' && fmt && strcmp(fmt, "pt") == 0, "meta empty, format");
+    mcnn_safetensors_close(st);
+}
+
+/* ---- the writer -------------------------------------------------------------------------- */
+
+static size_t file_bytes(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static int file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* The exact bytes the format prescribes for a tiny file. */
+static void test_write_format(void)
+{
+    const char *path = scratch("format");
+    const float w[2] = {1.0f, -2.0f};
+    mcnn_st_entry e = {"w", MCNN_DTYPE_F32, 1, {2}, w};
+    const char *meta[2] = {"k", "v\"1"};
+    TEST_OK(mcnn_safetensors_write(path, &e, 1, meta, 1));
+    const char *hdr = "{\"__metadata__\":{\"k\":\"v\\\"1\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2],"
+                      "\"data_offsets\":[0,8]}}";
+    size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8;
+    unsigned char buf[256];
+    size_t n = file_bytes(path, buf, sizeof buf);
+    TEST_ASSERT(n == 8 + padded + 8, "file is %zu bytes, want %zu", n, 8 + padded + 8);
+    if (n != 8 + padded + 8) return;
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--) len = len << 8 | buf[i];
+    TEST_ASSERT(len == padded, "header length %llu want %zu", (unsigned long long)len, padded);
+    TEST_ASSERT(memcmp(buf + 8, hdr, hl) == 0, "header text: %.*s", (int)hl, (const char *)buf + 8);
+    for (size_t i = hl; i < padded; i++) TEST_ASSERT(buf[8 + i] == ' ', "padding byte %zu", i);
+    /* float32 1.0 and -2.0, little-endian */
+    static const unsigned char data[8] = {0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0};
+    TEST_ASSERT(memcmp(buf + 8 + padded, data, 8) == 0, "data bytes");
+    remove(path);
+}
+
+static void test_round_trip(void)
+{
+    const char *path = scratch("roundtrip");
+    float a[2 * 3 * 5];
+    test_fill_random(a, 30, 1);
+    int32_t b[4] = {INT32_MIN, -1, 0, INT32_MAX};
+    int64_t c[3] = {INT64_MIN, 12345678901234LL, 7};
+    uint16_t h[3] = {0x3C00, 0x8001, 0x7C00}; /* half 1, -2^-24, +inf */
+    uint8_t u[5] = {0, 1, 2, 254, 255};
+    float s = -0.0f;
+    mcnn_st_entry e[] = {
+        {"z.last", MCNN_DTYPE_F32, 3, {2, 3, 5}, a},
+        {"b \"quoted\"\\name\n", MCNN_DTYPE_I32, 2, {2, 2}, b},
+        {"caf\xC3\xA9.\xF0\x9F\x98\x80", MCNN_DTYPE_I64, 1, {3}, c},
+        {"half", MCNN_DTYPE_F16, 1, {3}, h},
+        {"bytes", MCNN_DTYPE_U8, 1, {5}, u},
+        {"scalar", MCNN_DTYPE_F32, 0, {0}, &s},
+        {"empty", MCNN_DTYPE_F32, 2, {0, 4}, NULL},
+    };
+    const int n = (int)(sizeof e / sizeof e[0]);
+    const char *meta[] = {"format", "pt", "note", "tab\there \"q\" \\ \x01 \xE6\x97\xA5", "", "empty key"};
+    TEST_OK(mcnn_safetensors_write(path, e, n, meta, 3));
+    mcnn_safetensors *st;
+    TEST_OK(mcnn_safetensors_open(&st, path));
+    if (!st) return;
+    TEST_ASSERT(mcnn_safetensors_count(st) == n, "count %d", mcnn_safetensors_count(st));
+    unsigned char got[256];
+    size_t expect_off = 0;
+    for (int i = 0; i < n && i < mcnn_safetensors_count(st); i++) {
+        const mcnn_st_tensor *t = mcnn_safetensors_at(st, i); /* header keeps the written order */
+        TEST_ASSERT(strcmp(t->name, e[i].name) == 0, "tensor %d is '%s', want '%s'", i, t->name, e[i].name);
+        TEST_ASSERT(mcnn_safetensors_find(st, e[i].name) == t, "find '%s'", e[i].name);
+        TEST_ASSERT(t->dtype == e[i].dtype && t->ndim == e[i].ndim, "'%s' dtype/ndim", e[i].name);
+        for (int d = 0; d < t->ndim; d++) TEST_ASSERT(t->shape[d] == e[i].shape[d], "'%s' shape", e[i].name);
+        TEST_ASSERT(t->offset == expect_off, "'%s' offset %zu want %zu", e[i].name, t->offset, expect_off);
+        expect_off += t->nbytes;
+        /* raw bytes back, through the int32/float32 readers where they are exact */
+        if (t->dtype == MCNN_DTYPE_F32) {
+            TEST_OK(mcnn_safetensors_read_f32(st, t, (float *)(void *)got));
+            TEST_ASSERT(t->nbytes == 0 || memcmp(got, e[i].data, t->nbytes) == 0, "'%s' data", e[i].name);
+        }
+    }
+    int32_t bi[4];
+    TEST_OK(mcnn_safetensors_read_i32(st, mcnn_safetensors_find(st, e[1].name), bi));
+    TEST_ASSERT(memcmp(bi, b, sizeof b) == 0, "int32 data");
+    float cf[3];
+    TEST_OK(mcnn_safetensors_read_f32(st, mcnn_safetensors_find(st, e[2].name), cf));
+    TEST_ASSERT(cf[0] == -9223372036854775808.0f && cf[1] == (float)12345678901234LL && cf[2] == 7.0f, "int64 data");
+    float hf[3];
+    TEST_OK(mcnn_safetensors_read_f32(st, mcnn_safetensors_find(st, "half"), hf));
+    TEST_ASSERT(hf[0] == 1.0f && hf[1] == -ldexpf(1.0f, -24) && isinf(hf[2]) && hf[2] > 0, "half data");
+    int32_t ui[5];
+    TEST_OK(mcnn_safetensors_read_i32(st, mcnn_safetensors_find(st, "bytes"), ui));
+    TEST_ASSERT(ui[0] == 0 && ui[3] == 254 && ui[4] == 255, "u8 data");
+    for (int k = 0; k < 3; k++) {
+        const char *v = mcnn_safetensors_meta(st, meta[2 * k]);
+        TEST_ASSERT(v && strcmp(v, meta[2 * k + 1]) == 0, "meta '%s' = %s", meta[2 * k], v ? v : "NULL");
+    }
+    mcnn_safetensors_close(st);
+
+    /* an empty file: no tensors, no metadata */
+    TEST_OK(mcnn_safetensors_write(path, NULL, 0, NULL, 0));
+    TEST_OK(mcnn_safetensors_open(&st, path));
+    if (st) {
+        TEST_ASSERT(mcnn_safetensors_count(st) == 0 && !mcnn_safetensors_meta(st, "format"), "empty file");
+        mcnn_safetensors_close(st);
+    }
+    remove(path);
+}
+
+/* The writer refuses what the reader would refuse, and never replaces the old file on failure. */
+static void test_write_atomic(void)
+{
+    const char *path = scratch("atomic");
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    float v[4] = {1, 2, 3, 4};
+    mcnn_st_entry good = {"v", MCNN_DTYPE_F32, 1, {4}, v};
+    TEST_OK(mcnn_safetensors_write(path, &good, 1, NULL, 0));
+    unsigned char before[256], after[256];
+    size_t nb = file_bytes(path, before, sizeof before);
+    TEST_ASSERT(nb > 16, "first write: %zu bytes", nb);
+
+    mcnn_status s = mcnn_safetensors_write("/nonexistent-mcnn-dir/x.safetensors", &good, 1, NULL, 0);
+    TEST_ASSERT(s == MCNN_ERR_IO && strstr(mcnn_last_error(), "/nonexistent-mcnn-dir/x.safetensors: "),
+                "missing directory: %s: %s", mcnn_strerror(s), mcnn_last_error());
+
+    /* invalid requests, each refused before anything is written */
+    mcnn_st_entry dup[2] = {good, good};
+    mcnn_st_entry bad = good;
+    const char *meta_dup[4] = {"a", "1", "a", "2"}, *meta_null[2] = {"a", NULL};
+    struct {
+        const mcnn_st_entry *e;
+        int n;
+        const char *const *meta;
+        int nmeta;
+        const char *msg;
+    } cases[] = {
+        {dup, 2, NULL, 0, "tensor 'v' given twice"},
+        {&bad, 1, NULL, 0, "ndim"},
+        {&bad, 1, NULL, 0, "shape[0] is -4"},
+        {&bad, 1, NULL, 0, "has no data"},
+        {&bad, 1, NULL, 0, "reserved"},
+        {&bad, 1, NULL, 0, "not valid UTF-8"},
+        {&bad, 1, NULL, 0, "invalid dtype"},
+        {&bad, 1, NULL, 0, "too large"},
+        {&good, 1, meta_dup, 2, "metadata key 'a' given twice"},
+        {&good, 1, meta_null, 1, "metadata value 0 is NULL"},
+    };
+    for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
+        bad = good;
+        if (k == 1) bad.ndim = 9;
+        if (k == 2) bad.shape[0] = -4;
+        if (k == 3) bad.data = NULL;
+        if (k == 4) bad.name = "__metadata__";
+        if (k == 5) bad.name = "bad\xFF";
+        if (k == 6) bad.dtype = (mcnn_dtype)42;
+        if (k == 7) bad.ndim = 4, bad.shape[1] = bad.shape[2] = bad.shape[3] = INT64_MAX / 2;
+        s = mcnn_safetensors_write(path, cases[k].e, cases[k].n, cases[k].meta, cases[k].nmeta);
+        TEST_ASSERT(s == MCNN_ERR_ARG && strstr(mcnn_last_error(), path) &&
+                        strstr(mcnn_last_error(), cases[k].msg),
+                    "case %d: %s: %s", k, mcnn_strerror(s), mcnn_last_error());
+        TEST_ASSERT(file_bytes(path, after, sizeof after) == nb && memcmp(before, after, nb) == 0,
+                    "case %d changed the old file", k);
+    }
+
+    /* a failure in the middle of writing: the file size limit stops the temporary file */
+    static float big[1 << 14];
+    mcnn_st_entry large = {"big", MCNN_DTYPE_F32, 1, {1 << 14}, big};
+    struct rlimit old;
+    if (getrlimit(RLIMIT_FSIZE, &old) == 0) {
+        struct rlimit lim = old;
+        lim.rlim_cur = 4096;
+        void (*prev)(int) = signal(SIGXFSZ, SIG_IGN); /* get EFBIG instead of being killed */
+        if (setrlimit(RLIMIT_FSIZE, &lim) == 0) {
+            s = mcnn_safetensors_write(path, &large, 1, NULL, 0);
+            setrlimit(RLIMIT_FSIZE, &old);
+            TEST_ASSERT(s == MCNN_ERR_IO && strstr(mcnn_last_error(), path) &&
+                            strstr(mcnn_last_error(), "unchanged"),
+                        "size-limited write: %s: %s", mcnn_strerror(s), mcnn_last_error());
+            TEST_ASSERT(file_bytes(path, after, sizeof after) == nb && memcmp(before, after, nb) == 0,
+                        "failed write changed the old file");
+            TEST_ASSERT(!file_exists(tmp), "temporary file %s left behind", tmp);
+        }
+        signal(SIGXFSZ, prev);
+    }
+
+    /* rename cannot replace a directory: the temporary file must go */
+    const char *dir = scratch("dir");
+    if (mkdir(dir, 0700) == 0) {
+        char dtmp[600];
+        snprintf(dtmp, sizeof dtmp, "%s.tmp.%ld", dir, (long)getpid());
+        s = mcnn_safetensors_write(dir, &good, 1, NULL, 0);
+        TEST_ASSERT(s == MCNN_ERR_IO && strstr(mcnn_last_error(), dir), "directory target: %s",
+                    mcnn_last_error());
+        TEST_ASSERT(!file_exists(dtmp), "temporary file %s left behind", dtmp);
+        rmdir(dir);
+    }
+
+    /* and a good write does replace it */
+    v[0] = 42;
+    TEST_OK(mcnn_safetensors_write(path, &good, 1, NULL, 0));
+    mcnn_safetensors *st;
+    TEST_OK(mcnn_safetensors_open(&st, path));
+    if (st) {
+        float r[4] = {0};
+        TEST_OK(mcnn_safetensors_load_f32(st, "v", r, 1, (const int64_t[]){4}));
+        TEST_ASSERT(r[0] == 42 && r[3] == 4, "rewritten file: %g %g", r[0], r[3]);
+        mcnn_safetensors_close(st);
+    }
+    TEST_ASSERT(!file_exists(tmp), "temporary file %s left behind", tmp);
+    remove(path);
+}
+
 int main(void)
 {
     TEST_RUN(test_ref_clip_tiny_ref);
     TEST_RUN(test_ref_tokens);
     TEST_RUN(test_ref_weights_and_train);
+    TEST_RUN(test_dtype_conversions);
+    TEST_RUN(test_write_format);
+    TEST_RUN(test_round_trip);
+    TEST_RUN(test_write_atomic);
     return test_summary();
 }

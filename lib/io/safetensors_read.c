@@ -470,7 +470,10 @@ static mcnn_status conv_f32(const mcnn_st_tensor *t, const unsigned char *src, s
     case MCNN_DTYPE_BF16:
         for (size_t i = 0; i < count; i++) y[i] = bf16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
         break;
-    default:
+    case MCNN_DTYPE_I64: /* straight to float: through double would round twice */
+        for (size_t i = 0; i < count; i++) y[i] = (float)(int64_t)le_bits(src + 8 * i, 8);
+        break;
+    default: /* F64 rounds once; the narrower integers are exact in double */
         for (size_t i = 0; i < count; i++) y[i] = (float)elem_as_double(t->dtype, src + i * esz);
     }
     return MCNN_OK;
