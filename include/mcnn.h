@@ -14,5 +14,6 @@
 #include "mcnn/safetensors.h"
 #include "mcnn/image.h"
 #include "mcnn/params.h"
+#include "mcnn/vit.h"
 
 #endif

@@ -1,41 +1,29 @@
 /* The pre-norm transformer block, forward and backward as mirror images.
  * Shapes and the maths are in transformer_block.h; docs/walkthrough-vit.md walks through it. */
 #include "transformer_block.h"
+#include "internal.h"
 
 #include <string.h>
 
-static size_t carve(float **slot, float **cursor, size_t n)
-{
-    size_t rounded = (n + 15) & ~(size_t)15;
-    if (*cursor) {
-        *slot = *cursor;
-        *cursor += rounded;
-    } else {
-        *slot = NULL;
-    }
-    return rounded;
-}
-
-size_t mcnn_block_acts_carve(block_acts *a, float *base, const block_cfg *cfg, int B, int T)
+size_t mcnn_block_acts_carve(block_acts *a, mcnn_carver *c, const block_cfg *cfg, int B, int T)
 {
     const size_t N = (size_t)B * T, C = cfg->C, F = cfg->F;
-    float *cur = base;
-    size_t n = 0;
-    n += carve(&a->ln1, &cur, N * C);
-    n += carve(&a->ln1_mean, &cur, N);
-    n += carve(&a->ln1_rstd, &cur, N);
-    n += carve(&a->qkv, &cur, N * 3 * C);
-    n += carve(&a->probs, &cur, (size_t)B * cfg->NH * T * T);
-    n += carve(&a->att, &cur, N * C);
-    n += carve(&a->proj, &cur, N * C);
-    n += carve(&a->h, &cur, N * C);
-    n += carve(&a->ln2, &cur, N * C);
-    n += carve(&a->ln2_mean, &cur, N);
-    n += carve(&a->ln2_rstd, &cur, N);
-    n += carve(&a->fc1, &cur, N * F);
-    n += carve(&a->act, &cur, N * F);
-    n += carve(&a->fc2, &cur, N * C);
-    return n;
+    const size_t start = c->used;
+    a->ln1 = mcnn_carve(c, N * C);
+    a->ln1_mean = mcnn_carve(c, N);
+    a->ln1_rstd = mcnn_carve(c, N);
+    a->qkv = mcnn_carve(c, N * 3 * C);
+    a->probs = mcnn_carve(c, (size_t)B * cfg->NH * T * T);
+    a->att = mcnn_carve(c, N * C);
+    a->proj = mcnn_carve(c, N * C);
+    a->h = mcnn_carve(c, N * C);
+    a->ln2 = mcnn_carve(c, N * C);
+    a->ln2_mean = mcnn_carve(c, N);
+    a->ln2_rstd = mcnn_carve(c, N);
+    a->fc1 = mcnn_carve(c, N * F);
+    a->act = mcnn_carve(c, N * F);
+    a->fc2 = mcnn_carve(c, N * C);
+    return c->used - start;
 }
 
 static void act_forward(block_act act, float *y, const float *x, size_t n)
@@ -73,8 +61,9 @@ void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const f
 {
     const int N = B * T, C = cfg->C, NH = cfg->NH, F = cfg->F;
     /* The activation gradients accumulate too, so start them at zero. */
-    size_t n = mcnn_block_acts_carve(&(block_acts){0}, NULL, cfg, B, T);
-    memset(d->ln1, 0, n * sizeof(float));
+    mcnn_carver count = {NULL, 0};
+    size_t n = mcnn_block_acts_carve(&(block_acts){0}, &count, cfg, B, T);
+    memset(d->ln1, 0, n * sizeof(float)); /* d was carved in one piece, from d->ln1 on */
     mcnn_add_backward(d->h, d->fc2, dout, (size_t)N * C);                                          /* 10 */
     mcnn_linear_backward(d->act, g->fc2_w, g->fc2_b, d->fc2, a->act, p->fc2_w, N, F, C);           /*  9 */
     act_backward(cfg->act, d->fc1, d->act, a->fc1, (size_t)N * F);                                 /*  8 */
@@ -83,7 +72,7 @@ void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const f
                             a->ln2_mean, a->ln2_rstd, N, C);                                       /*  6 */
     mcnn_add_backward(dx, d->proj, d->h, (size_t)N * C);                                           /*  5 */
     mcnn_linear_backward(d->att, g->proj_w, g->proj_b, d->proj, a->att, p->proj_w, N, C, C);       /*  4 */
-    mcnn_attention_backward(d->qkv, d->att, a->qkv, a->probs, B, T, C, NH, cfg->causal);           /*  3 */
+    mcnn_attention_backward(d->qkv, d->att, a->qkv, a->probs, B, T, C, NH, cfg->causal, d->probs); /*  3 */
     mcnn_linear_backward(d->ln1, g->qkv_w, g->qkv_b, d->qkv, a->ln1, p->qkv_w, N, C, 3 * C);       /*  2 */
     mcnn_layernorm_backward(dx, g->ln1_w, g->ln1_b, d->ln1, x, p->ln1_w,
                             a->ln1_mean, a->ln1_rstd, N, C);                                       /*  1 */

@@ -6,7 +6,7 @@
 #ifndef MCNN_TRANSFORMER_BLOCK_H
 #define MCNN_TRANSFORMER_BLOCK_H
 
-#include "mcnn.h"
+#include "internal.h"
 
 typedef enum block_act { BLOCK_GELU, BLOCK_QUICK_GELU } block_act;
 
@@ -33,6 +33,14 @@ typedef struct block_grads {
     float *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
 } block_grads;
 
+/* The read-only view of a block's values from the same pointers. */
+static inline block_params mcnn_block_params_view(const block_grads *v)
+{
+    block_params p = {v->ln1_w, v->ln1_b, v->qkv_w, v->qkv_b, v->proj_w, v->proj_b,
+                      v->ln2_w, v->ln2_b, v->fc1_w, v->fc1_b, v->fc2_w, v->fc2_b};
+    return p;
+}
+
 /* What the forward keeps for the backward.  The same struct over another block holds the
  * activation gradients during the backward. */
 typedef struct block_acts {
@@ -47,14 +55,14 @@ typedef struct block_acts {
     float *fc2;                       /* (B,T,C)                           */
 } block_acts;
 
-/* Size, then point: with base == NULL only counts; returns the floats the acts take
- * (each array rounded up to 16 floats, so all stay 64-byte aligned). */
-size_t mcnn_block_acts_carve(block_acts *a, float *base, const block_cfg *cfg, int B, int T);
+/* Size, then point: carve the arrays from c (a counting carver only sizes them); returns
+ * the floats they take. */
+size_t mcnn_block_acts_carve(block_acts *a, mcnn_carver *c, const block_cfg *cfg, int B, int T);
 
 void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_params *p,
                         const block_cfg *cfg, int B, int T);
 /* dx, g and d are accumulated into: zero them once per step.  d is scratch for the
- * activation gradients, carved like a (its probs array is not used). */
+ * activation gradients, carved like a (its probs array is the attention backward's workspace). */
 void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const float *dout,
                          const float *x, const block_acts *a, const block_params *p,
                          const block_cfg *cfg, int B, int T);

@@ -1,0 +1,68 @@
+/* Vision Transformer (Dosovitskiy et al., 2020) as torchvision's VisionTransformer / vit_b_16:
+ *   patches -> linear (the stride = kernel = patch conv) -> class token -> + positional embedding
+ *   -> L pre-norm blocks (exact GELU, layer norm eps 1e-6) -> layer norm -> class token -> head.
+ * Loads torchvision names (conv_proj, class_token, encoder.pos_embedding,
+ * encoder.layers.encoder_layer_N.*, encoder.ln, heads.head) and timm names (patch_embed.proj,
+ * cls_token, pos_embed, blocks.N.*, norm, head); other image sizes resample the positional
+ * embedding's grid (bicubic, as torchvision's interpolate_embeddings). */
+#ifndef MCNN_VIT_H
+#define MCNN_VIT_H
+
+#include "core.h"
+#include "params.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mcnn_vit_config {
+    int image_size, patch_size, in_channels;
+    int width, layers, heads, mlp_dim;
+    int num_classes;
+    float ln_eps;
+} mcnn_vit_config;
+
+/* ViT-B/16: 224², patch 16, width 768, 12 layers, 12 heads, MLP 3072, eps 1e-6. */
+MCNN_API mcnn_vit_config mcnn_vit_b16_config(int num_classes);
+
+typedef struct mcnn_vit mcnn_vit;
+
+/* A new model with torchvision's initialisation (seeded). */
+MCNN_API mcnn_status mcnn_vit_create(mcnn_vit **out, const mcnn_vit_config *cfg, uint64_t seed);
+
+/* Options for loading; zero means "as in the checkpoint". */
+typedef struct mcnn_vit_load_options {
+    int image_size;   /* resample the positional embedding to this size               */
+    int num_classes;  /* a new, zero-initialised head of this size (fine-tuning)      */
+    int heads;        /* heads cannot be read from shapes: metadata "heads", else this,
+                         else width / 64 (true of ViT-Ti/S/B/L)                        */
+} mcnn_vit_load_options;
+
+MCNN_API mcnn_status mcnn_vit_load(mcnn_vit **out, const char *path,
+                                   const mcnn_vit_load_options *opt);
+/* Save as safetensors with torchvision names and the config in the metadata. */
+MCNN_API mcnn_status mcnn_vit_save(const mcnn_vit *m, const char *path);
+MCNN_API void mcnn_vit_free(mcnn_vit *m);
+
+MCNN_API const mcnn_vit_config *mcnn_vit_get_config(const mcnn_vit *m);
+MCNN_API mcnn_params *mcnn_vit_params(mcnn_vit *m);
+
+/* logits (B, num_classes) from images (B, in_channels, image_size, image_size), normalised.
+ * train = 1 keeps every block's activations for mcnn_vit_backward (memory grows with the
+ * layers); train = 0 reuses one set.  The activation arena is sized on the first call for a
+ * batch size and resized only when B or the mode changes. */
+MCNN_API mcnn_status mcnn_vit_forward(mcnn_vit *m, float *logits, const float *images, int B,
+                                      int train);
+/* Accumulates into the parameter gradients (mcnn_vit_params(m)->grad) from dlogits (B, K),
+ * for the batch of the last mcnn_vit_forward with train = 1. */
+MCNN_API mcnn_status mcnn_vit_backward(mcnn_vit *m, const float *dlogits);
+
+/* The class token's final feature (B, width) of the last forward: what the head reads. */
+MCNN_API const float *mcnn_vit_features(const mcnn_vit *m);
+/* Output of block l (B, T, width) of the last forward with train = 1; for tests. */
+MCNN_API const float *mcnn_vit_block_output(const mcnn_vit *m, int l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
