@@ -129,13 +129,16 @@ MCNN_API void mcnn_log_softmax_backward(float *dx, const float *dy, const float 
  * qkv (B, T, 3C): [q | k | v] along the last axis, exactly what x·in_proj_weightᵀ + in_proj_bias
  * gives with PyTorch's nn.MultiheadAttention layout; head h uses columns h·HS .. h·HS+HS-1 of
  * each part, HS = C / NH.  out (B, T, C): the heads side by side (what out_proj reads).
- * probs (B, NH, T, T): softmax(q·kᵀ / sqrt(HS)), saved for backward.
- * causal: token t attends to tokens <= t only (CLIP's text tower). */
+ * probs (B, NH, T, T): softmax(q·kᵀ / sqrt(HS)), saved for backward (masked entries are 0).
+ * causal: token t attends to tokens <= t only (CLIP's text tower).
+ * Backward gives dqkv (B, T, 3C).  workspace: mcnn_attention_workspace_floats() floats owned by
+ * the caller, (B, NH, T, T) like probs (a block can pass its d-probs buffer); overwritten. */
+MCNN_API size_t mcnn_attention_workspace_floats(int B, int T, int NH);
 MCNN_API void mcnn_attention_forward(float *out, float *probs, const float *qkv, int B, int T,
                                      int C, int NH, int causal);
 MCNN_API void mcnn_attention_backward(float *dqkv, const float *dout, const float *qkv,
                                       const float *probs, int B, int T, int C, int NH,
-                                      int causal);
+                                      int causal, float *workspace);
 
 /* ---- token and position embeddings -----------------------------------------------------
  * embedding: y (N, C) = table[ids[n]] for table (V, C) (torch.nn.Embedding). */
