@@ -484,6 +484,176 @@ static void test_write_atomic(void)
     remove(path);
 }
 
+/* ---- corrupt files: each rejected with a message naming the file --------------------------- */
+
+static int write_raw(const char *path, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(bytes, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+/* 8-byte length (hdr_len, or strlen(header) when hdr_len is ~0), the header, data_len zeros. */
+static int write_st(const char *path, uint64_t hdr_len, const char *header, size_t header_bytes,
+                    size_t data_len)
+{
+    size_t n = 8 + header_bytes + data_len;
+    unsigned char *b = calloc(n, 1);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(hdr_len >> (8 * i));
+    memcpy(b + 8, header, header_bytes);
+    int ok = write_raw(path, b, n);
+    free(b);
+    return ok;
+}
+
+typedef struct corrupt_case {
+    const char *what;
+    const char *header; /* NULL: raw bytes below */
+    size_t data_len;
+    mcnn_status status;
+    const char *msg;    /* must appear in the error after "<path>: " */
+} corrupt_case;
+
+#define T1 "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}"
+static const corrupt_case corrupt_cases[] = {
+    {"bad JSON", "{\"x\":{\"dtype\":\"F32\",", 16, MCNN_ERR_FORMAT, "header: JSON: "},
+    {"trailing garbage", "{} x", 0, MCNN_ERR_FORMAT, "unexpected text after the JSON value"},
+    {"trailing comma", T1 ",}", 16, MCNN_ERR_FORMAT, "expected a string key"},
+    {"header an array", "[1,2]", 0, MCNN_ERR_FORMAT, "header is a JSON array, expected an object"},
+    {"invalid UTF-8", "{\"x\xC0\xAF\":1}", 0, MCNN_ERR_FORMAT, "invalid UTF-8"},
+    {"deep nesting", NULL, 0, MCNN_ERR_FORMAT, "nesting deeper than"},
+    {"entry not an object", "{\"x\":[1]}", 0, MCNN_ERR_FORMAT, "tensor 'x' is a JSON array, expected an object"},
+    {"missing dtype", "{\"x\":{\"shape\":[4],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "tensor 'x' has no \"dtype\""},
+    {"missing shape", "{\"x\":{\"dtype\":\"F32\",\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "tensor 'x' has no \"shape\""},
+    {"missing offsets", "{\"x\":{\"dtype\":\"F32\",\"shape\":[4]}}", 16, MCNN_ERR_FORMAT, "tensor 'x' has no \"data_offsets\""},
+    {"unknown dtype", "{\"x\":{\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4, MCNN_ERR_UNSUPPORTED, "tensor 'x' has unknown dtype 'F8_E4M3'"},
+    {"dtype a number", "{\"x\":{\"dtype\":4,\"shape\":[4],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "non-string dtype"},
+    {"offset past end", "{\"x\":{\"dtype\":\"F32\",\"shape\":[25],\"data_offsets\":[0,100]}}", 64, MCNN_ERR_FORMAT,
+     "tensor 'x' data_offsets [0, 100] exceed the data section (64 bytes)"},
+    {"offsets reversed", "{\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[16,0]}}", 16, MCNN_ERR_FORMAT, "end before they begin"},
+    {"offsets three", "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16,32]}}", 32, MCNN_ERR_FORMAT, "data_offsets is not two non-negative integers"},
+    {"offset negative", "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}}", 16, MCNN_ERR_FORMAT, "data_offsets is not two"},
+    {"offset 2^64-1", "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[18446744073709551614,18446744073709551615]}}", 16, MCNN_ERR_FORMAT, "data_offsets is not two"},
+    {"offset 2^63-1", "{\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[9223372036854775806,9223372036854775807]}}", 16, MCNN_ERR_FORMAT, "exceed the data section"},
+    {"shape/offset mismatch", "{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT,
+     "tensor 'x' is F32 [3] (12 bytes) but data_offsets [0, 16] span 16 bytes"},
+    {"dtype size mismatch", "{\"x\":{\"dtype\":\"F64\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "F64 [4] (32 bytes)"},
+    {"negative shape", "{\"x\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "tensor 'x' shape[0] is not a non-negative integer"},
+    {"fractional shape", "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,2.5],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "shape[1] is not a non-negative integer"},
+    {"string shape", "{\"x\":{\"dtype\":\"F32\",\"shape\":[\"4\"],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "shape[0] is not"},
+    {"shape not an array", "{\"x\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "shape is not an array"},
+    {"nine dimensions", "{\"x\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4, MCNN_ERR_UNSUPPORTED, "9 dimensions"},
+    {"shape overflow", "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "overflows"},
+    {"shape overflow by dtype", "{\"x\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "overflows"},
+    {"overlap", T1 ",\"y\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", 24, MCNN_ERR_FORMAT,
+     "tensors 'x' [0, 16] and 'y' [8, 24] overlap"},
+    {"overlap, out of order", "{\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]},\"a\":{\"dtype\":\"U8\",\"shape\":[10],\"data_offsets\":[0,10]}}",
+     16, MCNN_ERR_FORMAT, "overlap"},
+    {"same bytes twice", T1 ",\"y\":{\"dtype\":\"I32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "overlap"},
+    {"duplicate name", T1 ",\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,32]}}", 32, MCNN_ERR_FORMAT, "tensor 'x' appears twice"},
+    {"metadata not an object", T1 ",\"__metadata__\":[\"a\"]}", 16, MCNN_ERR_FORMAT, "__metadata__ is a JSON array, expected an object"},
+    {"metadata number", T1 ",\"__metadata__\":{\"epoch\":3}}", 16, MCNN_ERR_FORMAT, "__metadata__ value of 'epoch' is a JSON number, expected a string"},
+    {"metadata null", "{\"__metadata__\":{\"a\":\"b\",\"c\":null}}", 0, MCNN_ERR_FORMAT, "value of 'c' is a JSON null"},
+    {"metadata nested", "{\"__metadata__\":{\"a\":{}}}", 0, MCNN_ERR_FORMAT, "value of 'a' is a JSON object"},
+    {"metadata duplicate key", "{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"}}", 0, MCNN_ERR_FORMAT, "key 'a' appears twice"},
+    {"NUL in name", "{\"x\\u0000y\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_UNSUPPORTED, "NUL"},
+    {"lone surrogate", "{\"x\\ud800\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, MCNN_ERR_FORMAT, "surrogate"},
+    {"header too short", "{", 0, MCNN_ERR_FORMAT, "too short for a JSON object"},
+    {"empty header", "", 8, MCNN_ERR_FORMAT, "header length 0"},
+};
+
+static void expect_rejected(const char *path, const char *what, mcnn_status want, const char *msg)
+{
+    mcnn_safetensors *st = (mcnn_safetensors *)&st; /* must come back NULL */
+    mcnn_status s = mcnn_safetensors_open(&st, path);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s: ", path);
+    const char *err = mcnn_last_error();
+    if (getenv("MCNN_TEST_VERBOSE")) fprintf(stderr, "  %-24s %s\n", what, err);
+    TEST_ASSERT(s == want && st == NULL && strncmp(err, prefix, strlen(prefix)) == 0 && strstr(err, msg),
+                "%s: got %s (%s), want %s with \"%s\"", what, mcnn_strerror(s), err, mcnn_strerror(want), msg);
+    if (s == MCNN_OK) mcnn_safetensors_close(st);
+}
+
+static void test_corrupt_headers(void)
+{
+    const char *path = scratch("corrupt");
+    for (size_t k = 0; k < sizeof corrupt_cases / sizeof corrupt_cases[0]; k++) {
+        const corrupt_case *c = &corrupt_cases[k];
+        if (!c->header) { /* deep nesting: 100000 '[' would overflow a naive recursive parser */
+            size_t depth = 100000;
+            char *h = malloc(depth + 16);
+            strcpy(h, "{\"x\":");
+            memset(h + 5, '[', depth);
+            strcpy(h + 5 + depth, "}");
+            TEST_ASSERT(write_st(path, strlen(h), h, strlen(h), 0), "write %s", path);
+            free(h);
+        } else {
+            TEST_ASSERT(write_st(path, strlen(c->header), c->header, strlen(c->header), c->data_len),
+                        "write %s", path);
+        }
+        expect_rejected(path, c->what, c->status, c->msg);
+    }
+    remove(path);
+}
+
+/* Damage outside the JSON: sizes, lengths, truncation. */
+static void test_corrupt_files(void)
+{
+    const char *path = scratch("damaged");
+    const char *h = T1 "}";
+    TEST_ASSERT(write_raw(path, "", 0), "write");
+    expect_rejected(path, "empty file", MCNN_ERR_FORMAT, "file is 0 bytes, too short");
+    TEST_ASSERT(write_raw(path, "\x10\0\0", 3), "write");
+    expect_rejected(path, "3-byte file", MCNN_ERR_FORMAT, "file is 3 bytes");
+    write_st(path, 1ull << 63, h, strlen(h), 16);
+    expect_rejected(path, "header length 2^63", MCNN_ERR_FORMAT, "header length 9223372036854775808 exceeds the file");
+    write_st(path, UINT64_MAX, h, strlen(h), 16);
+    expect_rejected(path, "header length 2^64-1", MCNN_ERR_FORMAT, "exceeds the file");
+    write_st(path, strlen(h) + 100, h, strlen(h), 16);
+    expect_rejected(path, "truncated header", MCNN_ERR_FORMAT, "exceeds the file");
+    write_st(path, strlen(h), h, strlen(h), 15);
+    expect_rejected(path, "truncated data", MCNN_ERR_FORMAT, "exceed the data section (15 bytes)");
+    write_st(path, strlen(h) - 1, h, strlen(h), 16);
+    expect_rejected(path, "header length one short", MCNN_ERR_FORMAT, "JSON");
+
+    /* a header length over the 100 MB limit, in a sparse file big enough to hold it */
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        uint64_t n = 150000000;
+        unsigned char len8[8];
+        for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(n >> (8 * i));
+        fwrite(len8, 1, 8, f);
+        fwrite(h, 1, strlen(h), f);
+        if (fseek(f, (long)(n + 8), SEEK_SET) == 0) fputc(0, f);
+        fclose(f);
+        expect_rejected(path, "150 MB header", MCNN_ERR_FORMAT, "over the 100 MB limit");
+    }
+
+    expect_rejected("/nonexistent-mcnn-dir/none.safetensors", "missing file", MCNN_ERR_IO, "cannot open");
+
+    /* the file shrinks after open: reading fails cleanly */
+    /* (64 KB of data, more than stdio buffers while reading the header) */
+    const char *hb = "{\"x\":{\"dtype\":\"F32\",\"shape\":[16384],\"data_offsets\":[0,65536]}}";
+    write_st(path, strlen(hb), hb, strlen(hb), 65536);
+    mcnn_safetensors *st;
+    TEST_OK(mcnn_safetensors_open(&st, path));
+    if (st) {
+        write_st(path, strlen(hb), hb, strlen(hb), 100); /* same inode, truncated */
+        static float x[16384];
+        mcnn_status s = mcnn_safetensors_read_f32(st, mcnn_safetensors_find(st, "x"), x);
+        TEST_ASSERT(s == MCNN_ERR_IO && strstr(mcnn_last_error(), path) && strstr(mcnn_last_error(), "'x'"),
+                    "read after truncation: %s: %s", mcnn_strerror(s), mcnn_last_error());
+        /* a tensor handle from another file is refused */
+        mcnn_st_tensor fake = *mcnn_safetensors_find(st, "x");
+        s = mcnn_safetensors_read_f32(st, &fake, x);
+        TEST_ASSERT(s == MCNN_ERR_ARG, "foreign handle: %s", mcnn_strerror(s));
+        mcnn_safetensors_close(st);
+    }
+    remove(path);
+}
+
 int main(void)
 {
     TEST_RUN(test_ref_clip_tiny_ref);
@@ -493,5 +663,7 @@ int main(void)
     TEST_RUN(test_write_format);
     TEST_RUN(test_round_trip);
     TEST_RUN(test_write_atomic);
+    TEST_RUN(test_corrupt_headers);
+    TEST_RUN(test_corrupt_files);
     return test_summary();
 }

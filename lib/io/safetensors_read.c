@@ -6,6 +6,7 @@
  * Nothing in the header is trusted: see docs/safetensors.md for the list of checks. */
 #include "json.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,7 +252,7 @@ mcnn_status mcnn_safetensors_open(mcnn_safetensors **out, const char *path)
     strcpy(st->path, path);
     st->f = fopen(path, "rb");
     if (!st->f) {
-        s = mcnn_set_error(MCNN_ERR_IO, "%s: cannot open for reading", path);
+        s = mcnn_set_error(MCNN_ERR_IO, "%s: cannot open for reading: %s", path, strerror(errno));
         goto done;
     }
     /* file size (long is 64-bit on LP64 systems; see docs/safetensors.md) */
