@@ -1,0 +1,75 @@
+/* Packing: copy a block of op(A) or op(B) into the layout the micro-kernel reads.
+ *
+ *   op(A) block (mc x kc)  ->  panels of mr rows, each stored k-major:  a[k*mr + i]
+ *   op(B) block (kc x nc)  ->  panels of nr cols, each stored k-major:  b[k*nr + j]
+ *
+ *   A block          packed A (mr = 4 here)        B block        packed B (nr = 4)
+ *   a00 a01 a02      a00 a10 a20 a30 | a01 a11 ..   b00 b01 ..      b00 b01 b02 b03 | b10 b11 ..
+ *   a10 a11 a12      (panel 0: rows 0..3, then      b10 b11 ..      (panel 0: cols 0..3, then
+ *   ...               panel 1: rows 4..7 ...)       ...              panel 1: cols 4..7 ...)
+ *
+ * This is where transposes and leading dimensions disappear: whatever the caller's layout,
+ * the micro-kernel walks both panels with unit stride, one k at a time.  The last panel is
+ * padded with zeros to a full mr (nr), so the kernel computes a whole tile and only the
+ * write-back has to know where C ends.  Each block is packed once and then read many times
+ * (the A block by every column panel of B, the B panel by every row block of A), so the copy
+ * costs little next to the multiply. */
+#include "gemm_internal.h"
+
+#include <string.h>
+
+#define MAX_PANEL 64 /* largest mr or nr of any kernel */
+
+/* Rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) -> panels [first, last) of kc x mr. */
+void mcnn_gemm_pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc,
+                      int mr, int first, int last, float *dst)
+{
+    for (int r = first; r < last; r++) {
+        float *d = dst + (size_t)r * kc * mr;  /* (kc, mr) */
+        int row = i0 + r * mr;
+        int h = mc - r * mr < mr ? mc - r * mr : mr;  /* real rows in this panel */
+        if (trans_a) {
+            /* op(A)[i][k] = A[k][i]: each k is already a contiguous run of rows */
+            for (int k = 0; k < kc; k++) {
+                const float *src = A + (size_t)(p0 + k) * lda + row;
+                for (int i = 0; i < h; i++) d[k * mr + i] = src[i];
+                for (int i = h; i < mr; i++) d[k * mr + i] = 0.0f;
+            }
+        } else {
+            /* op(A)[i][k] = A[i][k]: gather one element from each of the h rows per k */
+            const float *src[MAX_PANEL];
+            for (int i = 0; i < h; i++) src[i] = A + (size_t)(row + i) * lda + p0;
+            for (int k = 0; k < kc; k++) {
+                for (int i = 0; i < h; i++) d[k * mr + i] = src[i][k];
+                for (int i = h; i < mr; i++) d[k * mr + i] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) -> panels [first, last) of kc x nr. */
+void mcnn_gemm_pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc,
+                      int nr, int first, int last, float *dst)
+{
+    for (int r = first; r < last; r++) {
+        float *d = dst + (size_t)r * kc * nr;  /* (kc, nr) */
+        int col = j0 + r * nr;
+        int w = nc - r * nr < nr ? nc - r * nr : nr;  /* real columns in this panel */
+        if (!trans_b) {
+            /* op(B)[k][j] = B[k][j]: a contiguous copy of w floats per k */
+            for (int k = 0; k < kc; k++) {
+                const float *src = B + (size_t)(p0 + k) * ldb + col;
+                memcpy(d + (size_t)k * nr, src, (size_t)w * sizeof(float));
+                for (int j = w; j < nr; j++) d[k * nr + j] = 0.0f;
+            }
+        } else {
+            /* op(B)[k][j] = B[j][k] (a linear layer's (OUT, IN) weight): a transpose */
+            const float *src[MAX_PANEL];
+            for (int j = 0; j < w; j++) src[j] = B + (size_t)(col + j) * ldb + p0;
+            for (int k = 0; k < kc; k++) {
+                for (int j = 0; j < w; j++) d[k * nr + j] = src[j][k];
+                for (int j = w; j < nr; j++) d[k * nr + j] = 0.0f;
+            }
+        }
+    }
+}
