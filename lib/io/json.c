@@ -189,9 +189,16 @@ static mcnn_status parse_string(parser *ps, const char **out, size_t *outlen)
             }
             continue;
         }
-        if (c < 0x80) { /* the common case: copy a run of plain ASCII */
-            *d++ = (char)c;
-            ps->p++;
+        if (c < 0x80) { /* the common case: copy a run of plain ASCII at once */
+            size_t q = ps->p + 1;
+            while (q < ps->n) {
+                unsigned char u = (unsigned char)ps->s[q];
+                if (u == '"' || u == '\\' || u < 0x20 || u >= 0x80) break;
+                q++;
+            }
+            memcpy(d, ps->s + ps->p, q - ps->p);
+            d += q - ps->p;
+            ps->p = q;
             continue;
         }
         size_t k = utf8_seq((const unsigned char *)ps->s + ps->p, ps->n - ps->p);
@@ -243,6 +250,10 @@ static mcnn_status parse_number(parser *ps, mcnn_json *j)
     if (integral && !overflow && (neg || acc != INT64_MIN)) {
         j->is_int = 1;
         j->i = neg ? acc : -acc;
+        if (acc >= -(INT64_C(1) << 53) && (acc != 0 || !neg)) { /* exact in a double: skip strtod */
+            j->num = (double)j->i;
+            return MCNN_OK;
+        }
     }
     /* strtod needs a terminated copy; the grammar was checked above, so strtod reads it all.
      * (strtod follows the C locale's decimal point; the library never calls setlocale.) */

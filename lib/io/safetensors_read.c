@@ -262,7 +262,11 @@ mcnn_status mcnn_safetensors_open(mcnn_safetensors **out, const char *path)
         goto done;
     }
     unsigned char lenbuf[8];
-    if (fsize < 8 || fread(lenbuf, 1, 8, st->f) != 8) {
+    if (fread(lenbuf, 1, fsize < 8 ? (size_t)fsize : 8, st->f) != (fsize < 8 ? (size_t)fsize : 8)) {
+        s = mcnn_set_error(MCNN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        goto done;
+    }
+    if (fsize < 8) {
         s = mcnn_set_error(MCNN_ERR_FORMAT, "%s: file is %ld bytes, too short for the 8-byte header length",
                            path, fsize);
         goto done;
