@@ -52,6 +52,7 @@ static void test_batchnorm_golden(void)
     if (!st) return;
     bn_golden_case(st, "bn");
     bn_golden_case(st, "bn_shift");
+    bn_golden_case(st, "bn_shift_far");
     mcnn_safetensors_close(st);
 }
 

@@ -1,7 +1,8 @@
-/* mcnn_conv2d_forward / _backward against PyTorch goldens (F.conv2d and autograd, 11 cases:
- * 1×1 with and without im2col, 3×3, 3×3 stride 2, 7×7 stride 2, dilation, groups, depthwise,
- * non-square kernels/strides/inputs, odd channel counts; tests/ref/gen_ops_cnn.py), central
- * finite differences, the accumulation contract, and the same bits with 1 and 2 threads. */
+/* mcnn_conv2d_forward / _backward against PyTorch goldens (F.conv2d and autograd, 12 cases:
+ * 1×1 without im2col and with it (strides 2 and 2×1), 3×3, 3×3 stride 2, 7×7 stride 2,
+ * dilation, groups, depthwise, non-square kernels/strides/inputs, odd channel counts;
+ * tests/ref/gen_ops_cnn.py), central finite differences, the accumulation contract, and the
+ * same bits with 1 and 2 threads. */
 #include "ops_cnn_util.h"
 
 static size_t x_size(const mcnn_conv2d_shape *s) { return (size_t)s->N * s->IC * s->H * s->W; }
@@ -40,8 +41,9 @@ static void test_conv2d_golden(void)
 {
     mcnn_safetensors *st = golden_open();
     if (!st) return;
-    const char *cases[] = {"conv_1x1",     "conv_1x1_s2",    "conv_1x1_g2",    "conv_3x3_p1",
-                           "conv_3x3_s2",  "conv_7x7_s2_p3", "conv_dil2",      "conv_groups2",
+    const char *cases[] = {"conv_1x1",       "conv_1x1_s2",       "conv_1x1_g2",
+                           "conv_1x1_s2x1",  "conv_3x3_p1",       "conv_3x3_s2",
+                           "conv_7x7_s2_p3", "conv_dil2",         "conv_groups2",
                            "conv_depthwise", "conv_depthwise_x2", "conv_asym"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) conv_golden_case(st, cases[i]);
     mcnn_safetensors_close(st);
@@ -176,8 +178,8 @@ static void conv_threads_case(const char *name, const mcnn_conv2d_shape *s, unsi
 static void test_conv2d_threads(void)
 {
     /* big enough that im2col, col2im and the bias sums take their parallel paths */
-    mcnn_conv2d_shape a = {2, 16, 24, 24, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1};
-    mcnn_conv2d_shape pw = {2, 32, 24, 24, 64, 1, 1, 1, 1, 0, 0, 1, 1, 1};
+    mcnn_conv2d_shape a = {3, 16, 24, 24, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+    mcnn_conv2d_shape pw = {3, 32, 24, 24, 64, 1, 1, 1, 1, 0, 0, 1, 1, 1};
     conv_threads_case("3x3", &a, 71);
     conv_threads_case("1x1", &pw, 81);
 }

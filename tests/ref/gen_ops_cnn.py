@@ -84,6 +84,7 @@ def conv_case(name, N, IC, H, W, OC, KH, KW, stride=(1, 1), pad=(0, 0), dil=(1, 
 conv_case('conv_1x1', 2, 5, 6, 7, 7, 1, 1)                                   # skips im2col
 conv_case('conv_1x1_s2', 2, 3, 7, 6, 5, 1, 1, stride=(2, 2), bias=False)     # ResNet downsample
 conv_case('conv_1x1_g2', 2, 4, 5, 3, 6, 1, 1, groups=2)                       # skips im2col, groups
+conv_case('conv_1x1_s2x1', 1, 3, 5, 4, 2, 1, 1, stride=(2, 1), bias=False)   # 1×1 that needs im2col
 conv_case('conv_3x3_p1', 2, 3, 8, 7, 5, 3, 3, pad=(1, 1))
 conv_case('conv_3x3_s2', 2, 5, 9, 8, 7, 3, 3, stride=(2, 2), pad=(1, 1), bias=False)
 conv_case('conv_7x7_s2_p3', 2, 3, 15, 13, 5, 7, 7, stride=(2, 2), pad=(3, 3), bias=False)
@@ -119,6 +120,7 @@ def bn_case(name, N, C, H, W, shift=0.0, scale=1.0, momentum=0.1, eps=1e-5):
 bn_case('bn', 3, 5, 4, 3)
 # a large mean next to a small spread: float sums or a float-rounded mean would lose digits
 bn_case('bn_shift', 4, 3, 5, 5, shift=500.0, scale=0.1, momentum=0.3, eps=1e-3)
+bn_case('bn_shift_far', 2, 2, 6, 7, shift=3000.0, scale=0.05, momentum=0.3, eps=1e-4)
 
 
 # ---- pooling -----------------------------------------------------------------------------
