@@ -15,5 +15,6 @@
 #include "mcnn/image.h"
 #include "mcnn/params.h"
 #include "mcnn/vit.h"
+#include "mcnn/clip.h"
 
 #endif

@@ -2,6 +2,7 @@
  * torchvision's (canonical here) or timm's, and a different image size or class count is
  * honoured by resampling the positional embedding or starting a new head. */
 #include "internal.h"
+#include "checkpoint.h"
 #include "pos_embed.h"
 #include "vit_internal.h"
 
@@ -110,12 +111,9 @@ static mcnn_status read_config(mcnn_vit_config *c, mcnn_safetensors *st, const l
         return mcnn_set_error(MCNN_ERR_FORMAT, "%s: %lld positions are not 1 + a square grid",
                               path, (long long)pos->shape[1]);
     c->image_size = grid * c->patch_size;
-    for (;;) {
-        char name[96];
-        snprintf(name, sizeof name, "encoder.layers.encoder_layer_%d.ln_1.weight", c->layers);
-        if (!find_mapped(st, ctx, name)) break;
-        c->layers++;
-    }
+    c->layers = mcnn_checkpoint_count_layers(st, ctx->names == NAMES_TIMM
+                                                     ? "blocks." : "encoder.layers.encoder_layer_");
+    if (c->layers == 0) return mcnn_set_error(MCNN_ERR_FORMAT, "%s: no transformer blocks", path);
     c->num_classes = head && head->ndim == 2 ? (int)head->shape[0] : 0;
     const char *meta_heads = mcnn_safetensors_meta(st, "heads");
     c->heads = meta_heads ? atoi(meta_heads) : opt->heads ? opt->heads

@@ -1,0 +1,76 @@
+/* CLIP (Radford et al., 2021) exactly as OpenAI's clip/model.py, ViT image tower:
+ *   image: patches -> linear (conv1, no bias) -> class embedding -> + positions -> ln_pre
+ *          -> L pre-norm blocks (QuickGELU, eps 1e-5) -> ln_post(class token) -> @ proj
+ *   text:  token embedding + positions -> L causal blocks -> ln_final -> the end-of-text
+ *          token's feature (the position of the highest id) -> @ text_projection
+ *   logits_per_image = exp(logit_scale) · norm(image) · norm(text)ᵀ
+ * The configuration is read off the checkpoint's shapes, so ViT-B/32, B/16 and L/14 load alike.
+ * Keys may be OpenAI's (visual.conv1.weight, transformer.resblocks.N..., as in OpenCLIP's
+ * open_clip_model.safetensors for the openai weights) or Hugging Face CLIPModel's
+ * (vision_model.*, text_model.*, separate q/k/v projections). */
+#ifndef MCNN_CLIP_H
+#define MCNN_CLIP_H
+
+#include "core.h"
+#include "params.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mcnn_clip_config {
+    int embed_dim;
+    int image_size, patch_size, vision_width, vision_layers, vision_heads;
+    int context_length, vocab_size, text_width, text_layers, text_heads;
+} mcnn_clip_config;
+
+typedef struct mcnn_clip mcnn_clip;
+
+/* Head counts cannot be read from shapes.  Taken, in order, from the checkpoint's metadata
+ * ("config" JSON with transformer_heads, "vision_heads"), from these options, or as
+ * width / 64 (OpenAI's rule for every released model). */
+typedef struct mcnn_clip_load_options {
+    int vision_heads, text_heads;
+} mcnn_clip_load_options;
+
+MCNN_API mcnn_status mcnn_clip_load(mcnn_clip **out, const char *path,
+                                    const mcnn_clip_load_options *opt);
+/* A new model with OpenAI's initialisation (seeded), for tests and training from scratch. */
+MCNN_API mcnn_status mcnn_clip_create(mcnn_clip **out, const mcnn_clip_config *cfg,
+                                      uint64_t seed);
+/* Save with OpenAI's names and the config in the metadata. */
+MCNN_API mcnn_status mcnn_clip_save(const mcnn_clip *m, const char *path);
+MCNN_API void mcnn_clip_free(mcnn_clip *m);
+MCNN_API const mcnn_clip_config *mcnn_clip_get_config(const mcnn_clip *m);
+MCNN_API mcnn_params *mcnn_clip_params(mcnn_clip *m);
+MCNN_API float mcnn_clip_logit_scale(const mcnn_clip *m); /* exp(logit_scale) */
+
+/* ---- inference ------------------------------------------------------------------------------
+ * features (B, embed_dim), as encode_image: NOT normalised.  images (B, 3, R, R) normalised with
+ * CLIP's mean and std, R = image_size. */
+MCNN_API mcnn_status mcnn_clip_encode_image(mcnn_clip *m, float *features, const float *images,
+                                            int B);
+/* features (N, embed_dim), as encode_text: NOT normalised.  tokens (N, context_length), as
+ * clip.tokenize gives them.  Positions after the last end-of-text token in the batch are never
+ * computed: under the causal mask they cannot change the pooled feature. */
+MCNN_API mcnn_status mcnn_clip_encode_text(mcnn_clip *m, float *features, const int32_t *tokens,
+                                           int N);
+
+/* ---- training: the symmetric contrastive loss on N (image, text) pairs ---------------------
+ * loss = (CE(logits_per_image, arange) + CE(logits_per_text, arange)) / 2.
+ * logits_per_image (N, N) may be NULL.  Keeps what the backward needs. */
+MCNN_API mcnn_status mcnn_clip_train_forward(mcnn_clip *m, float *loss, float *logits_per_image,
+                                             const float *images, const int32_t *tokens, int N);
+/* Accumulates d(loss · dloss)/d(every parameter) into mcnn_clip_params(m)->grad. */
+MCNN_API mcnn_status mcnn_clip_train_backward(mcnn_clip *m, float dloss);
+
+/* Intermediates of the last forward, for tests and for finding where a mismatch starts:
+ * "visual.ln_pre" (B, T, W), "visual.block0" (B, T, W) (training only), "visual.ln_post" (B, W),
+ * "text.embed", "text.block0" (training only), "text.ln_final" (N, T', w) with T' the
+ * positions computed.  NULL when not kept. */
+MCNN_API const float *mcnn_clip_intermediate(const mcnn_clip *m, const char *name, int *T);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,118 @@
+/* CLIP's image tower, forward 1..8 and backward 8..1.
+ *   images (B, 3, R, R), normalised with CLIP's mean and std
+ *   1 patchify          -> patches (B, P, 3·PS·PS)
+ *   2 linear, no bias   -> tok (B, P, W)           conv1 as a matrix product
+ *   3 class embedding   -> x0 (B, T, W)            T = 1 + P
+ *   4 + positions       -> x (B, T, W)
+ *   5 ln_pre            -> pre (B, T, W)
+ *   6 L blocks          -> out[L-1] (B, T, W)      QuickGELU, eps 1e-5
+ *   7 ln_post on the class token -> post (B, W)
+ *   8 @ proj            -> features (B, E) */
+#include "internal.h"
+#include "clip_internal.h"
+
+#include <string.h>
+
+static void carve(clip_vision_acts *a, mcnn_carver *c, const mcnn_clip *m, int B, int train)
+{
+    const mcnn_clip_config *cfg = &m->cfg;
+    const size_t W = cfg->vision_width, P = m->vP, T = m->vT;
+    const size_t PD = 3 * (size_t)cfg->patch_size * cfg->patch_size;
+    const int nblocks = train ? cfg->vision_layers : 1, nout = train ? cfg->vision_layers : 2;
+    a->patches = mcnn_carve(c, B * P * PD);
+    a->tok = mcnn_carve(c, B * P * W);
+    a->x0 = mcnn_carve(c, B * T * W);
+    a->x = mcnn_carve(c, B * T * W);
+    a->pre = mcnn_carve(c, B * T * W);
+    a->pre_mean = mcnn_carve(c, B * T);
+    a->pre_rstd = mcnn_carve(c, B * T);
+    for (int l = 0; l < nblocks; l++) mcnn_block_acts_carve(&a->blocks[l], c, &m->vblock, B, (int)T);
+    for (int l = 0; l < nout; l++) a->out[l] = mcnn_carve(c, B * T * W);
+    a->cls = mcnn_carve(c, B * W);
+    a->post = mcnn_carve(c, B * W);
+    a->post_mean = mcnn_carve(c, B);
+    a->post_rstd = mcnn_carve(c, B);
+    if (train) {
+        mcnn_block_acts_carve(&a->dblock, c, &m->vblock, B, (int)T);
+        a->dx_a = mcnn_carve(c, B * T * W);
+        a->dx_b = mcnn_carve(c, B * T * W);
+        a->dpre = mcnn_carve(c, B * T * W);
+        a->dx = mcnn_carve(c, B * T * W);
+        a->dpost = mcnn_carve(c, B * W);
+        a->dcls = mcnn_carve(c, B * W);
+        a->dtok = mcnn_carve(c, B * P * W);
+    }
+    a->B = B;
+}
+
+mcnn_status mcnn_clip_vision_forward(mcnn_clip *m, float *features, const float *images, int B,
+                                     int train)
+{
+    clip_vision_acts *a = &m->va;
+    mcnn_carver count = {NULL, 0};
+    carve(a, &count, m, B, train);
+    MCNN_TRY(mcnn_clip_plan_reserve(&m->vplan, count.used, 0, B, train));
+    mcnn_carver fill = {(float *)m->vplan.arena.base, 0};
+    carve(a, &fill, m, B, train);
+
+    const mcnn_clip_config *cfg = &m->cfg;
+    const clip_tensors *w = &m->w;
+    const int W = cfg->vision_width, P = m->vP, T = m->vT, E = cfg->embed_dim;
+    const int PS = cfg->patch_size, R = cfg->image_size, PD = 3 * PS * PS;
+    mcnn_patchify_forward(a->patches, images, B, 3, R, R, PS);                       /* 1 */
+    mcnn_linear_forward(a->tok, a->patches, w->conv1, NULL, B * P, PD, W);           /* 2 */
+    mcnn_class_token_forward(a->x0, a->tok, w->class_emb, B, P, W);                  /* 3 */
+    mcnn_add_positional_forward(a->x, a->x0, w->vpos, B, T, W);                      /* 4 */
+    mcnn_layernorm_forward(a->pre, a->pre_mean, a->pre_rstd, a->x, w->ln_pre_w,      /* 5 */
+                           w->ln_pre_b, B * T, W, 1e-5f);
+    const float *in = a->pre;
+    for (int l = 0; l < cfg->vision_layers; l++) {                                  /* 6 */
+        block_params p = mcnn_block_params_view(&w->vblocks[l]);
+        float *out = train ? a->out[l] : a->out[l % 2];
+        mcnn_block_forward(out, train ? &a->blocks[l] : &a->blocks[0], in, &p, &m->vblock, B, T);
+        in = out;
+    }
+    for (int b = 0; b < B; b++)                                                      /* 7 */
+        memcpy(a->cls + (size_t)b * W, in + (size_t)b * T * W, (size_t)W * sizeof(float));
+    mcnn_layernorm_forward(a->post, a->post_mean, a->post_rstd, a->cls, w->ln_post_w,
+                           w->ln_post_b, B, W, 1e-5f);
+    mcnn_gemm(0, 0, B, E, W, 1.0f, a->post, W, w->vproj, E, 0.0f, features, E);     /* 8 */
+    return MCNN_OK;
+}
+
+void mcnn_clip_vision_backward(mcnn_clip *m, const float *dfeatures)
+{
+    clip_vision_acts *a = &m->va;
+    const mcnn_clip_config *cfg = &m->cfg;
+    const clip_tensors *w = &m->w, *g = &m->g;
+    const int B = a->B, W = cfg->vision_width, P = m->vP, T = m->vT, E = cfg->embed_dim;
+    const int PD = 3 * cfg->patch_size * cfg->patch_size;
+    const size_t BTW = (size_t)B * T * W;
+
+    /* 8: features = post @ proj, so dpost = dfeatures @ projᵀ and dproj += postᵀ @ dfeatures */
+    mcnn_gemm(0, 1, B, W, E, 1.0f, dfeatures, E, w->vproj, E, 0.0f, a->dpost, W);
+    mcnn_gemm(1, 0, W, E, B, 1.0f, a->post, W, dfeatures, E, 1.0f, g->vproj, E);
+    memset(a->dcls, 0, (size_t)B * W * sizeof(float));                                 /* 7 */
+    mcnn_layernorm_backward(a->dcls, g->ln_post_w, g->ln_post_b, a->dpost, a->cls, w->ln_post_w,
+                            a->post_mean, a->post_rstd, B, W);
+    float *dout = a->dx_a, *dx = a->dx_b;
+    memset(dout, 0, BTW * sizeof(float));
+    for (int b = 0; b < B; b++)
+        memcpy(dout + (size_t)b * T * W, a->dcls + (size_t)b * W, (size_t)W * sizeof(float));
+    for (int l = cfg->vision_layers - 1; l >= 0; l--) {                                 /* 6 */
+        const float *in = l ? a->out[l - 1] : a->pre;
+        block_params p = mcnn_block_params_view(&w->vblocks[l]);
+        memset(dx, 0, BTW * sizeof(float));
+        mcnn_block_backward(dx, &g->vblocks[l], &a->dblock, dout, in, &a->blocks[l], &p,
+                            &m->vblock, B, T);
+        float *t = dout;
+        dout = dx, dx = t;
+    }
+    memset(a->dx, 0, BTW * sizeof(float));                                             /* 5 */
+    mcnn_layernorm_backward(a->dx, g->ln_pre_w, g->ln_pre_b, dout, a->x, w->ln_pre_w,
+                            a->pre_mean, a->pre_rstd, B * T, W);
+    mcnn_add_positional_backward(NULL, g->vpos, a->dx, B, T, W);                       /* 4 */
+    memset(a->dtok, 0, (size_t)B * P * W * sizeof(float));                             /* 3 */
+    mcnn_class_token_backward(a->dtok, g->class_emb, a->dx, B, P, W);
+    mcnn_linear_backward(NULL, g->conv1, NULL, a->dtok, a->patches, w->conv1, B * P, PD, W); /* 2 */
+}
