@@ -238,7 +238,7 @@ mcnn_status mcnn_safetensors_write(const char *path, const mcnn_st_entry *tensor
     if (!path || !path[0]) return mcnn_set_error(MCNN_ERR_ARG, "safetensors: empty output path");
     MCNN_TRY(check_args(path, tensors, n, meta, nmeta));
     sbuf hdr = {0};
-    uint64_t data_bytes;
+    uint64_t data_bytes = 0;
     mcnn_status s = build_header(&hdr, path, tensors, n, meta, nmeta, &data_bytes);
     if (s != MCNN_OK) {
         free(hdr.p);
