@@ -2,6 +2,7 @@
  *
  *   build/bench/bench_gemm                 the table: square 256..2048 and the models' shapes,
  *                                          at 1 and 2 threads, ours vs OpenBLAS (when built in)
+ *   build/bench/bench_gemm table vit       only the rows whose name contains "vit"
  *   build/bench/bench_gemm list            the numbered kernels: 0 naive, 1.. the micro-kernels
  *   build/bench/bench_gemm kernels [M N K [threads]]   every numbered kernel at one shape
  *   build/bench/bench_gemm tune k KC MC NC [M N K [threads]]   kernel k with other cache blocks
@@ -187,7 +188,7 @@ static void compare(const engine *e, int n, problem *p, int threads, double *bes
 }
 
 /* ---- the table ------------------------------------------------------------------------------- */
-static void table(void)
+static void table(const char *filter)
 {
     double peak1 = fma_peak(1), peak2 = fma_peak(2);
     printf("kernel %s; FMA peak %.0f GFLOP/s (1 thread), %.0f (2 threads)\n",
@@ -223,6 +224,7 @@ static void table(void)
     printf("%-16s %5s %5s %5s %3s %9s %9s %6s %7s\n", "shape", "M", "N", "K", "thr", "mcnn",
            "openblas", "ratio", "%peak");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        if (filter && !strstr(shapes[s].name, filter)) continue;
         problem p = make_problem(shapes[s].name, shapes[s].ta, shapes[s].tb, shapes[s].M,
                                  shapes[s].N, shapes[s].K, shapes[s].lda, shapes[s].ldb);
         for (int t = 1; t <= 2; t++) {
@@ -301,7 +303,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = a < argc ? argv[a++] : "table";
     int rest = argc - a;
-    if (strcmp(cmd, "table") == 0) table();
+    if (strcmp(cmd, "table") == 0) table(rest >= 1 ? argv[a] : NULL);
     else if (strcmp(cmd, "list") == 0) list();
     else if (strcmp(cmd, "kernels") == 0)
         kernels(rest >= 3 ? atoi(argv[a]) : 1024, rest >= 3 ? atoi(argv[a + 1]) : 1024,
@@ -312,7 +314,7 @@ int main(int argc, char **argv)
              rest >= 7 ? atoi(argv[a + 6]) : 1024, rest >= 8 ? atoi(argv[a + 7]) : 1,
              rest >= 9 ? atoi(argv[a + 8]) : 0);
     else {
-        fprintf(stderr, "usage: bench_gemm [-r rounds] [-t seconds] [table | list | kernels [M N K "
+        fprintf(stderr, "usage: bench_gemm [-r rounds] [-t seconds] [table [filter] | list | kernels [M N K "
                         "[threads]] | tune k KC MC NC [M N K [threads [transB]]]]\n");
         return 1;
     }

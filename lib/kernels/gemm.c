@@ -12,10 +12,12 @@
  * the micro-kernel (gemm_micro.c) only ever multiplies whole panels.  K is cut into KC blocks;
  * the first block applies the caller's beta, the later ones add (beta = 1).
  *
- * Threads: every thread owns whole MR x NR tiles of C, and each tile is computed the same way
- * whichever thread computes it (same K blocks, same kernel), so the result has the same bits
- * at any thread count.  Large M: threads split the ic loop, each packing its own A block.
- * Small M (few ic blocks): they pack one A block together and split the jr loop. */
+ * Threads: C is cut into one rectangle of whole MR x NR tiles per thread (along N for the
+ * wide products of a transformer, along M for tall ones), and each thread runs the loops above
+ * on its rectangle with its own packing buffers.  No barriers: the threads only meet at the
+ * end.  The price is that the operand along the cut is packed by every thread, which costs
+ * little next to the multiply.  Each tile is computed the same way whichever thread computes
+ * it (same K blocks, same kernel), so the result has the same bits at any thread count. */
 #include "gemm_internal.h"
 
 #include <stdatomic.h>
@@ -99,6 +101,61 @@ static void macro_kernel(const mcnn_gemm_kernel *kern, int kc, int mc, int nc, i
     }
 }
 
+/* One call's arguments, as mcnn_gemm received them, and its block sizes. */
+typedef struct gemm_call {
+    const mcnn_gemm_kernel *kern;
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int kc_blk, mc_blk, nc_blk; /* even cuts of K, and the most rows / columns per block */
+    int vec;                    /* packing may use AVX2 shuffles */
+} gemm_call;
+
+/* The serial blocked algorithm on the rectangle C[i0 : i0+m, j0 : j0+n] (the whole of K), with
+ * packing buffers from the calling thread.  i0 is a multiple of MR and j0 of NR, so the tiles
+ * are the same ones a single thread would compute. */
+static void gemm_rect(const gemm_call *g, int i0, int m, int j0, int n)
+{
+    const mcnn_gemm_kernel *kern = g->kern;
+    const int MR = kern->mr, NR = kern->nr;
+    int mc_blk = round_up(ceil_div(m, ceil_div(m, g->mc_blk)), MR); /* even row blocks */
+    size_t b_size = (size_t)g->kc_blk * round_up(min_int(n, g->nc_blk), NR); /* (kc, nc) */
+    float *bp = scratch_get(b_size + (size_t)g->kc_blk * mc_blk);
+    if (!bp) { /* out of memory: still the right answer, slowly */
+        const float *a = g->A + (g->trans_a ? (size_t)i0 : (size_t)i0 * g->lda);
+        const float *b = g->B + (g->trans_b ? (size_t)j0 * g->ldb : (size_t)j0);
+        mcnn_gemm_ref(g->trans_a, g->trans_b, m, n, g->K, g->alpha, a, g->lda, b, g->ldb,
+                      g->beta, g->C + (size_t)i0 * g->ldc + j0, g->ldc);
+        return;
+    }
+    float *ap = bp + b_size; /* (mc, kc) */
+
+    for (int jc = j0; jc < j0 + n; jc += g->nc_blk) {                 /* B panel -> L3 */
+        int nc = min_int(g->nc_blk, j0 + n - jc), panels_b = ceil_div(nc, NR);
+        for (int pc = 0; pc < g->K; pc += g->kc_blk) {
+            int kc = min_int(g->kc_blk, g->K - pc);
+            float beta = pc == 0 ? g->beta : 1.0f; /* later K blocks add to C */
+            mcnn_gemm_pack_b(g->trans_b, g->B, g->ldb, pc, kc, jc, nc, NR, 0, panels_b, bp,
+                             g->vec);
+            for (int ic = i0; ic < i0 + m; ic += mc_blk) {             /* A block -> L2 */
+                int mc = min_int(mc_blk, i0 + m - ic);
+                mcnn_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, pc, kc, MR, 0,
+                                 ceil_div(mc, MR), ap, g->vec);
+                macro_kernel(kern, kc, mc, nc, 0, panels_b, ap, bp,
+                             g->C + (size_t)ic * g->ldc + jc, g->ldc, g->alpha, beta);
+            }
+        }
+    }
+}
+
+/* Fraction of the threads' time spent working when `tiles` tiles are cut into `parts` even
+ * runs: 1 when they divide evenly. */
+static double balance(int tiles, int parts)
+{
+    return (double)tiles / ((double)parts * ceil_div(tiles, parts));
+}
+
 /* Below this many multiply-adds a second thread costs more to wake than it saves. */
 #define PARALLEL_MIN_WORK (64.0 * 64.0 * 64.0)
 
@@ -112,91 +169,43 @@ void mcnn_gemm_with(const mcnn_gemm_kernel *kern, int trans_a, int trans_b, int 
         return;
     }
     const int MR = kern->mr, NR = kern->nr;
-
-    /* Even blocks: K = 576 with KC = 384 becomes 2 x 288 rather than 384 + 192.  They depend
-     * only on the shapes, never on the thread count. */
-    int kc_blk = ceil_div(K, ceil_div(K, kern->kc));
-    int nc_blk = round_up(ceil_div(N, ceil_div(N, kern->nc)), NR);
+    gemm_call g = {kern, trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C,
+                   /* even K blocks: K = 576 with KC = 384 becomes 2 x 288, not 384 + 192 */
+                   ceil_div(K, ceil_div(K, kern->kc)), kern->mc,
+                   round_up(ceil_div(N, ceil_div(N, kern->nc)), NR),
+                   kern->isa[0] != '\0' /* every vector kernel's CPU also has AVX2 */};
 
     int nt = 1;
 #ifdef _OPENMP
     if (!omp_in_parallel() && (double)M * N * K >= PARALLEL_MIN_WORK) nt = omp_get_max_threads();
 #endif
-
-    /* Split ic when M gives every thread a fair share of MR-row tiles; otherwise split jr. */
-    int tiles_m = ceil_div(M, MR), tiles_n = ceil_div(min_int(N, nc_blk), NR);
-    double share_ic = (double)tiles_m / (nt * ceil_div(tiles_m, nt));
-    double share_jr = (double)tiles_n / (nt * ceil_div(tiles_n, nt));
-    int split_ic = nt == 1 || share_ic >= share_jr;
-
-    int nb_m = ceil_div(M, kern->mc);                  /* number of ic blocks */
-    if (split_ic) nb_m = round_up(nb_m, nt);           /* ... a multiple of the threads */
-    nb_m = min_int(nb_m, tiles_m);
-    int mc_blk = round_up(ceil_div(M, nb_m), MR);
-    nb_m = ceil_div(M, mc_blk);
-
-    size_t b_size = (size_t)kc_blk * nc_blk;           /* packed B panel (kc, nc)        */
-    size_t a_size = (size_t)kc_blk * mc_blk;           /* packed A block (mc, kc), each  */
-    float *buf = scratch_get(b_size + a_size * (split_ic ? nt : 1));
-    if (!buf) { /* out of memory: still give the right answer, slowly */
-        mcnn_gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (nt == 1) {
+        gemm_rect(&g, 0, M, 0, N);
         return;
     }
 
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-    {
-#ifdef _OPENMP
-        int tid = omp_get_thread_num();
-#else
-        int tid = 0;
-#endif
-        float *bp = buf;                                          /* shared */
-        float *ap = buf + b_size + (split_ic ? tid * a_size : 0); /* own, or shared */
-
-        for (int jc = 0; jc < N; jc += nc_blk) {
-            int nc = min_int(nc_blk, N - jc), panels_b = ceil_div(nc, NR);
-            for (int pc = 0; pc < K; pc += kc_blk) {
-                int kc = min_int(kc_blk, K - pc);
-                float beta_k = pc == 0 ? beta : 1.0f; /* later K blocks add to C */
+    /* Cut C into pm x pn rectangles, one per thread, on tile boundaries; pick the grid that
+     * keeps the threads busiest, and on a near tie cut the longer side (the operand packed
+     * by every thread of a row or column is then the smaller one). */
+    int tiles_m = ceil_div(M, MR), tiles_n = ceil_div(N, NR), pm = 1, pn = nt;
+    double best = -1;
+    for (int p = 1; p <= nt; p++) {
+        if (nt % p) continue;
+        double b = balance(tiles_m, p) * balance(tiles_n, nt / p);
+        if (M >= N ? p > 1 : p == 1) b *= 1.02; /* the tie-break */
+        if (b > best) best = b, pm = p, pn = nt / p;
+    }
 
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static)
 #endif
-                for (int q = 0; q < panels_b; q++)
-                    mcnn_gemm_pack_b(trans_b, B, ldb, pc, kc, jc, nc, NR, q, q + 1, bp);
-                /* (implied barrier: B is packed before anyone reads it) */
-
-                if (split_ic) {
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                    for (int ib = 0; ib < nb_m; ib++) {
-                        int ic = ib * mc_blk, mc = min_int(mc_blk, M - ic);
-                        mcnn_gemm_pack_a(trans_a, A, lda, ic, mc, pc, kc, MR, 0,
-                                         ceil_div(mc, MR), ap);
-                        macro_kernel(kern, kc, mc, nc, 0, panels_b, ap, bp,
-                                     C + (size_t)ic * ldc + jc, ldc, alpha, beta_k);
-                    }
-                } else {
-                    for (int ib = 0; ib < nb_m; ib++) {
-                        int ic = ib * mc_blk, mc = min_int(mc_blk, M - ic);
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                        for (int r = 0; r < ceil_div(mc, MR); r++)
-                            mcnn_gemm_pack_a(trans_a, A, lda, ic, mc, pc, kc, MR, r, r + 1, ap);
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                        for (int q = 0; q < panels_b; q++)
-                            macro_kernel(kern, kc, mc, nc, q, q + 1, ap, bp,
-                                         C + (size_t)ic * ldc + jc, ldc, alpha, beta_k);
-                    }
-                }
-            }
-        }
+    for (int t = 0; t < nt; t++) { /* each thread one rectangle, nothing shared but A, B */
+        int ti = t / pn, tj = t % pn;
+        int r0 = tiles_m * ti / pm, r1 = tiles_m * (ti + 1) / pm; /* tile rows [r0, r1) */
+        int c0 = tiles_n * tj / pn, c1 = tiles_n * (tj + 1) / pn; /* tile cols [c0, c1) */
+        int i0 = r0 * MR, j0 = c0 * NR;
+        int m = min_int(r1 * MR, M) - i0, n = min_int(c1 * NR, N) - j0;
+        if (m > 0 && n > 0) gemm_rect(&g, i0, m, j0, n);
     }
 }
 

@@ -49,10 +49,11 @@ void mcnn_gemm_with(const mcnn_gemm_kernel *k, int trans_a, int trans_b, int M, 
  *         panel r holding rows i0 + r*mr ...; rows past mc are zero.
  * pack_b: rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) -> ceil(nc/nr) panels of kc x nr;
  *         columns past nc are zero.
- * Each packs the panels [first, last) only, so threads can share the work. */
+ * Each packs the panels [first, last) only, so threads can share the work.  vec: the CPU has
+ * AVX2, so transposing copies may use vector shuffles (0 keeps the plain path plain). */
 void mcnn_gemm_pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc,
-                      int mr, int first, int last, float *dst);
+                      int mr, int first, int last, float *dst, int vec);
 void mcnn_gemm_pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc,
-                      int nr, int first, int last, float *dst);
+                      int nr, int first, int last, float *dst, int vec);
 
 #endif

@@ -20,9 +20,59 @@
 
 #define MAX_PANEL 64 /* largest mr or nr of any kernel */
 
+/* Two of the four cases are transposes (op(A) = A, and op(B) = B^T as in a linear layer): the
+ * source runs along k, the panel across it.  Element by element that is one load and one store
+ * per float from eight or more rows at once; the vector kernels instead transpose 8 x 8 blocks
+ * in registers, three rounds of interleaving (row i with row i+4) that swap the row and column
+ * bits of each element's index.  __builtin_shufflevector: GCC >= 12 and clang. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define HAVE_VECTOR_TRANSPOSE 1
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x8u __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* dst[c*ldd + r] = src[r*lds + c] for r, c < 8 */
+__attribute__((target("avx2"))) static void transpose_8x8(const float *src, size_t lds,
+                                                          float *dst, size_t ldd)
+{
+    f32x8 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = *(const f32x8u *)(src + i * lds);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 4; i++) {
+            t[2 * i] = __builtin_shufflevector(r[i], r[i + 4], 0, 8, 1, 9, 2, 10, 3, 11);
+            t[2 * i + 1] = __builtin_shufflevector(r[i], r[i + 4], 4, 12, 5, 13, 6, 14, 7, 15);
+        }
+        for (int i = 0; i < 8; i++) r[i] = t[i];
+    }
+    for (int i = 0; i < 8; i++) *(f32x8u *)(dst + i * ldd) = r[i];
+}
+#endif
+#endif
+
+/* dst[k*ldd + i] = src[i][k] for i < h, k < kc: the transposing copy, by 8 x 8 blocks where it
+ * can (vec: the CPU has AVX2), then element by element. */
+static void transpose_rows(const float *const *src, int h, int kc, float *dst, int ldd, int vec)
+{
+    int h8 = 0, k8 = 0; /* the part done by blocks: rows [0, h8), columns [0, k8) */
+#ifdef HAVE_VECTOR_TRANSPOSE
+    if (vec && h >= 8) {
+        h8 = h / 8 * 8, k8 = kc / 8 * 8;
+        size_t lds = (size_t)(src[1] - src[0]); /* the rows are evenly spaced */
+        /* k outer: each destination row is finished while it is still in L1 */
+        for (int k = 0; k < k8; k += 8)
+            for (int i = 0; i < h8; i += 8)
+                transpose_8x8(src[i] + k, lds, dst + (size_t)k * ldd + i, (size_t)ldd);
+    }
+#else
+    (void)vec;
+#endif
+    for (int k = 0; k < kc; k++)
+        for (int i = k < k8 ? h8 : 0; i < h; i++) dst[(size_t)k * ldd + i] = src[i][k];
+}
+
 /* Rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) -> panels [first, last) of kc x mr. */
 void mcnn_gemm_pack_a(int trans_a, const float *A, int lda, int i0, int mc, int p0, int kc,
-                      int mr, int first, int last, float *dst)
+                      int mr, int first, int last, float *dst, int vec)
 {
     for (int r = first; r < last; r++) {
         float *d = dst + (size_t)r * kc * mr;  /* (kc, mr) */
@@ -39,17 +89,16 @@ void mcnn_gemm_pack_a(int trans_a, const float *A, int lda, int i0, int mc, int 
             /* op(A)[i][k] = A[i][k]: gather one element from each of the h rows per k */
             const float *src[MAX_PANEL];
             for (int i = 0; i < h; i++) src[i] = A + (size_t)(row + i) * lda + p0;
-            for (int k = 0; k < kc; k++) {
-                for (int i = 0; i < h; i++) d[k * mr + i] = src[i][k];
+            transpose_rows(src, h, kc, d, mr, vec);
+            for (int k = 0; k < kc; k++)
                 for (int i = h; i < mr; i++) d[k * mr + i] = 0.0f;
-            }
         }
     }
 }
 
 /* Rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) -> panels [first, last) of kc x nr. */
 void mcnn_gemm_pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc,
-                      int nr, int first, int last, float *dst)
+                      int nr, int first, int last, float *dst, int vec)
 {
     for (int r = first; r < last; r++) {
         float *d = dst + (size_t)r * kc * nr;  /* (kc, nr) */
@@ -66,10 +115,9 @@ void mcnn_gemm_pack_b(int trans_b, const float *B, int ldb, int p0, int kc, int 
             /* op(B)[k][j] = B[j][k] (a linear layer's (OUT, IN) weight): a transpose */
             const float *src[MAX_PANEL];
             for (int j = 0; j < w; j++) src[j] = B + (size_t)(col + j) * ldb + p0;
-            for (int k = 0; k < kc; k++) {
-                for (int j = 0; j < w; j++) d[k * nr + j] = src[j][k];
+            transpose_rows(src, w, kc, d, nr, vec);
+            for (int k = 0; k < kc; k++)
                 for (int j = w; j < nr; j++) d[k * nr + j] = 0.0f;
-            }
         }
     }
 }
