@@ -1,6 +1,7 @@
-/* mcnn_conv2d_forward / _backward against PyTorch goldens (F.conv2d and autograd, 12 cases:
+/* mcnn_conv2d_forward / _backward against PyTorch goldens (F.conv2d and autograd, 14 cases:
  * 1×1 without im2col and with it (strides 2 and 2×1), 3×3, 3×3 stride 2, 7×7 stride 2,
- * dilation, groups, depthwise, non-square kernels/strides/inputs, odd channel counts;
+ * dilation, groups, depthwise, non-square kernels/strides/inputs, odd channel counts, maps
+ * small enough to be batched several images per GEMM and large enough to go one by one;
  * tests/ref/gen_ops_cnn.py), central finite differences, the accumulation contract, and the
  * same bits with 1 and 2 threads. */
 #include "ops_cnn_util.h"
@@ -44,7 +45,8 @@ static void test_conv2d_golden(void)
     const char *cases[] = {"conv_1x1",       "conv_1x1_s2",       "conv_1x1_g2",
                            "conv_1x1_s2x1",  "conv_3x3_p1",       "conv_3x3_s2",
                            "conv_7x7_s2_p3", "conv_dil2",         "conv_groups2",
-                           "conv_depthwise", "conv_depthwise_x2", "conv_asym"};
+                           "conv_depthwise", "conv_depthwise_x2", "conv_asym",
+                           "conv_3x3_big",   "conv_1x1_big"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) conv_golden_case(st, cases[i]);
     mcnn_safetensors_close(st);
 }
@@ -102,9 +104,13 @@ static void test_conv2d_finite_differences(void)
     mcnn_conv2d_shape a = {2, 3, 5, 4, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1};
     mcnn_conv2d_shape b = {1, 4, 5, 6, 4, 2, 3, 1, 2, 1, 1, 2, 1, 2};
     mcnn_conv2d_shape c = {2, 4, 3, 2, 6, 1, 1, 1, 1, 0, 0, 1, 1, 2}; /* no im2col */
+    mcnn_conv2d_shape d = {2, 1, 16, 17, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1}; /* one image per GEMM */
+    mcnn_conv2d_shape e = {3, 2, 16, 16, 2, 1, 1, 1, 1, 0, 0, 1, 1, 1}; /* ... and no im2col */
     conv_fd_case("3x3 s2 p1", &a, 21);
     conv_fd_case("2x3 dilated grouped", &b, 31);
     conv_fd_case("1x1 grouped", &c, 41);
+    conv_fd_case("3x3 16x17", &d, 91);
+    conv_fd_case("1x1 16x16", &e, 101);
 }
 
 /* ---- accumulation and NULL ---------------------------------------------------------------- */
@@ -143,8 +149,12 @@ static void test_conv2d_accumulates(void)
 {
     mcnn_conv2d_shape a = {2, 3, 6, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1};
     mcnn_conv2d_shape pw = {2, 4, 3, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1};
+    mcnn_conv2d_shape big = {2, 2, 16, 16, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+    mcnn_conv2d_shape bigpw = {2, 2, 16, 16, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1};
     conv_accumulate_case(&a, 51);
     conv_accumulate_case(&pw, 61);
+    conv_accumulate_case(&big, 111);
+    conv_accumulate_case(&bigpw, 121);
 }
 
 /* ---- thread-count independence ------------------------------------------------------------ */
@@ -180,8 +190,10 @@ static void test_conv2d_threads(void)
     /* big enough that im2col, col2im and the bias sums take their parallel paths */
     mcnn_conv2d_shape a = {3, 16, 24, 24, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1};
     mcnn_conv2d_shape pw = {3, 32, 24, 24, 64, 1, 1, 1, 1, 0, 0, 1, 1, 1};
+    mcnn_conv2d_shape small = {8, 32, 7, 7, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1}; /* 6 + 2 images per GEMM */
     conv_threads_case("3x3", &a, 71);
     conv_threads_case("1x1", &pw, 81);
+    conv_threads_case("3x3 7x7 batched", &small, 131);
 }
 
 int main(void)

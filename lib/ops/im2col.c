@@ -16,16 +16,15 @@ static void valid_range(int O, int stride, int off, int L, int *lo, int *hi)
     *lo = a, *hi = b;
 }
 
-void mcnn_im2col(float *col, const float *x, const mcnn_conv2d_shape *s, int OH, int OW)
+void mcnn_im2col(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH, int OW)
 {
     const int H = s->H, W = s->W, KH = s->KH, KW = s->KW;
     const int rows = s->IC * KH * KW;
-    const size_t OHW = (size_t)OH * OW;
-    #pragma omp parallel for if (rows * OHW > 65536)
+    #pragma omp parallel for if ((size_t)rows * OH * OW > 65536)
     for (int r = 0; r < rows; r++) {
         const int c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
         const float *x_c = x + (size_t)c * H * W;
-        float *col_r = col + (size_t)r * OHW;
+        float *col_r = col + (size_t)r * ld;
         const int hoff = kh * s->dil_h - s->pad_h, woff = kw * s->dil_w - s->pad_w;
         int oh0, oh1, ow0, ow1;
         valid_range(OH, s->stride_h, hoff, H, &oh0, &oh1);
@@ -45,19 +44,19 @@ void mcnn_im2col(float *col, const float *x, const mcnn_conv2d_shape *s, int OH,
     }
 }
 
-void mcnn_col2im_add(float *dx, const float *dcol, const mcnn_conv2d_shape *s, int OH, int OW)
+void mcnn_col2im_add(float *dx, const float *dcol, int ld, const mcnn_conv2d_shape *s, int OH,
+                     int OW)
 {
     const int H = s->H, W = s->W, KH = s->KH, KW = s->KW;
-    const size_t OHW = (size_t)OH * OW;
     /* Split input channels across threads: the rows (c, ., .) only ever write to plane c, so no
      * two threads touch one pixel, and each pixel's sum runs in the same (kh, kw, oh, ow) order
      * whatever the thread count. */
-    #pragma omp parallel for if (s->IC * KH * KW * OHW > 65536)
+    #pragma omp parallel for if ((size_t)s->IC * KH * KW * OH * OW > 65536)
     for (int c = 0; c < s->IC; c++) {
         float *dx_c = dx + (size_t)c * H * W;
         for (int kh = 0; kh < KH; kh++)
             for (int kw = 0; kw < KW; kw++) {
-                const float *dcol_r = dcol + ((size_t)(c * KH + kh) * KW + kw) * OHW;
+                const float *dcol_r = dcol + ((size_t)(c * KH + kh) * KW + kw) * ld;
                 const int hoff = kh * s->dil_h - s->pad_h, woff = kw * s->dil_w - s->pad_w;
                 int oh0, oh1, ow0, ow1;
                 valid_range(OH, s->stride_h, hoff, H, &oh0, &oh1);

@@ -13,11 +13,14 @@
 
 #include "internal.h"
 
-/* col (IC·KH·KW, OH·OW) <- x (IC, H, W); uses s->IC, H, W, KH, KW, strides, pads, dilations. */
-void mcnn_im2col(float *col, const float *x, const mcnn_conv2d_shape *s, int OH, int OW);
+/* col (IC·KH·KW, OH·OW) <- x (IC, H, W); uses s->IC, H, W, KH, KW, strides, pads, dilations.
+ * ld: distance between rows of col in floats (OH·OW, or more when several images' columns sit
+ * side by side in one matrix). */
+void mcnn_im2col(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH, int OW);
 
 /* dx (IC, H, W) += col2im(dcol): every column entry is added back to the input pixel it was
  * copied from (entries that came from padding are dropped).  Exactly the transpose of im2col. */
-void mcnn_col2im_add(float *dx, const float *dcol, const mcnn_conv2d_shape *s, int OH, int OW);
+void mcnn_col2im_add(float *dx, const float *dcol, int ld, const mcnn_conv2d_shape *s, int OH,
+                     int OW);
 
 #endif

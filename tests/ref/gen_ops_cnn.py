@@ -11,7 +11,7 @@ from here and cannot drift from the generator:
   pool:    [N, C, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w]
   gap:     [N, C, HW]
   relu:    [n]
-Writes tests/data/ops_cnn.safetensors (about 135 kB).
+Writes tests/data/ops_cnn.safetensors (about 240 kB).
 Run: /usr/bin/python3 tests/ref/gen_ops_cnn.py   (torch 1.13)"""
 import os
 import sys
@@ -93,6 +93,9 @@ conv_case('conv_groups2', 2, 6, 7, 7, 4, 3, 3, pad=(1, 1), groups=2)
 conv_case('conv_depthwise', 2, 5, 6, 8, 5, 3, 3, pad=(1, 1), groups=5)
 conv_case('conv_depthwise_x2', 1, 3, 5, 6, 6, 3, 3, stride=(2, 2), pad=(1, 1), groups=3,
           bias=False)                                                          # channel multiplier 2
+# maps of 256+ outputs go one image per GEMM; the small ones above are batched side by side
+conv_case('conv_3x3_big', 2, 3, 17, 16, 5, 3, 3, pad=(1, 1))
+conv_case('conv_1x1_big', 3, 5, 16, 17, 4, 1, 1, bias=False)                  # skips im2col
 conv_case('conv_asym', 1, 4, 5, 9, 3, 3, 2, stride=(2, 1), pad=(1, 0), dil=(1, 2), bias=False)
 
 
