@@ -474,6 +474,14 @@ def gen_ppm():
             body = ('\n'.join(rows) + '\n').encode()
         name = f'{magic.lower()}_{maxval}_{W}x{H}.{"pgm" if C == 1 else "ppm"}'
         add(name, head + body, C == 1, scaled(v, maxval, C == 1))
+    # exact halves: round-half-to-even differs from round-half-up (1/6*255 = 42.5 -> 42)
+    for magic, C, maxval in (('P5', 1, 6), ('P6', 3, 10), ('P2', 1, 510), ('P3', 3, 6)):
+        v = (np.arange(3 * 4 * C) % (min(maxval, 11) + 1)).reshape(3, 4, C)
+        if magic in ('P5', 'P6'):
+            data = f'{magic}\n4 3\n{maxval}\n'.encode() + v.astype('>u2' if maxval > 255 else np.uint8).tobytes()
+        else:
+            data = f'{magic}\n4 3\n{maxval}\n'.encode() + ' '.join(str(x) for x in v.reshape(-1)).encode() + b'\n'
+        add(f'half_{magic.lower()}_{maxval}.{"pgm" if C == 1 else "ppm"}', data, C == 1, scaled(v, maxval, C == 1))
     # comments and odd whitespace in the header
     v = rng.randint(0, 256, size=(2, 3, 3)).astype(np.uint8)
     add('comments.ppm', b'P6 #magic\n#full line\n3\t#w\r\n 2 # h\n255\n' + v.tobytes(), False, v)
