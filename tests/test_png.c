@@ -277,6 +277,39 @@ static void test_image_load_errors(void)
     TEST_ASSERT(img.pixels == NULL, "pixels after an error");
 }
 
+/* mcnn_image_load picks the decoder by the magic bytes: each file gives what its own decoder
+ * gives (their pixels are checked against PIL in test_png, test_ppm and test_jpeg). */
+static void test_image_dispatch(void)
+{
+    static const struct {
+        const char *path;
+        mcnn_status (*decode)(mcnn_image *, const unsigned char *, size_t, const char *);
+    } files[] = {{DIR "c6_d8_i_17x13.png", mcnn_png_decode},
+                 {DIR "p6_255_17x13.ppm", mcnn_ppm_decode},
+                 {DIR "p2_255_4x3.pgm", mcnn_ppm_decode},
+                 {"tests/data/jpeg/rgb_420_q90_17x13.jpg", mcnn_jpeg_decode},
+                 {"tests/data/jpeg/gray_q90_17x13.jpg", mcnn_jpeg_decode}};
+    for (int i = 0; i < 5; i++) {
+        FILE *f = fopen(files[i].path, "rb");
+        if (!f) {
+            TEST_SKIP("%s absent", files[i].path);
+            continue;
+        }
+        fclose(f);
+        size_t n;
+        unsigned char *d = slurp(files[i].path, &n);
+        mcnn_image a, b;
+        TEST_OK(mcnn_image_load(&a, files[i].path));
+        TEST_OK(files[i].decode(&b, d, n, files[i].path));
+        TEST_ASSERT(a.pixels && b.pixels && a.width == b.width && a.height == b.height && a.channels == b.channels &&
+                        memcmp(a.pixels, b.pixels, (size_t)a.width * a.height * a.channels) == 0,
+                    "%s: mcnn_image_load differs from its decoder", files[i].path);
+        mcnn_image_free(&a);
+        mcnn_image_free(&b);
+        free(d);
+    }
+}
+
 int main(void)
 {
     TEST_RUN(test_png_goldens);
@@ -285,5 +318,6 @@ int main(void)
     TEST_RUN(test_png_truncated_and_crc);
     TEST_RUN(test_png_fuzz);
     TEST_RUN(test_image_load_errors);
+    TEST_RUN(test_image_dispatch);
     return test_summary();
 }

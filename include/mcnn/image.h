@@ -10,7 +10,10 @@ extern "C" {
 #endif
 
 /* 8-bit pixels, row-major, interleaved (H, W, channels): channels is 1 (gray) or 3 (RGB).
- * Alpha is dropped; 16-bit samples keep their high byte; palettes are expanded to RGB. */
+ * The pixels are what PIL's Image.open(f).convert('L') (gray files) or .convert('RGB') gives:
+ * alpha is dropped; palettes are expanded to RGB; 16-bit colour keeps the high byte; other
+ * PPM maxvals are scaled (round half to even); 16-bit GRAY (PNG, PGM maxval > 255) is
+ * clipped to 255 as PIL does (see docs/images.md).  Free with mcnn_image_free. */
 typedef struct mcnn_image {
     int width, height, channels;
     unsigned char *pixels;
@@ -41,13 +44,15 @@ MCNN_API mcnn_status mcnn_ppm_write(const char *path, const mcnn_image *img);
 
 /* ---- deflate and gzip ------------------------------------------------------------------- */
 /* Inflate a raw deflate stream (RFC 1951) or a zlib stream (RFC 1950, checks Adler-32).
- * *out is allocated with malloc; free() it. */
+ * The whole input must be the stream (trailing bytes are an error); output over 4 GiB is
+ * refused.  *out is allocated with malloc (NUL-terminated, not counted); free() it. */
 MCNN_API mcnn_status mcnn_inflate(unsigned char **out, size_t *out_size, const unsigned char *in,
                                   size_t in_size, const char *name);
 MCNN_API mcnn_status mcnn_zlib_decompress(unsigned char **out, size_t *out_size,
                                           const unsigned char *in, size_t in_size,
                                           const char *name);
-/* Read a whole file, gunzipping it (RFC 1952, CRC-32 checked, multiple members) when it starts
+/* Read a whole file, gunzipping it (RFC 1952, CRC-32 and length checked, multiple members;
+ * zero padding after the last member is accepted, other trailing bytes are not) when it starts
  * with the gzip magic, as-is otherwise.  *out is NUL-terminated for convenience (not counted
  * in *out_size); free() it. */
 MCNN_API mcnn_status mcnn_read_file_maybe_gzip(unsigned char **out, size_t *out_size,

@@ -14,8 +14,7 @@ mcnn_status mcnn_image_decode(mcnn_image *img, const unsigned char *data, size_t
     static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (size >= 8 && memcmp(data, png_sig, 8) == 0) return mcnn_png_decode(img, data, size, name);
     if (size >= 2 && data[0] == 'P' && data[1] >= '1' && data[1] <= '6') return mcnn_ppm_decode(img, data, size, name);
-    if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
-        return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "%s: JPEG is not supported yet", name);
+    if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return mcnn_jpeg_decode(img, data, size, name);
     if (size == 0) return mcnn_set_error(MCNN_ERR_FORMAT, "%s: empty file", name);
     return mcnn_set_error(MCNN_ERR_FORMAT,
                           "%s: unrecognised image format (starts with %02x %02x %02x %02x; PNG, PPM/PGM and JPEG are read)",

@@ -451,7 +451,7 @@ static mcnn_status whole(unsigned char **out, size_t *out_size, const unsigned c
     /* a first guess at the size (typical ratios are 2-4x); doubling takes it from there */
     size_t guess = in_size < o.max / 4 ? in_size * 4 : o.max;
     size_t used = 0;
-    mcnn_status st = mcnn_bytes_reserve(&o, guess, name);
+    mcnn_status st = mcnn_bytes_reserve(&o, guess ? guess : 1, name); /* data is never NULL */
     if (st == MCNN_OK) st = fn(&o, in ? in : (const unsigned char *)"", in_size, &used, name);
     if (st == MCNN_OK && used != in_size)
         st = mcnn_set_error(MCNN_ERR_FORMAT, "%s: %zu bytes after the end of the %s stream", name,
