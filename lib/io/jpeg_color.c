@@ -25,9 +25,27 @@
 #include "jpeg_internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
+
+/* One row doubled horizontally with the triangle filter: output 2i is 3/4 of sample i and 1/4
+ * of sample i-1, output 2i+1 the same with sample i+1, the edge sample standing in for the
+ * missing neighbour; (sum + bias) >> shift rounds.  in(i) is a row of samples (4:2:2, shift 2)
+ * or of vertical sums already at 4x scale (4:2:0, shift 4).  Only the first W outputs are
+ * written. */
+#define FANCY_ROW(in, n, W, o, bias_even, bias_odd, shift)                                      \
+    do {                                                                                        \
+        int prev_ = in(0), here_ = prev_;                                                       \
+        for (int i_ = 0; i_ < (n); i_++) {                                                      \
+            int next_ = i_ + 1 < (n) ? in(i_ + 1) : here_;                                      \
+            if (2 * i_ < (W)) (o)[2 * i_] = (uint8_t)((3 * here_ + prev_ + (bias_even)) >> (shift)); \
+            if (2 * i_ + 1 < (W))                                                               \
+                (o)[2 * i_ + 1] = (uint8_t)((3 * here_ + next_ + (bias_odd)) >> (shift));       \
+            prev_ = here_, here_ = next_;                                                       \
+        }                                                                                       \
+    } while (0)
 
 /* Component c -> W x H samples in out (row stride W); rh = hmax/h, rv = vmax/v. */
 static void upsample(uint8_t *out, const jpeg_component *c, int W, int H, int rh, int rv)
@@ -35,34 +53,25 @@ static void upsample(uint8_t *out, const jpeg_component *c, int W, int H, int rh
     const uint8_t *in = c->plane;
     const size_t stride = (size_t)c->bw_used * 8;
     const int cw = c->width, ch = c->height;
-    #pragma omp parallel for schedule(static) if (H > 64)
+    #pragma omp parallel for schedule(static) if (H > 256)
     for (int y = 0; y < H; y++) {
         uint8_t *o = out + (size_t)y * W;
+        /* the nearer input row, and the farther one for the vertical filters */
+        const int cy = y / rv, fy = (y & 1) ? imin(cy + 1, ch - 1) : imax(cy - 1, 0);
+        const uint8_t *near = in + (size_t)cy * stride, *far = in + (size_t)fy * stride;
         if (rh == 2 && rv == 1 && cw > 2) {
-            const uint8_t *r = in + (size_t)y * stride;
-            for (int x = 0; x < W; x++) {
-                int cx = x >> 1;
-                o[x] = (x & 1) ? (uint8_t)((3 * r[cx] + r[imin(cx + 1, cw - 1)] + 2) >> 2)
-                               : (uint8_t)((3 * r[cx] + r[imax(cx - 1, 0)] + 1) >> 2);
-            }
+#define SAMPLE(i) near[i]
+            FANCY_ROW(SAMPLE, cw, W, o, 1, 2, 2);
+#undef SAMPLE
         } else if (rh == 1 && rv == 2) {
-            int cy = y >> 1, ny = (y & 1) ? imin(cy + 1, ch - 1) : imax(cy - 1, 0);
-            const uint8_t *near = in + (size_t)cy * stride, *far = in + (size_t)ny * stride;
             const int bias = (y & 1) ? 2 : 1;
             for (int x = 0; x < W; x++) o[x] = (uint8_t)((3 * near[x] + far[x] + bias) >> 2);
         } else if (rh == 2 && rv == 2 && cw > 2) {
-            int cy = y >> 1, ny = (y & 1) ? imin(cy + 1, ch - 1) : imax(cy - 1, 0);
-            const uint8_t *near = in + (size_t)cy * stride, *far = in + (size_t)ny * stride;
-#define COLSUM(i) (3 * near[i] + far[i]) /* vertical pass, kept at 4x scale */
-            for (int x = 0; x < W; x++) {
-                int cx = x >> 1, here = COLSUM(cx);
-                o[x] = (x & 1) ? (uint8_t)((3 * here + COLSUM(imin(cx + 1, cw - 1)) + 7) >> 4)
-                               : (uint8_t)((3 * here + COLSUM(imax(cx - 1, 0)) + 8) >> 4);
-            }
+#define COLSUM(i) (3 * near[i] + far[i]) /* the vertical pass, kept at 4x scale */
+            FANCY_ROW(COLSUM, cw, W, o, 8, 7, 4);
 #undef COLSUM
         } else {
-            const uint8_t *r = in + (size_t)(y / rv) * stride;
-            for (int x = 0; x < W; x++) o[x] = r[x / rh];
+            for (int x = 0; x < W; x++) o[x] = near[x / rh];
         }
     }
 }
@@ -117,20 +126,20 @@ mcnn_status mcnn_jpeg_color_output(jpeg_decoder *d, unsigned char **pixels, int 
         cb_g[i] = -FIX16(0.34414) * x + ONE_HALF;
     }
 
-    #pragma omp parallel for schedule(static) if (H > 64)
+    #pragma omp parallel for schedule(static) if (H > 256)
     for (int y = 0; y < H; y++) {
         unsigned char *o = px + (size_t)y * W * nc;
         const uint8_t *p0 = plane[0] + y * stride[0];
         if (nc == 1) {
-            for (int x = 0; x < W; x++) o[x] = p0[x];
+            memcpy(o, p0, (size_t)W);
             continue;
         }
         const uint8_t *p1 = plane[1] + y * stride[1], *p2 = plane[2] + y * stride[2];
+        if (rgb) {
+            for (int x = 0; x < W; x++, o += 3) o[0] = p0[x], o[1] = p1[x], o[2] = p2[x];
+            continue;
+        }
         for (int x = 0; x < W; x++, o += 3) {
-            if (rgb) {
-                o[0] = p0[x], o[1] = p1[x], o[2] = p2[x];
-                continue;
-            }
             int Y = p0[x], cb = p1[x], cr = p2[x];
             int r = Y + cr_r[cr], g = Y + (int)((cb_g[cb] + cr_g[cr]) >> SCALEBITS),
                 b = Y + cb_b[cb];

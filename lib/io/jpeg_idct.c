@@ -12,7 +12,8 @@
  * give the same pixels as libjpeg, the rounding points below are libjpeg's, one for one:
  * after the column pass (descale by 2^11) and after the row pass (by 2^18, which also removes
  * the factor 8 = 2*2*2 the two unnormalised 1-D passes leave).  The test checks islow
- * against the reference (IEEE 1180-style accuracy: never more than 1 apart). */
+ * against the reference (IEEE 1180-style accuracy: never more than 1 apart), and the goldens
+ * check it against libjpeg (equal). */
 #include "jpeg_internal.h"
 
 #include <math.h>
@@ -90,21 +91,34 @@ static inline void idct_1d(int64_t out[8], int64_t i0, int64_t i1, int64_t i2, i
 void mcnn_jpeg_idct_islow(uint8_t *out, int stride, const int16_t *coef, const uint16_t *q)
 {
     int ws[64]; /* between the passes, scaled by 2^PASS1_BITS (libjpeg keeps an int too) */
-    /* Pass 1: columns.  The DC-only shortcut libjpeg takes gives the same values, so the
-     * general path is used for every column. */
+    /* Pass 1: columns.  A column whose AC terms are all zero (most of them, after
+     * quantisation) is flat: every output is DC * 2^PASS1_BITS, which is exactly what the
+     * full computation gives (the shortcut libjpeg takes too). */
     for (int x = 0; x < 8; x++) {
+        const int16_t *cc = coef + x;
+        if (!(cc[8] | cc[16] | cc[24] | cc[32] | cc[40] | cc[48] | cc[56])) {
+            int dc = (int)((int64_t)cc[0] * q[x] * (1 << PASS1_BITS));
+            for (int y = 0; y < 8; y++) ws[y * 8 + x] = dc;
+            continue;
+        }
         int64_t in[8], o[8];
-        for (int y = 0; y < 8; y++) in[y] = (int64_t)coef[y * 8 + x] * q[y * 8 + x];
+        for (int y = 0; y < 8; y++) in[y] = (int64_t)cc[y * 8] * q[y * 8 + x];
         idct_1d(o, in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]);
         for (int y = 0; y < 8; y++) ws[y * 8 + x] = (int)descale(o[y], CONST_BITS - PASS1_BITS);
     }
-    /* Pass 2: rows, then remove PASS1_BITS and the factor 8, add 128 and clamp. */
+    /* Pass 2: rows, then remove PASS1_BITS and the factor 8, add 128 and clamp.  A row with
+     * zero AC terms is flat again: descale(w0 * 2^13, 18) = descale(w0, 5). */
     for (int y = 0; y < 8; y++) {
         const int *w = ws + y * 8;
+        uint8_t *orow = out + (size_t)y * stride;
+        if (!(w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])) {
+            uint8_t v = range_limit(descale(w[0], PASS1_BITS + 3));
+            for (int x = 0; x < 8; x++) orow[x] = v;
+            continue;
+        }
         int64_t o[8];
         idct_1d(o, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
-        for (int x = 0; x < 8; x++)
-            out[(size_t)y * stride + x] = range_limit(descale(o[x], CONST_BITS + PASS1_BITS + 3));
+        for (int x = 0; x < 8; x++) orow[x] = range_limit(descale(o[x], CONST_BITS + PASS1_BITS + 3));
     }
 }
 
