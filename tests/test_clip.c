@@ -316,6 +316,41 @@ static void test_clip_bad_checkpoints(void)
     free(names);
 }
 
+/* make test-full: a full ViT-B/32 CLIP with OpenAI's initialisation, saved under OpenAI's
+ * names, loaded back (config from the shapes, heads by OpenAI's width/64 rule), encoded. */
+static void test_clip_vit_b32_full_size(void)
+{
+    mcnn_clip_config cfg = {.embed_dim = 512, .image_size = 224, .patch_size = 32,
+                            .vision_width = 768, .vision_layers = 12, .vision_heads = 12,
+                            .context_length = 77, .vocab_size = 49408, .text_width = 512,
+                            .text_layers = 12, .text_heads = 8};
+    mcnn_clip *a = NULL, *b = NULL;
+    TEST_OK(mcnn_clip_create(&a, &cfg, 3));
+    const char *path = tmp_path("b32.safetensors");
+    if (a) TEST_OK(mcnn_clip_save(a, path));
+    mcnn_clip_free(a);
+    TEST_OK(mcnn_clip_load(&b, path, NULL));
+    remove(path);
+    if (!b) return;
+    const mcnn_clip_config *c = mcnn_clip_get_config(b);
+    TEST_ASSERT(c->vision_layers == 12 && c->text_layers == 12 && c->vision_heads == 12 &&
+                c->text_heads == 8 && c->embed_dim == 512 && c->image_size == 224,
+                "ViT-B/32 config read back");
+    float *images = malloc(2 * 3 * 224 * 224 * sizeof(float)), feat[2 * 512];
+    test_fill_random(images, 2 * 3 * 224 * 224, 9);
+    int32_t tokens[2 * 77] = {49406, 320, 1125, 539, 49407};
+    memcpy(tokens + 77, tokens, 5 * sizeof(int32_t));
+    TEST_OK(mcnn_clip_encode_image(b, feat, images, 2));
+    int finite = 1;
+    for (int i = 0; i < 2 * 512; i++) finite &= isfinite(feat[i]);
+    TEST_OK(mcnn_clip_encode_text(b, feat, tokens, 2));
+    for (int i = 0; i < 2 * 512; i++) finite &= isfinite(feat[i]);
+    TEST_ASSERT(finite, "finite features");
+    test_close_array("identical texts, identical features", feat + 512, feat, 512, 0, 0);
+    free(images);
+    mcnn_clip_free(b);
+}
+
 int main(void)
 {
     char path[3][1024];
@@ -335,6 +370,7 @@ int main(void)
     TEST_RUN(test_clip_intermediates);
     TEST_RUN(test_clip_hugging_face_names);
     TEST_RUN(test_clip_bad_checkpoints);
+    if (getenv("MCNN_TEST_FULL")) TEST_RUN(test_clip_vit_b32_full_size);
     mcnn_clip_free(model);
     if (ref) mcnn_safetensors_close(ref);
     if (train_ref) mcnn_safetensors_close(train_ref);

@@ -299,6 +299,40 @@ static void test_vit_save_roundtrip(void)
     remove(path);
 }
 
+/* make test-full: torchvision's full vit_b_16 (random weights, official names, written by
+ * tests/ref/gen_full_size.py) against PyTorch's logits. */
+static void test_vit_b16_full_size(void)
+{
+    const char *dir = getenv("MCNN_FULL_DIR");
+    char path[1024], refpath[1024];
+    snprintf(path, sizeof path, "%s/vit_b_16.safetensors", dir ? dir : "build/full");
+    snprintf(refpath, sizeof refpath, "%s/full_size_ref.safetensors", dir ? dir : "build/full");
+    mcnn_vit *m = NULL;
+    mcnn_safetensors *ref = NULL;
+    if (mcnn_safetensors_open(&ref, refpath) != MCNN_OK) {
+        TEST_SKIP("%s is absent (run tests/ref/gen_full_size.py, or make test-full)", refpath);
+        return;
+    }
+    TEST_OK(mcnn_vit_load(&m, path, NULL)); /* heads = 768 / 64 = 12, the official rule */
+    if (m) {
+        const mcnn_vit_config *c = mcnn_vit_get_config(m);
+        TEST_ASSERT(c->width == 768 && c->layers == 12 && c->heads == 12 && c->mlp_dim == 3072 &&
+                    c->image_size == 224 && c->num_classes == 1000, "ViT-B/16 config");
+        float *x = test_golden(ref, "images", NULL), *want = test_golden(ref, "vit_b_16.logits", NULL);
+        float *logits = malloc(2 * 1000 * sizeof(float));
+        TEST_OK(mcnn_vit_forward(m, logits, x, 2, 0));
+        int finite = 1;
+        for (int i = 0; i < 2000; i++) finite &= isfinite(logits[i]);
+        TEST_ASSERT(finite, "finite logits");
+        if (want) test_close_rel("vit_b_16 full-size logits", logits, want, 2000, 1e-3);
+        free(x);
+        free(want);
+        free(logits);
+    }
+    mcnn_vit_free(m);
+    mcnn_safetensors_close(ref);
+}
+
 int main(void)
 {
     mcnn_status s = mcnn_safetensors_open(&golden, GOLDEN);
@@ -313,6 +347,7 @@ int main(void)
     TEST_RUN(test_vit_other_image_size);
     TEST_RUN(test_vit_bad_checkpoints);
     TEST_RUN(test_vit_save_roundtrip);
+    if (getenv("MCNN_TEST_FULL")) TEST_RUN(test_vit_b16_full_size);
     mcnn_safetensors_close(golden);
     return test_summary();
 }
