@@ -30,8 +30,11 @@ MCNN_API void mcnn_linear_backward(float *dx, float *dw, float *db, const float 
 
 /* ---- conv2d (torch.nn.Conv2d): x (N, IC, H, W), w (OC, IC/groups, KH, KW), b (OC) or NULL,
  * y (N, OC, OH, OW) with OH = (H + 2·pad_h - dil_h·(KH-1) - 1) / stride_h + 1.
- * workspace: mcnn_conv2d_workspace_floats() floats, owned by the caller, shared by forward
- * and backward (im2col columns). */
+ * im2col + mcnn_gemm (docs/ops/conv2d.md).  workspace: mcnn_conv2d_workspace_floats() floats,
+ * owned by the caller (allocate the maximum over a model's layers once), shared by forward and
+ * backward: the im2col columns of one chunk of images.  The size depends on the shape only,
+ * never on the thread count; it is 0 (NULL allowed) for a 1×1, stride-1, unpadded conv that
+ * runs one image per GEMM (maps of 256+ pixels, or N = 1). */
 typedef struct mcnn_conv2d_shape {
     int N, IC, H, W;
     int OC, KH, KW;
@@ -50,7 +53,8 @@ MCNN_API void mcnn_conv2d_backward(float *dx, float *dw, float *db, const float 
 /* ---- batch norm 2-d (torch.nn.BatchNorm2d): x, y (N, C, HW), gamma, beta (C).
  * Training: normalise with the batch's mean and biased variance, save mean and rstd (C) for
  * backward, and update running_mean/var (unbiased variance) with momentum:
- *   running = (1 - momentum) · running + momentum · batch.
+ *   running = (1 - momentum) · running + momentum · batch     (PyTorch: momentum 0.1, eps 1e-5)
+ * running_mean / running_var may be NULL (not tracked).
  * Eval: normalise with the running statistics. */
 MCNN_API void mcnn_batchnorm2d_forward_train(float *y, float *mean, float *rstd,
                                              float *running_mean, float *running_var,
@@ -87,7 +91,8 @@ MCNN_API void mcnn_quick_gelu_backward(float *dx, const float *dy, const float *
 
 /* ---- pooling (torch.nn.MaxPool2d / AvgPool2d, floor mode, count_include_pad=True):
  * x (N, C, H, W), y (N, C, OH, OW), OH = (H + 2·pad_h - KH) / stride_h + 1.
- * Max pool saves, per output, the index (within its H·W plane) of the input it took. */
+ * Max pool saves, per output, the index (within its H·W plane) of the input it took; padding
+ * never wins, ties keep the first max in row-major window order and NaN wins, as PyTorch. */
 typedef struct mcnn_pool2d_shape {
     int N, C, H, W;
     int KH, KW, stride_h, stride_w, pad_h, pad_w;
@@ -105,7 +110,7 @@ MCNN_API void mcnn_avgpool2d_backward(float *dx, const float *dy, const mcnn_poo
 MCNN_API void mcnn_global_avgpool_forward(float *y, const float *x, int N, int C, int HW);
 MCNN_API void mcnn_global_avgpool_backward(float *dx, const float *dy, int N, int C, int HW);
 
-/* ---- residual add: y = a + b, all (n) ---------------------------------------------------- */
+/* ---- residual add: y = a + b, all (n); backward da += dy, db += dy (either may be NULL) -- */
 MCNN_API void mcnn_add_forward(float *y, const float *a, const float *b, size_t n);
 MCNN_API void mcnn_add_backward(float *da, float *db, const float *dy, size_t n);
 
