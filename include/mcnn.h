@@ -16,5 +16,6 @@
 #include "mcnn/params.h"
 #include "mcnn/vit.h"
 #include "mcnn/clip.h"
+#include "mcnn/tokenizer.h"
 
 #endif
