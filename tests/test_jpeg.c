@@ -303,6 +303,11 @@ static void test_jpeg_bad_headers(void)
     uint8_t counts[16] = {0}, vals[256] = {0};
     counts[0] = 2; /* codes 0 and 1 of length 1: "1" is all ones */
     TEST_ASSERT(mcnn_jpeg_build_huffman(&t, counts, vals) != 0, "all-ones code accepted");
+    counts[0] = 3; /* more codes of length 1 than there are */
+    TEST_ASSERT(mcnn_jpeg_build_huffman(&t, counts, vals) != 0, "3 codes of length 1 accepted");
+    counts[0] = 0, counts[6] = 120, counts[7] = 10, counts[8] = 13; /* length 9 runs to 512 */
+    TEST_ASSERT(mcnn_jpeg_build_huffman(&t, counts, vals) != 0, "overfull length 9 accepted");
+    memset(counts, 0, sizeof counts);
     counts[0] = 1, counts[1] = 1; /* 0, 10 */
     TEST_ASSERT(mcnn_jpeg_build_huffman(&t, counts, vals) == 0, "valid table refused");
 }

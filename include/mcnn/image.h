@@ -37,6 +37,10 @@ MCNN_API mcnn_status mcnn_ppm_decode(mcnn_image *img, const unsigned char *data,
                                      const char *name);
 MCNN_API mcnn_status mcnn_png_decode(mcnn_image *img, const unsigned char *data, size_t size,
                                      const char *name);
+/* JPEG: baseline and progressive Huffman, 8-bit, gray or YCbCr/RGB, any integral sampling;
+ * pixels equal to PIL's (libjpeg-turbo defaults).  The EXIF orientation tag is ignored, as
+ * PIL's Image.open ignores it: pixels come out as stored.  Arithmetic coding, lossless,
+ * hierarchical, 12-bit and 4-component (CMYK/YCCK) files give MCNN_ERR_UNSUPPORTED. */
 MCNN_API mcnn_status mcnn_jpeg_decode(mcnn_image *img, const unsigned char *data, size_t size,
                                       const char *name);
 /* Binary PPM (P6) writer, for tests, tools and the frame-stream tests. */

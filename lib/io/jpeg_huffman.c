@@ -27,6 +27,9 @@ int mcnn_jpeg_build_huffman(jpeg_huffman *t, const uint8_t counts[16], const uin
     memset(t, 0, sizeof *t);
     for (int len = 1; len <= 16; len++) {
         int n = counts[len - 1];
+        /* The last code of this length, code + n - 1, must fit in len bits and may not be all
+         * ones (libjpeg's rule too); checked before the codes index the fast table. */
+        if (code + n >= ((int32_t)1 << len) || k + n > 256) return -1;
         t->valoff[len] = k - code;
         t->maxcode[len] = n ? code + n - 1 : -1;
         for (int i = 0; i < n; i++, code++, k++) {
@@ -39,10 +42,6 @@ int mcnn_jpeg_build_huffman(jpeg_huffman *t, const uint8_t counts[16], const uin
                 }
             }
         }
-        /* code is one past the last code of this length; it must still fit in len bits,
-         * since no code may be all ones (libjpeg's check, which also keeps the table above
-         * from overflowing). */
-        if (code >= ((int32_t)1 << len)) return -1;
         code <<= 1;
     }
     t->maxcode[17] = INT32_MAX;
@@ -305,7 +304,12 @@ mcnn_status mcnn_jpeg_decode_scan(jpeg_decoder *d)
     else if (d->ss == 0) decode_block = d->ah == 0 ? decode_dc_first : decode_dc_refine;
     else decode_block = d->ah == 0 ? decode_ac_first : decode_ac_refine;
 
-    d->scans++;
+    /* A progressive scan can cover millions of blocks with a few bytes of EOB runs, so a
+     * small hostile file with many scans could keep us busy for minutes; real encoders write
+     * about 10 (libjpeg-turbo's own fuzzers stop at 500 too). */
+    if (++d->scans > JPEG_MAX_SCANS)
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: JPEG has more than %d scans", d->name,
+                              JPEG_MAX_SCANS);
     d->eobrun = 0;
     for (int i = 0; i < d->scan_ncomp; i++) d->comp[d->scan_comp[i]].dc_pred = 0;
     bits_start(&d->bits, d->data, d->size, d->pos);

@@ -19,6 +19,7 @@
 
 #define JPEG_MAX_COMPS 4      /* a frame may have up to 255; we parse 4 to name CMYK clearly */
 #define JPEG_FAST_BITS 9      /* Huffman codes this short are decoded with one table lookup */
+#define JPEG_MAX_SCANS 500    /* more is refused: see mcnn_jpeg_decode_scan              */
 
 /* zigzag[k]: the natural (row-major) index of the k-th coefficient in zigzag order (Figure A.6) */
 extern const uint8_t mcnn_jpeg_zigzag[64];
