@@ -61,48 +61,75 @@ typedef float f32x16 __attribute__((vector_size(64)));
 typedef float f32x8u __attribute__((vector_size(32), aligned(4), may_alias));
 typedef float f32x16u __attribute__((vector_size(64), aligned(4), may_alias));
 
-/* acc must never have its address taken, or the compiler keeps it in memory instead of in
- * registers: loads and stores go through the unaligned vector types, one vector at a time. */
-#define MICRO_VECTOR_BODY(vec, vecu, VL, MR, NR)                                             \
-    enum { NV = (NR) / (VL) };                                                               \
-    vec acc[MR][NV];                                                                         \
-    for (int i = 0; i < (MR); i++)                                                           \
-        for (int v = 0; v < NV; v++) acc[i][v] = (vec){0};                                   \
-    for (int k = 0; k < kc; k++, a += (MR), b += (NR)) {                                     \
-        vec bk[NV];                               /* row k of the B panel: NV vectors */     \
-        for (int v = 0; v < NV; v++) bk[v] = *(const vecu *)(b + v * (VL));                  \
-        for (int i = 0; i < (MR); i++)                                                       \
-            for (int v = 0; v < NV; v++) acc[i][v] += a[i] * bk[v]; /* broadcast * vector */ \
-    }                                                                                        \
-    if (m == (MR) && n == (NR)) {                                                            \
-        for (int i = 0; i < (MR); i++)                                                       \
-            for (int v = 0; v < NV; v++) {                                                   \
-                vecu *cv = (vecu *)(c + (size_t)i * ldc + v * (VL));                         \
-                *cv = beta == 0.0f ? alpha * acc[i][v] : alpha * acc[i][v] + beta * *cv;     \
-            }                                                                                \
-    } else {                                                                                 \
-        float t[MR][NR];                                                                     \
-        for (int i = 0; i < (MR); i++)                                                       \
-            for (int v = 0; v < NV; v++) *(vecu *)&t[i][v * (VL)] = acc[i][v];               \
-        for (int i = 0; i < m; i++)                                                          \
-            for (int j = 0; j < n; j++) {                                                    \
-                float *cij = c + (size_t)i * ldc + j;                                        \
-                *cij = beta == 0.0f ? alpha * t[i][j] : alpha * t[i][j] + beta * *cij;       \
-            }                                                                                \
+/* The loop for a sub-tile of MRC rows and NVC vectors of the MR x NR panels (MRC = MR and
+ * NVC * VL = NR for a whole tile).  acc must never have its address taken, or the compiler
+ * keeps it in memory instead of in registers: loads and stores go through the unaligned vector
+ * types, one vector at a time. */
+#define MICRO_VECTOR_BODY(vec, vecu, VL, MRC, NVC, MR, NR)                                   \
+    {                                                                                        \
+        vec acc[MRC][NVC];                                                                   \
+        for (int i = 0; i < (MRC); i++)                                                      \
+            for (int v = 0; v < (NVC); v++) acc[i][v] = (vec){0};                            \
+        for (int i = 0; i < (MRC); i++) /* ask for the C tile now, needed after the loop */  \
+            for (int j = 0; j < (NVC) * (VL); j += 16)                                       \
+                __builtin_prefetch(c + (size_t)i * ldc + j, 1);                              \
+        for (int k = 0; k < kc; k++, a += (MR), b += (NR)) {                                 \
+            vec bk[NVC];                          /* row k of the B panel: NVC vectors */    \
+            for (int v = 0; v < (NVC); v++) bk[v] = *(const vecu *)(b + v * (VL));           \
+            for (int i = 0; i < (MRC); i++)                                                  \
+                for (int v = 0; v < (NVC); v++)                                              \
+                    acc[i][v] += a[i] * bk[v];    /* broadcast * vector: one FMA */          \
+        }                                                                                    \
+        if (m == (MRC) && n == (NVC) * (VL)) {                                               \
+            for (int i = 0; i < (MRC); i++)                                                  \
+                for (int v = 0; v < (NVC); v++) {                                            \
+                    vecu *cv = (vecu *)(c + (size_t)i * ldc + v * (VL));                     \
+                    *cv = beta == 0.0f ? alpha * acc[i][v] : alpha * acc[i][v] + beta * *cv; \
+                }                                                                            \
+        } else {                                                                             \
+            float t[MRC][(NVC) * (VL)];                                                      \
+            for (int i = 0; i < (MRC); i++)                                                  \
+                for (int v = 0; v < (NVC); v++) *(vecu *)&t[i][v * (VL)] = acc[i][v];        \
+            for (int i = 0; i < m; i++)                                                      \
+                for (int j = 0; j < n; j++) {                                                \
+                    float *cij = c + (size_t)i * ldc + j;                                    \
+                    *cij = beta == 0.0f ? alpha * t[i][j] : alpha * t[i][j] + beta * *cij;   \
+                }                                                                            \
+        }                                                                                    \
     }
 
+#define MICRO_ARGS                                                                           \
+    int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,   \
+        int m, int n, float alpha, float beta
+
+/* A kernel that always computes the whole MR x NR tile. */
 #define DEFINE_MICRO(name, isa, vec, VL, MR, NR)                                             \
-    __attribute__((target(isa))) static void name(                                           \
-        int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc, \
-        int m, int n, float alpha, float beta)                                               \
+    __attribute__((target(isa))) static void name(MICRO_ARGS)                                \
+    MICRO_VECTOR_BODY(vec, vec##u, VL, MR, (NR) / (VL), MR, NR)
+
+/* The same with cheaper edges: a tile at the bottom or right of C that has only a third or two
+ * thirds of the rows, or half the columns, runs a smaller copy of the loop.  M = 197 rows in
+ * tiles of 12 leave 5 for the last one: 8 rows computed instead of 12.  (MR divisible by 3,
+ * NR two vectors.) */
+#define DEFINE_MICRO_EDGES(name, isa, vec, VL, MR, NR)                                       \
+    __attribute__((target(isa))) static void name(MICRO_ARGS)                                \
     {                                                                                        \
-        MICRO_VECTOR_BODY(vec, vec##u, VL, MR, NR)                                           \
+        if (n > (VL)) {                                                                      \
+            if (m > (MR) / 3 * 2) MICRO_VECTOR_BODY(vec, vec##u, VL, MR, 2, MR, NR)          \
+            else if (m > (MR) / 3) MICRO_VECTOR_BODY(vec, vec##u, VL, (MR) / 3 * 2, 2, MR, NR) \
+            else MICRO_VECTOR_BODY(vec, vec##u, VL, (MR) / 3, 2, MR, NR)                     \
+        } else {                                                                             \
+            if (m > (MR) / 3 * 2) MICRO_VECTOR_BODY(vec, vec##u, VL, MR, 1, MR, NR)          \
+            else if (m > (MR) / 3) MICRO_VECTOR_BODY(vec, vec##u, VL, (MR) / 3 * 2, 1, MR, NR) \
+            else MICRO_VECTOR_BODY(vec, vec##u, VL, (MR) / 3, 1, MR, NR)                     \
+        }                                                                                    \
     }
 
 /* the tuned ones */
-DEFINE_MICRO(micro_avx512_12x32, "avx512f", f32x16, 16, 12, 32)
-DEFINE_MICRO(micro_avx2_6x16, "avx2,fma", f32x8, 8, 6, 16)
+DEFINE_MICRO_EDGES(micro_avx512_12x32, "avx512f", f32x16, 16, 12, 32)
+DEFINE_MICRO_EDGES(micro_avx2_6x16, "avx2,fma", f32x8, 8, 6, 16)
 /* candidates for bench/bench_gemm.c */
+DEFINE_MICRO(micro_avx512_12x32_whole, "avx512f", f32x16, 16, 12, 32)
 DEFINE_MICRO(micro_avx512_8x32, "avx512f", f32x16, 16, 8, 32)
 DEFINE_MICRO(micro_avx512_14x32, "avx512f", f32x16, 16, 14, 32)
 DEFINE_MICRO(micro_avx512_6x64, "avx512f", f32x16, 16, 6, 64)
@@ -120,6 +147,7 @@ const mcnn_gemm_kernel mcnn_gemm_kernels[] = {
 #endif
     {"plain", "", micro_plain, PLAIN_MR, PLAIN_NR, 256, 120, 2048},
 #ifdef HAVE_VECTOR_KERNELS
+    {"avx512-12x32w", "avx512f", micro_avx512_12x32_whole, 12, 32, 384, 144, 4096},
     {"avx512-8x32", "avx512f", micro_avx512_8x32, 8, 32, 384, 144, 4096},
     {"avx512-14x32", "avx512f", micro_avx512_14x32, 14, 32, 384, 140, 4096},
     {"avx512-6x64", "avx512f", micro_avx512_6x64, 6, 64, 384, 144, 4096},
