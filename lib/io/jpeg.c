@@ -10,7 +10,10 @@
  * lossless and hierarchical JPEG, 12- and 16-bit samples, 4 components (CMYK/YCCK), DNL.
  * The EXIF orientation tag is ignored, as PIL's Image.open ignores it: the pixels come out as
  * stored.  A baseline file that ends after its last scan without EOI is accepted, as libjpeg
- * and PIL accept it; a progressive one is refused as truncated (PIL refuses it too). */
+ * and PIL accept it; a progressive one is refused as truncated (PIL refuses it too).
+ * One libjpeg step is not reproduced: "block smoothing", which estimates low AC coefficients
+ * that a progressive script never sent (or never refined) from the neighbouring DC values;
+ * no common encoder writes such scripts, and we use the coefficients as sent. */
 #include "jpeg_internal.h"
 
 #include <stdlib.h>

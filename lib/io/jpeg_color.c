@@ -5,7 +5,7 @@
  * decoder) does by default ("fancy upsampling"), so that the pixels agree:
  *   2x1 (4:2:2)  triangle filter along x: each output is 3/4 of the nearer input sample and
  *                1/4 of the next one, rounding biases 1 and 2 alternating (an ordered dither)
- *   1x2 (4:4:0)  the same filter along y
+ *   1x2 (4:4:0)  the same filter along y, bias 1 for the upper and 2 for the lower row
  *   2x2 (4:2:0)  the filter along y, then along x (weights 9/16, 3/16, 3/16, 1/16),
  *                biases 8 and 7 alternating
  *   anything else (3x1, 4x1, ...), and 2x1 / 2x2 when the component is at most 2 samples
