@@ -5,6 +5,8 @@
 
 #include "core.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -61,6 +63,25 @@ MCNN_API mcnn_status mcnn_zlib_decompress(unsigned char **out, size_t *out_size,
  * in *out_size); free() it. */
 MCNN_API mcnn_status mcnn_read_file_maybe_gzip(unsigned char **out, size_t *out_size,
                                                const char *path);
+
+/* ---- a stream of frames ------------------------------------------------------------------
+ * Binary PPM/PGM (P6/P5) frames read one after another from a FILE*, as written by
+ *   ffmpeg -i movie.mp4 -f image2pipe -vcodec ppm -
+ * Each frame decodes exactly as the same bytes in a file would (mcnn_ppm_decode).  frames
+ * counts the frames read so far; errors name the stream and the frame ("stdin: frame 12 is
+ * truncated (...)").  ASCII frames (P3/P2) are refused: their size is not known up front. */
+typedef struct mcnn_ppm_stream {
+    FILE *f;
+    const char *name; /* for messages: "stdin", "movie.mp4 (ffmpeg)" */
+    int64_t frames;   /* frames read so far: the index of the next one */
+} mcnn_ppm_stream;
+
+MCNN_API void mcnn_ppm_stream_init(mcnn_ppm_stream *s, FILE *f, const char *name);
+/* The next frame into img (allocated; free with mcnn_image_free) with *got = 1; or *got = 0 at
+ * a clean end of the stream (end of file before any byte of a new frame; whitespace between
+ * frames is skipped).  An end inside a frame, a bad magic or header, or a read error is an
+ * error (img left empty). */
+MCNN_API mcnn_status mcnn_ppm_stream_next(mcnn_ppm_stream *s, mcnn_image *img, int *got);
 
 #ifdef __cplusplus
 }
