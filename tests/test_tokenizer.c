@@ -11,7 +11,8 @@
 
 #include <unistd.h>
 
-#include "../lib/text/unicode.h" /* for the exhaustive per-code-point check */
+#include "../lib/text/unicode.h"      /* the exhaustive per-code-point check */
+#include "../lib/text/bpe_internal.h" /* the two merge loops, compared */
 
 #define CORPUS "tests/data/tokenizer_corpus.safetensors"
 #define HF_GOLDEN "tests/data/tokenizer_hf.safetensors"
@@ -400,6 +401,94 @@ static void test_unicode_exhaustive(void)
     mcnn_safetensors_close(st);
 }
 
+/* The heap merge (long pieces) against Python's loop as written, on random words over small
+ * alphabets (so that many merges apply), both sides of the length where the library switches. */
+static void check_merge_twins(const mcnn_tokenizer *tok, const char *what)
+{
+    enum { MAXLEN = 400 };
+    static const char *alphabets[] = {"ab", "aab", "etaoinshrdlu", "thequickbrownfoxjumps",
+                                      "\xc3\xa9" "a", "!?.", "0123456789", "cd!"};
+    int *w1 = malloc(MAXLEN * sizeof *w1), *w2 = malloc(MAXLEN * sizeof *w2);
+    int *links = malloc(3 * MAXLEN * sizeof *links);
+    uint64_t *heap = malloc(3 * MAXLEN * sizeof *heap);
+    unsigned x = 12345;
+    int bad = 0;
+    for (int trial = 0; trial < 600 && bad < 3; trial++) {
+        const char *alpha = alphabets[trial % 8];
+        size_t na = strlen(alpha), m = 1 + (size_t)(trial * 37 % MAXLEN);
+        for (size_t i = 0; i < m; i++) {
+            x = x * 1103515245u + 12345u;
+            unsigned char byte = (unsigned char)alpha[(x >> 16) % na];
+            w1[i] = i + 1 < m ? tok->byte_sym[byte] : tok->byte_sym_eow[byte];
+        }
+        memcpy(w2, w1, m * sizeof *w1);
+        size_t n1 = mcnn_bpe_merge_plain(tok, w1, m);
+        size_t n2 = mcnn_bpe_merge_heap(tok, w2, m, links, heap);
+        if (n1 != n2 || memcmp(w1, w2, n1 * sizeof *w1) != 0) {
+            bad++;
+            TEST_ASSERT(0, "%s: trial %d (%zu symbols over '%s'): plain gives %zu, heap %zu", what,
+                        trial, m, alpha, n1, n2);
+        }
+    }
+    free(w1), free(w2), free(links), free(heap);
+}
+
+/* Real merge lists are learned in order (a merge's parts come from earlier merges), so a new
+ * pair never outranks the one being merged.  A scrambled list breaks that, and with it any merge
+ * loop that does not finish one pair everywhere before the next ("abab": Python gives ab ab). */
+static mcnn_tokenizer *scrambled_vocab(void)
+{
+    char dir[] = "/tmp/mcnn_tok_XXXXXX", path[64];
+    if (!mkdtemp(dir)) return NULL;
+    snprintf(path, sizeof path, "%s/scrambled.txt", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f) return NULL;
+    fprintf(f, "#version: 0.2\nab a\na b\nb a\nba b\n"); /* the "abab" case first */
+    unsigned x = 99;
+    for (int i = 0; i < 300; i++) { /* then random pairs of short strings over {c, d, !} */
+        char part[2][8];
+        for (int k = 0; k < 2; k++) {
+            x = x * 1103515245u + 12345u;
+            int len = 1 + (int)((x >> 16) % 3), j;
+            for (j = 0; j < len; j++) {
+                x = x * 1103515245u + 12345u;
+                part[k][j] = "cd!"[(x >> 16) % 3];
+            }
+            part[k][j] = '\0';
+        }
+        x = x * 1103515245u + 12345u;
+        fprintf(f, "%s %s%s\n", part[0], part[1], (x >> 16) % 3 == 0 ? "</w>" : "");
+    }
+    fclose(f);
+    mcnn_tokenizer *tok = NULL;
+    TEST_OK(mcnn_tokenizer_load(&tok, path));
+    remove(path);
+    rmdir(dir);
+    return tok;
+}
+
+static void test_merge_twins(void)
+{
+    mcnn_tokenizer *small = NULL, *scrambled = scrambled_vocab();
+    TEST_OK(mcnn_tokenizer_load(&small, HF_DIR "bpe_small.txt.gz"));
+    if (small) check_merge_twins(small, "300 merges");
+    if (scrambled) {
+        check_merge_twins(scrambled, "scrambled merges");
+        /* the case spelled out: "ababx" is ab ab x</w>, not aba b x</w> */
+        int w[5], links[15];
+        uint64_t heap[15];
+        const char *word = "ababx";
+        for (int i = 0; i < 5; i++)
+            w[i] = i < 4 ? scrambled->byte_sym[(int)word[i]] : scrambled->byte_sym_eow[(int)word[i]];
+        size_t n = mcnn_bpe_merge_heap(scrambled, w, 5, links, heap);
+        int ab = mcnn_bpe_find(scrambled, "ab", 2);
+        TEST_ASSERT(n == 3 && w[0] == ab && w[1] == ab, "ababx: %zu symbols", n);
+    }
+    mcnn_tokenizer_free(small);
+    mcnn_tokenizer_free(scrambled);
+    if (g_tok) check_merge_twins(g_tok, "full vocabulary");
+}
+
 /* ---- (4) small Hugging Face and OpenAI-format vocabularies ----------------------------------- */
 static void check_small(const char *path, const char *merges, const char *name)
 {
@@ -588,6 +677,7 @@ int main(void)
     TEST_RUN(test_corpus);
     TEST_RUN(test_clean);
     TEST_RUN(test_round_trip);
+    TEST_RUN(test_merge_twins);
     TEST_RUN(test_html_entities);
     TEST_RUN(test_unicode_exhaustive);
     TEST_RUN(test_hf_vocab_json);

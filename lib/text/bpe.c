@@ -58,23 +58,15 @@ static int split_next(const uint32_t *s, size_t n, size_t *pos, size_t *start, s
 }
 
 /* ---- BPE ------------------------------------------------------------------------------------ */
-/* The rank of merging symbols a and b, or INT32_MAX when they never merge. */
-static int32_t pair_rank(const mcnn_tokenizer *t, int a, int b, int *merged)
-{
-    uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-    uint64_t h = key;
-    h ^= h >> 33, h *= 0xff51afd7ed558ccdull, h ^= h >> 33; /* as bpe_vocab.c hashes */
-    for (size_t i = (size_t)h & t->pair_mask;; i = (i + 1) & t->pair_mask) {
-        if (t->pair_key[i] == key) {
-            *merged = t->pair_sym[i];
-            return t->pair_rank[i];
-        }
-        if (t->pair_key[i] == 0) return INT32_MAX;
-    }
-}
+typedef struct scratch {
+    int *w;         /* the piece's symbols                            */
+    int *links;     /* the heap merge's lists, for long pieces only   */
+    uint64_t *heap;
+    size_t cap;     /* longest piece the buffers hold                 */
+} scratch;
 
-/* One piece's bytes b[0..m) to ids; w is scratch for m symbols.  Returns the ids written. */
-static size_t bpe_piece(const mcnn_tokenizer *t, const unsigned char *b, size_t m, int *w,
+/* One piece's bytes b[0..m) to ids.  Returns the ids written, or 0 when out of memory. */
+static size_t bpe_piece(const mcnn_tokenizer *t, const unsigned char *b, size_t m, scratch *sc,
                         int32_t *out)
 {
     if (m == 15 && memcmp(b, "<|startoftext|>", 15) == 0) {
@@ -85,28 +77,19 @@ static size_t bpe_piece(const mcnn_tokenizer *t, const unsigned char *b, size_t 
         out[0] = t->sym_id[t->eot_sym];
         return 1;
     }
+    int *w = sc->w;
     for (size_t i = 0; i + 1 < m; i++) w[i] = t->byte_sym[b[i]];
     w[m - 1] = t->byte_sym_eow[b[m - 1]];
-    size_t len = m;
-    while (len > 1) {
-        int32_t best = INT32_MAX;
-        int a = -1, bb = -1, merged = -1;
-        for (size_t i = 0; i + 1 < len; i++) {
-            int sym;
-            int32_t r = pair_rank(t, w[i], w[i + 1], &sym);
-            if (r < best) best = r, a = w[i], bb = w[i + 1], merged = sym;
+    size_t len;
+    if (m <= MCNN_BPE_HEAP_MIN) {
+        len = mcnn_bpe_merge_plain(t, w, m);
+    } else {
+        if (!sc->links) {
+            sc->links = malloc(3 * sc->cap * sizeof *sc->links);
+            sc->heap = malloc(3 * sc->cap * sizeof *sc->heap);
+            if (!sc->links || !sc->heap) return 0;
         }
-        if (best == INT32_MAX) break;
-        size_t o = 0;
-        for (size_t i = 0; i < len;) { /* every occurrence, left to right: "aaa" -> "aa a" */
-            if (i + 1 < len && w[i] == a && w[i + 1] == bb) {
-                w[o++] = merged;
-                i += 2;
-            } else {
-                w[o++] = w[i++];
-            }
-        }
-        len = o;
+        len = mcnn_bpe_merge_heap(t, w, m, sc->links, sc->heap);
     }
     for (size_t i = 0; i < len; i++) out[i] = t->sym_id[w[i]];
     return len;
@@ -125,18 +108,21 @@ static mcnn_status encode_all(const mcnn_tokenizer *t, const char *text, int32_t
     int overflow = 0;
     size_t cap = mcnn_mul_size(n + 1, 4, &overflow);
     unsigned char *bytes = overflow ? NULL : malloc(cap);
-    int *w = overflow ? NULL : malloc(cap * sizeof *w);
+    scratch sc = {overflow ? NULL : malloc(cap * sizeof(int)), NULL, NULL, cap};
     int32_t *ids = overflow ? NULL : malloc(cap * sizeof *ids);
-    if (!bytes || !w || !ids) {
-        free(s), free(bytes), free(w), free(ids);
-        return mcnn_set_error(MCNN_ERR_NOMEM, "tokenizer: no memory for a text of %zu characters", n);
-    }
+    mcnn_status st = MCNN_OK;
     size_t nids = 0, pos = 0, a, b;
-    while (split_next(s, n, &pos, &a, &b)) {
-        size_t m = mcnn_utf8_encode(bytes, s + a, b - a);
-        nids += bpe_piece(t, bytes, m, w, ids + nids);
+    if (!bytes || !sc.w || !ids) st = MCNN_ERR_NOMEM;
+    while (st == MCNN_OK && split_next(s, n, &pos, &a, &b)) {
+        size_t m = mcnn_utf8_encode(bytes, s + a, b - a), k = bpe_piece(t, bytes, m, &sc, ids + nids);
+        if (k == 0) st = MCNN_ERR_NOMEM;
+        nids += k;
     }
-    free(s), free(bytes), free(w);
+    free(s), free(bytes), free(sc.w), free(sc.links), free(sc.heap);
+    if (st != MCNN_OK) {
+        free(ids);
+        return mcnn_set_error(st, "tokenizer: no memory for a text of %zu characters", n);
+    }
     *ids_out = ids;
     *n_out = nids;
     return MCNN_OK;

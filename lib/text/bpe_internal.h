@@ -32,6 +32,25 @@ struct mcnn_tokenizer {
     int vocab_size;
 };
 
+/* The pair table's key and hash (bpe_vocab.c fills the table, bpe_merge.c reads it). */
+static inline uint64_t mcnn_bpe_pair_key(int a, int b)
+{
+    return (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1; /* 0 marks an empty slot */
+}
+static inline uint64_t mcnn_bpe_pair_hash(uint64_t k)
+{
+    k ^= k >> 33, k *= 0xff51afd7ed558ccdull, k ^= k >> 33;
+    return k;
+}
+
+/* The merge loop on symbols w[0..len), in place; returns the new length.  _plain is Python's
+ * loop, O(len^2); _heap gives the same result in O(len log len) with scratch for 3 len ints
+ * and 3 len heap entries.  Pieces longer than MCNN_BPE_HEAP_MIN bytes take the heap. */
+#define MCNN_BPE_HEAP_MIN 64
+size_t mcnn_bpe_merge_plain(const mcnn_tokenizer *t, int *w, size_t len);
+size_t mcnn_bpe_merge_heap(const mcnn_tokenizer *t, int *w, size_t len, int *scratch,
+                           uint64_t *heap);
+
 /* Python's bytes_to_unicode(): byte -> the code point standing for it in token strings. */
 uint32_t mcnn_bpe_byte_char(int byte);
 /* The inverse: code point -> byte, or -1 when cp stands for no byte. */

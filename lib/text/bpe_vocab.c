@@ -62,12 +62,6 @@ static uint64_t hash_str(const char *s, size_t len)
     return h;
 }
 
-static uint64_t hash_pair(uint64_t k)
-{
-    k ^= k >> 33, k *= 0xff51afd7ed558ccdull, k ^= k >> 33;
-    return k;
-}
-
 static size_t pow2_at_least(size_t n)
 {
     size_t p = 16;
@@ -141,8 +135,8 @@ static mcnn_status add_symbol(mcnn_tokenizer *t, const char *s, size_t len, int3
 
 static void add_pair(mcnn_tokenizer *t, int a, int b, int32_t rank, int merged)
 {
-    uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-    for (size_t h = hash_pair(key) & t->pair_mask;; h = (h + 1) & t->pair_mask) {
+    uint64_t key = mcnn_bpe_pair_key(a, b);
+    for (size_t h = mcnn_bpe_pair_hash(key) & t->pair_mask;; h = (h + 1) & t->pair_mask) {
         if (t->pair_key[h] == 0 || t->pair_key[h] == key) { /* a repeated pair: last rank wins */
             if (t->pair_key[h] == 0) t->npair++;
             t->pair_key[h] = key, t->pair_rank[h] = rank, t->pair_sym[h] = merged;

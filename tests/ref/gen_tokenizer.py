@@ -187,6 +187,9 @@ CORPUS = [
     'pneumonoultramicroscopicsilicovolcanoconiosis', 'a' * 33, 'aaab' * 9,
     'Ⓐⓑ \U00011f04\U00011f05 \U0001e030',
     '\u00ad soft\u00adhyphen',
+    # pieces longer than 64 bytes (the C side's heap merge)
+    ''.join(random.Random(7).choice('etaoinshrdlu') for _ in range(300)),
+    '!?' * 60 + ' ' + 'é' * 40 + ' ' + 'ab' * 70 + 'a',
 ]
 
 # byte-level sequences for decode: (byte, end_of_word) pairs, and special ids appended by name
