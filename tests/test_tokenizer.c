@@ -407,7 +407,7 @@ static void check_merge_twins(const mcnn_tokenizer *tok, const char *what)
 {
     enum { MAXLEN = 400 };
     static const char *alphabets[] = {"ab", "aab", "etaoinshrdlu", "thequickbrownfoxjumps",
-                                      "\xc3\xa9" "a", "!?.", "0123456789", "cd!"};
+                                      "\xc3\xa9\x61", "!?.", "0123456789", "cd!"};
     int *w1 = malloc(MAXLEN * sizeof *w1), *w2 = malloc(MAXLEN * sizeof *w2);
     int *links = malloc(3 * MAXLEN * sizeof *links);
     uint64_t *heap = malloc(3 * MAXLEN * sizeof *heap);
