@@ -16,6 +16,7 @@
 #include "mcnn/preprocess.h"
 #include "mcnn/params.h"
 #include "mcnn/vit.h"
+#include "mcnn/resnet.h"
 #include "mcnn/clip.h"
 #include "mcnn/tokenizer.h"
 

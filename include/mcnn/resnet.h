@@ -1,0 +1,119 @@
+/* ResNet (He et al., 2015) as torchvision's ResNet, v1.5: the stride of a bottleneck sits on its
+ * 3×3 conv, and a projection shortcut is downsample.0 (1×1 conv, stride) + downsample.1 (BN).
+ *   stem:   conv1 7×7/2 -> bn1 -> relu -> maxpool 3×3/2        (ImageNet)
+ *      or   conv1 3×3/1 -> bn1 -> relu                         (small images: CIFAR, MNIST)
+ *   stages: layer1..layerS, each blocks[s] residual blocks; stage s > 0 halves the size
+ *   head:   global average pool -> fc
+ * Batch norm everywhere has eps 1e-5 and momentum 0.1.  The global average pool makes the head
+ * independent of the input size, so any size works (H, W each at least 32 with the ImageNet
+ * stem, to keep the last stage at least 1×1 as torchvision's models assume).
+ *
+ * Checkpoints use torchvision's names, which timm's resnet18/34/50/101/152 share: conv1, bn1,
+ * layerS.N.{conv1,bn1,conv2,bn2[,conv3,bn3][,downsample.0,downsample.1]}, fc.  BN running
+ * statistics are buffers: they sit in a second table (mcnn_resnet_buffers) that the optimizer
+ * never sees, and are saved with the parameters.  num_batches_tracked is accepted and ignored
+ * on load (momentum is fixed) and written on save, so PyTorch loads our files strictly. */
+#ifndef MCNN_RESNET_H
+#define MCNN_RESNET_H
+
+#include "core.h"
+#include "params.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mcnn_resnet_block {
+    MCNN_RESNET_BOTTLENECK, /* 1×1 -> 3×3 (stride) -> 1×1, output 4 × width: ResNet-50/101/152 */
+    MCNN_RESNET_BASIC       /* 3×3 (stride) -> 3×3, output = width: ResNet-18/34              */
+} mcnn_resnet_block;
+
+typedef enum mcnn_resnet_stem {
+    MCNN_RESNET_STEM_IMAGENET, /* conv 7×7 stride 2 pad 3, BN, ReLU, max pool 3×3 stride 2 pad 1 */
+    MCNN_RESNET_STEM_SMALL     /* conv 3×3 stride 1 pad 1, BN, ReLU: no downsampling          */
+} mcnn_resnet_stem;
+
+#define MCNN_RESNET_MAX_STAGES 8
+
+typedef struct mcnn_resnet_config {
+    mcnn_resnet_block block;
+    mcnn_resnet_stem stem;
+    int in_channels;                         /* 3 (RGB), 1 (grayscale)                      */
+    int stem_width;                          /* conv1's output channels: 64                 */
+    int stages;                              /* 4 for the ImageNet models                   */
+    int blocks[MCNN_RESNET_MAX_STAGES];      /* per stage: ResNet-50 3, 4, 6, 3             */
+    int widths[MCNN_RESNET_MAX_STAGES];      /* per stage, torchvision's "planes": 64..512;
+                                                a bottleneck stage outputs 4 × width        */
+    int num_classes;
+    float bn_eps, bn_momentum;               /* 1e-5, 0.1                                   */
+    int zero_init_residual;                  /* create: last BN gain of each block = 0      */
+} mcnn_resnet_config;
+
+/* torchvision's resnet18, 34, 50, 101 and 152 (depth), for num_classes classes; any other depth
+ * gives a config with stages = 0, which create refuses. */
+MCNN_API mcnn_resnet_config mcnn_resnet_config_standard(int depth, int num_classes);
+
+typedef struct mcnn_resnet mcnn_resnet;
+
+/* A new model with torchvision's initialisation (seeded): convs kaiming-normal (fan_out, ReLU
+ * gain), BN gains 1 and biases 0, running mean 0 and variance 1, fc as nn.Linear's default
+ * U(±1/sqrt(fan_in)) for weight and bias. */
+MCNN_API mcnn_status mcnn_resnet_create(mcnn_resnet **out, const mcnn_resnet_config *cfg,
+                                        uint64_t seed);
+
+/* Options for loading; zero means "as in the checkpoint". */
+typedef struct mcnn_resnet_load_options {
+    int num_classes; /* a new fc of this size (fine-tuning), initialised as in create */
+    uint64_t seed;   /* for that new fc                                               */
+} mcnn_resnet_load_options;
+
+/* The configuration is read off the shapes (block type, stages, blocks, widths, classes, input
+ * channels; the stem from conv1's kernel, 7×7 or 3×3).  A missing, extra or wrongly shaped
+ * tensor fails with a message naming the file and the tensor. */
+MCNN_API mcnn_status mcnn_resnet_load(mcnn_resnet **out, const char *path,
+                                      const mcnn_resnet_load_options *opt);
+/* Save parameters and buffers with torchvision names, the config in the metadata. */
+MCNN_API mcnn_status mcnn_resnet_save(const mcnn_resnet *m, const char *path);
+MCNN_API void mcnn_resnet_free(mcnn_resnet *m);
+
+MCNN_API const mcnn_resnet_config *mcnn_resnet_get_config(const mcnn_resnet *m);
+/* The trained parameters (with gradients); weight decay is set on conv and fc weights only. */
+MCNN_API mcnn_params *mcnn_resnet_params(mcnn_resnet *m);
+/* The BN running statistics (no gradients): <bn>.running_mean, <bn>.running_var. */
+MCNN_API mcnn_params *mcnn_resnet_buffers(mcnn_resnet *m);
+/* Channels of the pooled feature the fc reads: widths[last] (× 4 for bottlenecks). */
+MCNN_API int mcnn_resnet_feature_dim(const mcnn_resnet *m);
+
+typedef enum mcnn_resnet_mode {
+    MCNN_RESNET_EVAL = 0,      /* running statistics; nothing kept, no backward          */
+    MCNN_RESNET_TRAIN = 1,     /* batch statistics, running statistics updated, every
+                                  activation kept for mcnn_resnet_backward               */
+    MCNN_RESNET_FROZEN_BN = 2  /* running statistics, not updated (BN as a fixed affine
+                                  map), activations kept: fine-tuning with frozen BN     */
+} mcnn_resnet_mode;
+
+/* logits (N, num_classes) from images (N, in_channels, H, W), normalised.  All activation
+ * memory is one arena planned for (N, H, W, kept or not) on the first call and re-planned only
+ * when one of them changes; nothing is allocated per call otherwise. */
+MCNN_API mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *images,
+                                         int N, int H, int W, mcnn_resnet_mode mode);
+/* Accumulates into the parameter gradients (mcnn_resnet_params(m)->grad) from dlogits
+ * (N, num_classes), for the last forward (mode TRAIN or FROZEN_BN; its mode decides how the
+ * gradient goes through batch norm). */
+MCNN_API mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits);
+/* The same for the fc alone (a linear probe): valid after a forward in any mode. */
+MCNN_API mcnn_status mcnn_resnet_backward_head(mcnn_resnet *m, const float *dlogits);
+
+/* The pooled features (N, feature_dim) of the last forward: what the fc reads. */
+MCNN_API const float *mcnn_resnet_features(const mcnn_resnet *m);
+/* The output of stage s (0-based) of the last forward in mode TRAIN or FROZEN_BN (NULL
+ * otherwise); s = -1 gives the stem's output.  Shape written to *C, *H, *W when not NULL. */
+MCNN_API const float *mcnn_resnet_stage_output(const mcnn_resnet *m, int s, int *C, int *H,
+                                               int *W);
+/* Bytes of the activation arena currently planned (0 before the first forward). */
+MCNN_API size_t mcnn_resnet_activation_bytes(const mcnn_resnet *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

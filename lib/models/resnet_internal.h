@@ -1,0 +1,74 @@
+/* The ResNet's private layout: parameter views and the planned activations. */
+#ifndef MCNN_RESNET_INTERNAL_H
+#define MCNN_RESNET_INTERNAL_H
+
+#include "mcnn.h"
+#include "mcnn/resnet.h"
+#include "../nn/bottleneck_block.h"
+
+/* Pointers to every parameter by role.  Built twice from the table: once over the values,
+ * once over the gradients. */
+typedef struct resnet_tensors {
+    float *conv1_w;             /* (stem_width, in_channels, 7, 7) or (.., 3, 3)  */
+    bn_affine bn1;              /* (stem_width)                                    */
+    resblock_params *blocks;    /* one per block, stage after stage                */
+    float *fc_w, *fc_b;         /* (K, F), (K)                                     */
+} resnet_tensors;
+
+/* Pointers to the BN running statistics (the buffers table). */
+typedef struct resnet_stats {
+    bn_running bn1;
+    resblock_stats *blocks;
+} resnet_stats;
+
+/* Where each block sits and its shape-independent sizes. */
+typedef struct resnet_block_info {
+    int stage, index;           /* layer{stage+1}.{index}                         */
+    int IC, width, stride;
+} resnet_block_info;
+
+/* Activations for one (N, H, W, keep): carved from one arena. */
+typedef struct resnet_acts {
+    int N, H, W, keep;          /* the plan: keep = every block's activations kept */
+    int ran;                    /* a forward ran in this plan                      */
+    mcnn_resnet_mode mode;      /* of the last forward                             */
+    mcnn_arena arena;
+    resblock_cfg *cfgs;         /* per block, at this input shape                  */
+    mcnn_conv2d_shape stem_conv;
+    mcnn_pool2d_shape pool;     /* ImageNet stem only                              */
+    int H1, W1;                 /* the stem conv's output size                     */
+    int H0, W0;                 /* the stem's output size: block 0's input         */
+    float *workspace;           /* im2col columns: the max over every conv         */
+    float *images;              /* (N, IC, H, W) a copy, for conv1's weight gradient (keep) */
+    float *c0, *a0;             /* (N, stem_width, H1, W1) conv1 out, relu(bn1)    */
+    bn_saved s0;                /* (stem_width)                                    */
+    float *p0;                  /* (N, stem_width, H0, W0) max pool (ImageNet stem) */
+    int32_t *argmax;            /* (N, stem_width, H0, W0)                         */
+    resblock_acts *blocks;      /* one per block when keep, else one reused (max sizes) */
+    float **out;                /* block outputs: one per block when keep, else 2  */
+    float *feat;                /* (N, F) global average pool                      */
+    /* backward scratch (keep only) */
+    resblock_acts dblock;       /* max sizes over the blocks                       */
+    float *dx_a, *dx_b;         /* ping-pong: max over block outputs and the stem  */
+    float *dfeat;               /* (N, F)                                          */
+} resnet_acts;
+
+struct mcnn_resnet {
+    mcnn_resnet_config cfg;
+    int nblocks;
+    int features;               /* F: the last stage's output channels            */
+    resnet_block_info *info;    /* nblocks                                         */
+    mcnn_params params;         /* with gradients                                  */
+    mcnn_params buffers;        /* running statistics, no gradients               */
+    resnet_tensors w, g;
+    resnet_stats st;
+    int64_t num_batches_tracked; /* written on save for PyTorch; counts TRAIN forwards */
+    resnet_acts acts;
+};
+
+/* Check cfg, build both tables, allocate and bind (no initialisation: all zero). */
+mcnn_status mcnn_resnet_new(mcnn_resnet **out, const mcnn_resnet_config *cfg);
+/* torchvision's initialisation (used by create and for a new fc). */
+void mcnn_resnet_init_fc(mcnn_resnet *m, mcnn_rng *r);
+
+#endif

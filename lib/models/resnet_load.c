@@ -1,0 +1,156 @@
+/* Loading a ResNet checkpoint: the configuration is read from the tensor shapes (torchvision and
+ * timm share the names), every tensor of the model must be there with its shape, nothing else
+ * may be (num_batches_tracked aside), and a different class count starts a new fc. */
+#include "internal.h"
+#include "checkpoint.h"
+#include "resnet_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct load_ctx {
+    int skip_fc; /* replaced by a new head */
+} load_ctx;
+
+static int map_key(const char *name, char *buf, size_t size, void *vctx)
+{
+    const load_ctx *ctx = vctx;
+    if (ctx->skip_fc && strncmp(name, "fc.", 3) == 0) return 0;
+    snprintf(buf, size, "%s", name);
+    return 1;
+}
+
+/* 1 + the largest S of any tensor named "layerS.<anything>" (stages are numbered from 1). */
+static int count_stages(const mcnn_safetensors *st)
+{
+    int stages = 0;
+    for (int i = 0; i < mcnn_safetensors_count(st); i++) {
+        const char *name = mcnn_safetensors_at(st, i)->name;
+        int s, n = 0;
+        if (sscanf(name, "layer%d.%n", &s, &n) == 1 && n && s > stages && s < 1000) stages = s;
+    }
+    return stages;
+}
+
+/* A tensor the configuration is read from: present, with ndim dimensions. */
+static mcnn_status need(const mcnn_st_tensor **t, mcnn_safetensors *st, const char *name, int ndim)
+{
+    *t = mcnn_safetensors_find(st, name);
+    if (!*t)
+        return mcnn_set_error(MCNN_ERR_NOT_FOUND, "%s: tensor '%s' is missing",
+                              mcnn_safetensors_path(st), name);
+    if ((*t)->ndim != ndim || (*t)->numel == 0 || (*t)->shape[0] > 1 << 24)
+        return mcnn_set_error(MCNN_ERR_SHAPE, "%s: '%s' has %d dimensions, expected %d",
+                              mcnn_safetensors_path(st), name, (*t)->ndim, ndim);
+    return MCNN_OK;
+}
+
+/* Read the configuration off the checkpoint's shapes. */
+static mcnn_status read_config(mcnn_resnet_config *c, mcnn_safetensors *st)
+{
+    const char *path = mcnn_safetensors_path(st);
+    const mcnn_st_tensor *t;
+    memset(c, 0, sizeof *c);
+    c->bn_eps = 1e-5f, c->bn_momentum = 0.1f;
+    if (!mcnn_safetensors_find(st, "conv1.weight")) {
+        if (mcnn_safetensors_find(st, "conv1.0.weight"))
+            return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "%s: a deep 3-conv stem ('conv1.0.weight', "
+                                  "timm's ResNet-C/D) is not supported", path);
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: not a ResNet checkpoint ('conv1.weight' "
+                              "missing)", path);
+    }
+    MCNN_TRY(need(&t, st, "conv1.weight", 4));
+    c->stem_width = (int)t->shape[0];
+    c->in_channels = (int)t->shape[1];
+    if (t->shape[2] == 7 && t->shape[3] == 7) c->stem = MCNN_RESNET_STEM_IMAGENET;
+    else if (t->shape[2] == 3 && t->shape[3] == 3) c->stem = MCNN_RESNET_STEM_SMALL;
+    else
+        return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "%s: 'conv1.weight' is a %lldx%lld kernel; "
+                              "the stems are 7x7 (ImageNet) and 3x3 (small images)", path,
+                              (long long)t->shape[2], (long long)t->shape[3]);
+    c->stages = count_stages(st);
+    if (c->stages == 0)
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: no residual stages ('layer1.0.conv1.weight' "
+                              "missing)", path);
+    if (c->stages > MCNN_RESNET_MAX_STAGES)
+        return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "%s: %d stages (at most %d)", path, c->stages,
+                              MCNN_RESNET_MAX_STAGES);
+    c->block = mcnn_safetensors_find(st, "layer1.0.conv3.weight") ? MCNN_RESNET_BOTTLENECK
+                                                                   : MCNN_RESNET_BASIC;
+    for (int s = 0; s < c->stages; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "layer%d.", s + 1);
+        c->blocks[s] = mcnn_checkpoint_count_layers(st, name);
+        snprintf(name, sizeof name, "layer%d.0.conv1.weight", s + 1);
+        MCNN_TRY(need(&t, st, name, 4));
+        c->widths[s] = (int)t->shape[0];
+    }
+    t = mcnn_safetensors_find(st, "fc.weight");
+    c->num_classes = t && t->ndim == 2 ? (int)t->shape[0] : 0;
+    return MCNN_OK;
+}
+
+/* Mark "<bn>.num_batches_tracked" used for every BN of the model, and take its value (any
+ * integer dtype; it is informational, so an unreadable one is simply skipped). */
+static void take_num_batches(mcnn_resnet *m, mcnn_safetensors *st, unsigned char *used)
+{
+    for (int i = 0; i < m->buffers.count; i += 2) { /* pairs: <bn>.running_mean, running_var */
+        const char *mean = m->buffers.table[i].name;
+        char name[160];
+        snprintf(name, sizeof name, "%.*snum_batches_tracked",
+                 (int)(strlen(mean) - strlen("running_mean")), mean);
+        const mcnn_st_tensor *t = mcnn_safetensors_find(st, name);
+        if (!t) continue;
+        used[t - mcnn_safetensors_at(st, 0)] = 1;
+        int32_t v;
+        if (i == 0 && t->numel == 1 && mcnn_safetensors_read_i32(st, t, &v) == MCNN_OK && v >= 0)
+            m->num_batches_tracked = v;
+    }
+    mcnn_clear_error();
+}
+
+mcnn_status mcnn_resnet_load(mcnn_resnet **out, const char *path,
+                             const mcnn_resnet_load_options *opt)
+{
+    static const mcnn_resnet_load_options none = {0};
+    if (!opt) opt = &none;
+    *out = NULL;
+    mcnn_safetensors *st;
+    MCNN_TRY(mcnn_safetensors_open(&st, path));
+    mcnn_resnet_config file_cfg, cfg;
+    mcnn_status s = read_config(&file_cfg, st);
+    cfg = file_cfg;
+    if (opt->num_classes) cfg.num_classes = opt->num_classes;
+    if (s == MCNN_OK && cfg.num_classes <= 0)
+        s = mcnn_set_error(MCNN_ERR_FORMAT, "%s: no classifier ('fc.weight'); give the number of "
+                           "classes", path);
+    load_ctx ctx = {.skip_fc = cfg.num_classes != file_cfg.num_classes};
+
+    mcnn_resnet *m = NULL;
+    unsigned char *used = calloc((size_t)mcnn_safetensors_count(st) + 1, 1);
+    if (s == MCNN_OK && !used) s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
+    if (s == MCNN_OK && (s = mcnn_resnet_new(&m, &cfg)) != MCNN_OK)
+        s = mcnn_wrap_error(s, "%s: ", path);
+    if (s == MCNN_OK) s = mcnn_params_load(&m->params, st, map_key, &ctx, used);
+    if (s == MCNN_OK) s = mcnn_params_load(&m->buffers, st, NULL, NULL, used);
+    if (s == MCNN_OK && ctx.skip_fc) {
+        for (int i = 0; i < 2; i++) { /* the old head is knowingly dropped */
+            const mcnn_st_tensor *t = mcnn_safetensors_find(st, i ? "fc.bias" : "fc.weight");
+            if (t) used[t - mcnn_safetensors_at(st, 0)] = 1;
+        }
+        mcnn_rng r;
+        mcnn_rng_seed(&r, opt->seed);
+        mcnn_resnet_init_fc(m, &r);
+    }
+    if (s == MCNN_OK) take_num_batches(m, st, used);
+    if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, NULL);
+    free(used);
+    mcnn_safetensors_close(st);
+    if (s != MCNN_OK) {
+        mcnn_resnet_free(m);
+        return s;
+    }
+    *out = m;
+    return MCNN_OK;
+}

@@ -1,0 +1,284 @@
+/* ResNet forward and backward.  The forward numbers its steps 1..7, the backward undoes them 7..1.
+ *   images (N, IC, H, W)
+ *   1 conv1             -> c0 (N, S, H1, W1)    7×7/2 (ImageNet stem) or 3×3/1 (small stem)
+ *   2 bn1               -> a0
+ *   3 relu, in place    -> a0
+ *   4 max pool 3×3/2    -> p0 (N, S, H0, W0)    ImageNet stem only
+ *   5 the blocks        -> out[last] (N, F, h, w)
+ *   6 global avg pool   -> feat (N, F)
+ *   7 fc                -> logits (N, K)
+ * Memory: one arena per (N, H, W, keep), carved by carve_acts below (size, then point). */
+#include "internal.h"
+#include "resnet_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t max_size(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+static resblock_bn bn_mode(mcnn_resnet_mode mode)
+{
+    return mode == MCNN_RESNET_TRAIN ? RESBLOCK_BN_BATCH : RESBLOCK_BN_RUNNING;
+}
+
+/* Block b's output size in floats. */
+static size_t out_floats(const resblock_cfg *c)
+{
+    return (size_t)c->N * c->OC * c->OH * c->OW;
+}
+
+/* The shapes of every layer for input (N, H, W): the stem's, then each block's. */
+static void plan_shapes(mcnn_resnet *m, resnet_acts *a, int N, int H, int W)
+{
+    const mcnn_resnet_config *c = &m->cfg;
+    const int imagenet = c->stem == MCNN_RESNET_STEM_IMAGENET, K = imagenet ? 7 : 3;
+    a->stem_conv = (mcnn_conv2d_shape){.N = N, .IC = c->in_channels, .H = H, .W = W,
+                                       .OC = c->stem_width, .KH = K, .KW = K,
+                                       .stride_h = imagenet ? 2 : 1, .stride_w = imagenet ? 2 : 1,
+                                       .pad_h = K / 2, .pad_w = K / 2, .dil_h = 1, .dil_w = 1,
+                                       .groups = 1};
+    a->H1 = a->H0 = mcnn_conv2d_out_h(&a->stem_conv);
+    a->W1 = a->W0 = mcnn_conv2d_out_w(&a->stem_conv);
+    if (imagenet) {
+        a->pool = (mcnn_pool2d_shape){.N = N, .C = c->stem_width, .H = a->H1, .W = a->W1,
+                                      .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2,
+                                      .pad_h = 1, .pad_w = 1};
+        a->H0 = mcnn_pool2d_out_h(&a->pool), a->W0 = mcnn_pool2d_out_w(&a->pool);
+    }
+    int h = a->H0, w = a->W0;
+    const resblock_kind kind = c->block == MCNN_RESNET_BOTTLENECK ? RESBLOCK_BOTTLENECK
+                                                                  : RESBLOCK_BASIC;
+    for (int b = 0; b < m->nblocks; b++) {
+        const resnet_block_info *in = &m->info[b];
+        mcnn_resblock_cfg_init(&a->cfgs[b], kind, N, in->IC, h, w, in->width, in->stride,
+                               c->bn_eps, c->bn_momentum);
+        h = a->cfgs[b].OH, w = a->cfgs[b].OW;
+    }
+}
+
+/* Carve every activation; with a counting carver this only sizes them. */
+static void carve_acts(resnet_acts *a, mcnn_carver *cv, const mcnn_resnet *m)
+{
+    const mcnn_resnet_config *c = &m->cfg;
+    const int N = a->N, keep = a->keep, nb = m->nblocks;
+    const size_t stem = (size_t)N * c->stem_width * a->H1 * a->W1;
+    const size_t pooled = (size_t)N * c->stem_width * a->H0 * a->W0;
+    size_t ws = mcnn_conv2d_workspace_floats(&a->stem_conv), outmax = 0;
+    resblock_sizes fwd = {0}, bwd = {0};
+    for (int b = 0; b < nb; b++) {
+        ws = max_size(ws, mcnn_resblock_workspace_floats(&a->cfgs[b]));
+        outmax = max_size(outmax, out_floats(&a->cfgs[b]));
+        resblock_sizes s = mcnn_resblock_sizes(&a->cfgs[b], 0), d = mcnn_resblock_sizes(&a->cfgs[b], 1);
+        mcnn_resblock_sizes_max(&fwd, &s);
+        mcnn_resblock_sizes_max(&bwd, &d);
+    }
+    a->workspace = mcnn_carve(cv, ws);
+    a->images = keep ? mcnn_carve(cv, (size_t)N * c->in_channels * a->stem_conv.H * a->stem_conv.W)
+                     : NULL;
+    a->c0 = mcnn_carve(cv, stem);
+    a->a0 = mcnn_carve(cv, stem);
+    a->s0 = (bn_saved){mcnn_carve(cv, c->stem_width), mcnn_carve(cv, c->stem_width)};
+    a->p0 = NULL, a->argmax = NULL;
+    if (c->stem == MCNN_RESNET_STEM_IMAGENET) {
+        a->p0 = mcnn_carve(cv, pooled);
+        a->argmax = (int32_t *)mcnn_carve(cv, pooled); /* int32 and float are both 4 bytes */
+    }
+    for (int b = 0; b < (keep ? nb : 1); b++) {
+        resblock_sizes s = keep ? mcnn_resblock_sizes(&a->cfgs[b], 0) : fwd;
+        mcnn_resblock_acts_carve(&a->blocks[b], cv, &s);
+    }
+    for (int b = 0; b < (keep ? nb : 2); b++)
+        a->out[b] = mcnn_carve(cv, keep ? out_floats(&a->cfgs[b]) : outmax);
+    a->feat = mcnn_carve(cv, (size_t)N * m->features);
+    memset(&a->dblock, 0, sizeof a->dblock);
+    a->dx_a = a->dx_b = a->dfeat = NULL;
+    if (keep) {
+        mcnn_resblock_acts_carve(&a->dblock, cv, &bwd);
+        const size_t dmax = max_size(outmax, max_size(stem, pooled));
+        a->dx_a = mcnn_carve(cv, dmax);
+        a->dx_b = mcnn_carve(cv, dmax);
+        a->dfeat = mcnn_carve(cv, (size_t)N * m->features);
+    }
+}
+
+/* Size the arena for (N, H, W, keep) once.  A plan that keeps everything also serves an eval
+ * forward of the same shape, so alternating training and validation does not re-plan. */
+static mcnn_status plan(mcnn_resnet *m, int N, int H, int W, int keep)
+{
+    resnet_acts *a = &m->acts;
+    if (a->arena.base && a->N == N && a->H == H && a->W == W && (a->keep || !keep)) return MCNN_OK;
+    mcnn_arena_free(&a->arena);
+    free(a->cfgs);
+    free(a->blocks);
+    free(a->out);
+    memset(a, 0, sizeof *a);
+    const int nb = m->nblocks;
+    a->cfgs = calloc((size_t)nb, sizeof *a->cfgs);
+    a->blocks = calloc((size_t)(keep ? nb : 1), sizeof *a->blocks);
+    a->out = calloc((size_t)(keep ? nb : 2), sizeof *a->out);
+    if (!a->cfgs || !a->blocks || !a->out) return mcnn_set_error(MCNN_ERR_NOMEM, "resnet: out of memory");
+    a->N = N, a->H = H, a->W = W, a->keep = keep;
+    plan_shapes(m, a, N, H, W);
+    mcnn_carver count = {NULL, 0};
+    carve_acts(a, &count, m);
+    if (mcnn_arena_init(&a->arena, count.used * sizeof(float)) != MCNN_OK) {
+        a->N = 0;
+        return mcnn_set_error(MCNN_ERR_NOMEM, "resnet: cannot allocate %.1f MB of activations "
+                              "for batch %d at %dx%d", count.used * 4.0 / 1e6, N, H, W);
+    }
+    mcnn_carver fill = {(float *)a->arena.base, 0};
+    carve_acts(a, &fill, m);
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *images, int N, int H,
+                                int W, mcnn_resnet_mode mode)
+{
+    if (!images || !logits)
+        return mcnn_set_error(MCNN_ERR_ARG, "resnet_forward: a NULL buffer");
+    if (N <= 0 || H <= 0 || W <= 0 || N > 1 << 16 || H > 1 << 14 || W > 1 << 14)
+        return mcnn_set_error(MCNN_ERR_ARG, "resnet_forward: batch %d of %dx%d images", N, H, W);
+    if (mode != MCNN_RESNET_EVAL && mode != MCNN_RESNET_TRAIN && mode != MCNN_RESNET_FROZEN_BN)
+        return mcnn_set_error(MCNN_ERR_ARG, "resnet_forward: unknown mode %d", (int)mode);
+    MCNN_TRY(plan(m, N, H, W, mode != MCNN_RESNET_EVAL));
+    resnet_acts *a = &m->acts;
+    const mcnn_resnet_config *c = &m->cfg;
+    const resnet_tensors *w = &m->w;
+    const resblock_cfg *last = &a->cfgs[m->nblocks - 1];
+    if (mode == MCNN_RESNET_TRAIN && (size_t)N * last->OH * last->OW < 2)
+        return mcnn_set_error(MCNN_ERR_ARG, "resnet_forward: training batch norm needs more than "
+                              "one value per channel, and batch %d at %dx%d leaves %dx%d at the "
+                              "last stage", N, H, W, last->OH, last->OW);
+    const int S = c->stem_width, F = m->features, K = c->num_classes;
+    const resblock_bn bn = bn_mode(mode);
+    const int keep = mode != MCNN_RESNET_EVAL; /* the plan may keep more than this call needs */
+    a->ran = 0;
+    a->mode = mode;
+    if (keep)
+        memcpy(a->images, images, (size_t)N * c->in_channels * H * W * sizeof(float));
+
+    mcnn_conv2d_forward(a->c0, images, w->conv1_w, NULL, &a->stem_conv, a->workspace);     /* 1 */
+    mcnn_resnet_bn_forward(a->a0, a->s0, a->c0, w->bn1, m->st.bn1, N, S, a->H1 * a->W1,      /* 2 */
+                           c->bn_momentum, c->bn_eps, bn);
+    mcnn_relu_forward(a->a0, a->a0, (size_t)N * S * a->H1 * a->W1);                         /* 3 */
+    const float *x = a->a0;
+    if (c->stem == MCNN_RESNET_STEM_IMAGENET) {                                              /* 4 */
+        mcnn_maxpool2d_forward(a->p0, a->argmax, a->a0, &a->pool);
+        x = a->p0;
+    }
+    const int kept = a->keep; /* per-block arrays when the plan has them */
+    for (int b = 0; b < m->nblocks; b++) {                                                   /* 5 */
+        resblock_acts *acts = kept ? &a->blocks[b] : &a->blocks[0];
+        float *out = kept ? a->out[b] : a->out[b % 2];
+        if (c->block == MCNN_RESNET_BOTTLENECK)
+            mcnn_bottleneck_forward(out, acts, x, &w->blocks[b], &m->st.blocks[b], &a->cfgs[b], bn,
+                                    a->workspace);
+        else
+            mcnn_basic_block_forward(out, acts, x, &w->blocks[b], &m->st.blocks[b], &a->cfgs[b], bn,
+                                     a->workspace);
+        x = out;
+    }
+    mcnn_global_avgpool_forward(a->feat, x, N, F, last->OH * last->OW);                      /* 6 */
+    mcnn_linear_forward(logits, a->feat, w->fc_w, w->fc_b, N, F, K);                         /* 7 */
+    if (mode == MCNN_RESNET_TRAIN) m->num_batches_tracked++;
+    a->ran = 1;
+    return MCNN_OK;
+}
+
+/* Swap the ping-pong gradient buffers and zero the one about to be written (n floats). */
+static float *next_grad(float **cur, float **other, size_t n)
+{
+    float *t = *cur;
+    *cur = *other, *other = t;
+    memset(*cur, 0, n * sizeof(float));
+    return *cur;
+}
+
+mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits)
+{
+    resnet_acts *a = &m->acts;
+    if (!a->ran || a->mode == MCNN_RESNET_EVAL)
+        return mcnn_set_error(MCNN_ERR_ARG, "resnet_backward: no forward pass in mode TRAIN or "
+                              "FROZEN_BN to go back through");
+    const mcnn_resnet_config *c = &m->cfg;
+    const resnet_tensors *w = &m->w, *g = &m->g;
+    const resblock_bn bn = bn_mode(a->mode);
+    const int N = a->N, S = c->stem_width, F = m->features, K = c->num_classes;
+    const resblock_cfg *last = &a->cfgs[m->nblocks - 1];
+
+    memset(a->dfeat, 0, (size_t)N * F * sizeof(float));
+    mcnn_linear_backward(a->dfeat, g->fc_w, g->fc_b, dlogits, a->feat, w->fc_w, N, F, K);  /* 7 */
+    /* d holds the gradient of the current layer's output, dfree the other buffer */
+    float *d = a->dx_b, *dfree = a->dx_a;
+    float *dout = next_grad(&d, &dfree, out_floats(last));
+    mcnn_global_avgpool_backward(dout, a->dfeat, N, F, last->OH * last->OW);                 /* 6 */
+    for (int b = m->nblocks - 1; b >= 0; b--) {                                              /* 5 */
+        const resblock_cfg *cb = &a->cfgs[b];
+        const float *x = b ? a->out[b - 1] : c->stem == MCNN_RESNET_STEM_IMAGENET ? a->p0 : a->a0;
+        float *dx = next_grad(&d, &dfree, (size_t)cb->N * cb->IC * cb->H * cb->W);
+        if (c->block == MCNN_RESNET_BOTTLENECK)
+            mcnn_bottleneck_backward(dx, &g->blocks[b], &a->dblock, dout, a->out[b], x,
+                                     &a->blocks[b], &w->blocks[b], &m->st.blocks[b], cb, bn,
+                                     a->workspace);
+        else
+            mcnn_basic_block_backward(dx, &g->blocks[b], &a->dblock, dout, a->out[b], x,
+                                      &a->blocks[b], &w->blocks[b], &m->st.blocks[b], cb, bn,
+                                      a->workspace);
+        dout = dx;
+    }
+    const size_t n0 = (size_t)N * S * a->H1 * a->W1;
+    float *da0 = dout;                            /* small stem: the blocks' dx is d a0 */
+    if (c->stem == MCNN_RESNET_STEM_IMAGENET) {                                              /* 4 */
+        da0 = next_grad(&d, &dfree, n0);
+        mcnn_maxpool2d_backward(da0, dout, a->argmax, &a->pool);
+    }
+    float *db0 = next_grad(&d, &dfree, n0);       /* gradient of bn1's output               */
+    mcnn_relu_backward(db0, da0, a->a0, n0);                                                 /* 3 */
+    float *dc0 = next_grad(&d, &dfree, n0);
+    mcnn_resnet_bn_backward(dc0, g->bn1, db0, a->c0, w->bn1, a->s0, m->st.bn1, N, S,         /* 2 */
+                            a->H1 * a->W1, c->bn_eps, bn);
+    mcnn_conv2d_backward(NULL, g->conv1_w, NULL, dc0, a->images, w->conv1_w, &a->stem_conv,  /* 1 */
+                         a->workspace);
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_resnet_backward_head(mcnn_resnet *m, const float *dlogits)
+{
+    const resnet_acts *a = &m->acts;
+    if (!a->ran)
+        return mcnn_set_error(MCNN_ERR_ARG, "resnet_backward_head: no forward pass yet");
+    mcnn_linear_backward(NULL, m->g.fc_w, m->g.fc_b, dlogits, a->feat, m->w.fc_w, a->N,
+                         m->features, m->cfg.num_classes);
+    return MCNN_OK;
+}
+
+const float *mcnn_resnet_features(const mcnn_resnet *m)
+{
+    return m->acts.ran ? m->acts.feat : NULL;
+}
+
+const float *mcnn_resnet_stage_output(const mcnn_resnet *m, int s, int *C, int *H, int *W)
+{
+    const resnet_acts *a = &m->acts;
+    if (!a->ran || a->mode == MCNN_RESNET_EVAL || s < -1 || s >= m->cfg.stages) return NULL;
+    if (s == -1) {
+        if (C) *C = m->cfg.stem_width;
+        if (H) *H = a->H0;
+        if (W) *W = a->W0;
+        return m->cfg.stem == MCNN_RESNET_STEM_IMAGENET ? a->p0 : a->a0;
+    }
+    int b = -1;
+    for (int i = 0; i <= s; i++) b += m->cfg.blocks[i]; /* the stage's last block */
+    if (C) *C = a->cfgs[b].OC;
+    if (H) *H = a->cfgs[b].OH;
+    if (W) *W = a->cfgs[b].OW;
+    return a->out[b];
+}
+
+size_t mcnn_resnet_activation_bytes(const mcnn_resnet *m)
+{
+    return m->acts.arena.size;
+}

@@ -1,0 +1,235 @@
+/* ResNet's residual blocks, forward and backward as mirror images.
+ * Shapes and the maths are in bottleneck_block.h; docs/walkthrough-resnet.md walks through the
+ * bottleneck's backward. */
+#include "bottleneck_block.h"
+#include "internal.h"
+
+#include <string.h>
+
+void mcnn_resblock_cfg_init(resblock_cfg *c, resblock_kind kind, int N, int IC, int H, int W,
+                            int width, int stride, float eps, float momentum)
+{
+    memset(c, 0, sizeof *c);
+    c->kind = kind;
+    c->N = N, c->IC = IC, c->H = H, c->W = W;
+    c->width = width;
+    c->OC = kind == RESBLOCK_BOTTLENECK ? 4 * width : width;
+    c->stride = stride;
+    c->eps = eps, c->momentum = momentum;
+    /* conv(in channels, H, W, out channels, kernel, stride): padding keeps a 3×3 "same" */
+#define CONV(IN, H_, W_, OUT, K, S)                                                         \
+    ((mcnn_conv2d_shape){.N = N, .IC = (IN), .H = (H_), .W = (W_), .OC = (OUT), .KH = (K),  \
+                         .KW = (K), .stride_h = (S), .stride_w = (S), .pad_h = (K) / 2,     \
+                         .pad_w = (K) / 2, .dil_h = 1, .dil_w = 1, .groups = 1})
+    if (kind == RESBLOCK_BOTTLENECK) {
+        c->conv1 = CONV(IC, H, W, width, 1, 1);
+        c->conv2 = CONV(width, H, W, width, 3, stride); /* v1.5: the stride is here */
+        c->OH = mcnn_conv2d_out_h(&c->conv2), c->OW = mcnn_conv2d_out_w(&c->conv2);
+        c->conv3 = CONV(width, c->OH, c->OW, c->OC, 1, 1);
+    } else {
+        c->conv1 = CONV(IC, H, W, width, 3, stride);
+        c->OH = mcnn_conv2d_out_h(&c->conv1), c->OW = mcnn_conv2d_out_w(&c->conv1);
+        c->conv2 = CONV(width, c->OH, c->OW, width, 3, 1);
+    }
+    /* torchvision's _make_layer: a projection when the shape of x and out differ */
+    c->downsample = stride != 1 || IC != c->OC;
+    if (c->downsample) c->down = CONV(IC, H, W, c->OC, 1, stride);
+#undef CONV
+}
+
+static size_t max_size(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+size_t mcnn_resblock_workspace_floats(const resblock_cfg *c)
+{
+    size_t n = max_size(mcnn_conv2d_workspace_floats(&c->conv1),
+                        mcnn_conv2d_workspace_floats(&c->conv2));
+    if (c->kind == RESBLOCK_BOTTLENECK) n = max_size(n, mcnn_conv2d_workspace_floats(&c->conv3));
+    if (c->downsample) n = max_size(n, mcnn_conv2d_workspace_floats(&c->down));
+    return n;
+}
+
+resblock_sizes mcnn_resblock_sizes(const resblock_cfg *c, int grads)
+{
+    resblock_sizes s = {0};
+    const size_t N = c->N, in = (size_t)c->H * c->W, out = (size_t)c->OH * c->OW;
+    const size_t nout = N * c->OC * out;
+    if (c->kind == RESBLOCK_BOTTLENECK) {
+        s.c1 = s.a1 = N * c->width * in;
+        s.c2 = s.a2 = N * c->width * out;
+        s.c3 = nout;
+        if (!grads) s.s1 = s.s2 = c->width, s.s3 = c->OC;
+        else s.b1 = s.c1, s.b2 = s.c2, s.b3 = nout;
+    } else {
+        s.c1 = s.a1 = N * c->width * out;
+        s.c2 = nout; /* bn2 writes straight into the block's output */
+        if (!grads) s.s1 = s.s2 = c->width;
+        else s.b1 = s.c1, s.b2 = nout;
+    }
+    if (c->downsample) {
+        s.cd = s.sc = nout;
+        if (!grads) s.sd = c->OC;
+    }
+    if (grads) s.sum = nout;
+    return s;
+}
+
+void mcnn_resblock_sizes_max(resblock_sizes *acc, const resblock_sizes *s)
+{
+    size_t *a = (size_t *)acc;
+    const size_t *b = (const size_t *)s;
+    for (size_t i = 0; i < sizeof *acc / sizeof(size_t); i++) a[i] = max_size(a[i], b[i]);
+}
+
+static float *carve(mcnn_carver *c, size_t n)
+{
+    return n ? mcnn_carve(c, n) : NULL;
+}
+
+void mcnn_resblock_acts_carve(resblock_acts *a, mcnn_carver *c, const resblock_sizes *s)
+{
+    a->c1 = carve(c, s->c1), a->a1 = carve(c, s->a1);
+    a->c2 = carve(c, s->c2), a->a2 = carve(c, s->a2);
+    a->c3 = carve(c, s->c3);
+    a->cd = carve(c, s->cd), a->sc = carve(c, s->sc);
+    a->s1 = (bn_saved){carve(c, s->s1), carve(c, s->s1)};
+    a->s2 = (bn_saved){carve(c, s->s2), carve(c, s->s2)};
+    a->s3 = (bn_saved){carve(c, s->s3), carve(c, s->s3)};
+    a->sd = (bn_saved){carve(c, s->sd), carve(c, s->sd)};
+    a->b1 = carve(c, s->b1), a->b2 = carve(c, s->b2), a->b3 = carve(c, s->b3);
+    a->sum = carve(c, s->sum);
+}
+
+/* The activation gradients accumulate too: zero the part of the scratch this block uses. */
+static void zero_grads(resblock_acts *d, const resblock_cfg *c)
+{
+    const resblock_sizes s = mcnn_resblock_sizes(c, 1);
+    float *arr[] = {d->c1, d->a1, d->c2, d->a2, d->c3, d->cd, d->sc, d->b1, d->b2, d->b3, d->sum};
+    const size_t n[] = {s.c1, s.a1, s.c2, s.a2, s.c3, s.cd, s.sc, s.b1, s.b2, s.b3, s.sum};
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++)
+        if (n[i]) memset(arr[i], 0, n[i] * sizeof(float));
+}
+
+void mcnn_resnet_bn_forward(float *y, bn_saved saved, const float *x, bn_affine p,
+                            bn_running run, int N, int C, int HW, float momentum, float eps,
+                            resblock_bn bn)
+{
+    if (bn == RESBLOCK_BN_BATCH)
+        mcnn_batchnorm2d_forward_train(y, saved.mean, saved.rstd, run.mean, run.var, x, p.w, p.b,
+                                       N, C, HW, momentum, eps);
+    else
+        mcnn_batchnorm2d_forward_eval(y, x, p.w, p.b, run.mean, run.var, N, C, HW, eps);
+}
+
+void mcnn_resnet_bn_backward(float *dx, bn_affine g, const float *dy, const float *x,
+                             bn_affine p, bn_saved saved, bn_running run, int N, int C, int HW,
+                             float eps, resblock_bn bn)
+{
+    if (bn == RESBLOCK_BN_BATCH)
+        mcnn_batchnorm2d_backward(dx, g.w, g.b, dy, x, p.w, saved.mean, saved.rstd, N, C, HW);
+    else
+        mcnn_batchnorm2d_backward_eval(dx, g.w, g.b, dy, x, p.w, run.mean, run.var, N, C, HW,
+                                       eps);
+}
+
+/* Short names for the two BN calls of every step below. */
+#define BN_FORWARD(y, saved, x, par, run, C, HW)                                            \
+    mcnn_resnet_bn_forward(y, saved, x, par, run, c->N, C, HW, c->momentum, c->eps, bn)
+#define BN_BACKWARD(dx, grad, dy, x, par, saved, run, C, HW)                                \
+    mcnn_resnet_bn_backward(dx, grad, dy, x, par, saved, run, c->N, C, HW, c->eps, bn)
+
+void mcnn_bottleneck_forward(float *out, resblock_acts *a, const float *x,
+                             const resblock_params *p, const resblock_stats *st,
+                             const resblock_cfg *c, resblock_bn bn, float *ws)
+{
+    const int Wd = c->width, OC = c->OC, HW = c->H * c->W, OHW = c->OH * c->OW;
+    const size_t n1 = (size_t)c->N * Wd * HW, n2 = (size_t)c->N * Wd * OHW;
+    const size_t n3 = (size_t)c->N * OC * OHW;
+    const float *shortcut = x;
+    mcnn_conv2d_forward(a->c1, x, p->conv1_w, NULL, &c->conv1, ws);             /*  1 1×1       */
+    BN_FORWARD(a->a1, a->s1, a->c1, p->bn1, st->bn1, Wd, HW);                     /*  2           */
+    mcnn_relu_forward(a->a1, a->a1, n1);                                          /*  3 in place  */
+    mcnn_conv2d_forward(a->c2, a->a1, p->conv2_w, NULL, &c->conv2, ws);         /*  4 3×3/s     */
+    BN_FORWARD(a->a2, a->s2, a->c2, p->bn2, st->bn2, Wd, OHW);                    /*  5           */
+    mcnn_relu_forward(a->a2, a->a2, n2);                                          /*  6           */
+    mcnn_conv2d_forward(a->c3, a->a2, p->conv3_w, NULL, &c->conv3, ws);         /*  7 1×1       */
+    BN_FORWARD(out, a->s3, a->c3, p->bn3, st->bn3, OC, OHW);                      /*  8 into out  */
+    if (c->downsample) {
+        mcnn_conv2d_forward(a->cd, x, p->down_w, NULL, &c->down, ws);           /*  9 1×1/s     */
+        BN_FORWARD(a->sc, a->sd, a->cd, p->downbn, st->downbn, OC, OHW);          /* 10           */
+        shortcut = a->sc;
+    }
+    mcnn_add_forward(out, out, shortcut, n3);                                     /* 11 residual  */
+    mcnn_relu_forward(out, out, n3);                                              /* 12           */
+}
+
+void mcnn_bottleneck_backward(float *dx, const resblock_params *g, resblock_acts *d,
+                              const float *dout, const float *out, const float *x,
+                              const resblock_acts *a, const resblock_params *p,
+                              const resblock_stats *st, const resblock_cfg *c, resblock_bn bn,
+                              float *ws)
+{
+    const int Wd = c->width, OC = c->OC, HW = c->H * c->W, OHW = c->OH * c->OW;
+    const size_t n1 = (size_t)c->N * Wd * HW, n2 = (size_t)c->N * Wd * OHW;
+    const size_t n3 = (size_t)c->N * OC * OHW;
+    zero_grads(d, c);
+    mcnn_relu_backward(d->sum, dout, out, n3);                                    /* 12           */
+    mcnn_add_backward(d->b3, c->downsample ? d->sc : dx, d->sum, n3);             /* 11 both ways */
+    if (c->downsample) {
+        BN_BACKWARD(d->cd, g->downbn, d->sc, a->cd, p->downbn, a->sd, st->downbn, OC, OHW); /* 10 */
+        mcnn_conv2d_backward(dx, g->down_w, NULL, d->cd, x, p->down_w, &c->down, ws);   /*  9 */
+    }
+    BN_BACKWARD(d->c3, g->bn3, d->b3, a->c3, p->bn3, a->s3, st->bn3, OC, OHW);    /*  8           */
+    mcnn_conv2d_backward(d->a2, g->conv3_w, NULL, d->c3, a->a2, p->conv3_w, &c->conv3, ws); /* 7 */
+    mcnn_relu_backward(d->b2, d->a2, a->a2, n2);                                  /*  6           */
+    BN_BACKWARD(d->c2, g->bn2, d->b2, a->c2, p->bn2, a->s2, st->bn2, Wd, OHW);    /*  5           */
+    mcnn_conv2d_backward(d->a1, g->conv2_w, NULL, d->c2, a->a1, p->conv2_w, &c->conv2, ws); /* 4 */
+    mcnn_relu_backward(d->b1, d->a1, a->a1, n1);                                  /*  3           */
+    BN_BACKWARD(d->c1, g->bn1, d->b1, a->c1, p->bn1, a->s1, st->bn1, Wd, HW);     /*  2           */
+    mcnn_conv2d_backward(dx, g->conv1_w, NULL, d->c1, x, p->conv1_w, &c->conv1, ws);    /*  1 */
+}
+
+void mcnn_basic_block_forward(float *out, resblock_acts *a, const float *x,
+                              const resblock_params *p, const resblock_stats *st,
+                              const resblock_cfg *c, resblock_bn bn, float *ws)
+{
+    const int Wd = c->width, OC = c->OC, OHW = c->OH * c->OW;
+    const size_t n1 = (size_t)c->N * Wd * OHW, n2 = (size_t)c->N * OC * OHW;
+    const float *shortcut = x;
+    mcnn_conv2d_forward(a->c1, x, p->conv1_w, NULL, &c->conv1, ws);             /* 1 3×3/s      */
+    BN_FORWARD(a->a1, a->s1, a->c1, p->bn1, st->bn1, Wd, OHW);                    /* 2            */
+    mcnn_relu_forward(a->a1, a->a1, n1);                                          /* 3 in place   */
+    mcnn_conv2d_forward(a->c2, a->a1, p->conv2_w, NULL, &c->conv2, ws);         /* 4 3×3        */
+    BN_FORWARD(out, a->s2, a->c2, p->bn2, st->bn2, OC, OHW);                      /* 5 into out   */
+    if (c->downsample) {
+        mcnn_conv2d_forward(a->cd, x, p->down_w, NULL, &c->down, ws);           /* 6 1×1/s      */
+        BN_FORWARD(a->sc, a->sd, a->cd, p->downbn, st->downbn, OC, OHW);          /* 7            */
+        shortcut = a->sc;
+    }
+    mcnn_add_forward(out, out, shortcut, n2);                                     /* 8 residual   */
+    mcnn_relu_forward(out, out, n2);                                              /* 9            */
+}
+
+void mcnn_basic_block_backward(float *dx, const resblock_params *g, resblock_acts *d,
+                               const float *dout, const float *out, const float *x,
+                               const resblock_acts *a, const resblock_params *p,
+                               const resblock_stats *st, const resblock_cfg *c, resblock_bn bn,
+                               float *ws)
+{
+    const int Wd = c->width, OC = c->OC, OHW = c->OH * c->OW;
+    const size_t n1 = (size_t)c->N * Wd * OHW, n2 = (size_t)c->N * OC * OHW;
+    zero_grads(d, c);
+    mcnn_relu_backward(d->sum, dout, out, n2);                                    /* 9            */
+    mcnn_add_backward(d->b2, c->downsample ? d->sc : dx, d->sum, n2);             /* 8 both ways  */
+    if (c->downsample) {
+        BN_BACKWARD(d->cd, g->downbn, d->sc, a->cd, p->downbn, a->sd, st->downbn, OC, OHW); /* 7 */
+        mcnn_conv2d_backward(dx, g->down_w, NULL, d->cd, x, p->down_w, &c->down, ws);   /* 6 */
+    }
+    BN_BACKWARD(d->c2, g->bn2, d->b2, a->c2, p->bn2, a->s2, st->bn2, OC, OHW);    /* 5            */
+    mcnn_conv2d_backward(d->a1, g->conv2_w, NULL, d->c2, a->a1, p->conv2_w, &c->conv2, ws); /* 4 */
+    mcnn_relu_backward(d->b1, d->a1, a->a1, n1);                                  /* 3            */
+    BN_BACKWARD(d->c1, g->bn1, d->b1, a->c1, p->bn1, a->s1, st->bn1, Wd, OHW);    /* 2            */
+    mcnn_conv2d_backward(dx, g->conv1_w, NULL, d->c1, x, p->conv1_w, &c->conv1, ws);    /* 1 */
+}
