@@ -70,6 +70,32 @@ MCNN_API mcnn_status mcnn_clip_train_backward(mcnn_clip *m, float dloss);
  * positions computed.  NULL when not kept. */
 MCNN_API const float *mcnn_clip_intermediate(const mcnn_clip *m, const char *name, int *T);
 
+
+/* ---- zero-shot classification: prompt ensembling and MovieCLIP's scores ---------------------
+ * As in OpenAI's zero-shot notebook: every label is put into each template, the prompts are
+ * tokenized (clip.tokenize, no truncation) and encoded, each embedding is normalised, the
+ * normalised embeddings of one label are averaged over the templates and the mean is
+ * normalised again.  With one template this is just the normalised text feature.  MovieCLIP
+ * tags a frame with softmax(100 · cos(image, text)) over its 179 labels. */
+struct mcnn_tokenizer;
+
+/* template with every "{label}" (and every Python-style "{}") replaced by label, into dst of
+ * size bytes.  MCNN_ERR_ARG when the result does not fit or the template has no placeholder. */
+MCNN_API mcnn_status mcnn_clip_format_prompt(char *dst, size_t size, const char *tmpl,
+                                             const char *label);
+/* out (L, embed_dim): the normalised, template-averaged text embedding of each label.  A prompt
+ * too long for the context fails naming the prompt.  Prompts are encoded in batches. */
+MCNN_API mcnn_status mcnn_clip_text_embeddings(mcnn_clip *m, const struct mcnn_tokenizer *tok,
+                                               float *out, const char *const *labels, int L,
+                                               const char *const *templates, int T);
+/* out (B, embed_dim): encode_image of normalised images (B, 3, R, R), each row L2-normalised. */
+MCNN_API mcnn_status mcnn_clip_image_embeddings(mcnn_clip *m, float *out, const float *images,
+                                                int B);
+/* scores (B, L) = softmax over the labels of scale · img (B, E) · txtᵀ (L, E), both normalised
+ * (cosine similarities); scale 100 for MovieCLIP and OpenAI's zero-shot evaluation. */
+MCNN_API void mcnn_clip_zeroshot_scores(float *scores, const float *img, const float *txt, int B,
+                                        int L, int E, float scale);
+
 #ifdef __cplusplus
 }
 #endif
