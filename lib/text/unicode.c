@@ -43,6 +43,7 @@ int mcnn_u_class(uint32_t cp)
 int mcnn_u_matches_literal(uint32_t cp, uint32_t lit)
 {
     if (cp == lit) return 1;
+    if (cp < 0x80) return cp >= 'A' && cp <= 'Z' && cp + 32 == lit; /* as the table says */
     for (int i = 0; i < mcnn_u_fold_eq_n; i++)
         if (mcnn_u_fold_eq[i][0] == lit && mcnn_u_fold_eq[i][1] == cp) return 1;
     return 0;
