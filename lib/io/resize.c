@@ -182,32 +182,56 @@ static void pass_x(unsigned char *dst, int out_w, const unsigned char *src, int 
             const int32_t *k = t->w + (size_t)xx * t->ksize;
             const unsigned char *p = in + (size_t)t->first[xx] * C;
             const int n = t->count[xx];
-            for (int c = 0; c < C; c++) {
+            if (C == 3) { /* the channels side by side, one walk over the taps */
+                int64_t a0 = 1 << (PRECISION_BITS - 1), a1 = a0, a2 = a0;
+                for (int x = 0; x < n; x++) {
+                    a0 += (int64_t)p[3 * x] * k[x];
+                    a1 += (int64_t)p[3 * x + 1] * k[x];
+                    a2 += (int64_t)p[3 * x + 2] * k[x];
+                }
+                o[3 * xx] = clip8(a0), o[3 * xx + 1] = clip8(a1), o[3 * xx + 2] = clip8(a2);
+            } else {
                 int64_t acc = 1 << (PRECISION_BITS - 1);
-                for (int x = 0; x < n; x++) acc += (int64_t)p[x * C + c] * k[x];
-                o[xx * C + c] = clip8(acc);
+                for (int x = 0; x < n; x++) acc += (int64_t)p[x] * k[x];
+                o[xx] = clip8(acc);
             }
         }
     }
 }
 
 /* Along y: src (rows x rowlen bytes, a row being W * C) into dst (out_h x rowlen); the taps'
- * windows are relative to src's first row minus row0. */
-static void pass_y(unsigned char *dst, int out_h, const unsigned char *src, size_t rowlen,
-                   int row0, const taps *t)
+ * windows are relative to src's first row minus row0.  Whole rows are accumulated at once
+ * (acc, rowlen sums per thread) so the inner loop runs along memory; each sum still adds the
+ * same terms in the same order as PIL's. */
+static mcnn_status pass_y(unsigned char *dst, int out_h, const unsigned char *src, size_t rowlen,
+                          int row0, const taps *t)
 {
-    #pragma omp parallel for schedule(static) if ((size_t)out_h * rowlen * t->ksize > 65536)
-    for (int yy = 0; yy < out_h; yy++) {
-        const int32_t *k = t->w + (size_t)yy * t->ksize;
-        const unsigned char *p = src + (size_t)(t->first[yy] - row0) * rowlen;
-        const int n = t->count[yy];
-        unsigned char *o = dst + (size_t)yy * rowlen;
-        for (size_t i = 0; i < rowlen; i++) {
-            int64_t acc = 1 << (PRECISION_BITS - 1);
-            for (int y = 0; y < n; y++) acc += (int64_t)p[(size_t)y * rowlen + i] * k[y];
-            o[i] = clip8(acc);
+    mcnn_status st = MCNN_OK;
+    #pragma omp parallel if ((size_t)out_h * rowlen * t->ksize > 65536)
+    {
+        int64_t *acc = malloc(rowlen * sizeof(int64_t));
+        if (!acc) {
+            #pragma omp critical
+            st = mcnn_set_error(MCNN_ERR_NOMEM, "resize: no memory for a row of %zu", rowlen);
         }
+        #pragma omp for schedule(static)
+        for (int yy = 0; yy < out_h; yy++) {
+            if (!acc) continue;
+            const int32_t *k = t->w + (size_t)yy * t->ksize;
+            const unsigned char *p = src + (size_t)(t->first[yy] - row0) * rowlen;
+            const int n = t->count[yy];
+            unsigned char *o = dst + (size_t)yy * rowlen;
+            for (size_t i = 0; i < rowlen; i++) acc[i] = 1 << (PRECISION_BITS - 1);
+            for (int y = 0; y < n; y++) {
+                const unsigned char *row = p + (size_t)y * rowlen;
+                const int64_t ky = k[y];
+                for (size_t i = 0; i < rowlen; i++) acc[i] += row[i] * ky;
+            }
+            for (size_t i = 0; i < rowlen; i++) o[i] = clip8(acc[i]);
+        }
+        free(acc);
     }
+    return st;
 }
 
 /* PIL's nearest: an affine scale; the source coordinate of output pixel k is
@@ -253,9 +277,9 @@ static mcnn_status resize_filtered(unsigned char *dst, const mcnn_image *src, in
     }
     MCNN_TRY(taps_init(&ty, H, out_h, fd));
     if (!need_x) {
-        pass_y(dst, out_h, src->pixels, (size_t)W * C, 0, &ty);
+        st = pass_y(dst, out_h, src->pixels, (size_t)W * C, 0, &ty);
         taps_free(&ty);
-        return MCNN_OK;
+        return st;
     }
     /* Only the rows some output row reads need the x pass. */
     int row0 = ty.first[0];
@@ -268,7 +292,7 @@ static mcnn_status resize_filtered(unsigned char *dst, const mcnn_image *src, in
         goto done;
     }
     pass_x(tmp, out_w, src->pixels, W, C, row0, row1 - row0, &tx);
-    pass_y(dst, out_h, tmp, (size_t)out_w * C, row0, &ty);
+    st = pass_y(dst, out_h, tmp, (size_t)out_w * C, row0, &ty);
 done:
     free(tmp);
     taps_free(&tx);
