@@ -26,6 +26,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define PRECISION_BITS 22 /* 32 - 8 (pixel) - 2 (overflow and sign) */
 #define PI 3.14159265358979323846
@@ -206,32 +209,33 @@ static void pass_x(unsigned char *dst, int out_w, const unsigned char *src, int 
 static mcnn_status pass_y(unsigned char *dst, int out_h, const unsigned char *src, size_t rowlen,
                           int row0, const taps *t)
 {
-    mcnn_status st = MCNN_OK;
-    #pragma omp parallel if ((size_t)out_h * rowlen * t->ksize > 65536)
-    {
-        int64_t *acc = malloc(rowlen * sizeof(int64_t));
-        if (!acc) {
-            #pragma omp critical
-            st = mcnn_set_error(MCNN_ERR_NOMEM, "resize: no memory for a row of %zu", rowlen);
+    const int parallel = (size_t)out_h * rowlen * t->ksize > 65536;
+    const int nthreads = parallel ? mcnn_get_threads() : 1;
+    int64_t *accs = malloc((size_t)nthreads * rowlen * sizeof(int64_t));
+    if (!accs)
+        return mcnn_set_error(MCNN_ERR_NOMEM, "resize: no memory for %d rows of %zu sums",
+                              nthreads, rowlen);
+    #pragma omp parallel for schedule(static) num_threads(nthreads) if (parallel)
+    for (int yy = 0; yy < out_h; yy++) {
+#ifdef _OPENMP
+        int64_t *acc = accs + (size_t)omp_get_thread_num() * rowlen;
+#else
+        int64_t *acc = accs;
+#endif
+        const int32_t *k = t->w + (size_t)yy * t->ksize;
+        const unsigned char *p = src + (size_t)(t->first[yy] - row0) * rowlen;
+        const int n = t->count[yy];
+        unsigned char *o = dst + (size_t)yy * rowlen;
+        for (size_t i = 0; i < rowlen; i++) acc[i] = 1 << (PRECISION_BITS - 1);
+        for (int y = 0; y < n; y++) {
+            const unsigned char *row = p + (size_t)y * rowlen;
+            const int64_t ky = k[y];
+            for (size_t i = 0; i < rowlen; i++) acc[i] += row[i] * ky;
         }
-        #pragma omp for schedule(static)
-        for (int yy = 0; yy < out_h; yy++) {
-            if (!acc) continue;
-            const int32_t *k = t->w + (size_t)yy * t->ksize;
-            const unsigned char *p = src + (size_t)(t->first[yy] - row0) * rowlen;
-            const int n = t->count[yy];
-            unsigned char *o = dst + (size_t)yy * rowlen;
-            for (size_t i = 0; i < rowlen; i++) acc[i] = 1 << (PRECISION_BITS - 1);
-            for (int y = 0; y < n; y++) {
-                const unsigned char *row = p + (size_t)y * rowlen;
-                const int64_t ky = k[y];
-                for (size_t i = 0; i < rowlen; i++) acc[i] += row[i] * ky;
-            }
-            for (size_t i = 0; i < rowlen; i++) o[i] = clip8(acc[i]);
-        }
-        free(acc);
+        for (size_t i = 0; i < rowlen; i++) o[i] = clip8(acc[i]);
     }
-    return st;
+    free(accs);
+    return MCNN_OK;
 }
 
 /* PIL's nearest: an affine scale; the source coordinate of output pixel k is
