@@ -68,10 +68,14 @@ static double fma_peak(int threads)
     mcnn_set_threads(threads);
     for (int r = 0; r < 3; r++) {
         double t0 = mcnn_seconds();
+#ifdef _OPENMP
 #pragma omp parallel
+#endif
         {
             float s = fma_chains(iters);
+#ifdef _OPENMP
 #pragma omp atomic
+#endif
             sink += s;
         }
         double gf = 2.0 * 12 * 16 * iters * threads / (mcnn_seconds() - t0) * 1e-9;

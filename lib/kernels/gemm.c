@@ -83,24 +83,30 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
     }
 }
 
-/* The two inner loops over one packed A block (mc x kc) and B panels [q0, q1) of a packed B
- * panel (kc x nc).  c points at C[ic][jc]. */
-static void macro_kernel(const mcnn_gemm_kernel *kern, int kc, int mc, int nc, int q0, int q1,
-                         const float *ap, const float *bp, float *c, int ldc, float alpha,
-                         float beta)
+/* The two inner loops over one packed A block (mc x kc) and the B panels of columns
+ * [0, nc): panels q < q_direct are read in place from bd (row stride ldbd), the others from the
+ * packed panel bp.  c points at C[ic][jc]. */
+static void macro_kernel(const mcnn_gemm_kernel *kern, int kc, int mc, int nc, const float *ap,
+                         const float *bd, int ldbd, int q_direct, const float *bp, float *c,
+                         int ldc, float alpha, float beta)
 {
     const int MR = kern->mr, NR = kern->nr;
-    for (int q = q0; q < q1; q++) {                   /* jr: one B micro-panel, kept in L1 */
+    for (int q = 0; q * NR < nc; q++) {               /* jr: one B micro-panel, kept in L1 */
         int n = min_int(NR, nc - q * NR);
-        const float *b = bp + (size_t)q * kc * NR;
+        const float *b = q < q_direct ? bd + (size_t)q * NR : bp + (size_t)(q - q_direct) * kc * NR;
+        int ldb = q < q_direct ? ldbd : NR;
         for (int r = 0; r * MR < mc; r++) {           /* ir: stream the A micro-panels */
             int m = min_int(MR, mc - r * MR);
-            kern->fn(kc, ap + (size_t)r * kc * MR, b, c + (size_t)r * MR * ldc + q * NR, ldc, m,
-                     n, alpha, beta);
+            kern->fn(kc, ap + (size_t)r * kc * MR, b, ldb, c + (size_t)r * MR * ldc + q * NR, ldc,
+                     m, n, alpha, beta);
         }
     }
 }
 
+/* Up to this many rows (per thread), an untransposed B is read in place instead of packed.
+ * Measured (bench/bench_gemm.c): +20% at M = 64 (ResNet's first stage), +10% at 128, a loss
+ * from about 256 rows, where the copy is shared by enough tiles to pay for itself. */
+#define DIRECT_B_MAX_M 160
 /* One call's arguments, as mcnn_gemm received them, and its block sizes. */
 typedef struct gemm_call {
     const mcnn_gemm_kernel *kern;
@@ -133,17 +139,21 @@ static void gemm_rect(const gemm_call *g, int i0, int m, int j0, int n)
 
     for (int jc = j0; jc < j0 + n; jc += g->nc_blk) {                 /* B panel -> L3 */
         int nc = min_int(g->nc_blk, j0 + n - jc), panels_b = ceil_div(nc, NR);
+        /* Few rows: each B panel serves only a few tiles, and copying it would cost more
+         * than reading an untransposed B in place.  The ragged last panel is still packed. */
+        int q_direct = !g->trans_b && m <= DIRECT_B_MAX_M ? nc / NR : 0;
         for (int pc = 0; pc < g->K; pc += g->kc_blk) {
             int kc = min_int(g->kc_blk, g->K - pc);
             float beta = pc == 0 ? g->beta : 1.0f; /* later K blocks add to C */
-            mcnn_gemm_pack_b(g->trans_b, g->B, g->ldb, pc, kc, jc, nc, NR, 0, panels_b, bp,
-                             g->vec);
+            mcnn_gemm_pack_b(g->trans_b, g->B, g->ldb, pc, kc, jc + q_direct * NR,
+                             nc - q_direct * NR, NR, 0, panels_b - q_direct, bp, g->vec);
             for (int ic = i0; ic < i0 + m; ic += mc_blk) {             /* A block -> L2 */
                 int mc = min_int(mc_blk, i0 + m - ic);
                 mcnn_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, pc, kc, MR, 0,
                                  ceil_div(mc, MR), ap, g->vec);
-                macro_kernel(kern, kc, mc, nc, 0, panels_b, ap, bp,
-                             g->C + (size_t)ic * g->ldc + jc, g->ldc, g->alpha, beta);
+                macro_kernel(kern, kc, mc, nc, ap, g->B + (size_t)pc * g->ldb + jc, g->ldb,
+                             q_direct, bp, g->C + (size_t)ic * g->ldc + jc, g->ldc, g->alpha,
+                             beta);
             }
         }
     }

@@ -6,13 +6,15 @@
 
 #include "internal.h"
 
-/* A micro-kernel computes one MR x NR tile of C from two packed panels:
- *   acc[MR][NR] = sum over k < kc of  a[k*MR + i] * b[k*NR + j]      (a: kc x MR, b: kc x NR)
+/* A micro-kernel computes one MR x NR tile of C from two panels:
+ *   acc[MR][NR] = sum over k < kc of  a[k*MR + i] * b[k*ldb + j]     (a: kc x MR, b: kc x NR)
+ * a is packed; b is packed (ldb = NR) or, for a whole panel of an untransposed B, read in place
+ * (ldb = the caller's). 
  *   C[i][j] = alpha * acc[i][j] + beta * C[i][j]    for i < m, j < n   (m <= MR, n <= NR)
  * beta == 0 writes C without reading it.  The panels are zero-padded, so the loops never see
  * an edge; only the write-back looks at m and n. */
-typedef void (*mcnn_gemm_micro_fn)(int kc, const float *a, const float *b, float *c, int ldc,
-                                   int m, int n, float alpha, float beta);
+typedef void (*mcnn_gemm_micro_fn)(int kc, const float *a, const float *b, int ldb, float *c,
+                                   int ldc, int m, int n, float alpha, float beta);
 
 /* A micro-kernel and the block sizes it was tuned with (by bench/bench_gemm.c). */
 typedef struct mcnn_gemm_kernel {

@@ -31,11 +31,11 @@
 #define PLAIN_MR 6
 #define PLAIN_NR 8 /* two SSE registers per row: 6x8 accumulators fit the 16 SSE registers */
 
-static void micro_plain(int kc, const float *restrict a, const float *restrict b,
+static void micro_plain(int kc, const float *restrict a, const float *restrict b, int ldb,
                         float *restrict c, int ldc, int m, int n, float alpha, float beta)
 {
     float acc[PLAIN_MR][PLAIN_NR] = {{0}};
-    for (int k = 0; k < kc; k++, a += PLAIN_MR, b += PLAIN_NR)
+    for (int k = 0; k < kc; k++, a += PLAIN_MR, b += ldb)
         for (int i = 0; i < PLAIN_MR; i++) {
             float aik = a[i];
 #pragma omp simd /* vectorise along j: each lane is its own sum, nothing is reassociated */
@@ -73,7 +73,7 @@ typedef float f32x16u __attribute__((vector_size(64), aligned(4), may_alias));
         for (int i = 0; i < (MRC); i++) /* ask for the C tile now, needed after the loop */  \
             for (int j = 0; j < (NVC) * (VL); j += 16)                                       \
                 __builtin_prefetch(c + (size_t)i * ldc + j, 1);                              \
-        for (int k = 0; k < kc; k++, a += (MR), b += (NR)) {                                 \
+        for (int k = 0; k < kc; k++, a += (MR), b += ldb) {                                  \
             vec bk[NVC];                          /* row k of the B panel: NVC vectors */    \
             for (int v = 0; v < (NVC); v++) bk[v] = *(const vecu *)(b + v * (VL));           \
             for (int i = 0; i < (MRC); i++)                                                  \
@@ -99,8 +99,8 @@ typedef float f32x16u __attribute__((vector_size(64), aligned(4), may_alias));
     }
 
 #define MICRO_ARGS                                                                           \
-    int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,   \
-        int m, int n, float alpha, float beta
+    int kc, const float *restrict a, const float *restrict b, int ldb, float *restrict c,   \
+        int ldc, int m, int n, float alpha, float beta
 
 /* A kernel that always computes the whole MR x NR tile. */
 #define DEFINE_MICRO(name, isa, vec, VL, MR, NR)                                             \
@@ -142,7 +142,7 @@ DEFINE_MICRO(micro_avx2_4x24, "avx2,fma", f32x8, 8, 4, 24)
  * "avx512-8x48", and are never picked automatically). */
 const mcnn_gemm_kernel mcnn_gemm_kernels[] = {
 #ifdef HAVE_VECTOR_KERNELS
-    {"avx512", "avx512f", micro_avx512_12x32, 12, 32, 384, 144, 4096},
+    {"avx512", "avx512f", micro_avx512_12x32, 12, 32, 512, 288, 2048},
     {"avx2", "avx2", micro_avx2_6x16, 6, 16, 256, 120, 2048},
 #endif
     {"plain", "", micro_plain, PLAIN_MR, PLAIN_NR, 256, 120, 2048},
