@@ -78,8 +78,9 @@ MCNN_API mcnn_preprocess_config mcnn_preprocess_clip(int n_px);
  * (ImageClassification(crop_size=224), both): Resize(256, BILINEAR), CenterCrop(224), ToTensor,
  * Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)). */
 MCNN_API mcnn_preprocess_config mcnn_preprocess_imagenet(void);
-/* Small gray inputs (Fashion-MNIST style): no resize when size equals the image's side
- * (size 0: take the image as it is), convert("L"), Normalize((mean,), (std,)). */
+/* Small gray inputs (Fashion-MNIST style): Resize(size, BILINEAR), CenterCrop(size) (a 28x28
+ * image with size 28 passes untouched; size 0: no resize, no crop), convert("L"),
+ * Normalize((mean,), (std,)). */
 MCNN_API mcnn_preprocess_config mcnn_preprocess_gray(int size, float mean, float std);
 
 /* Output shape (C, H, W) of mcnn_preprocess for an image of width x height: C = channels;
