@@ -18,3 +18,8 @@ int mcnn_checkpoint_count_layers(const mcnn_safetensors *st, const char *prefix)
     }
     return layers;
 }
+
+int mcnn_checkpoint_is_training_state(const char *name)
+{
+    return strncmp(name, "optimizer.", 10) == 0;
+}

@@ -9,4 +9,9 @@
  * as missing rather than as a model with fewer layers. */
 int mcnn_checkpoint_count_layers(const mcnn_safetensors *st, const char *prefix);
 
+/* 1 when a tensor holds training state rather than model weights (a trainer's checkpoint keeps
+ * the optimizer's moments, e.g. "optimizer.m.<param>", next to the weights): the model loaders
+ * pass this to mcnn_params_check_unused so such a file still loads as a plain model. */
+int mcnn_checkpoint_is_training_state(const char *name);
+
 #endif

@@ -144,7 +144,7 @@ mcnn_status mcnn_resnet_load(mcnn_resnet **out, const char *path,
         mcnn_resnet_init_fc(m, &r);
     }
     if (s == MCNN_OK) take_num_batches(m, st, used);
-    if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, NULL);
+    if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, mcnn_checkpoint_is_training_state);
     free(used);
     mcnn_safetensors_close(st);
     if (s != MCNN_OK) {

@@ -180,7 +180,7 @@ mcnn_status mcnn_vit_load(mcnn_vit **out, const char *path, const mcnn_vit_load_
         }
         memset(m->w.head_b, 0, (size_t)cfg.num_classes * sizeof(float));
     }
-    if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, NULL);
+    if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, mcnn_checkpoint_is_training_state);
     free(pos);
     free(used);
     mcnn_safetensors_close(st);
