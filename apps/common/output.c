@@ -1,0 +1,252 @@
+/* Writing the table, the JSON, the weak labels and the embeddings; see output.h. */
+#include "output.h"
+
+#include "io/json.h"
+#include "mcnn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+char *json_quote(const char *s)
+{
+    size_t n = strlen(s), m = mcnn_json_escape(NULL, s, n);
+    char *q = malloc(m + 1);
+    if (!q) return NULL;
+    mcnn_json_escape(q, s, n);
+    q[m] = '\0';
+    return q;
+}
+
+/* A JSON string literal straight to a file. */
+static void put_json_string(FILE *f, const char *s)
+{
+    char *q = json_quote(s);
+    fputs(q ? q : "\"\"", f);
+    free(q);
+}
+
+void rank_labels(int *order, const float *scores, int L, int k)
+{
+    /* selection of the k best: k is small (5) next to L (179) */
+    if (k > L) k = L;
+    for (int i = 0; i < k; i++) {
+        int best = -1;
+        for (int j = 0; j < L; j++) {
+            int taken = 0;
+            for (int q = 0; q < i && !taken; q++) taken = order[q] == j;
+            if (!taken && (best < 0 || scores[j] > scores[best])) best = j;
+        }
+        order[i] = best;
+    }
+}
+
+static FILE *open_out(const char *path, char *err, size_t errsize)
+{
+    if (strcmp(path, "-") == 0) return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f) fail(err, errsize, "%s: cannot write: %s", path, strerror(errno));
+    return f;
+}
+
+int outputs_open(outputs *o, const char *const *labels, int L, int top, int table,
+                 const char *json_path, const char *weak_path, double weak_top1,
+                 double weak_rest, char *err, size_t errsize)
+{
+    memset(o, 0, sizeof *o);
+    o->labels = labels;
+    o->L = L;
+    o->top = top < L ? top : L;
+    o->weak_top1 = weak_top1;
+    o->weak_rest = weak_rest;
+    o->order = malloc((size_t)L * sizeof(int));
+    if (!o->order) return fail(err, errsize, "out of memory");
+    if (json_path && !(o->json = open_out(json_path, err, errsize))) return -1;
+    o->json_path = json_path;
+    if (weak_path && !(o->weak = open_out(weak_path, err, errsize))) return -1;
+    o->weak_path = weak_path;
+    if (table) {
+        o->table = stdout;
+        fprintf(o->table, "%-32s %7s %7s %9s %9s  top %d (score)\n", "shot", "first", "last",
+                "start s", "end s", o->top);
+    }
+    if (o->json) fputc('{', o->json);
+    return 0;
+}
+
+static void json_shot(outputs *o, const shot_out *s)
+{
+    FILE *f = o->json;
+    if (!o->json_video || strcmp(o->json_video, s->video) != 0) { /* a new video object */
+        if (o->json_video) fputs("\n  }", f);
+        fputs(o->json_videos++ ? ",\n  " : "\n  ", f);
+        put_json_string(f, s->video);
+        fputs(": {", f);
+        free(o->json_video);
+        size_t n = strlen(s->video) + 1;
+        o->json_video = malloc(n);
+        if (o->json_video) memcpy(o->json_video, s->video, n);
+        o->json_shots = 0;
+    }
+    fputs(o->json_shots++ ? ",\n    " : "\n    ", f);
+    put_json_string(f, s->key);
+    fprintf(f, ": {\"start_frame\": %lld, \"end_frame\": %lld, \"start_time\": %.3f, "
+               "\"end_time\": %.3f, \"labels\": {",
+            (long long)s->start_frame, (long long)s->end_frame, s->start_time, s->end_time);
+    for (int k = 0; k < o->top; k++) {
+        if (k) fputs(", ", f);
+        put_json_string(f, o->labels[o->order[k]]);
+        fprintf(f, ": %.8g", s->scores[o->order[k]]);
+    }
+    fputs("}}", f);
+}
+
+void outputs_shot(outputs *o, const shot_out *s)
+{
+    const int kweak = o->L < 5 ? o->L : 5; /* MovieCLIP looks at the top 5 */
+    rank_labels(o->order, s->scores, o->L, o->top > kweak ? o->top : kweak);
+    o->shots++;
+    if (o->table) {
+        fprintf(o->table, "%-32s %7lld %7lld %9.3f %9.3f ", s->id, (long long)s->start_frame,
+                (long long)s->end_frame, s->start_time, s->end_time);
+        for (int k = 0; k < o->top; k++)
+            fprintf(o->table, " %s (%.4f)%s", o->labels[o->order[k]], s->scores[o->order[k]],
+                    k + 1 < o->top ? "," : "");
+        fputc('\n', o->table);
+    }
+    if (o->json) json_shot(o, s);
+    if (o->weak && s->scores[o->order[0]] >= o->weak_top1) {
+        /* MovieCLIP's multi-label lines: top-1, then those of top-2..5 above the second bar */
+        fprintf(o->weak, "%s %d", s->id, o->order[0]);
+        for (int k = 1; k < kweak; k++)
+            if (s->scores[o->order[k]] >= o->weak_rest) fprintf(o->weak, " %d", o->order[k]);
+        fputc('\n', o->weak);
+    }
+    if (o->table) fflush(o->table);
+}
+
+static int close_out(FILE *f, const char *path, char *err, size_t errsize)
+{
+    if (!f) return 0;
+    int bad = ferror(f);
+    if (f == stdout) bad |= fflush(f) != 0;
+    else bad |= fclose(f) != 0;
+    return bad ? fail(err, errsize, "%s: write error", path) : 0;
+}
+
+int outputs_close(outputs *o, char *err, size_t errsize)
+{
+    int rc = 0;
+    if (o->json) {
+        fputs(o->json_video ? "\n  }\n}\n" : "}\n", o->json);
+        rc |= close_out(o->json, o->json_path, err, errsize);
+    }
+    if (o->weak) rc |= close_out(o->weak, o->weak_path, err, errsize);
+    if (o->table && fflush(o->table) != 0) rc |= fail(err, errsize, "stdout: write error");
+    free(o->json_video);
+    free(o->order);
+    memset(o, 0, sizeof *o);
+    return rc ? -1 : 0;
+}
+
+/* ---- embeddings ---------------------------------------------------------------------------- */
+void embeddings_init(embeddings *e, int dim, int L)
+{
+    memset(e, 0, sizeof *e);
+    e->dim = dim;
+    e->L = L;
+}
+
+int embeddings_add(embeddings *e, const float *vec, const float *scores, int64_t frame,
+                   int64_t shot, const char *name)
+{
+    if (e->n == e->cap) {
+        int64_t cap = e->cap ? 2 * e->cap : 256;
+        float *v = realloc(e->vec, (size_t)cap * e->dim * sizeof(float));
+        if (v) e->vec = v;
+        float *s = v ? realloc(e->scores, (size_t)cap * e->L * sizeof(float)) : NULL;
+        if (s) e->scores = s;
+        int64_t *f = s ? realloc(e->frame, (size_t)cap * sizeof(int64_t)) : NULL;
+        if (f) e->frame = f;
+        int64_t *sh = f ? realloc(e->shot, (size_t)cap * sizeof(int64_t)) : NULL;
+        if (sh) e->shot = sh;
+        char **nm = sh ? realloc(e->names, (size_t)cap * sizeof(char *)) : NULL;
+        if (nm) e->names = nm;
+        if (!nm) return -1;
+        e->cap = cap;
+    }
+    size_t len = strlen(name) + 1;
+    char *copy = malloc(len);
+    if (!copy) return -1;
+    memcpy(copy, name, len);
+    memcpy(e->vec + e->n * e->dim, vec, (size_t)e->dim * sizeof(float));
+    memcpy(e->scores + e->n * e->L, scores, (size_t)e->L * sizeof(float));
+    e->frame[e->n] = frame;
+    e->shot[e->n] = shot;
+    e->names[e->n] = copy;
+    e->n++;
+    return 0;
+}
+
+/* A JSON array of strings, malloc'ed. */
+static char *json_array(const char *const *s, int64_t n)
+{
+    size_t len = 3;
+    for (int64_t i = 0; i < n; i++) len += mcnn_json_escape(NULL, s[i], strlen(s[i])) + 1;
+    char *a = malloc(len), *p = a;
+    if (!a) return NULL;
+    *p++ = '[';
+    for (int64_t i = 0; i < n; i++) {
+        if (i) *p++ = ',';
+        p += mcnn_json_escape(p, s[i], strlen(s[i]));
+    }
+    *p++ = ']';
+    *p = '\0';
+    return a;
+}
+
+int embeddings_save(const embeddings *e, const char *path, const char *tensor_name,
+                    const char *kind, const char *model_path, const char *const *labels,
+                    char *err, size_t errsize)
+{
+    char *names = json_array((const char *const *)e->names, e->n);
+    char *labs = json_array(labels, e->L);
+    if (!names || !labs) {
+        free(names), free(labs);
+        return fail(err, errsize, "%s: out of memory", path);
+    }
+    static const float none = 0;
+    static const int64_t none_i = 0;
+    mcnn_st_entry t[4] = {
+        {tensor_name, MCNN_DTYPE_F32, 2, {e->n, e->dim}, e->n ? (const void *)e->vec : &none},
+        {"scores", MCNN_DTYPE_F32, 2, {e->n, e->L}, e->n ? (const void *)e->scores : &none},
+        {"frame_index", MCNN_DTYPE_I64, 1, {e->n}, e->n ? (const void *)e->frame : &none_i},
+        {"shot_index", MCNN_DTYPE_I64, 1, {e->n}, e->n ? (const void *)e->shot : &none_i},
+    };
+    const char *meta[] = {"kind", kind, "model", model_path, "labels", labs, "names", names};
+    mcnn_status s = mcnn_safetensors_write(path, t, 4, meta, 4);
+    free(names);
+    free(labs);
+    return s == MCNN_OK ? 0 : fail(err, errsize, "%s", mcnn_last_error());
+}
+
+void embeddings_free(embeddings *e)
+{
+    for (int64_t i = 0; i < e->n; i++) free(e->names[i]);
+    free(e->names);
+    free(e->vec);
+    free(e->scores);
+    free(e->frame);
+    free(e->shot);
+    memset(e, 0, sizeof *e);
+}

@@ -1,0 +1,74 @@
+/* The results of a classification run, written as shots finish:
+ *   - a table on stdout, one row per shot;
+ *   - MovieCLIP's JSON {video: {shot: {start_frame, end_frame, start_time, end_time,
+ *     labels: {label: score}}}}, streamed (the file is complete when the run ends);
+ *   - MovieCLIP's weak labels: "<shot> <label index> ..." for shots whose top-1 score reaches
+ *     a threshold, followed by those of the next four labels that reach a second threshold;
+ *   - per frame embeddings (or logits) and scores, kept in memory and saved as safetensors. */
+#ifndef MCNN_APPS_OUTPUT_H
+#define MCNN_APPS_OUTPUT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct shot_out {
+    const char *video;            /* the input's name: JSON's outer key                   */
+    const char *key;              /* the shot's key inside the video                      */
+    const char *id;               /* the shot in the table and the weak labels            */
+    int64_t start_frame, end_frame; /* inclusive                                          */
+    double start_time, end_time;  /* seconds; end = the time the shot's last frame ends   */
+    int frames;                   /* frames scored                                        */
+    const float *scores;          /* (L) mean of the frames' scores                       */
+} shot_out;
+
+typedef struct outputs {
+    const char *const *labels;
+    int L, top;
+    FILE *table;                  /* NULL: no table                                        */
+    FILE *json;                   /* NULL: no JSON                                         */
+    const char *json_path;
+    FILE *weak;
+    const char *weak_path;
+    double weak_top1, weak_rest;  /* 0.4 and 0.1 in MovieCLIP                              */
+    char *json_video;             /* the video whose object is open                        */
+    int json_videos, json_shots;  /* written so far (in the open video for shots)          */
+    int64_t shots;
+    int *order;                   /* (L) scratch for the ranking                           */
+} outputs;
+
+/* json_path / weak_path: a file, "-" for stdout, or NULL.  Returns 0, or -1 with a message. */
+int outputs_open(outputs *o, const char *const *labels, int L, int top, int table,
+                 const char *json_path, const char *weak_path, double weak_top1,
+                 double weak_rest, char *err, size_t errsize);
+void outputs_shot(outputs *o, const shot_out *s);
+/* Finish the JSON and close the files; a write error is reported (-1 with a message). */
+int outputs_close(outputs *o, char *err, size_t errsize);
+
+/* Labels ranked by score, highest first (ties: the earlier label first): order[0..k). */
+void rank_labels(int *order, const float *scores, int L, int k);
+
+/* ---- per frame embeddings ------------------------------------------------------------------ */
+typedef struct embeddings {
+    int dim, L;                   /* embedding (or logit) width; labels                   */
+    int64_t n, cap;
+    float *vec;                   /* (n, dim)                                              */
+    float *scores;                /* (n, L)                                                */
+    int64_t *frame, *shot;        /* (n): frame index within its input; shot number        */
+    char **names;                 /* (n): the frame's file, or its video                   */
+} embeddings;
+
+void embeddings_init(embeddings *e, int dim, int L);
+int embeddings_add(embeddings *e, const float *vec, const float *scores, int64_t frame,
+                   int64_t shot, const char *name);
+/* Save: tensors "embeddings" or "logits" (n, dim) as kind says, "scores" (n, L), "frame_index"
+ * and "shot_index" (n) I64; metadata "names" (JSON array, one per row), "labels", "kind",
+ * "model".  Returns 0, or -1 with a message. */
+int embeddings_save(const embeddings *e, const char *path, const char *tensor_name,
+                    const char *kind, const char *model_path, const char *const *labels,
+                    char *err, size_t errsize);
+void embeddings_free(embeddings *e);
+
+/* s as a JSON string literal with its quotes, malloc'ed (NULL when out of memory). */
+char *json_quote(const char *s);
+
+#endif

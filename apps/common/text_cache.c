@@ -1,0 +1,95 @@
+/* The text-embedding cache; see text_cache.h. */
+#define _XOPEN_SOURCE 700
+#include "text_cache.h"
+
+#include "mcnn.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct fnv {
+    uint64_t h;
+} fnv;
+
+static void fnv_bytes(fnv *f, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) f->h = (f->h ^ b[i]) * 0x100000001b3ull;
+}
+
+static void fnv_str(fnv *f, const char *s) { fnv_bytes(f, s, strlen(s) + 1); } /* with its NUL */
+
+/* A file's identity: its absolute path, size and modification time. */
+static void fnv_file(fnv *f, const char *path)
+{
+    char abs[PATH_MAX];
+    fnv_str(f, realpath(path, abs) ? abs : path);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
+                        (int64_t)st.st_mtim.tv_nsec};
+        fnv_bytes(f, v, sizeof v);
+    }
+}
+
+void text_cache_init(text_cache *c, const char *model_path, const char *vocab_path,
+                     const char *const *labels, int L, const char *const *templates, int T,
+                     int dim)
+{
+    memset(c, 0, sizeof *c);
+    fnv f = {0xcbf29ce484222325ull};
+    fnv_str(&f, "mcnn text cache v1");
+    fnv_file(&f, model_path);
+    fnv_file(&f, vocab_path);
+    int32_t sizes[3] = {L, T, dim};
+    fnv_bytes(&f, sizes, sizeof sizes);
+    for (int i = 0; i < L; i++) fnv_str(&f, labels[i]);
+    for (int i = 0; i < T; i++) fnv_str(&f, templates[i]);
+    snprintf(c->key, sizeof c->key, "%016llx", (unsigned long long)f.h);
+
+    const char *slash = strrchr(model_path, '/');
+    const int dirlen = slash ? (int)(slash - model_path) : 0;
+    const char *base = slash ? slash + 1 : model_path;
+    const char *dot = strrchr(base, '.');
+    const int baselen = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+    int n = snprintf(c->path, sizeof c->path, "%.*s%stext-cache/%.*s-%s.safetensors", dirlen,
+                     model_path, slash ? "/" : "", baselen, base, c->key);
+    if (n < 0 || (size_t)n >= sizeof c->path) c->path[0] = '\0';
+}
+
+int text_cache_load(const text_cache *c, float *out, int L, int dim)
+{
+    if (!c->path[0]) return 0;
+    mcnn_safetensors *st;
+    if (mcnn_safetensors_open(&st, c->path) != MCNN_OK) {
+        mcnn_clear_error();
+        return 0;
+    }
+    const char *key = mcnn_safetensors_meta(st, "key");
+    int ok = key && strcmp(key, c->key) == 0 &&
+             mcnn_safetensors_load_f32(st, "text_embeddings", out, 2,
+                                       (const int64_t[]){L, dim}) == MCNN_OK;
+    mcnn_safetensors_close(st);
+    mcnn_clear_error();
+    return ok;
+}
+
+void text_cache_save(const text_cache *c, const float *emb, int L, int dim)
+{
+    if (!c->path[0]) return;
+    char dir[sizeof c->path];
+    snprintf(dir, sizeof dir, "%s", c->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = '\0';
+        mkdir(dir, 0777); /* exists already, or cannot be made: the write below tells */
+    }
+    mcnn_st_entry t = {"text_embeddings", MCNN_DTYPE_F32, 2, {L, dim}, emb};
+    const char *meta[] = {"key", c->key, "note", "CLIP text embeddings cache (mcnn-classify)"};
+    mcnn_safetensors_write(c->path, &t, 1, meta, 2);
+    mcnn_clear_error();
+}

@@ -1,0 +1,27 @@
+/* A disk cache for CLIP text embeddings: computing them for 179 labels takes a moment with a
+ * full-size model, and they depend only on (model, vocabulary, labels, templates).  The entry
+ * lives next to the weights, in <model's folder>/text-cache/<model name>-<key>.safetensors,
+ * where key is a 64-bit FNV-1a hash of the model file's path, size and modification time, the
+ * vocabulary file's, the labels and the templates (so an edited label file or a re-downloaded
+ * model never meets a stale entry).  Every failure (a read-only folder, a damaged entry) falls
+ * back silently to computing the embeddings. */
+#ifndef MCNN_APPS_TEXT_CACHE_H
+#define MCNN_APPS_TEXT_CACHE_H
+
+#include <stddef.h>
+
+typedef struct text_cache {
+    char path[4096]; /* the entry's file; empty when no cache can be used */
+    char key[17];    /* the hash, in hex                                  */
+} text_cache;
+
+/* Work out the entry for this run. */
+void text_cache_init(text_cache *c, const char *model_path, const char *vocab_path,
+                     const char *const *labels, int L, const char *const *templates, int T,
+                     int dim);
+/* 1 when the entry exists, has this key and shape, and was read into out (L, dim). */
+int text_cache_load(const text_cache *c, float *out, int L, int dim);
+/* Write the entry (atomically); failures are ignored. */
+void text_cache_save(const text_cache *c, const float *emb, int L, int dim);
+
+#endif
