@@ -5,8 +5,9 @@
  *   stages: layer1..layerS, each blocks[s] residual blocks; stage s > 0 halves the size
  *   head:   global average pool -> fc
  * Batch norm everywhere has eps 1e-5 and momentum 0.1.  The global average pool makes the head
- * independent of the input size, so any size works (H, W each at least 32 with the ImageNet
- * stem, to keep the last stage at least 1×1 as torchvision's models assume).
+ * independent of the input size, so any H × W works, square or not (the ImageNet stem and four
+ * stages divide it by 32: 224 -> 7, 32 -> 1).  Training needs more than one value per channel in
+ * every batch norm, i.e. N · h · w > 1 at the last stage, as PyTorch does.
  *
  * Checkpoints use torchvision's names, which timm's resnet18/34/50/101/152 share: conv1, bn1,
  * layerS.N.{conv1,bn1,conv2,bn2[,conv3,bn3][,downsample.0,downsample.1]}, fc.  BN running

@@ -78,8 +78,9 @@ static void carve_acts(resnet_acts *a, mcnn_carver *cv, const mcnn_resnet *m)
     a->workspace = mcnn_carve(cv, ws);
     a->images = keep ? mcnn_carve(cv, (size_t)N * c->in_channels * a->stem_conv.H * a->stem_conv.W)
                      : NULL;
+    /* Without backward, batch norm (element-wise, with constants) runs in place: a = c. */
     a->c0 = mcnn_carve(cv, stem);
-    a->a0 = mcnn_carve(cv, stem);
+    a->a0 = keep ? mcnn_carve(cv, stem) : a->c0;
     a->s0 = (bn_saved){mcnn_carve(cv, c->stem_width), mcnn_carve(cv, c->stem_width)};
     a->p0 = NULL, a->argmax = NULL;
     if (c->stem == MCNN_RESNET_STEM_IMAGENET) {
@@ -88,7 +89,12 @@ static void carve_acts(resnet_acts *a, mcnn_carver *cv, const mcnn_resnet *m)
     }
     for (int b = 0; b < (keep ? nb : 1); b++) {
         resblock_sizes s = keep ? mcnn_resblock_sizes(&a->cfgs[b], 0) : fwd;
+        if (!keep) s.a1 = s.a2 = s.sc = 0;
         mcnn_resblock_acts_carve(&a->blocks[b], cv, &s);
+        if (!keep) {
+            resblock_acts *r = &a->blocks[b];
+            r->a1 = r->c1, r->a2 = r->c2, r->sc = r->cd;
+        }
     }
     for (int b = 0; b < (keep ? nb : 2); b++)
         a->out[b] = mcnn_carve(cv, keep ? out_floats(&a->cfgs[b]) : outmax);
