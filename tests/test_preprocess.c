@@ -467,6 +467,10 @@ static void test_errors(void)
     EXPECT_ERR(mcnn_image_center_crop(&dst, &ok, 0, 3), MCNN_ERR_ARG, "width");
     EXPECT_ERR(mcnn_image_center_crop(&dst, &ok, 3, 99999), MCNN_ERR_ARG, "height");
     EXPECT_ERR(mcnn_image_convert(&dst, &ok, 4), MCNN_ERR_ARG, "4 channels");
+    mcnn_image same = ok; /* in place is refused, and src survives the refusal */
+    EXPECT_ERR(mcnn_image_resize(&same, &same, 2, 2, MCNN_RESAMPLE_BILINEAR), MCNN_ERR_ARG, "same");
+    EXPECT_ERR(mcnn_image_center_crop(&same, &same, 2, 2), MCNN_ERR_ARG, "same");
+    TEST_ASSERT(same.pixels == px && same.width == 4, "src cleared by a refused in-place call");
 
     float out[3 * 8 * 8];
     mcnn_preprocess_config cfg = mcnn_preprocess_clip(8);

@@ -59,7 +59,7 @@ void mcnn_resize_shorter_size(int *out_width, int *out_height, int width, int he
 mcnn_status mcnn_image_resize_shorter(mcnn_image *dst, const mcnn_image *src, int size,
                                       mcnn_resample filter)
 {
-    if (dst) memset(dst, 0, sizeof *dst);
+    if (dst && dst != src) memset(dst, 0, sizeof *dst);
     MCNN_TRY(check_image(src, "resize"));
     MCNN_TRY(check_side(size, "resize", "shorter side"));
     int w, h;
@@ -71,6 +71,7 @@ mcnn_status mcnn_image_crop(mcnn_image *dst, const mcnn_image *src, int left, in
                             int height)
 {
     if (!dst) return mcnn_set_error(MCNN_ERR_ARG, "crop: NULL destination");
+    if (dst == src) return mcnn_set_error(MCNN_ERR_ARG, "crop: dst and src are the same image");
     memset(dst, 0, sizeof *dst);
     MCNN_TRY(check_image(src, "crop"));
     MCNN_TRY(check_side(width, "crop", "width"));
@@ -107,7 +108,7 @@ static int center_offset(int n, int k)
 
 mcnn_status mcnn_image_center_crop(mcnn_image *dst, const mcnn_image *src, int width, int height)
 {
-    if (dst) memset(dst, 0, sizeof *dst);
+    if (dst && dst != src) memset(dst, 0, sizeof *dst);
     MCNN_TRY(check_image(src, "center crop"));
     return mcnn_image_crop(dst, src, center_offset(src->width, width),
                            center_offset(src->height, height), width, height);
@@ -116,6 +117,7 @@ mcnn_status mcnn_image_center_crop(mcnn_image *dst, const mcnn_image *src, int w
 mcnn_status mcnn_image_hflip(mcnn_image *dst, const mcnn_image *src)
 {
     if (!dst) return mcnn_set_error(MCNN_ERR_ARG, "hflip: NULL destination");
+    if (dst == src) return mcnn_set_error(MCNN_ERR_ARG, "hflip: dst and src are the same image");
     memset(dst, 0, sizeof *dst);
     MCNN_TRY(check_image(src, "hflip"));
     const int W = src->width, C = src->channels;
@@ -148,6 +150,7 @@ static inline unsigned char convert_px(const unsigned char *p, int src_c, int ds
 mcnn_status mcnn_image_convert(mcnn_image *dst, const mcnn_image *src, int channels)
 {
     if (!dst) return mcnn_set_error(MCNN_ERR_ARG, "convert: NULL destination");
+    if (dst == src) return mcnn_set_error(MCNN_ERR_ARG, "convert: dst and src are the same image");
     memset(dst, 0, sizeof *dst);
     MCNN_TRY(check_image(src, "convert"));
     if (channels != 1 && channels != 3)

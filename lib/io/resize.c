@@ -308,6 +308,7 @@ mcnn_status mcnn_image_resize(mcnn_image *dst, const mcnn_image *src, int width,
                               mcnn_resample filter)
 {
     if (!dst || !src) return mcnn_set_error(MCNN_ERR_ARG, "resize: NULL image");
+    if (dst == src) return mcnn_set_error(MCNN_ERR_ARG, "resize: dst and src are the same image");
     memset(dst, 0, sizeof *dst);
     if (!src->pixels || src->width <= 0 || src->height <= 0)
         return mcnn_set_error(MCNN_ERR_ARG, "resize: empty source image (%dx%d)", src->width,
