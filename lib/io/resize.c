@@ -173,7 +173,7 @@ static inline unsigned char clip8(int64_t acc)
     return (unsigned char)(acc > 255 ? 255 : acc);
 }
 
-/* Along x: rows [row0, row0 + rows) of src (W x C) into dst (rows, t->out wide). */
+/* Along x: rows [row0, row0 + rows) of src (W x C) into dst (rows x out_w x C). */
 static void pass_x(unsigned char *dst, int out_w, const unsigned char *src, int W, int C,
                    int row0, int rows, const taps *t)
 {
