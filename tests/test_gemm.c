@@ -3,7 +3,8 @@
  * Every transpose combination, alpha/beta variants (beta = 0 on a NaN-filled C, which must not
  * be read), leading dimensions wider than the matrices, sizes that are not multiples of any
  * tile (1, 7, 33, ...), K larger than a K block, N larger than an N block; for the picked
- * kernel, the plain one and every numbered variant this CPU runs.  Also: the same bits at 1 and
+ * kernel, the plain one and every numbered variant this CPU runs.  Tall, narrow shapes (300 x 20,
+ * 45 x 3) take the transposed route, where the kernel writes C column by column.  Also: the same bits at 1 and
  * 2 threads, and from inside a caller's parallel region; MCNN_GEMM=plain picks the plain kernel.
  *
  * Tolerance: |got - want| <= 1e-5 * (|alpha| * sum_k |a_ik b_kj| + |beta c_ij|), a bound on
@@ -110,7 +111,7 @@ static void check_case(const mcnn_gemm_kernel *k, const gemm_case *t, unsigned s
 /* The shapes named in the design (plus N wider than one N block) at every transpose. */
 static const int shapes[][3] = {
     {1, 1, 1},   {7, 5, 3},    {33, 7, 1000}, {197, 768, 100}, {13, 1000, 33}, {64, 64, 64},
-    {50, 50, 64}, {3, 4500, 5}, {45, 31, 777},
+    {50, 50, 64}, {3, 4500, 5}, {45, 31, 777}, {45, 3, 50}, {300, 20, 600},
 };
 /* alpha, beta pairs: plain product, scaled, accumulate, general */
 static const float alphabeta[][2] = {{1, 0}, {0.5f, 0}, {1, 1}, {-1.5f, 0.25f}};

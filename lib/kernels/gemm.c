@@ -85,10 +85,10 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
 
 /* The two inner loops over one packed A block (mc x kc) and the B panels of columns
  * [0, nc): panels q < q_direct are read in place from bd (row stride ldbd), the others from the
- * packed panel bp.  c points at C[ic][jc]. */
+ * packed panel bp.  c points at C[ic][jc]; C[i][j] is c[i*rsc + j*csc]. */
 static void macro_kernel(const mcnn_gemm_kernel *kern, int kc, int mc, int nc, const float *ap,
                          const float *bd, int ldbd, int q_direct, const float *bp, float *c,
-                         int ldc, float alpha, float beta)
+                         int rsc, int csc, float alpha, float beta)
 {
     const int MR = kern->mr, NR = kern->nr;
     for (int q = 0; q * NR < nc; q++) {               /* jr: one B micro-panel, kept in L1 */
@@ -97,8 +97,8 @@ static void macro_kernel(const mcnn_gemm_kernel *kern, int kc, int mc, int nc, c
         int ldb = q < q_direct ? ldbd : NR;
         for (int r = 0; r * MR < mc; r++) {           /* ir: stream the A micro-panels */
             int m = min_int(MR, mc - r * MR);
-            kern->fn(kc, ap + (size_t)r * kc * MR, b, ldb, c + (size_t)r * MR * ldc + q * NR, ldc,
-                     m, n, alpha, beta);
+            kern->fn(kc, ap + (size_t)r * kc * MR, b, ldb,
+                     c + (size_t)r * MR * rsc + (size_t)q * NR * csc, rsc, csc, m, n, alpha, beta);
         }
     }
 }
@@ -110,13 +110,29 @@ static void macro_kernel(const mcnn_gemm_kernel *kern, int kc, int mc, int nc, c
 /* One call's arguments, as mcnn_gemm received them, and its block sizes. */
 typedef struct gemm_call {
     const mcnn_gemm_kernel *kern;
-    int trans_a, trans_b, M, N, K, lda, ldb, ldc;
+    int trans_a, trans_b, M, N, K, lda, ldb;
+    int rsc, csc;               /* C[i][j] is C[i*rsc + j*csc] */
     float alpha, beta;
     const float *A, *B;
     float *C;
     int kc_blk, mc_blk, nc_blk; /* even cuts of K, and the most rows / columns per block */
     int vec;                    /* packing may use AVX2 shuffles */
 } gemm_call;
+
+/* C[i0 : i0+m, j0 : j0+n] one dot product at a time: only when the packing buffers cannot be
+ * allocated. */
+static void rect_naive(const gemm_call *g, int i0, int m, int j0, int n)
+{
+    for (int i = i0; i < i0 + m; i++)
+        for (int j = j0; j < j0 + n; j++) {
+            double acc = 0.0;
+            for (int k = 0; k < g->K; k++)
+                acc += (double)(g->trans_a ? g->A[(size_t)k * g->lda + i] : g->A[(size_t)i * g->lda + k]) *
+                       (g->trans_b ? g->B[(size_t)j * g->ldb + k] : g->B[(size_t)k * g->ldb + j]);
+            float *c = g->C + (size_t)i * g->rsc + (size_t)j * g->csc;
+            *c = (float)(g->alpha * acc + (g->beta == 0.0f ? 0.0 : (double)g->beta * *c));
+        }
+}
 
 /* The serial blocked algorithm on the rectangle C[i0 : i0+m, j0 : j0+n] (the whole of K), with
  * packing buffers from the calling thread.  i0 is a multiple of MR and j0 of NR, so the tiles
@@ -129,10 +145,7 @@ static void gemm_rect(const gemm_call *g, int i0, int m, int j0, int n)
     size_t b_size = (size_t)g->kc_blk * round_up(min_int(n, g->nc_blk), NR); /* (kc, nc) */
     float *bp = scratch_get(b_size + (size_t)g->kc_blk * mc_blk);
     if (!bp) { /* out of memory: still the right answer, slowly */
-        const float *a = g->A + (g->trans_a ? (size_t)i0 : (size_t)i0 * g->lda);
-        const float *b = g->B + (g->trans_b ? (size_t)j0 * g->ldb : (size_t)j0);
-        mcnn_gemm_ref(g->trans_a, g->trans_b, m, n, g->K, g->alpha, a, g->lda, b, g->ldb,
-                      g->beta, g->C + (size_t)i0 * g->ldc + j0, g->ldc);
+        rect_naive(g, i0, m, j0, n);
         return;
     }
     float *ap = bp + b_size; /* (mc, kc) */
@@ -152,8 +165,8 @@ static void gemm_rect(const gemm_call *g, int i0, int m, int j0, int n)
                 mcnn_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, pc, kc, MR, 0,
                                  ceil_div(mc, MR), ap, g->vec);
                 macro_kernel(kern, kc, mc, nc, ap, g->B + (size_t)pc * g->ldb + jc, g->ldb,
-                             q_direct, bp, g->C + (size_t)ic * g->ldc + jc, g->ldc, g->alpha,
-                             beta);
+                             q_direct, bp, g->C + (size_t)ic * g->rsc + (size_t)jc * g->csc,
+                             g->rsc, g->csc, g->alpha, beta);
             }
         }
     }
@@ -165,6 +178,17 @@ static double balance(int tiles, int parts)
 {
     return (double)tiles / ((double)parts * ceil_div(tiles, parts));
 }
+
+/* The share of the computed tiles that lands in an M x N product: edge tiles compute their
+ * rows and columns in steps of mr_edge and nr_edge. */
+static double tile_fill(const mcnn_gemm_kernel *k, int M, int N)
+{
+    int rows = M / k->mr * k->mr + round_up(M % k->mr, k->mr_edge);
+    int cols = N / k->nr * k->nr + round_up(N % k->nr, k->nr_edge);
+    return (double)M * N / ((double)rows * cols);
+}
+
+static void run(gemm_call *g);
 
 /* Below this many multiply-adds a second thread costs more to wake than it saves. */
 #define PARALLEL_MIN_WORK (64.0 * 64.0 * 64.0)
@@ -178,19 +202,37 @@ void mcnn_gemm_with(const mcnn_gemm_kernel *kern, int trans_a, int trans_b, int 
         scale_c(M, N, beta, C, ldc);
         return;
     }
+    /* Few columns and many rows (ResNet's last stage: M = 512, N = 49): compute the transposed
+     * product C^T = op(B)^T op(A)^T instead, written into C column by column, when that wastes
+     * clearly less of the tiles (49 columns fill 64 of a 32-wide tile, 49 rows fill 52). */
+    if (tile_fill(kern, N, M) > 1.1 * tile_fill(kern, M, N)) {
+        gemm_call g = {kern, !trans_b, !trans_a, N, M, K, ldb, lda, 1, ldc, alpha, beta, B, A, C,
+                       0, 0, 0, 0};
+        run(&g);
+        return;
+    }
+    gemm_call g = {kern, trans_a, trans_b, M, N, K, lda, ldb, ldc, 1, alpha, beta, A, B, C,
+                   0, 0, 0, 0};
+    run(&g);
+}
+
+/* Fill in the blocks and share the work out. */
+static void run(gemm_call *g)
+{
+    const mcnn_gemm_kernel *kern = g->kern;
     const int MR = kern->mr, NR = kern->nr;
-    gemm_call g = {kern, trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C,
-                   /* even K blocks: K = 576 with KC = 384 becomes 2 x 288, not 384 + 192 */
-                   ceil_div(K, ceil_div(K, kern->kc)), kern->mc,
-                   round_up(ceil_div(N, ceil_div(N, kern->nc)), NR),
-                   kern->isa[0] != '\0' /* every vector kernel's CPU also has AVX2 */};
+    int M = g->M, N = g->N, K = g->K;
+    g->kc_blk = ceil_div(K, ceil_div(K, kern->kc)); /* even: K = 576, KC = 384 -> 2 x 288 */
+    g->mc_blk = kern->mc;
+    g->nc_blk = round_up(ceil_div(N, ceil_div(N, kern->nc)), NR);
+    g->vec = kern->isa[0] != '\0'; /* every vector kernel's CPU also has AVX2 */
 
     int nt = 1;
 #ifdef _OPENMP
     if (!omp_in_parallel() && (double)M * N * K >= PARALLEL_MIN_WORK) nt = omp_get_max_threads();
 #endif
     if (nt == 1) {
-        gemm_rect(&g, 0, M, 0, N);
+        gemm_rect(g, 0, M, 0, N);
         return;
     }
 
@@ -215,7 +257,7 @@ void mcnn_gemm_with(const mcnn_gemm_kernel *kern, int trans_a, int trans_b, int 
         int c0 = tiles_n * tj / pn, c1 = tiles_n * (tj + 1) / pn; /* tile cols [c0, c1) */
         int i0 = r0 * MR, j0 = c0 * NR;
         int m = min_int(r1 * MR, M) - i0, n = min_int(c1 * NR, N) - j0;
-        if (m > 0 && n > 0) gemm_rect(&g, i0, m, j0, n);
+        if (m > 0 && n > 0) gemm_rect(g, i0, m, j0, n);
     }
 }
 

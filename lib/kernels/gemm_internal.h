@@ -8,13 +8,14 @@
 
 /* A micro-kernel computes one MR x NR tile of C from two panels:
  *   acc[MR][NR] = sum over k < kc of  a[k*MR + i] * b[k*ldb + j]     (a: kc x MR, b: kc x NR)
+ *   C[i*rsc + j*csc] = alpha * acc[i][j] + beta * C[i*rsc + j*csc]   (i < m <= MR, j < n <= NR)
  * a is packed; b is packed (ldb = NR) or, for a whole panel of an untransposed B, read in place
- * (ldb = the caller's). 
- *   C[i][j] = alpha * acc[i][j] + beta * C[i][j]    for i < m, j < n   (m <= MR, n <= NR)
- * beta == 0 writes C without reading it.  The panels are zero-padded, so the loops never see
- * an edge; only the write-back looks at m and n. */
+ * (ldb = the caller's).  C is row-major (rsc = ldc, csc = 1), or column-major when the driver
+ * computes the transposed product (rsc = 1, csc = ldc).  beta == 0 writes C without reading
+ * it.  The panels are zero-padded, so the loops never see an edge; only the write-back looks
+ * at m and n. */
 typedef void (*mcnn_gemm_micro_fn)(int kc, const float *a, const float *b, int ldb, float *c,
-                                   int ldc, int m, int n, float alpha, float beta);
+                                   int rsc, int csc, int m, int n, float alpha, float beta);
 
 /* A micro-kernel and the block sizes it was tuned with (by bench/bench_gemm.c). */
 typedef struct mcnn_gemm_kernel {
@@ -23,6 +24,7 @@ typedef struct mcnn_gemm_kernel {
     mcnn_gemm_micro_fn fn;
     int mr, nr;           /* tile of C held in registers                                      */
     int kc, mc, nc;       /* cache blocks: A block mc x kc (L2), B panel kc x nc (L3)         */
+    int mr_edge, nr_edge; /* an edge tile computes its rows / columns in steps of these       */
 } mcnn_gemm_kernel;
 
 /* Every kernel this build has (the tuned one per ISA first, then numbered variants for the

@@ -32,7 +32,8 @@
 #define PLAIN_NR 8 /* two SSE registers per row: 6x8 accumulators fit the 16 SSE registers */
 
 static void micro_plain(int kc, const float *restrict a, const float *restrict b, int ldb,
-                        float *restrict c, int ldc, int m, int n, float alpha, float beta)
+                        float *restrict c, int rsc, int csc, int m, int n, float alpha,
+                        float beta)
 {
     float acc[PLAIN_MR][PLAIN_NR] = {{0}};
     for (int k = 0; k < kc; k++, a += PLAIN_MR, b += ldb)
@@ -43,7 +44,7 @@ static void micro_plain(int kc, const float *restrict a, const float *restrict b
         }
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
-            float *cij = c + (size_t)i * ldc + j;
+            float *cij = c + (size_t)i * rsc + (size_t)j * csc;
             *cij = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *cij;
         }
 }
@@ -70,9 +71,10 @@ typedef float f32x16u __attribute__((vector_size(64), aligned(4), may_alias));
         vec acc[MRC][NVC];                                                                   \
         for (int i = 0; i < (MRC); i++)                                                      \
             for (int v = 0; v < (NVC); v++) acc[i][v] = (vec){0};                            \
-        for (int i = 0; i < (MRC); i++) /* ask for the C tile now, needed after the loop */  \
-            for (int j = 0; j < (NVC) * (VL); j += 16)                                       \
-                __builtin_prefetch(c + (size_t)i * ldc + j, 1);                              \
+        if (csc == 1) /* ask for the C tile now, it is needed after the loop */              \
+            for (int i = 0; i < (MRC); i++)                                                  \
+                for (int j = 0; j < (NVC) * (VL); j += 16)                                   \
+                    __builtin_prefetch(c + (size_t)i * rsc + j, 1);                          \
         for (int k = 0; k < kc; k++, a += (MR), b += ldb) {                                  \
             vec bk[NVC];                          /* row k of the B panel: NVC vectors */    \
             for (int v = 0; v < (NVC); v++) bk[v] = *(const vecu *)(b + v * (VL));           \
@@ -80,10 +82,10 @@ typedef float f32x16u __attribute__((vector_size(64), aligned(4), may_alias));
                 for (int v = 0; v < (NVC); v++)                                              \
                     acc[i][v] += a[i] * bk[v];    /* broadcast * vector: one FMA */          \
         }                                                                                    \
-        if (m == (MRC) && n == (NVC) * (VL)) {                                               \
+        if (m == (MRC) && n == (NVC) * (VL) && csc == 1) {                                   \
             for (int i = 0; i < (MRC); i++)                                                  \
                 for (int v = 0; v < (NVC); v++) {                                            \
-                    vecu *cv = (vecu *)(c + (size_t)i * ldc + v * (VL));                     \
+                    vecu *cv = (vecu *)(c + (size_t)i * rsc + v * (VL));                     \
                     *cv = beta == 0.0f ? alpha * acc[i][v] : alpha * acc[i][v] + beta * *cv; \
                 }                                                                            \
         } else {                                                                             \
@@ -92,7 +94,7 @@ typedef float f32x16u __attribute__((vector_size(64), aligned(4), may_alias));
                 for (int v = 0; v < (NVC); v++) *(vecu *)&t[i][v * (VL)] = acc[i][v];        \
             for (int i = 0; i < m; i++)                                                      \
                 for (int j = 0; j < n; j++) {                                                \
-                    float *cij = c + (size_t)i * ldc + j;                                    \
+                    float *cij = c + (size_t)i * rsc + (size_t)j * csc;                      \
                     *cij = beta == 0.0f ? alpha * t[i][j] : alpha * t[i][j] + beta * *cij;   \
                 }                                                                            \
         }                                                                                    \
@@ -100,7 +102,7 @@ typedef float f32x16u __attribute__((vector_size(64), aligned(4), may_alias));
 
 #define MICRO_ARGS                                                                           \
     int kc, const float *restrict a, const float *restrict b, int ldb, float *restrict c,   \
-        int ldc, int m, int n, float alpha, float beta
+        int rsc, int csc, int m, int n, float alpha, float beta
 
 /* A kernel that always computes the whole MR x NR tile. */
 #define DEFINE_MICRO(name, isa, vec, VL, MR, NR)                                             \
@@ -142,18 +144,18 @@ DEFINE_MICRO(micro_avx2_4x24, "avx2,fma", f32x8, 8, 4, 24)
  * "avx512-8x48", and are never picked automatically). */
 const mcnn_gemm_kernel mcnn_gemm_kernels[] = {
 #ifdef HAVE_VECTOR_KERNELS
-    {"avx512", "avx512f", micro_avx512_12x32, 12, 32, 512, 288, 2048},
-    {"avx2", "avx2", micro_avx2_6x16, 6, 16, 256, 120, 2048},
+    {"avx512", "avx512f", micro_avx512_12x32, 12, 32, 512, 288, 2048, 4, 16},
+    {"avx2", "avx2", micro_avx2_6x16, 6, 16, 256, 120, 2048, 2, 8},
 #endif
-    {"plain", "", micro_plain, PLAIN_MR, PLAIN_NR, 256, 120, 2048},
+    {"plain", "", micro_plain, PLAIN_MR, PLAIN_NR, 256, 120, 2048, PLAIN_MR, PLAIN_NR},
 #ifdef HAVE_VECTOR_KERNELS
-    {"avx512-12x32w", "avx512f", micro_avx512_12x32_whole, 12, 32, 384, 144, 4096},
-    {"avx512-8x32", "avx512f", micro_avx512_8x32, 8, 32, 384, 144, 4096},
-    {"avx512-14x32", "avx512f", micro_avx512_14x32, 14, 32, 384, 140, 4096},
-    {"avx512-6x64", "avx512f", micro_avx512_6x64, 6, 64, 384, 144, 4096},
-    {"avx512-8x48", "avx512f", micro_avx512_8x48, 8, 48, 384, 144, 4080},
-    {"avx512-4x64", "avx512f", micro_avx512_4x64, 4, 64, 384, 144, 4096},
-    {"avx2-4x24", "avx2", micro_avx2_4x24, 4, 24, 256, 120, 2040},
+    {"avx512-12x32w", "avx512f", micro_avx512_12x32_whole, 12, 32, 512, 288, 2048, 12, 32},
+    {"avx512-8x32", "avx512f", micro_avx512_8x32, 8, 32, 512, 288, 2048, 8, 32},
+    {"avx512-14x32", "avx512f", micro_avx512_14x32, 14, 32, 512, 280, 2048, 14, 32},
+    {"avx512-6x64", "avx512f", micro_avx512_6x64, 6, 64, 512, 288, 2048, 6, 64},
+    {"avx512-8x48", "avx512f", micro_avx512_8x48, 8, 48, 512, 288, 2016, 8, 48},
+    {"avx512-4x64", "avx512f", micro_avx512_4x64, 4, 64, 512, 288, 2048, 4, 64},
+    {"avx2-4x24", "avx2", micro_avx2_4x24, 4, 24, 256, 120, 2040, 4, 24},
 #endif
     {0},
 };
