@@ -61,6 +61,11 @@ MCNN_API mcnn_status mcnn_params_check_unused(mcnn_safetensors *st, const unsign
 MCNN_API int mcnn_params_entries(const mcnn_params *p, int grads, const char *prefix,
                                  mcnn_st_entry *out, char *names);
 
+/* Write the values of every row of ntables tables (a model's parameters, then e.g. its batch-norm
+ * buffers) as F32 tensors, atomically, with nmeta (key, value) metadata pairs. */
+MCNN_API mcnn_status mcnn_params_save(const char *path, const mcnn_params *const *tables,
+                                      int ntables, const char *const *meta, int nmeta);
+
 #ifdef __cplusplus
 }
 #endif

@@ -274,15 +274,6 @@ mcnn_status mcnn_clip_plan_reserve(clip_plan *plan, size_t floats, size_t ints, 
 
 mcnn_status mcnn_clip_save(const mcnn_clip *m, const char *path)
 {
-    const mcnn_params *p = &m->params;
-    mcnn_st_entry *entries = calloc((size_t)p->count, sizeof *entries);
-    char *names = malloc((size_t)p->count * 128);
-    if (!entries || !names) {
-        free(entries);
-        free(names);
-        return mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
-    }
-    int n = mcnn_params_entries(p, 0, "", entries, names);
     const mcnn_clip_config *c = &m->cfg;
     char config[512], vheads[16];
     snprintf(config, sizeof config,
@@ -293,8 +284,6 @@ mcnn_status mcnn_clip_save(const mcnn_clip *m, const char *path)
              c->context_length, c->vocab_size, c->text_width, c->text_heads, c->text_layers);
     snprintf(vheads, sizeof vheads, "%d", c->vision_heads);
     const char *meta[] = {"arch", "openai-clip-vit", "config", config, "vision_heads", vheads};
-    mcnn_status s = mcnn_safetensors_write(path, entries, n, meta, 3);
-    free(entries);
-    free(names);
-    return s;
+    const mcnn_params *tables[] = {&m->params};
+    return mcnn_params_save(path, tables, 1, meta, 3);
 }

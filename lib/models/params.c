@@ -134,3 +134,24 @@ int mcnn_params_entries(const mcnn_params *p, int grads, const char *prefix, mcn
     }
     return p->count;
 }
+
+mcnn_status mcnn_params_save(const char *path, const mcnn_params *const *tables, int ntables,
+                             const char *const *meta, int nmeta)
+{
+    int total = 0;
+    for (int t = 0; t < ntables; t++) total += tables[t]->count;
+    mcnn_st_entry *entries = calloc((size_t)total + 1, sizeof *entries);
+    char *names = malloc(((size_t)total + 1) * 128);
+    if (!entries || !names) {
+        free(entries);
+        free(names);
+        return mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    int n = 0;
+    for (int t = 0; t < ntables; t++)
+        n += mcnn_params_entries(tables[t], 0, "", entries + n, names + (size_t)n * 128);
+    mcnn_status s = mcnn_safetensors_write(path, entries, n, meta, nmeta);
+    free(entries);
+    free(names);
+    return s;
+}

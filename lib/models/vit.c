@@ -214,15 +214,6 @@ mcnn_params *mcnn_vit_params(mcnn_vit *m)
 
 mcnn_status mcnn_vit_save(const mcnn_vit *m, const char *path)
 {
-    const mcnn_params *p = &m->params;
-    mcnn_st_entry *entries = calloc((size_t)p->count, sizeof *entries);
-    char *names = malloc((size_t)p->count * 128);
-    if (!entries || !names) {
-        free(entries);
-        free(names);
-        return mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
-    }
-    int n = mcnn_params_entries(p, 0, "", entries, names);
     const mcnn_vit_config *c = &m->cfg;
     char heads[16], config[256];
     snprintf(heads, sizeof heads, "%d", c->heads);
@@ -232,8 +223,6 @@ mcnn_status mcnn_vit_save(const mcnn_vit *m, const char *path)
              c->image_size, c->patch_size, c->width, c->layers, c->heads, c->mlp_dim,
              c->num_classes, c->ln_eps);
     const char *meta[] = {"arch", "vit", "heads", heads, "config", config};
-    mcnn_status s = mcnn_safetensors_write(path, entries, n, meta, 3);
-    free(entries);
-    free(names);
-    return s;
+    const mcnn_params *tables[] = {&m->params};
+    return mcnn_params_save(path, tables, 1, meta, 3);
 }
