@@ -3,8 +3,9 @@
  * config read off the shapes, logits in eval and train mode (two image sizes), stage outputs,
  * running statistics after a training forward, the gradient of every parameter for cross-entropy,
  * BCE with pos_weight and frozen batch norm, one AdamW step, the small-image BasicBlock variant,
- * loading variants (no num_batches_tracked, F64, a new head), bad checkpoints and arguments, the
- * initialisation, and a save/load round trip.  MCNN_TEST_FULL=1 adds a full-size ResNet-50. */
+ * loading variants (no num_batches_tracked, F64, a new head), bad checkpoints and arguments,
+ * thread-count independence, the initialisation, a save/load round trip, and ResNet-18's
+ * published parameter count.  MCNN_TEST_FULL=1 adds a full-size ResNet-50. */
 #define _POSIX_C_SOURCE 200809L
 #include "mcnn_test.h"
 
@@ -327,6 +328,37 @@ static void test_resnet_basic_small_stem(void)
     check_step(golden_basic, "", LOSS_CE, MCNN_RESNET_TRAIN, BB, 28, 28, BK, 0);
 }
 
+/* The same training step on 1 and on 2 threads gives the same bits (no float atomics, fixed
+ * reduction orders), logits and every gradient.  4 images of 64x64, so that the element-wise
+ * ops, batch norm and the GEMMs are large enough to be split across threads. */
+static void test_resnet_thread_independence(void)
+{
+    enum { TN = 4, TH = 64 };
+    mcnn_resnet *m = load_golden(golden_basic, NULL, NULL);
+    if (!m) return;
+    float *images = malloc(TN * TH * TH * sizeof(float));
+    test_fill_random(images, TN * TH * TH, 8);
+    mcnn_params *p = mcnn_resnet_params(m);
+    float logits[2][TN * BK], dlogits[TN * BK], *grads[2];
+    for (int i = 0; i < TN * BK; i++) dlogits[i] = (float)(i % 3) - 0.7f;
+    const int before = mcnn_get_threads();
+    for (int t = 0; t < 2; t++) {
+        mcnn_set_threads(t + 1);
+        mcnn_params_zero_grad(p);
+        TEST_OK(mcnn_resnet_forward(m, logits[t], images, TN, TH, TH, MCNN_RESNET_TRAIN));
+        TEST_OK(mcnn_resnet_backward(m, dlogits));
+        grads[t] = malloc(p->total * sizeof(float));
+        memcpy(grads[t], p->grad, p->total * sizeof(float));
+    }
+    mcnn_set_threads(before);
+    test_close_array("logits, 1 vs 2 threads", logits[1], logits[0], TN * BK, 0, 0);
+    test_close_array("gradients, 1 vs 2 threads", grads[1], grads[0], p->total, 0, 0);
+    free(grads[0]);
+    free(grads[1]);
+    free(images);
+    mcnn_resnet_free(m);
+}
+
 static void test_resnet_load_variants(void)
 {
     /* timm and torchvision share the names; older files lack num_batches_tracked; any float
@@ -567,6 +599,7 @@ int main(void)
     TEST_RUN(test_resnet_frozen_bn_step);
     TEST_RUN(test_resnet_backward_head);
     TEST_RUN(test_resnet_basic_small_stem);
+    TEST_RUN(test_resnet_thread_independence);
     TEST_RUN(test_resnet_load_variants);
     TEST_RUN(test_resnet_bad_checkpoints);
     TEST_RUN(test_resnet_bad_arguments);
