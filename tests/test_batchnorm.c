@@ -15,7 +15,8 @@ static void bn_golden_case(mcnn_safetensors *st, const char *cs)
     const int N = cfg[0], C = cfg[1], HW = cfg[2];
     const float momentum = hyper[0], eps = hyper[1];
     const size_t n = (size_t)N * C * HW;
-    float *x = golden(st, cs, "x"), *gamma = golden(st, cs, "gamma"), *beta = golden(st, cs, "beta");
+    float *x = golden(st, cs, "x"), *gamma = golden(st, cs, "gamma");
+    float *beta = golden(st, cs, "beta");
     float *rm = golden(st, cs, "running_mean_in"), *rv = golden(st, cs, "running_var_in");
     float *rm0 = golden(st, cs, "running_mean_in"), *rv0 = golden(st, cs, "running_var_in");
     float *dy = golden(st, cs, "dy");
@@ -132,9 +133,10 @@ static void test_batchnorm_accumulates(void)
         BN_BACKWARD(NULL, og, NULL);
         BN_BACKWARD(NULL, NULL, ob);
         BN_BACKWARD(NULL, NULL, NULL);
-        TEST_ASSERT(memcmp(ox, d_dx, sizeof ox) == 0, "%s: dx alone differs", eval ? "eval" : "train");
-        TEST_ASSERT(memcmp(og, d_dg, sizeof og) == 0, "%s: dgamma alone differs", eval ? "eval" : "train");
-        TEST_ASSERT(memcmp(ob, d_db, sizeof ob) == 0, "%s: dbeta alone differs", eval ? "eval" : "train");
+        const char *mode = eval ? "eval" : "train";
+        TEST_ASSERT(memcmp(ox, d_dx, sizeof ox) == 0, "%s: dx alone differs", mode);
+        TEST_ASSERT(memcmp(og, d_dg, sizeof og) == 0, "%s: dgamma alone differs", mode);
+        TEST_ASSERT(memcmp(ob, d_db, sizeof ob) == 0, "%s: dbeta alone differs", mode);
 #undef BN_BACKWARD
     }
 }

@@ -190,7 +190,8 @@ static void test_conv2d_threads(void)
     /* big enough that im2col, col2im and the bias sums take their parallel paths */
     mcnn_conv2d_shape a = {3, 16, 24, 24, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1};
     mcnn_conv2d_shape pw = {3, 32, 24, 24, 64, 1, 1, 1, 1, 0, 0, 1, 1, 1};
-    mcnn_conv2d_shape small = {8, 32, 7, 7, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1}; /* 6 + 2 images per GEMM */
+    /* 7×7 maps: 6 images per GEMM, then 2 */
+    mcnn_conv2d_shape small = {8, 32, 7, 7, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1};
     conv_threads_case("3x3", &a, 71);
     conv_threads_case("1x1", &pw, 81);
     conv_threads_case("3x3 7x7 batched", &small, 131);

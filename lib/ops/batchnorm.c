@@ -78,7 +78,8 @@ void mcnn_batchnorm2d_forward_train(float *y, float *mean, float *rstd, float *r
         double acc[LANES] = {0};
         for (int n = 0; n < N; n++) row_sum(acc, x + ((size_t)n * C + c) * HW, HW);
         const double m = sum_lanes(acc) / (double)M;
-        double acc2[LANES] = {0}; /* a second pass around the mean: no cancellation when |mean| >> std */
+        /* a second pass around the mean: no cancellation when |mean| >> std */
+        double acc2[LANES] = {0};
         for (int n = 0; n < N; n++) row_sumsq(acc2, x + ((size_t)n * C + c) * HW, m, HW);
         const double var = sum_lanes(acc2) / (double)M;
         const double r = 1.0 / sqrt(var + eps);
@@ -91,7 +92,8 @@ void mcnn_batchnorm2d_forward_train(float *y, float *mean, float *rstd, float *r
         }
         mean[c] = (float)m;
         rstd[c] = (float)r;
-        if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
+        if (running_mean)
+            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
         if (running_var) { /* unbiased, as PyTorch (which refuses M = 1; we keep the biased 0) */
             double unbiased = M > 1 ? var * (double)M / (double)(M - 1) : var;
             running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);

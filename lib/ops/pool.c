@@ -1,5 +1,6 @@
 /* Pooling over each (H, W) plane, x (N, C, H, W) -> y (N, C, OH, OW), floor mode:
- *   OH = (H + 2·pad_h - KH) / stride_h + 1     (the window of output oh starts at oh·stride_h - pad_h)
+ *   OH = (H + 2·pad_h - KH) / stride_h + 1
+ * and the window of output oh starts at oh·stride_h - pad_h.
  * Max pool (torch.nn.MaxPool2d): padding counts as -inf, so a window takes the max over its
  * in-image part; argmax saves the index ih·W + iw of the input taken.  Ties keep the first max
  * in row-major window order and a NaN wins, as PyTorch's CPU kernel does.
