@@ -2,15 +2,18 @@
  *
  * The classic five loops of GotoBLAS / BLIS.  Each level keeps one operand in one cache level:
  *
- *   for jc in N by NC:              B panel kc x nc  -> L3, shared by the threads
+ *   for jc in N by NC:              B panel kc x nc -> L3
  *     for pc in K by KC:            pack op(B)[pc.., jc..] into NR-wide panels
- *       for ic in M by MC:          pack op(A)[ic.., pc..] into MR-tall panels -> L2   (threads)
- *         for jr in nc by NR:       one B micro-panel kc x NR -> L1               (or threads)
+ *       for ic in M by MC:          pack op(A)[ic.., pc..] into MR-tall panels -> L2
+ *         for jr in nc by NR:       one B micro-panel kc x NR -> L1 / L2
  *           for ir in mc by MR:     micro-kernel: C[ic+ir.., jc+jr..] (MR x NR) += A panel * B panel
  *
  * Packing (gemm_pack.c) removes transposes and leading dimensions and zero-pads the edges, so
- * the micro-kernel (gemm_micro.c) only ever multiplies whole panels.  K is cut into KC blocks;
- * the first block applies the caller's beta, the later ones add (beta = 1).
+ * the micro-kernel (gemm_micro.c) only ever multiplies whole panels.  K is cut into even KC
+ * blocks; the first applies the caller's beta, the later ones add (beta = 1).  Two shortcuts,
+ * both measured: with few rows an untransposed B is read in place rather than packed, and a
+ * tall narrow product (N = 49 columns, M = 512 rows) is computed transposed, C^T = B^T A^T,
+ * when that fills the register tiles clearly better.
  *
  * Threads: C is cut into one rectangle of whole MR x NR tiles per thread (along N for the
  * wide products of a transformer, along M for tall ones), and each thread runs the loops above

@@ -28,8 +28,12 @@
 #endif
 
 /* ---- the plain kernel ---------------------------------------------------------------------- */
+#ifndef PLAIN_MR
 #define PLAIN_MR 6
+#endif
+#ifndef PLAIN_NR
 #define PLAIN_NR 8 /* two SSE registers per row: 6x8 accumulators fit the 16 SSE registers */
+#endif
 
 static void micro_plain(int kc, const float *restrict a, const float *restrict b, int ldb,
                         float *restrict c, int rsc, int csc, int m, int n, float alpha,
