@@ -80,6 +80,18 @@ static void run_once(const char *name, workload *w)
         mcnn_cross_entropy_forward(probs, w->logits, w->targets, B, 1000, 0.0f);
         mcnn_cross_entropy_backward(dlogits, probs, w->targets, B, 1000, 0.0f, 1.0f);
         if (mcnn_vit_backward(w->model, dlogits)) fail(name);
+    } else if (strcmp(name, "resnet50") == 0) {
+        if (mcnn_resnet_forward(w->model, w->logits, w->images, B, 224, 224, MCNN_RESNET_EVAL))
+            fail(name);
+    } else if (strcmp(name, "resnet50_train") == 0) {
+        mcnn_params *p = mcnn_resnet_params(w->model);
+        float probs[16 * 1000], dlogits[16 * 1000] = {0};
+        mcnn_params_zero_grad(p);
+        if (mcnn_resnet_forward(w->model, w->logits, w->images, B, 224, 224, MCNN_RESNET_TRAIN))
+            fail(name);
+        mcnn_cross_entropy_forward(probs, w->logits, w->targets, B, 1000, 0.0f);
+        mcnn_cross_entropy_backward(dlogits, probs, w->targets, B, 1000, 0.0f, 1.0f);
+        if (mcnn_resnet_backward(w->model, dlogits)) fail(name);
     } else if (strcmp(name, "clip_image") == 0) {
         if (mcnn_clip_encode_image(w->model, w->logits, w->images, B)) fail(name);
     } else if (strcmp(name, "clip_text") == 0) {
@@ -116,6 +128,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_models: batch <= 16 for vit_b16_train\n");
             return 2;
         }
+    } else if (strncmp(name, "resnet50", 8) == 0) {
+        mcnn_resnet_config c = mcnn_resnet_config_standard(50, 1000);
+        if (mcnn_resnet_create((mcnn_resnet **)&w.model, &c, 1)) fail("resnet_create");
+        w.images = random_floats((size_t)w.batch * 3 * 224 * 224, 2);
+        w.logits = malloc((size_t)w.batch * 1000 * sizeof(float));
+        w.targets = calloc((size_t)w.batch, sizeof(int32_t));
+        if (w.batch > 16) {
+            fprintf(stderr, "bench_models: batch <= 16 for resnet50\n");
+            return 2;
+        }
     } else if (strncmp(name, "clip_", 5) == 0) {
         mcnn_clip_config c = clip_b32();
         if (mcnn_clip_create((mcnn_clip **)&w.model, &c, 1)) fail("clip_create");
@@ -137,6 +159,7 @@ int main(int argc, char **argv)
     printf("%s %d %d %.2f %.2f %.2f %.0f\n", name, w.batch, mcnn_get_threads(), best * 1e3,
            best * 1e3 / w.batch, w.batch / best, peak_rss_mb());
     if (strncmp(name, "vit_b16", 7) == 0) mcnn_vit_free(w.model);
+    else if (strncmp(name, "resnet50", 8) == 0) mcnn_resnet_free(w.model);
     else mcnn_clip_free(w.model);
     free(w.images);
     free(w.logits);

@@ -585,6 +585,34 @@ static void test_resnet50_full(void)
     mcnn_resnet_free(b);
 }
 
+/* make test-full: torchvision's own resnet50 (random weights and running statistics, written by
+ * tests/ref/gen_full_size.py) against PyTorch's logits. */
+static void test_resnet50_vs_torchvision_full(void)
+{
+    const char *full = getenv("MCNN_TEST_FULL"), *dir = getenv("MCNN_FULL_DIR");
+    char path[1024], refpath[1024];
+    snprintf(path, sizeof path, "%s/resnet50.safetensors", dir ? dir : "build/full");
+    snprintf(refpath, sizeof refpath, "%s/full_size_ref.safetensors", dir ? dir : "build/full");
+    mcnn_safetensors *ref = NULL;
+    if (!full || strcmp(full, "1") != 0 || mcnn_safetensors_open(&ref, refpath) != MCNN_OK) {
+        TEST_SKIP("needs MCNN_TEST_FULL=1 and %s (make test-full writes it)", refpath);
+        return;
+    }
+    mcnn_resnet *m = NULL;
+    TEST_OK(mcnn_resnet_load(&m, path, NULL));
+    if (m) {
+        float *x = test_golden(ref, "images", NULL), *want = test_golden(ref, "resnet50.logits", NULL);
+        float *logits = malloc(2000 * sizeof(float));
+        TEST_OK(mcnn_resnet_forward(m, logits, x, 2, 224, 224, MCNN_RESNET_EVAL));
+        if (want) test_close_rel("resnet50 full-size logits", logits, want, 2000, 1e-3);
+        free(x);
+        free(want);
+        free(logits);
+    }
+    mcnn_resnet_free(m);
+    mcnn_safetensors_close(ref);
+}
+
 int main(void)
 {
     if (mcnn_safetensors_open(&golden, GOLDEN) != MCNN_OK ||
@@ -606,6 +634,7 @@ int main(void)
     TEST_RUN(test_resnet_create_save_roundtrip);
     TEST_RUN(test_resnet18_parameter_count);
     TEST_RUN(test_resnet50_full);
+    TEST_RUN(test_resnet50_vs_torchvision_full);
     mcnn_safetensors_close(golden);
     mcnn_safetensors_close(golden_basic);
     return test_summary();
