@@ -69,6 +69,19 @@ static const char epilog[] =
     "Exit status: 0 when every input was read; 1 when any input failed (the others are still\n"
     "processed and reported); 2 for a bad command line.\n";
 
+static int parse_interp(const char *s, mcnn_resample *out)
+{
+    static const struct { const char *name; mcnn_resample f; } t[] = {
+        {"nearest", MCNN_RESAMPLE_NEAREST}, {"box", MCNN_RESAMPLE_BOX},
+        {"bilinear", MCNN_RESAMPLE_BILINEAR}, {"hamming", MCNN_RESAMPLE_HAMMING},
+        {"bicubic", MCNN_RESAMPLE_BICUBIC}, {"lanczos", MCNN_RESAMPLE_LANCZOS}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(s, t[i].name) == 0) return *out = t[i].f, 0;
+    return -1;
+}
+
+static int check_options(const options *o);
+
 static int parse_options(options *o, int argc, char **argv)
 {
     *o = (options){.top = 5, .batch = 8, .min_shot_len = 15, .shot_threshold = 27.0,
@@ -163,8 +176,27 @@ static int parse_options(options *o, int argc, char **argv)
         exit(0);
     }
     if (r == ARGS_ERROR) return -1;
+    return check_options(o);
+}
+
+static void options_free(options *o)
+{
+    args_strings_free(&o->inputs);
+    args_strings_free(&o->videos);
+    args_strings_free(&o->prompts);
+}
+
+/* What the parser cannot see: combinations, and values of the string options. */
+static int check_options(const options *o)
+{
     if (o->inputs.count == 0 && o->videos.count == 0) {
         app_error("no input: give images, folders, '-' or --video FILE (try --help)");
+        return -1;
+    }
+    mcnn_resample filter;
+    if (o->interp && parse_interp(o->interp, &filter)) {
+        app_error("--interp: unknown filter '%s' (nearest, box, bilinear, hamming, bicubic, "
+                  "lanczos)", o->interp);
         return -1;
     }
     if (o->activation && strcmp(o->activation, "softmax") && strcmp(o->activation, "sigmoid")) {
@@ -184,16 +216,6 @@ static int parse_options(options *o, int argc, char **argv)
     return 0;
 }
 
-static int parse_interp(const char *s, mcnn_resample *out)
-{
-    static const struct { const char *name; mcnn_resample f; } t[] = {
-        {"nearest", MCNN_RESAMPLE_NEAREST}, {"box", MCNN_RESAMPLE_BOX},
-        {"bilinear", MCNN_RESAMPLE_BILINEAR}, {"hamming", MCNN_RESAMPLE_HAMMING},
-        {"bicubic", MCNN_RESAMPLE_BICUBIC}, {"lanczos", MCNN_RESAMPLE_LANCZOS}};
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(s, t[i].name) == 0) return *out = t[i].f, 0;
-    return -1;
-}
 
 /* ---- where the weights are ---------------------------------------------------------------- */
 static int is_dir(const char *p)
@@ -445,10 +467,7 @@ static int set_preprocess(model *m, const options *o, mcnn_safetensors *st, int 
     if (o->crop_set) m->pp.crop = o->crop;
     if (o->mean_set) memcpy(m->pp.mean, o->mean, sizeof o->mean);
     if (o->std_set) memcpy(m->pp.std, o->std, sizeof o->std);
-    if (o->interp && parse_interp(o->interp, &m->pp.filter)) {
-        app_error("--interp: unknown filter '%s'", o->interp);
-        return -1;
-    }
+    if (o->interp) parse_interp(o->interp, &m->pp.filter); /* checked with the options */
     if (m->pp.crop != m->size) {
         app_error("--crop %d: %s takes %d x %d images", m->pp.crop, m->path, m->size, m->size);
         return -1;
@@ -462,6 +481,13 @@ static const char *download_hint(const char *file)
         return "weights/download.sh clip-vit-b32";
     if (strstr(file, DEFAULT_LABELS)) return "weights/download.sh movieclip";
     return NULL;
+}
+
+/* A library failure as the app's error: the message names the file and the problem. */
+static int lib_error(void)
+{
+    app_error("%s", mcnn_last_error());
+    return -1;
 }
 
 static int load_clip_text(model *m, const options *o, const char *wdir)
@@ -480,9 +506,7 @@ static int load_clip_text(model *m, const options *o, const char *wdir)
                   " (or give --vocab FILE)", vocab);
         return -1;
     }
-    mcnn_tokenizer *tok;
-    CHECK(mcnn_tokenizer_load(&tok, vocab));
-    /* text embeddings, from the cache when it has them */
+    /* text embeddings, from the cache when it has them (then the tokenizer is not needed) */
     static const char *const default_prompt[] = {MOVIECLIP_PROMPT};
     const char *const *tmpl = o->prompts.count ? o->prompts.items : default_prompt;
     const int T = o->prompts.count ? o->prompts.count : 1, L = m->labels.n;
@@ -490,19 +514,76 @@ static int load_clip_text(model *m, const options *o, const char *wdir)
     if (!m->text) return app_error("out of memory"), -1;
     text_cache cache;
     text_cache_init(&cache, m->path, vocab, m->labels.v, L, tmpl, T, m->dim);
-    if (o->no_cache || !text_cache_load(&cache, m->text, L, m->dim)) {
-        mcnn_status s = mcnn_clip_text_embeddings(m->clip, tok, m->text, m->labels.v, L, tmpl, T);
-        if (s != MCNN_OK) {
-            app_error("%s", mcnn_last_error());
-            mcnn_tokenizer_free(tok);
-            return -1;
-        }
-        if (!o->no_cache) text_cache_save(&cache, m->text, L, m->dim);
-    }
+    if (!o->no_cache && text_cache_load(&cache, m->text, L, m->dim)) return 0;
+    mcnn_tokenizer *tok;
+    if (mcnn_tokenizer_load(&tok, vocab) != MCNN_OK) return lib_error();
+    mcnn_status s = mcnn_clip_text_embeddings(m->clip, tok, m->text, m->labels.v, L, tmpl, T);
     mcnn_tokenizer_free(tok);
+    if (s != MCNN_OK) {
+        app_error("%s", mcnn_last_error());
+        return -1;
+    }
+    if (!o->no_cache) text_cache_save(&cache, m->text, L, m->dim);
     return 0;
 }
 
+static int load_opened(model *m, const options *o, mcnn_safetensors *st, const char *wdir)
+{
+    const char *path = m->path;
+    int kind = detect_kind(&m->kind, st);
+    if (kind == -2) {
+        app_error("%s: ResNet checkpoints are not supported by this build yet", path);
+        return -1;
+    }
+    if (kind) {
+        app_error("%s: not a CLIP, ViT or ResNet checkpoint (no \"arch\" metadata and no known "
+                  "tensor names)", path);
+        return -1;
+    }
+    const int timm_names = mcnn_safetensors_find(st, "patch_embed.proj.weight") != NULL;
+    if (m->kind == MODEL_CLIP) {
+        if (mcnn_clip_load(&m->clip, path, NULL) != MCNN_OK) return lib_error();
+        const mcnn_clip_config *c = mcnn_clip_get_config(m->clip);
+        m->dim = c->embed_dim;
+        m->size = c->image_size;
+        m->channels = 3;
+    } else {
+        /* --crop other than the checkpoint's size resamples the positional embedding */
+        mcnn_vit_load_options vo = {.image_size = o->crop_set ? o->crop : 0};
+        if (mcnn_vit_load(&m->vit, path, &vo) != MCNN_OK) return lib_error();
+        const mcnn_vit_config *c = mcnn_vit_get_config(m->vit);
+        m->dim = c->num_classes;
+        m->size = c->image_size;
+        m->channels = c->in_channels;
+    }
+    if (set_preprocess(m, o, st, timm_names)) return -1;
+    if (m->kind == MODEL_CLIP) return load_clip_text(m, o, wdir);
+
+    /* a classifier's labels: --labels, else its metadata, else ImageNet's for 1000 classes */
+    const char *meta = mcnn_safetensors_meta(st, "labels"), *mode;
+    char inet[PATH_MAX + 64];
+    snprintf(inet, sizeof inet, "%s/%s", wdir, IMAGENET_LABELS);
+    int rc;
+    if (o->labels) rc = read_labels(&m->labels, o->labels, NULL);
+    else if (meta) rc = labels_from_json(&m->labels, meta, path);
+    else if (m->dim == 1000 && is_file(inet)) rc = read_labels(&m->labels, inet, NULL);
+    else {
+        app_error("%s has no \"labels\" metadata: give --labels FILE (%d lines)", path, m->dim);
+        return -1;
+    }
+    if (rc) return -1;
+    if (m->labels.n != m->dim) {
+        app_error("%s: %d labels for a model with %d classes", o->labels ? o->labels : path,
+                  m->labels.n, m->dim);
+        return -1;
+    }
+    m->sigmoid = ((mode = mcnn_safetensors_meta(st, "multilabel")) && strcmp(mode, "0")) ||
+                 ((mode = mcnn_safetensors_meta(st, "loss")) && strcmp(mode, "bce") == 0);
+    if (o->activation) m->sigmoid = strcmp(o->activation, "sigmoid") == 0;
+    return 0;
+}
+
+/* On failure the model may be partly loaded: model_free releases what there is. */
 static int load_model(model *m, const options *o)
 {
     memset(m, 0, sizeof *m);
@@ -518,57 +599,8 @@ static int load_model(model *m, const options *o)
         return -1;
     }
     mcnn_safetensors *st;
-    CHECK(mcnn_safetensors_open(&st, path));
-    int kind = detect_kind(&m->kind, st);
-    if (kind == -2) {
-        app_error("%s: ResNet checkpoints are not supported by this build yet", path);
-        return -1;
-    }
-    if (kind) {
-        app_error("%s: not a CLIP, ViT or ResNet checkpoint (no \"arch\" metadata and no known "
-                  "tensor names)", path);
-        return -1;
-    }
-    const int timm_names = mcnn_safetensors_find(st, "patch_embed.proj.weight") != NULL;
-    if (m->kind == MODEL_CLIP) {
-        CHECK(mcnn_clip_load(&m->clip, path, NULL));
-        const mcnn_clip_config *c = mcnn_clip_get_config(m->clip);
-        m->dim = c->embed_dim;
-        m->size = c->image_size;
-        m->channels = 3;
-    } else {
-        /* --crop other than the checkpoint's size resamples the positional embedding */
-        mcnn_vit_load_options vo = {.image_size = o->crop_set ? o->crop : 0};
-        CHECK(mcnn_vit_load(&m->vit, path, &vo));
-        const mcnn_vit_config *c = mcnn_vit_get_config(m->vit);
-        m->dim = c->num_classes;
-        m->size = c->image_size;
-        m->channels = c->in_channels;
-    }
-    int rc = set_preprocess(m, o, st, timm_names);
-    if (rc == 0 && m->kind == MODEL_CLIP) {
-        rc = load_clip_text(m, o, wdir);
-    } else if (rc == 0) { /* a classifier's labels: --labels, its metadata, ImageNet's */
-        const char *meta = mcnn_safetensors_meta(st, "labels"), *mode;
-        char inet[PATH_MAX + 64];
-        snprintf(inet, sizeof inet, "%s/%s", wdir, IMAGENET_LABELS);
-        if (o->labels) rc = read_labels(&m->labels, o->labels, NULL);
-        else if (meta) rc = labels_from_json(&m->labels, meta, path);
-        else if (m->dim == 1000 && is_file(inet)) rc = read_labels(&m->labels, inet, NULL);
-        else {
-            app_error("%s has no \"labels\" metadata: give --labels FILE (%d lines)", path,
-                      m->dim);
-            rc = -1;
-        }
-        if (rc == 0 && m->labels.n != m->dim) {
-            app_error("%s: %d labels for a model with %d classes", o->labels ? o->labels : path,
-                      m->labels.n, m->dim);
-            rc = -1;
-        }
-        m->sigmoid = ((mode = mcnn_safetensors_meta(st, "multilabel")) && strcmp(mode, "0")) ||
-                     ((mode = mcnn_safetensors_meta(st, "loss")) && strcmp(mode, "bce") == 0);
-        if (o->activation) m->sigmoid = strcmp(o->activation, "sigmoid") == 0;
-    }
+    if (mcnn_safetensors_open(&st, path) != MCNN_OK) return lib_error();
+    int rc = load_opened(m, o, st, wdir);
     mcnn_safetensors_close(st);
     return rc;
 }
@@ -789,6 +821,8 @@ static void run_stream(run *r, const input *in)
     char err[1024];
     double fps = r->o->fps_set ? r->o->fps : 24.0;
     int64_t expected = 0;
+    if (in->kind == INPUT_VIDEO && video_check_ffmpeg(in->path, err, sizeof err))
+        return failure(r, "%s", err);
     if (in->kind == INPUT_VIDEO) { /* the video's own rate, unless --fps; its duration */
         video_info vi;
         if (video_probe(&vi, in->path, err, sizeof err) && !r->o->fps_set)
@@ -832,36 +866,41 @@ int main(int argc, char **argv)
 {
     app_name = "mcnn-classify";
     options o;
-    if (parse_options(&o, argc, argv)) return 2;
+    if (parse_options(&o, argc, argv)) {
+        options_free(&o);
+        return 2;
+    }
     if (o.threads) mcnn_set_threads(o.threads);
 
     model m;
-    if (load_model(&m, &o)) return 1;
-
     run r = {.o = &o, .m = &m};
+    input *ins = NULL;
+    int nin = 0, rc = 1, outputs_opened = 0;
     char err[1024];
+    if (load_model(&m, &o)) goto done;
+
     const int L = m.labels.n;
     const int table = !o.no_table && !(o.json && !strcmp(o.json, "-")) &&
                       !(o.weak && !strcmp(o.weak, "-"));
     if (outputs_open(&r.out, m.labels.v, L, o.top, table, o.json, o.weak, o.weak_top1,
                      o.weak_rest, err, sizeof err)) {
         app_error("%s", err);
-        return 1;
+        goto done;
     }
+    outputs_opened = 1;
     if (o.emb) embeddings_init(&r.emb, m.dim, L);
     r.batch = calloc((size_t)o.batch, sizeof *r.batch);
     r.slot_err = calloc((size_t)o.batch, sizeof *r.slot_err);
     r.images = malloc((size_t)o.batch * m.channels * m.size * m.size * sizeof(float));
     r.feats = malloc((size_t)o.batch * m.dim * sizeof(float));
     r.scores = malloc((size_t)o.batch * L * sizeof(float));
-    if (!r.batch || !r.slot_err || !r.images || !r.feats || !r.scores) {
+    ins = calloc((size_t)(o.inputs.count + o.videos.count), sizeof *ins);
+    if (!r.batch || !r.slot_err || !r.images || !r.feats || !r.scores || !ins) {
         app_error("out of memory");
-        return 1;
+        goto done;
     }
 
     /* inputs: the positional ones in order, then the videos */
-    input *ins = calloc((size_t)(o.inputs.count + o.videos.count), sizeof *ins);
-    int nin = 0;
     int64_t total_images = 0;
     for (int i = 0; i < o.inputs.count + o.videos.count; i++) {
         const int video = i >= o.inputs.count;
@@ -883,7 +922,8 @@ int main(int argc, char **argv)
     }
     progress_done(&r.prog, r.frames_done, r.out.shots);
 
-    int rc = 0;
+    rc = 0;
+    outputs_opened = 0;
     if (outputs_close(&r.out, err, sizeof err)) {
         app_error("%s", err);
         rc = 1;
@@ -901,6 +941,8 @@ int main(int argc, char **argv)
         rc = 1;
     }
 
+done:
+    if (outputs_opened) outputs_close(&r.out, err, sizeof err);
     for (int i = 0; i < nin; i++) input_free(&ins[i]);
     for (int i = 0; i < r.nfail; i++) free(r.failures[i]);
     free(r.failures);
@@ -909,6 +951,6 @@ int main(int argc, char **argv)
     free(r.shots);
     if (o.emb) embeddings_free(&r.emb);
     model_free(&m);
-    args_strings_free(&o.inputs), args_strings_free(&o.videos), args_strings_free(&o.prompts);
+    options_free(&o);
     return rc;
 }

@@ -220,6 +220,14 @@ int video_probe(video_info *info, const char *path, char *err, size_t errsize)
     return 0;
 }
 
+int video_check_ffmpeg(const char *path, char *err, size_t errsize)
+{
+    if (program_on_path("ffmpeg")) return 0;
+    return fail(err, errsize, "%s: --video needs ffmpeg, which is not installed (Debian: apt-get "
+                "install ffmpeg); or decode the video elsewhere and pipe its frames in: "
+                "ffmpeg -i VIDEO -f image2pipe -vcodec ppm - | mcnn-classify -", path);
+}
+
 int frame_stream_open(frame_stream *s, const input *in, double fps, char *err, size_t errsize)
 {
     memset(s, 0, sizeof *s);
@@ -227,11 +235,7 @@ int frame_stream_open(frame_stream *s, const input *in, double fps, char *err, s
         s->f = stdin;
         snprintf(s->label, sizeof s->label, "stdin");
     } else {
-        if (!program_on_path("ffmpeg"))
-            return fail(err, errsize, "%s: --video needs ffmpeg, which is not installed (Debian: "
-                        "apt-get install ffmpeg); or decode it yourself and pipe the frames in: "
-                        "ffmpeg -i VIDEO -f image2pipe -vcodec ppm - | %s -", in->path,
-                        "mcnn-classify");
+        if (video_check_ffmpeg(in->path, err, errsize)) return -1;
         char q[2048], cmd[2600];
         if (shell_quote(q, sizeof q, in->path))
             return fail(err, errsize, "%s: path too long", in->path);

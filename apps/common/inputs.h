@@ -40,6 +40,9 @@ typedef struct video_info {
     double duration; /* seconds: 0 when unknown                              */
 } video_info;
 
+/* 0 when ffmpeg is on PATH; else -1 with a message saying what to do. */
+int video_check_ffmpeg(const char *path, char *err, size_t errsize);
+
 /* Ask ffprobe for a video's frame rate and duration.  Returns 0, or -1 with a message. */
 int video_probe(video_info *info, const char *path, char *err, size_t errsize);
 

@@ -71,9 +71,13 @@ int outputs_open(outputs *o, const char *const *labels, int L, int top, int tabl
     o->weak_rest = weak_rest;
     o->order = malloc((size_t)L * sizeof(int));
     if (!o->order) return fail(err, errsize, "out of memory");
-    if (json_path && !(o->json = open_out(json_path, err, errsize))) return -1;
+    if (json_path && !(o->json = open_out(json_path, err, errsize))) return free(o->order), -1;
     o->json_path = json_path;
-    if (weak_path && !(o->weak = open_out(weak_path, err, errsize))) return -1;
+    if (weak_path && !(o->weak = open_out(weak_path, err, errsize))) {
+        if (o->json && o->json != stdout) fclose(o->json);
+        free(o->order);
+        return -1;
+    }
     o->weak_path = weak_path;
     if (table) {
         o->table = stdout;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct fnv {
     uint64_t h;
@@ -78,16 +79,27 @@ int text_cache_load(const text_cache *c, float *out, int L, int dim)
     return ok;
 }
 
+/* A folder is taken as read-only when access() says so or when it has no write bit at all:
+ * root may write anywhere, but a folder without write bits was meant to stay as it is. */
+static int writable(const char *dir)
+{
+    struct stat st;
+    return stat(dir, &st) == 0 && (st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) &&
+           access(dir, W_OK) == 0;
+}
+
 void text_cache_save(const text_cache *c, const float *emb, int L, int dim)
 {
     if (!c->path[0]) return;
     char dir[sizeof c->path];
     snprintf(dir, sizeof dir, "%s", c->path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = '\0';
-        mkdir(dir, 0777); /* exists already, or cannot be made: the write below tells */
-    }
+    char *slash = strrchr(dir, '/'); /* <model folder>/text-cache/<file> */
+    *slash = '\0';
+    slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    if (!writable(slash ? dir : ".")) return;
+    if (slash) *slash = '/';
+    mkdir(dir, 0777); /* exists already, or cannot be made: the write below tells */
     mcnn_st_entry t = {"text_embeddings", MCNN_DTYPE_F32, 2, {L, dim}, emb};
     const char *meta[] = {"key", c->key, "note", "CLIP text embeddings cache (mcnn-classify)"};
     mcnn_safetensors_write(c->path, &t, 1, meta, 2);

@@ -4,7 +4,8 @@
  * where key is a 64-bit FNV-1a hash of the model file's path, size and modification time, the
  * vocabulary file's, the labels and the templates (so an edited label file or a re-downloaded
  * model never meets a stale entry).  Every failure (a read-only folder, a damaged entry) falls
- * back silently to computing the embeddings. */
+ * back silently to computing the embeddings; a model folder without write bits is left alone
+ * even when the user (root) could write to it. */
 #ifndef MCNN_APPS_TEXT_CACHE_H
 #define MCNN_APPS_TEXT_CACHE_H
 

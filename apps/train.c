@@ -1,0 +1,854 @@
+/* mcnn-train: train or fine-tune an image classifier (ResNet, ViT) and evaluate it.
+ *
+ *   mcnn-train [train] --data SOURCE [--val SOURCE | --val-split F] --arch ARCH --out DIR ...
+ *   mcnn-train --resume --out DIR                 continue an interrupted run exactly
+ *   mcnn-train eval --model FILE --data SOURCE    the metrics of a trained model
+ *
+ * Flow: options -> data (train, held-out) -> model (new, or --init checkpoint with a new head)
+ *   -> trainer -> for each epoch: steps (progress, CSV rows, Ctrl-C) -> evaluation -> checkpoint
+ *   -> DIR/model.safetensors.  Everything numeric is the library's (include/mcnn/train.h);
+ *   this file parses, prints and handles signals. */
+#define _POSIX_C_SOURCE 200809L
+#include "common/args.h"
+#include "common/check.h"
+#include "mcnn.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- options ------------------------------------------------------------------------------ */
+typedef struct options {
+    /* data */
+    const char *data, *val, *test, *root, *labels, *idx_dir, *reference;
+    double val_split;
+    int skip_corrupt, limit, val_limit;
+    /* model */
+    const char *arch, *init, *model;
+    int image_size, channels, width, depth, patch, heads, freeze;
+    /* training */
+    int epochs, batch, accum, seed, threads, nesterov;
+    double lr, wd, momentum, warmup, warmup_start, min_lr, step_epochs, gamma, clip, smoothing;
+    const char *optim, *schedule, *loss, *pos_weight;
+    /* augmentation and preprocessing */
+    int no_augment, pad, resize;
+    double flip, crop_scale;
+    float mean[3], std[3];
+    int mean_set, std_set;
+    /* output */
+    const char *out;
+    int resume, progress, quiet, stop_after, eval_batch, confusion;
+    double threshold;
+} options;
+
+static void default_options(options *o)
+{
+    memset(o, 0, sizeof *o);
+    const mcnn_train_config d = mcnn_train_config_default();
+    o->arch = "resnet-small";
+    o->idx_dir = MCNN_FASHION_MNIST_DIR;
+    o->epochs = d.epochs, o->batch = d.batch, o->accum = d.accum, o->seed = 0;
+    o->lr = d.lr, o->wd = d.weight_decay, o->momentum = d.momentum;
+    o->warmup = d.warmup_epochs, o->warmup_start = d.warmup_start, o->min_lr = d.min_lr;
+    o->step_epochs = d.step_epochs, o->gamma = d.gamma, o->clip = d.clip_norm;
+    o->smoothing = d.label_smoothing;
+    o->optim = "adamw", o->schedule = "cosine", o->pos_weight = "auto";
+    o->pad = -1, o->flip = 0.5, o->crop_scale = 0.08;
+    o->threshold = 0.5;
+    o->eval_batch = 0;
+}
+
+static const char usage[] =
+    "usage: mcnn-train [train] --data SOURCE [options]   train or fine-tune a classifier\n"
+    "       mcnn-train --resume --out DIR                 continue an interrupted run\n"
+    "       mcnn-train eval --model FILE --data SOURCE    evaluate a trained classifier\n"
+    "\n"
+    "SOURCE is one of:\n"
+    "  fashion-mnist:train, fashion-mnist:test   the IDX files in --idx-dir (gzipped or not)\n"
+    "  idx:IMAGES,LABELS                         any IDX image/label pair\n"
+    "  DIR                                       one sub-folder per class (ImageNet style)\n"
+    "  FILE                                      a MovieCLIP split: '<path> <label> [<label>...]'\n"
+    "                                            a line, with --labels and --root\n";
+
+static const char epilog[] =
+    "Output (--out DIR): checkpoint.safetensors (weights, optimizer state, position; written\n"
+    "atomically after every epoch and on Ctrl-C), model.safetensors (weights, labels and\n"
+    "preprocessing only: for mcnn-classify), log.csv (a row per step and per epoch).\n"
+    "Ctrl-C stops at the next step with a checkpoint; --resume --out DIR continues from it with\n"
+    "the options the run started with, and repeats the uninterrupted run bit for bit.\n"
+    "A NaN or infinite loss stops the run with an error; the last checkpoint stays intact.\n"
+    "\n"
+    "Examples:\n"
+    "  mcnn-train --data fashion-mnist:train --val fashion-mnist:test --arch resnet-small \\\n"
+    "             --epochs 10 --out runs/fmnist\n"
+    "  mcnn-train --data frames/train.txt --root frames --labels labels.txt --loss bce \\\n"
+    "             --arch vit-b16 --init vit_b_16.safetensors --freeze-backbone --out runs/probe\n"
+    "  mcnn-train eval --model runs/fmnist/model.safetensors --data fashion-mnist:test\n";
+
+static void make_specs(arg_spec *specs, options *o)
+{
+    const arg_spec s[] = {
+        {ARG_SECTION, .help = "Data"},
+        {ARG_STRING, "--data", 'd', &o->data, "SOURCE", .help = "training data (eval: the data to score)"},
+        {ARG_STRING, "--val", 0, &o->val, "SOURCE",
+         .help = "held-out data, evaluated after every epoch"},
+        {ARG_DOUBLE, "--val-split", 0, &o->val_split, "F",
+         .help = "carve this fraction of the training data as held-out\n(seeded by --seed)", .min = 0, .max = 0.99},
+        {ARG_STRING, "--test", 0, &o->test, "SOURCE", .help = "evaluated once, after training"},
+        {ARG_STRING, "--root", 0, &o->root, "DIR",
+         .help = "split files: folder the paths are relative to\n(default: the split file's folder)"},
+        {ARG_STRING, "--labels", 0, &o->labels, "FILE", .help = "split files: the label list, a name a line"},
+        {ARG_STRING, "--idx-dir", 0, &o->idx_dir, "DIR",
+         .help = "fashion-mnist:*: folder of the IDX files\n(default " MCNN_FASHION_MNIST_DIR ")"},
+        {ARG_INT, "--limit", 0, &o->limit, "N",
+         .help = "use only the first N training samples (quick runs)", .min = 1,
+         .max = 2147483647},
+        {ARG_INT, "--val-limit", 0, &o->val_limit, "N",
+         .help = "use only the first N held-out/test samples", .min = 1, .max = 2147483647},
+        {ARG_FLAG, "--skip-corrupt", 0, &o->skip_corrupt, NULL,
+         .help = "skip undecodable images with a warning (default: stop)"},
+        {ARG_SECTION, .help = "Model"},
+        {ARG_STRING, "--arch", 'a', &o->arch, "ARCH",
+         .help = "resnet50, vit-b16, resnet-small or vit-small\n(default resnet-small)"},
+        {ARG_STRING, "--init", 0, &o->init, "FILE",
+         .help = "fine-tune from this checkpoint (torchvision or timm\nnames, or a model of ours); the "
+         "head is replaced\nwhen the class count differs"},
+        {ARG_FLAG, "--freeze-backbone", 0, &o->freeze, NULL,
+         .help = "train the head only (a linear probe)"},
+        {ARG_INT, "--image-size", 0, &o->image_size, "N",
+         .help = "input size (default: 28 for gray IDX data and the\nsmall models, else 224)", .min = 1, .max = 4096},
+        {ARG_INT, "--channels", 0, &o->channels, "N",
+         .help = "input channels (default: 1 for IDX data, else 3)", .min = 1, .max = 3},
+        {ARG_INT, "--width", 0, &o->width, "N",
+         .help = "small models: resnet-small first-stage width (32),\nvit-small width (128)", .min = 1, .max = 4096},
+        {ARG_INT, "--depth", 0, &o->depth, "N",
+         .help = "small models: blocks per stage (1) / layers (6)", .min = 1, .max = 64},
+        {ARG_INT, "--patch", 0, &o->patch, "N", .help = "vit-small: patch size (4 for 28 x 28)", .min = 1, .max = 64},
+        {ARG_INT, "--heads", 0, &o->heads, "N", .help = "vit-small: attention heads (width / 32)", .min = 1, .max = 64},
+        {ARG_SECTION, .help = "Training"},
+        {ARG_INT, "--epochs", 'e', &o->epochs, "N", .help = "epochs (default 10)", .min = 0, .max = 100000},
+        {ARG_INT, "--batch", 'b', &o->batch, "N", .help = "batch size (default 128)", .min = 1, .max = 1 << 20},
+        {ARG_INT, "--accum", 0, &o->accum, "N",
+         .help = "batches per optimizer step (gradient accumulation;\ndefault 1)", .min = 1, .max = 1 << 20},
+        {ARG_INT, "--seed", 0, &o->seed, "N",
+         .help = "seed for initialisation, shuffling, augmentation and\n--val-split (default 0)", .min = 0,
+         .max = 2147483647},
+        {ARG_STRING, "--optim", 0, &o->optim, "NAME", .help = "adamw (default), adam or sgd"},
+        {ARG_DOUBLE, "--lr", 0, &o->lr, "X", .help = "peak learning rate (default 1e-3)", .min = 0, .max = 1e3},
+        {ARG_DOUBLE, "--wd", 0, &o->wd, "X",
+         .help = "weight decay on conv/linear weights only, never on\nnorms, biases, embeddings "
+         "(default 0.05)", .min = 0, .max = 1e3},
+        {ARG_DOUBLE, "--momentum", 0, &o->momentum, "X", .help = "sgd: momentum (default 0.9)", .min = 0, .max = 1},
+        {ARG_FLAG, "--nesterov", 0, &o->nesterov, NULL, .help = "sgd: Nesterov momentum"},
+        {ARG_STRING, "--schedule", 0, &o->schedule, "NAME",
+         .help = "after warm-up: cosine (default), step or constant"},
+        {ARG_DOUBLE, "--warmup", 0, &o->warmup, "EPOCHS",
+         .help = "linear warm-up length (default 1; fractions allowed)", .min = 0, .max = 1e6},
+        {ARG_DOUBLE, "--warmup-start", 0, &o->warmup_start, "F",
+         .help = "warm-up starts at F x lr (default 0.01)", .min = 0, .max = 1},
+        {ARG_DOUBLE, "--min-lr", 0, &o->min_lr, "X", .help = "cosine: final learning rate (default 0)", .min = 0,
+         .max = 1e3},
+        {ARG_DOUBLE, "--step-epochs", 0, &o->step_epochs, "N",
+         .help = "step: decay every N epochs (default 30)", .min = 0, .max = 1e6},
+        {ARG_DOUBLE, "--gamma", 0, &o->gamma, "F", .help = "step: decay factor (default 0.1)", .min = 0, .max = 1},
+        {ARG_DOUBLE, "--clip", 0, &o->clip, "X",
+         .help = "clip the gradient norm to X (default 1; 0: off)", .min = 0, .max = 1e9},
+        {ARG_STRING, "--loss", 0, &o->loss, "NAME",
+         .help = "ce (cross-entropy; default for single-label data) or\nbce (binary cross-entropy with "
+         "logits; default for\nmulti-label data)"},
+        {ARG_DOUBLE, "--smoothing", 0, &o->smoothing, "X",
+         .help = "ce: label smoothing (default 0.1)", .min = 0, .max = 1},
+        {ARG_STRING, "--pos-weight", 0, &o->pos_weight, "auto|none|FILE",
+         .help = "bce: per-class positive weight: auto = negatives /\npositives of the training labels "
+         "(default), none, or\nK numbers in a file"},
+        {ARG_INT, "--threads", 'j', &o->threads, "N", .help = "threads (default: all cores)", .min = 0, .max = 1024},
+        {ARG_SECTION, .help = "Augmentation and preprocessing"},
+        {ARG_FLAG, "--no-augment", 0, &o->no_augment, NULL, .help = "train on the images as they are"},
+        {ARG_INT, "--pad", 0, &o->pad, "N",
+         .help = "in-memory images: random crop after zero padding by N\n(default size / 7: 4 for 28)", .min = 0,
+         .max = 1024},
+        {ARG_DOUBLE, "--flip", 0, &o->flip, "P",
+         .help = "probability of a horizontal flip (default 0.5)", .min = 0, .max = 1},
+        {ARG_DOUBLE, "--crop-scale", 0, &o->crop_scale, "MIN",
+         .help = "image files: RandomResizedCrop area scale (MIN, 1)\n(default 0.08)", .min = 0.001, .max = 1},
+        {ARG_INT, "--resize", 0, &o->resize, "N",
+         .help = "image files, evaluation: shorter side before the\ncenter crop (default size x 256 / "
+         "224)", .min = 1, .max = 16384},
+        {ARG_FLOAT3, "--mean", 0, o->mean, "R,G,B", .help = "normalisation mean (default: the data's)",
+         .min = 1, .max = 0, .seen = &o->mean_set},
+        {ARG_FLOAT3, "--std", 0, o->std, "R,G,B", .help = "normalisation std (default: the data's)", .min = 1, .max = 0,
+         .seen = &o->std_set},
+        {ARG_SECTION, .help = "Output"},
+        {ARG_STRING, "--out", 'o', &o->out, "DIR", .help = "run folder (created; default 'run')"},
+        {ARG_FLAG, "--resume", 0, &o->resume, NULL,
+         .help = "continue the run in --out from its checkpoint, with\nthe options it was started with"},
+        {ARG_INT, "--stop-after", 0, &o->stop_after, "STEPS",
+         .help = "stop as Ctrl-C would after this many steps (tests)", .min = 1, .max = 2147483647},
+        {ARG_FLAG, "--progress", 0, &o->progress, NULL,
+         .help = "progress on stderr even when it is not a terminal"},
+        {ARG_FLAG, "--quiet", 'q', &o->quiet, NULL, .help = "no progress, only results"},
+        {ARG_INT, "--eval-batch", 0, &o->eval_batch, "N", .help = "evaluation batch (default: --batch)",
+         .min = 1, .max = 1 << 20},
+        {ARG_DOUBLE, "--threshold", 0, &o->threshold, "P",
+         .help = "multi-label: decision threshold on sigmoid scores for\nF1 and kappa (default 0.5)", .min = 0,
+         .max = 1},
+        {ARG_SECTION, .help = "Evaluation (mcnn-train eval)"},
+        {ARG_STRING, "--model", 'm', &o->model, "FILE", .help = "the classifier to evaluate"},
+        {ARG_STRING, "--reference", 0, &o->reference, "FILE",
+         .help = "a second labelling of the same images (a split file,\nmatched by path): Cohen's kappa "
+         "of the predictions\nagainst it"},
+        {ARG_FLAG, "--confusion", 0, &o->confusion, NULL,
+         .help = "print the confusion matrix (single-label, K <= 50)"},
+        {0}};
+    memcpy(specs, s, sizeof s);
+}
+enum { MAX_SPECS = 80 };
+
+/* ---- data --------------------------------------------------------------------------------- */
+
+static int ends_with_dir(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static void warn_corrupt(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "\n%s: warning: skipping %s\n", app_name, msg);
+}
+
+/* Load a SOURCE (see usage). */
+static void load_source(mcnn_dataset *ds, const char *src, const options *o)
+{
+    if (strcmp(src, "fashion-mnist:train") == 0 || strcmp(src, "fashion-mnist") == 0)
+        CHECK(mcnn_dataset_load_fashion_mnist(ds, o->idx_dir, 1));
+    else if (strcmp(src, "fashion-mnist:test") == 0)
+        CHECK(mcnn_dataset_load_fashion_mnist(ds, o->idx_dir, 0));
+    else if (strncmp(src, "idx:", 4) == 0) {
+        char buf[2048];
+        snprintf(buf, sizeof buf, "%s", src + 4);
+        char *comma = strchr(buf, ',');
+        if (!comma) {
+            app_error("%s: expected idx:IMAGES,LABELS", src);
+            exit(2);
+        }
+        *comma = 0;
+        CHECK(mcnn_dataset_load_idx(ds, buf, comma + 1));
+    } else if (ends_with_dir(src)) {
+        CHECK(mcnn_dataset_load_folder(ds, src));
+    } else {
+        if (!o->labels) {
+            app_error("%s: a split file needs --labels FILE (the label list)", src);
+            exit(2);
+        }
+        CHECK(mcnn_dataset_load_split(ds, src, o->root, o->labels));
+    }
+    if (o->skip_corrupt) CHECK(mcnn_dataset_skip_corrupt(ds, warn_corrupt, NULL));
+}
+
+/* Keep the first n samples. */
+static void limit_data(mcnn_dataset *ds, int n)
+{
+    if (n <= 0 || n >= ds->count) return;
+    int *idx = malloc((size_t)n * sizeof *idx);
+    if (!idx) {
+        app_error("out of memory");
+        exit(1);
+    }
+    for (int i = 0; i < n; i++) idx[i] = i;
+    mcnn_dataset sub;
+    CHECK(mcnn_dataset_subset(&sub, ds, idx, n));
+    free(idx);
+    mcnn_dataset_free(ds);
+    *ds = sub;
+}
+
+static void check_same_classes(const mcnn_dataset *a, const mcnn_dataset *b)
+{
+    int same = a->num_classes == b->num_classes;
+    for (int k = 0; same && k < a->num_classes; k++)
+        same = strcmp(a->class_names[k], b->class_names[k]) == 0;
+    if (!same) {
+        app_error("%s and %s do not have the same classes (%d and %d, or other names)", a->source,
+                  b->source, a->num_classes, b->num_classes);
+        exit(1);
+    }
+}
+
+/* ---- the run's log ------------------------------------------------------------------------- */
+
+static const char csv_header[] =
+    "kind,epoch,step,loss,lr,grad_norm,images_per_s,elapsed_s,val_loss,top1,top5,"
+    "mean_class_acc,map,f1_micro,f1_macro,kappa\n";
+
+/* Keep the rows up to a resumed checkpoint: a run killed after its last checkpoint has logged
+ * steps the resumed run will do again. */
+static void trim_log(const char *path, int64_t step)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *g = fopen(tmp, "w");
+    if (!g) {
+        fclose(f);
+        return;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char kind[16];
+        int epoch;
+        long long s;
+        if (sscanf(line, "%15[^,],%d,%lld", kind, &epoch, &s) == 3 && s > step) continue;
+        fputs(line, g);
+    }
+    free(line);
+    fclose(f);
+    if (fclose(g) == 0) rename(tmp, path);
+}
+
+static void csv_num(FILE *f, double v)
+{
+    if (isnan(v)) fputs(",", f);
+    else fprintf(f, ",%.6g", v);
+}
+
+/* ---- progress ------------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+}
+
+typedef struct run {
+    const options *o;
+    FILE *log;
+    int show, tty;
+    double start, last_print, window_start;
+    int64_t window_images, start_step;
+    int stop_after;
+} run;
+
+static void fmt_time(char *buf, size_t n, double s)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+static int on_step(void *ctx, const mcnn_train_progress *p)
+{
+    run *r = ctx;
+    const double now = mcnn_seconds(), elapsed = now - r->start;
+    const double rate = (double)(p->step - r->start_step) * p->images / (elapsed > 0 ? elapsed : 1);
+    if (r->log) {
+        fprintf(r->log, "step,%d,%lld,%.6g,%.6g,%.6g,%.1f,%.1f,,,,,,,,\n", p->epoch + 1,
+                (long long)p->step, p->loss, p->lr, p->grad_norm, rate, elapsed);
+        if (p->epoch_step == p->epoch_steps) fflush(r->log);
+    }
+    if (r->show && (now - r->last_print >= (r->tty ? 0.5 : 10.0) || p->step == p->total_steps)) {
+        char eta[32];
+        fmt_time(eta, sizeof eta, rate > 0 ? (double)(p->total_steps - p->step) * p->images / rate : 0);
+        fprintf(stderr, "%sepoch %d/%d  step %lld/%lld  loss %.4f  lr %.3g  %.0f img/s  ETA %s%s",
+                r->tty ? "\r" : "", p->epoch + 1, p->epochs, (long long)p->step,
+                (long long)p->total_steps, p->loss, p->lr, rate, eta, r->tty ? "\033[K" : "\n");
+        r->last_print = now;
+    }
+    if (r->stop_after && p->step >= r->stop_after) interrupted = 1;
+    return interrupted != 0;
+}
+
+static void print_eval(const char *what, const mcnn_eval_result *e, double seconds)
+{
+    if (e->multi_label)
+        printf("%s: loss %.4f  mAP %.2f%%  F1 micro %.2f%% macro %.2f%%  kappa %.4f  (%d images, "
+               "%.1f s)\n", what, e->loss, 100 * e->map, 100 * e->f1_micro, 100 * e->f1_macro,
+               e->kappa, e->count, seconds);
+    else
+        printf("%s: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  mean per-class %.2f%%  kappa %.4f  "
+               "(%d images, %.1f s)\n", what, e->loss, 100 * e->top1, 100 * e->top5,
+               100 * e->mean_class_acc, e->kappa, e->count, seconds);
+    fflush(stdout);
+}
+
+static void print_confusion(const mcnn_eval_result *e, char *const *names)
+{
+    const int K = e->num_classes;
+    if (!e->confusion || K > 50) return;
+    printf("confusion matrix (rows: truth, columns: prediction)\n%14s", "");
+    for (int p = 0; p < K; p++) printf(" %6d", p);
+    printf("\n");
+    for (int t = 0; t < K; t++) {
+        printf("%2d %-11.11s", t, names[t]);
+        for (int p = 0; p < K; p++) printf(" %6lld", (long long)e->confusion[(size_t)t * K + p]);
+        printf("\n");
+    }
+}
+
+/* ---- the run -------------------------------------------------------------------------------- */
+
+static mcnn_train_config train_config(const options *o, int multi_label)
+{
+    mcnn_train_config c = mcnn_train_config_default();
+    c.batch = o->batch, c.accum = o->accum, c.epochs = o->epochs, c.seed = (uint64_t)o->seed;
+    c.loss = o->loss ? (strcmp(o->loss, "bce") == 0 ? MCNN_LOSS_BCE : MCNN_LOSS_CE)
+                     : multi_label ? MCNN_LOSS_BCE : MCNN_LOSS_CE;
+    c.label_smoothing = (float)o->smoothing;
+    c.optim = strcmp(o->optim, "sgd") == 0 ? MCNN_OPTIM_SGD
+              : strcmp(o->optim, "adam") == 0 ? MCNN_OPTIM_ADAM : MCNN_OPTIM_ADAMW;
+    c.lr = o->lr, c.weight_decay = o->wd, c.momentum = o->momentum, c.nesterov = o->nesterov;
+    c.schedule = strcmp(o->schedule, "step") == 0 ? MCNN_LR_STEP
+                 : strcmp(o->schedule, "constant") == 0 ? MCNN_LR_CONSTANT : MCNN_LR_COSINE;
+    c.warmup_epochs = o->warmup, c.warmup_start = o->warmup_start, c.min_lr = o->min_lr;
+    c.step_epochs = o->step_epochs, c.gamma = o->gamma;
+    c.clip_norm = (float)o->clip;
+    c.freeze_backbone = o->freeze;
+    return c;
+}
+
+static int check_choices(const options *o)
+{
+    static const char *const optims[] = {"adamw", "adam", "sgd", NULL};
+    static const char *const schedules[] = {"cosine", "step", "constant", NULL};
+    static const char *const losses[] = {"ce", "bce", NULL};
+    static const char *const archs[] = {"resnet50", "vit-b16", "resnet-small", "vit-small", NULL};
+    const struct { const char *opt, *given; const char *const *v; } list[] = {
+        {"--optim", o->optim, optims}, {"--schedule", o->schedule, schedules},
+        {"--loss", o->loss, losses}, {"--arch", o->arch, archs}};
+    for (int i = 0; i < 4; i++) {
+        if (!list[i].given) continue;
+        int ok = 0;
+        for (int j = 0; list[i].v[j]; j++) ok |= strcmp(list[i].given, list[i].v[j]) == 0;
+        if (!ok) {
+            app_error("%s: unknown value '%s'", list[i].opt, list[i].given);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The transform for a model: its preprocessing plus the augmentation options. */
+static mcnn_transform make_transform(const mcnn_classifier *c, const options *o)
+{
+    const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(c);
+    mcnn_transform t = mcnn_transform_default(p->size, p->channels);
+    memcpy(t.mean, p->mean, sizeof t.mean);
+    memcpy(t.std, p->std, sizeof t.std);
+    t.resize = p->resize, t.filter = p->filter;
+    if (o->pad >= 0) t.pad = o->pad;
+    t.flip_p = (float)o->flip;
+    t.crop.scale_min = (float)o->crop_scale;
+    if (o->no_augment) t.pad = 0, t.flip_p = 0, t.crop.scale_min = t.crop.scale_max = 1,
+                       t.crop.ratio_min = t.crop.ratio_max = 1;
+    return t;
+}
+
+/* The command line as one metadata string (arguments joined by newlines), so that --resume
+ * can rebuild the run from the checkpoint alone. */
+static char *join_argv(int argc, char **argv)
+{
+    size_t n = 1;
+    for (int i = 1; i < argc; i++) n += strlen(argv[i]) + 1;
+    char *s = malloc(n), *p = s;
+    if (!s) return NULL;
+    *p = 0;
+    for (int i = 1; i < argc; i++) p += sprintf(p, "%s%s", i > 1 ? "\n" : "", argv[i]);
+    return s;
+}
+
+static int write_csv_eval(FILE *log, int epoch, int64_t step, const mcnn_eval_result *e,
+                          double elapsed)
+{
+    if (!log) return 0;
+    fprintf(log, "epoch,%d,%lld,,,,,%.1f", epoch, (long long)step, elapsed);
+    csv_num(log, e->loss);
+    csv_num(log, e->top1);
+    csv_num(log, e->top5);
+    csv_num(log, e->mean_class_acc);
+    csv_num(log, e->map);
+    csv_num(log, e->f1_micro);
+    csv_num(log, e->f1_macro);
+    csv_num(log, e->kappa);
+    fputc('\n', log);
+    return fflush(log);
+}
+
+static int cmd_train(options *o, const char *args)
+{
+    if (check_choices(o)) return 2;
+    if (!o->data) {
+        app_error("give the training data with --data SOURCE (see --help)");
+        return 2;
+    }
+    const char *out = o->out ? o->out : "run";
+    char ckpt[4096], model_path[4096], log_path[4096];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+    snprintf(model_path, sizeof model_path, "%s/model.safetensors", out);
+    snprintf(log_path, sizeof log_path, "%s/log.csv", out);
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+        app_error("%s: cannot create the run folder: %s", out, strerror(errno));
+        return 1;
+    }
+    if (o->threads) mcnn_set_threads(o->threads);
+
+    /* data */
+    mcnn_dataset full, train, val, test;
+    memset(&val, 0, sizeof val);
+    memset(&test, 0, sizeof test);
+    load_source(&full, o->data, o);
+    limit_data(&full, o->limit);
+    if (o->val_split > 0) {
+        CHECK(mcnn_dataset_split(&train, &val, &full, o->val_split, (uint64_t)o->seed));
+        mcnn_dataset_free(&full);
+    } else {
+        train = full;
+    }
+    if (o->val) load_source(&val, o->val, o), check_same_classes(&train, &val);
+    if (o->test) load_source(&test, o->test, o), check_same_classes(&train, &test);
+    limit_data(&val, o->val_limit);
+    limit_data(&test, o->val_limit);
+    const int K = train.num_classes;
+
+    /* model */
+    mcnn_classifier *model;
+    mcnn_train_config cfg = train_config(o, train.multi_label);
+    if (cfg.loss == MCNN_LOSS_CE && train.multi_label) {
+        app_error("%s has samples with several labels: use --loss bce", train.source);
+        return 2;
+    }
+    if (o->resume) {
+        mcnn_classifier_load_options lo = {0};
+        CHECK(mcnn_classifier_load(&model, ckpt, &lo));
+        CHECK(mcnn_train_config_load(&cfg, ckpt));
+    } else if (o->init) {
+        mcnn_classifier_load_options lo = {.num_classes = K, .image_size = o->image_size,
+                                           .seed = (uint64_t)o->seed};
+        CHECK(mcnn_classifier_load(&model, o->init, &lo));
+    } else {
+        const int gray = train.pixels && train.channels == 1;
+        mcnn_classifier_config mc = {.arch = o->arch, .num_classes = K,
+                                     .image_size = o->image_size ? o->image_size
+                                                   : train.pixels ? train.height : 0,
+                                     .in_channels = o->channels ? o->channels : gray ? 1 : 3,
+                                     .width = o->width, .depth = o->depth, .patch = o->patch,
+                                     .heads = o->heads};
+        CHECK(mcnn_classifier_create(&model, &mc, (uint64_t)o->seed));
+    }
+    if (mcnn_classifier_num_classes(model) != K) {
+        app_error("%s has %d classes, the model %d", ckpt, mcnn_classifier_num_classes(model), K);
+        return 1;
+    }
+    if (!o->resume) {
+        CHECK(mcnn_classifier_set_labels(model, (const char *const *)train.class_names, K));
+        mcnn_classifier_preprocess pp = *mcnn_classifier_get_preprocess(model);
+        if (!o->init && train.pixels && train.channels == 1 && pp.channels == 1)
+            pp.mean[0] = MCNN_FASHION_MNIST_MEAN, pp.std[0] = MCNN_FASHION_MNIST_STD;
+        if (o->mean_set) memcpy(pp.mean, o->mean, sizeof pp.mean);
+        if (o->std_set) memcpy(pp.std, o->std, sizeof pp.std);
+        if (o->resize) pp.resize = o->resize;
+        mcnn_classifier_set_preprocess(model, &pp);
+    }
+    const mcnn_transform tf = make_transform(model, o);
+    const int eval_batch = o->eval_batch ? o->eval_batch : o->batch;
+
+    /* trainer */
+    mcnn_trainer *tr;
+    CHECK(mcnn_trainer_create(&tr, model, &cfg, train.count));
+    if (o->resume) {
+        CHECK(mcnn_trainer_resume(tr, ckpt));
+    } else if (cfg.loss == MCNN_LOSS_BCE && strcmp(o->pos_weight, "none") != 0) {
+        float *pw = malloc((size_t)K * sizeof(float));
+        if (!pw) {
+            app_error("out of memory");
+            return 1;
+        }
+        if (strcmp(o->pos_weight, "auto") == 0) mcnn_dataset_pos_weight(&train, pw);
+        else CHECK(mcnn_read_pos_weight(pw, K, o->pos_weight));
+        CHECK(mcnn_trainer_set_pos_weight(tr, pw));
+        free(pw);
+    }
+    const char *meta[] = {"train_args", args};
+
+    const mcnn_params *params = mcnn_classifier_params(model);
+    size_t nparams = 0;
+    for (int i = 0; i < params->count; i++) nparams += params->table[i].numel;
+    const mcnn_classifier_preprocess *pp = mcnn_classifier_get_preprocess(model);
+    fprintf(stderr, "%s: %s, %.2f M parameters, %d classes, %d x %d x %d input; %d training "
+            "images%s%s; %lld steps of %d x %d per epoch; %d threads\n", app_name,
+            mcnn_classifier_arch_name(model), nparams / 1e6, K, pp->channels, pp->size, pp->size,
+            train.count, val.count ? ", held-out " : "", val.count ? val.source : "",
+            (long long)mcnn_trainer_steps_per_epoch(tr), cfg.batch, cfg.accum, mcnn_get_threads());
+
+    /* log */
+    if (o->resume) trim_log(log_path, mcnn_trainer_step_count(tr));
+    FILE *log = fopen(log_path, o->resume ? "a" : "w");
+    if (!log) {
+        app_error("%s: cannot write: %s", log_path, strerror(errno));
+        return 1;
+    }
+    if (!o->resume || ftell(log) == 0) fputs(csv_header, log);
+
+    run r = {.o = o, .log = log, .tty = isatty(STDERR_FILENO), .start = mcnn_seconds(),
+             .start_step = mcnn_trainer_step_count(tr), .stop_after = o->stop_after};
+    r.show = !o->quiet && (r.tty || o->progress);
+    signal(SIGINT, on_sigint);
+    int status = 0;
+    while (mcnn_trainer_epoch(tr) < cfg.epochs) {
+        int stopped = 0;
+        mcnn_status s = mcnn_trainer_run_epoch(tr, &train, &tf, on_step, &r, &stopped);
+        if (r.show && r.tty) fprintf(stderr, "\n");
+        if (s != MCNN_OK) {
+            app_error("%s", mcnn_last_error());
+            struct stat sb;
+            if (stat(ckpt, &sb) == 0)
+                app_error("the last good checkpoint is %s (resume with --resume --out %s)", ckpt,
+                          out);
+            status = 1;
+            break;
+        }
+        if (stopped) {
+            CHECK(mcnn_trainer_save(tr, ckpt, meta, 1));
+            fflush(log);
+            fprintf(stderr, "%s: stopped at step %lld (epoch %d); checkpoint %s; continue with: "
+                    "mcnn-train --resume --out %s\n", app_name,
+                    (long long)mcnn_trainer_step_count(tr), mcnn_trainer_epoch(tr) + 1, ckpt, out);
+            status = 130;
+            break;
+        }
+        const int epoch = mcnn_trainer_epoch(tr);
+        if (val.count) {
+            mcnn_eval_result e;
+            const double t0 = mcnn_seconds();
+            CHECK(mcnn_evaluate(model, &val, &tf, eval_batch, (float)o->threshold, &e));
+            char what[64];
+            snprintf(what, sizeof what, "epoch %d held-out", epoch);
+            print_eval(what, &e, mcnn_seconds() - t0);
+            write_csv_eval(log, epoch, mcnn_trainer_step_count(tr), &e, mcnn_seconds() - r.start);
+            mcnn_eval_result_free(&e);
+        } else {
+            printf("epoch %d done (%.1f s)\n", epoch, mcnn_seconds() - r.start);
+        }
+        CHECK(mcnn_trainer_save(tr, ckpt, meta, 1));
+        if (interrupted) {
+            fprintf(stderr, "%s: stopped after epoch %d; checkpoint %s\n", app_name, epoch, ckpt);
+            status = 130;
+            break;
+        }
+    }
+    if (status == 0) {
+        CHECK(mcnn_classifier_save(model, model_path));
+        fprintf(stderr, "%s: %s written (%.1f min)\n", app_name, model_path,
+                (mcnn_seconds() - r.start) / 60);
+        if (test.count) {
+            mcnn_eval_result e;
+            const double t0 = mcnn_seconds();
+            CHECK(mcnn_evaluate(model, &test, &tf, eval_batch, (float)o->threshold, &e));
+            print_eval("test", &e, mcnn_seconds() - t0);
+            write_csv_eval(log, mcnn_trainer_epoch(tr), mcnn_trainer_step_count(tr), &e,
+                           mcnn_seconds() - r.start);
+            mcnn_eval_result_free(&e);
+        }
+    }
+    fclose(log);
+    mcnn_trainer_free(tr);
+    mcnn_classifier_free(model);
+    mcnn_dataset_free(&train);
+    mcnn_dataset_free(&val);
+    mcnn_dataset_free(&test);
+    return status;
+}
+
+/* ---- eval ------------------------------------------------------------------------------------ */
+
+static int by_path(const void *a, const void *b)
+{
+    return strcmp(**(char **const *)a, **(char **const *)b);
+}
+
+/* Kappa of the predictions against a second labelling (a split file), matched by path. */
+static void reference_kappa(const mcnn_eval_result *e, const mcnn_dataset *data, const options *o)
+{
+    mcnn_dataset ref;
+    load_source(&ref, o->reference, o);
+    check_same_classes(data, &ref);
+    const int K = data->num_classes;
+    if (!data->paths) {
+        app_error("--reference: %s has no file paths to match", data->source);
+        exit(2);
+    }
+    char ***sorted = malloc((size_t)ref.count * sizeof *sorted);
+    int64_t *cm = calloc((size_t)K * K, sizeof *cm), bin[4] = {0};
+    if (!sorted || !cm) {
+        app_error("out of memory");
+        exit(1);
+    }
+    for (int i = 0; i < ref.count; i++) sorted[i] = &ref.paths[i];
+    qsort(sorted, (size_t)ref.count, sizeof *sorted, by_path);
+    int matched = 0;
+    for (int n = 0; n < data->count; n++) {
+        char **key = &data->paths[n];
+        char ***hit = bsearch(&key, sorted, (size_t)ref.count, sizeof *sorted, by_path);
+        if (!hit) continue;
+        const int j = (int)(*hit - ref.paths);
+        const float *s = e->scores + (size_t)n * K;
+        matched++;
+        if (!e->multi_label) {
+            int best = 0;
+            for (int k = 1; k < K; k++) best = s[k] > s[best] ? k : best;
+            cm[(size_t)ref.labels[j] * K + best]++;
+        } else {
+            const float logit_t = logf((float)o->threshold / (1 - (float)o->threshold));
+            for (int k = 0; k < K; k++) {
+                const int truth = ref.targets ? ref.targets[(size_t)j * K + k] : ref.labels[j] == k;
+                bin[truth * 2 + (s[k] > logit_t)]++;
+            }
+        }
+    }
+    if (!matched) app_error("--reference: no image of %s is in %s", data->source, ref.source);
+    else
+        printf("kappa against %s: %.4f (%d images matched)\n", ref.source,
+               e->multi_label ? mcnn_cohen_kappa(bin, 2) : mcnn_cohen_kappa(cm, K), matched);
+    free(sorted);
+    free(cm);
+    mcnn_dataset_free(&ref);
+}
+
+static int cmd_eval(options *o)
+{
+    if (!o->model || !o->data) {
+        app_error("eval needs --model FILE and --data SOURCE");
+        return 2;
+    }
+    if (o->threads) mcnn_set_threads(o->threads);
+    mcnn_classifier *model;
+    CHECK(mcnn_classifier_load(&model, o->model, NULL));
+    mcnn_dataset data;
+    load_source(&data, o->data, o);
+    limit_data(&data, o->val_limit ? o->val_limit : o->limit);
+    const int K = mcnn_classifier_num_classes(model);
+    if (data.num_classes != K) {
+        app_error("%s has %d classes, %s %d", data.source, data.num_classes, o->model, K);
+        return 1;
+    }
+    for (int k = 0; k < K; k++)
+        if (strcmp(data.class_names[k], mcnn_classifier_label(model, k)) != 0) {
+            fprintf(stderr, "%s: warning: class %d is '%s' in the data, '%s' in the model\n",
+                    app_name, k, data.class_names[k], mcnn_classifier_label(model, k));
+            break;
+        }
+    o->no_augment = 1;
+    const mcnn_transform tf = make_transform(model, o);
+    mcnn_eval_result e;
+    const double t0 = mcnn_seconds();
+    CHECK(mcnn_evaluate(model, &data, &tf, o->eval_batch ? o->eval_batch : o->batch,
+                        (float)o->threshold, &e));
+    print_eval(data.source, &e, mcnn_seconds() - t0);
+    if (o->confusion) print_confusion(&e, data.class_names);
+    if (o->reference) reference_kappa(&e, &data, o);
+    mcnn_eval_result_free(&e);
+    mcnn_dataset_free(&data);
+    mcnn_classifier_free(model);
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+/* Re-parse the options a resumed run started with (stored in its checkpoint); returns them as
+ * the saved string (kept for the next checkpoint), or NULL on failure. */
+static const char *resume_options(options *o, arg_spec *specs, const options *now)
+{
+    const char *out = now->out ? now->out : "run";
+    char ckpt[4096];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+    mcnn_safetensors *st;
+    CHECK(mcnn_safetensors_open(&st, ckpt));
+    const char *saved = mcnn_safetensors_meta(st, "train_args");
+    if (!saved) {
+        app_error("%s: no \"train_args\" metadata: not a checkpoint of mcnn-train", ckpt);
+        return NULL;
+    }
+    /* two copies: one cut into arguments (the options point into it), one kept whole */
+    const size_t len = strlen(saved) + 1;
+    char *copy = malloc(len), *whole = malloc(len);
+    char **av = calloc(len + 2, sizeof *av);
+    if (!copy || !whole || !av) {
+        app_error("out of memory");
+        return NULL;
+    }
+    memcpy(copy, saved, len);
+    memcpy(whole, saved, len);
+    mcnn_safetensors_close(st);
+    int ac = 0;
+    av[ac++] = (char *)"mcnn-train";
+    for (char *p = copy, *q; p; p = q) {
+        q = strchr(p, '\n');
+        if (q) *q++ = 0;
+        if (*p) av[ac++] = p;
+    }
+    default_options(o);
+    make_specs(specs, o);
+    arg_strings pos = {0};
+    if (args_parse(specs, ac, av, &pos) != ARGS_OK) return NULL;
+    args_strings_free(&pos);
+    /* this invocation decides where, how fast and how chatty */
+    o->out = out;
+    o->resume = 1;
+    o->threads = now->threads, o->stop_after = now->stop_after;
+    o->progress = now->progress, o->quiet = now->quiet;
+    return whole; /* copy and av live as long as the run: not freed */
+}
+
+int main(int argc, char **argv)
+{
+    app_name = "mcnn-train";
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    options o;
+    arg_spec specs[MAX_SPECS];
+    default_options(&o);
+    make_specs(specs, &o);
+    int first = 1, is_eval = 0;
+    if (argc > 1 && strcmp(argv[1], "eval") == 0) first = 2, is_eval = 1;
+    else if (argc > 1 && strcmp(argv[1], "train") == 0) first = 2;
+    arg_strings pos = {0};
+    argv[first - 1] = argv[0];
+    switch (args_parse(specs, argc - first + 1, argv + first - 1, &pos)) {
+    case ARGS_HELP:
+        args_help(stdout, usage, specs, epilog);
+        return 0;
+    case ARGS_ERROR:
+        return 2;
+    default:
+        break;
+    }
+    if (pos.count) {
+        app_error("unexpected argument '%s' (see --help)", pos.items[0]);
+        return 2;
+    }
+    args_strings_free(&pos);
+    if (is_eval) return cmd_eval(&o);
+    if (o.resume) {
+        options now = o, saved;
+        arg_spec saved_specs[MAX_SPECS];
+        const char *args = resume_options(&saved, saved_specs, &now);
+        return args ? cmd_train(&saved, args) : 2;
+    }
+    char *args = join_argv(argc - first + 1, argv + first - 1);
+    if (!args) {
+        app_error("out of memory");
+        return 1;
+    }
+    const int status = cmd_train(&o, args);
+    free(args);
+    return status;
+}

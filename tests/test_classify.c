@@ -1,0 +1,922 @@
+/* mcnn-classify end to end: the app is run as a user runs it ($MCNN_BUILD/mcnn-classify, through
+ * system()) and its outputs are read back.
+ *   - MovieCLIP scores and top 5 of the four reference images against the official OpenAI code
+ *     (../shared/ref/clip_tiny_ref.safetensors) to 1e-4, through --embeddings and --json;
+ *   - the table, the JSON (parsed back, with awkward strings) and the weak labels, each judged
+ *     from the official scores;
+ *   - shot detection over a synthetic frame stream with cuts at known frames, on stdin and
+ *     through --video (an mkv made here by ffmpeg; skipped, saying so, without ffmpeg);
+ *   - shot means against the per-frame scores; a folder as one shot;
+ *   - a ViT classifier checkpoint against the library's own forward;
+ *   - the text-embedding cache; every error path. */
+#define _XOPEN_SOURCE 700
+#include "mcnn_test.h"
+#include "io/json.h"
+
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { L = 179, E = 64 };
+
+static char app[1024], tmp[256], base[4096];
+static mcnn_safetensors *ref;
+static float *ref_scores, *ref_feat;
+static int32_t *ref_top5;
+static char *labels_text;
+static const char *labels[L];
+static char out_text_path[300], err_text_path[300];
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+static const char *tpath(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
+    return buf[k];
+}
+
+/* Run "<app> <args>" (a shell command line; may contain redirections), stdout and stderr to
+ * files; returns the exit status. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 0)))
+#endif
+static int vrun(const char *env, const char *fmt, va_list ap)
+{
+    char args[8192], cmd[16384];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(cmd, sizeof cmd, "%s %s %s >'%s' 2>'%s'", env, app, args, out_text_path,
+             err_text_path);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int run(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vrun("", fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The same with environment assignments before the command ("MCNN_WEIGHTS=/x PATH=/y"). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int run_env(const char *env, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vrun(env, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int sh(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static char *slurp(const char *path)
+{
+    unsigned char *d = NULL;
+    size_t n;
+    if (mcnn_read_file_maybe_gzip(&d, &n, path) != MCNN_OK) return NULL;
+    return (char *)d;
+}
+
+static char *out_text(void) { return slurp(out_text_path); }
+static char *err_text(void) { return slurp(err_text_path); }
+
+/* stderr of the last run contains every one of the strings */
+static void expect_err(const char *what, int n, ...)
+{
+    char *e = err_text();
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *s = va_arg(ap, const char *);
+        TEST_ASSERT(e && strstr(e, s), "%s: stderr lacks '%s':\n%s", what, s, e ? e : "(none)");
+    }
+    va_end(ap);
+    free(e);
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) fwrite(data, 1, n, f), fclose(f);
+}
+
+static int have_data(void)
+{
+    if (ref && ref_scores && ref_feat && ref_top5 && labels[L - 1]) return 1;
+    TEST_SKIP("the CLIP reference files are absent from %s", test_shared_path(""));
+    return 0;
+}
+
+/* Parse a JSON file written by the app; NULL (and a failure) when it is not valid JSON. */
+static int parse_json(mcnn_json_doc *doc, const char *path)
+{
+    char *text = slurp(path);
+    if (!text) {
+        TEST_ASSERT(0, "%s: not written", path);
+        return 0;
+    }
+    mcnn_status s = mcnn_json_parse(doc, text, strlen(text));
+    free(text);
+    TEST_ASSERT(s == MCNN_OK, "%s: %s", path, mcnn_last_error());
+    return s == MCNN_OK;
+}
+
+static int label_index(const char *name)
+{
+    for (int i = 0; i < L; i++)
+        if (strcmp(labels[i], name) == 0) return i;
+    return -1;
+}
+
+static const char *ref_image(int i)
+{
+    static char buf[4][1024];
+    char rel[64];
+    snprintf(rel, sizeof rel, "ref/clip_tiny_img%d.ppm", i);
+    snprintf(buf[i], sizeof buf[i], "%s", test_shared_path(rel));
+    return buf[i];
+}
+
+/* Read a tensor of an output file as floats. */
+static float *read_tensor(const char *path, const char *name, size_t *n)
+{
+    mcnn_safetensors *st;
+    if (mcnn_safetensors_open(&st, path) != MCNN_OK) {
+        TEST_ASSERT(0, "%s", mcnn_last_error());
+        return NULL;
+    }
+    float *v = test_golden(st, name, n);
+    mcnn_safetensors_close(st);
+    return v;
+}
+
+/* ---- MovieCLIP against the official code --------------------------------------------------- */
+static void test_movieclip_scores_match_official(void)
+{
+    if (!have_data()) return;
+    int rc = run("%s --no-table --top 179 --json '%s' --embeddings '%s' '%s' '%s' '%s' '%s'", base,
+                 tpath("all.json"), tpath("emb.safetensors"), ref_image(0), ref_image(1),
+                 ref_image(2), ref_image(3));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    /* per frame, from the embeddings file */
+    size_t n = 0;
+    float *scores = read_tensor(tpath("emb.safetensors"), "scores", &n);
+    if (scores && n == 4 * L) test_close_rel("scores (embeddings file)", scores, ref_scores, n, 1e-4);
+    float *emb = read_tensor(tpath("emb.safetensors"), "embeddings", &n);
+    if (emb && n == 4 * E) {
+        float want[4 * E], norm[4];
+        mcnn_l2_normalize_forward(want, norm, ref_feat, 4, E);
+        test_close_rel("normalised image embeddings", emb, want, n, 1e-4);
+    }
+    free(scores), free(emb);
+    /* per shot, from the JSON: every label's score, in rank order, the first five the official
+     * top 5 */
+    mcnn_json_doc doc;
+    if (!parse_json(&doc, tpath("all.json"))) return;
+    TEST_ASSERT(doc.root->type == MCNN_JSON_OBJECT && doc.root->count == 4, "4 videos");
+    for (int i = 0; i < 4; i++) {
+        const mcnn_json *shot = mcnn_json_get(mcnn_json_get(doc.root, ref_image(i)), "0");
+        const mcnn_json *labs = mcnn_json_get(shot, "labels");
+        TEST_ASSERT(labs && labs->count == L, "image %d: %zu labels", i, labs ? labs->count : 0);
+        if (!labs) continue;
+        int k = 0;
+        float got[L];
+        for (const mcnn_json *e = labs->child; e; e = e->next, k++) {
+            int id = label_index(e->key);
+            TEST_ASSERT(id >= 0, "unknown label '%s'", e->key);
+            if (id < 0) continue;
+            got[k] = (float)e->num;
+            TEST_CLOSE("JSON score", e->num, ref_scores[i * L + id], 0, 1e-4 * 0.64);
+            if (k < 5)
+                TEST_ASSERT(id == ref_top5[i * 5 + k], "image %d rank %d: %s, official %s", i, k,
+                            e->key, labels[ref_top5[i * 5 + k]]);
+        }
+        for (k = 1; k < L; k++) TEST_ASSERT(got[k] <= got[k - 1], "image %d: JSON not ranked", i);
+        TEST_ASSERT(mcnn_json_get(shot, "start_frame")->i == 0 &&
+                    mcnn_json_get(shot, "end_frame")->i == 0, "an image is frame 0 of its shot");
+    }
+    mcnn_json_free(&doc);
+}
+
+/* The default table: one row per image, its top 5 with scores to 4 decimals. */
+static void test_table(void)
+{
+    if (!have_data()) return;
+    int rc = run("%s '%s' '%s' '%s' '%s'", base, ref_image(0), ref_image(1), ref_image(2),
+                 ref_image(3));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    char *t = out_text();
+    if (!t) return;
+    char *line = strtok(t, "\n");
+    TEST_ASSERT(line && strstr(line, "shot") && strstr(line, "top 5"), "header: %s", line);
+    for (int i = 0; i < 4; i++) {
+        line = strtok(NULL, "\n");
+        TEST_ASSERT(line && strncmp(line, ref_image(i), strlen(ref_image(i))) == 0,
+                    "row %d: %s", i, line ? line : "(missing)");
+        if (!line) break;
+        const char *p = line;
+        for (int k = 0; k < 5; k++) { /* " label (0.1234)" in the official order */
+            const char *want = labels[ref_top5[i * 5 + k]];
+            char pat[128];
+            snprintf(pat, sizeof pat, " %s (", want);
+            const char *at = strstr(p, pat);
+            TEST_ASSERT(at, "row %d: rank %d should be '%s': %s", i, k, want, line);
+            if (!at) break;
+            double v = atof(at + strlen(pat));
+            TEST_CLOSE("table score", v, ref_scores[i * L + ref_top5[i * 5 + k]], 0, 5.1e-5 + 1e-5);
+            p = at + strlen(pat);
+        }
+    }
+    TEST_ASSERT(strtok(NULL, "\n") == NULL, "4 rows only");
+    free(t);
+}
+
+/* Weak labels, as MovieCLIP makes them: the shot, its top-1 label index when that scores at
+ * least t1, then each of ranks 2..5 scoring at least t2.  Expected lines built from the
+ * official scores and ranking. */
+static void check_weak(double t1, double t2, const char *extra)
+{
+    int rc = run("%s --no-table --weak-labels '%s' %s '%s' '%s' '%s' '%s'", base, tpath("weak.txt"),
+                 extra, ref_image(0), ref_image(1), ref_image(2), ref_image(3));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    char want[4096] = "", line[1024];
+    for (int i = 0; i < 4; i++) {
+        const int32_t *t = ref_top5 + i * 5;
+        if (ref_scores[i * L + t[0]] < t1) continue;
+        int n = snprintf(line, sizeof line, "%s %d", ref_image(i), t[0]);
+        for (int k = 1; k < 5; k++)
+            if (ref_scores[i * L + t[k]] >= t2) n += snprintf(line + n, sizeof line - n, " %d", t[k]);
+        strcat(want, line), strcat(want, "\n");
+    }
+    char *got = slurp(tpath("weak.txt"));
+    TEST_ASSERT(got && strcmp(got, want) == 0, "weak labels (%g, %g):\n%s\nwant:\n%s", t1, t2,
+                got ? got : "(none)", want);
+    free(got);
+}
+
+static void test_weak_labels(void)
+{
+    if (!have_data()) return;
+    check_weak(0.4, 0.1, "");
+    check_weak(0.25, 0.06, "--weak-top1 0.25 --weak-rest 0.06");
+    check_weak(0.0, 0.0, "--weak-top1 0 --weak-rest 0"); /* every shot, all five */
+}
+
+/* Labels and paths with quotes, backslashes, tabs and UTF-8 come back unchanged from the JSON. */
+static void test_json_escaping(void)
+{
+    if (!have_data()) return;
+    const char *odd[] = {"say \"hi\"", "back\\slash", "tab\there", "caf\xc3\xa9 \xe2\x9c\x93",
+                         "plain"};
+    FILE *f = fopen(tpath("odd_labels.txt"), "w");
+    for (int i = 0; i < 5; i++) fprintf(f, "%s\n", odd[i]);
+    fclose(f);
+    const char *weird = tpath("we\"ird\\name.ppm");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", ref_image(0), weird);
+    TEST_ASSERT(sh(cmd) == 0, "copy");
+    int rc = run("%s --no-table --labels '%s' --json '%s' '%s'", base, tpath("odd_labels.txt"),
+                 tpath("odd.json"), weird);
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    mcnn_json_doc doc;
+    if (!parse_json(&doc, tpath("odd.json"))) return;
+    const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, weird), "0"), "labels");
+    TEST_ASSERT(labs && labs->count == 5, "the weird path and its 5 labels");
+    double sum = 0;
+    for (int i = 0; i < 5 && labs; i++) {
+        const mcnn_json *v = mcnn_json_get(labs, odd[i]);
+        TEST_ASSERT(v && v->type == MCNN_JSON_NUMBER, "label '%s' missing", odd[i]);
+        sum += v ? v->num : 0;
+    }
+    TEST_CLOSE("softmax over 5 labels sums to 1", sum, 1.0, 0, 1e-6);
+    mcnn_json_free(&doc);
+}
+
+/* ---- frame streams and shots --------------------------------------------------------------- */
+/* 63 frames of 64 x 48: three shots by colour (red, blue, yellow: OpenCV hues 0, 120, 30), each
+ * with a gentle brightness ramp and a spatial gradient.  Consecutive frames of a shot score
+ * about 1 on the 0..255 scale; the hue jumps alone make the cuts score at least 120/3 = 40 and
+ * 90/3 = 30 (about 52 and 41 with the saturation and brightness steps), above 27; a one-frame
+ * white flash at 45 (about 95), only 7 frames into the third shot.  With PySceneDetect's rule (threshold 27, min length 15) the cuts
+ * are at 20 and 38; the flash and the return from it are too early to cut. */
+enum { FW = 64, FH = 48, NF = 63, CUT1 = 20, CUT2 = 38, FLASH = 45 };
+
+static void frame_pixels(unsigned char *px, int f)
+{
+    int base_rgb[3];
+    const int k = f < CUT1 ? f : f < CUT2 ? f - CUT1 : f - CUT2;
+    if (f < CUT1) base_rgb[0] = 200, base_rgb[1] = 20, base_rgb[2] = 20;
+    else if (f < CUT2) base_rgb[0] = 20, base_rgb[1] = 20, base_rgb[2] = 200;
+    else base_rgb[0] = 200, base_rgb[1] = 200, base_rgb[2] = 20;
+    for (int y = 0; y < FH; y++)
+        for (int x = 0; x < FW; x++)
+            for (int c = 0; c < 3; c++) {
+                int v = f == FLASH ? 255 : base_rgb[c] + k + x / 4;
+                px[(y * FW + x) * 3 + c] = (unsigned char)(v > 255 ? 255 : v);
+            }
+}
+
+static size_t write_stream(const char *path, int frames, size_t cut_at)
+{
+    FILE *f = fopen(path, "wb");
+    static unsigned char px[FW * FH * 3];
+    size_t total = 0;
+    for (int i = 0; i < frames; i++) {
+        frame_pixels(px, i);
+        total += fprintf(f, "P6\n%d %d\n255\n", FW, FH);
+        total += fwrite(px, 1, sizeof px, f);
+    }
+    fclose(f);
+    if (cut_at && truncate(path, (off_t)cut_at) != 0) TEST_ASSERT(0, "truncate %s", path);
+    return total;
+}
+
+/* Check the JSON of a stream run: the shots' frames and times, and each shot's scores equal to
+ * the mean of its frames' scores (from the embeddings file). */
+static void check_stream_shots(const char *json, const char *emb, const char *video,
+                               const int64_t (*want)[2], int nshots, double fps, int nframes)
+{
+    mcnn_json_doc doc;
+    if (!parse_json(&doc, json)) return;
+    const mcnn_json *v = mcnn_json_get(doc.root, video);
+    TEST_ASSERT(v && (int)v->count == nshots, "%s: %zu shots, want %d", video, v ? v->count : 0,
+                nshots);
+    size_t n = 0, nf = 0;
+    float *scores = read_tensor(emb, "scores", &n), *shot_of = read_tensor(emb, "shot_index", &nf);
+    float *frame_of = read_tensor(emb, "frame_index", NULL);
+    TEST_ASSERT(scores && n == (size_t)nframes * L && nf == (size_t)nframes, "%zu frames saved",
+                nf);
+    int s = 0;
+    for (const mcnn_json *shot = v ? v->child : NULL; shot && s < nshots; shot = shot->next, s++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", s);
+        TEST_ASSERT(strcmp(shot->key, key) == 0, "shot key %s", shot->key);
+        const int64_t a = mcnn_json_get(shot, "start_frame")->i, b = mcnn_json_get(shot, "end_frame")->i;
+        TEST_ASSERT(a == want[s][0] && b == want[s][1], "shot %d: frames %lld-%lld, want %lld-%lld",
+                    s, (long long)a, (long long)b, (long long)want[s][0], (long long)want[s][1]);
+        TEST_CLOSE("start_time", mcnn_json_get(shot, "start_time")->num, want[s][0] / fps, 0, 1e-3);
+        TEST_CLOSE("end_time", mcnn_json_get(shot, "end_time")->num, (want[s][1] + 1) / fps, 0, 1e-3);
+        if (!scores || n != (size_t)nframes * L) continue;
+        /* the shot's score of each reported label = mean over its frames */
+        for (const mcnn_json *lab = mcnn_json_get(shot, "labels")->child; lab; lab = lab->next) {
+            const int id = label_index(lab->key);
+            double sum = 0;
+            int cnt = 0;
+            for (int f = 0; f < nframes; f++)
+                if ((int)shot_of[f] == s && frame_of[f] >= a && frame_of[f] <= b)
+                    sum += scores[(size_t)f * L + id], cnt++;
+            TEST_ASSERT(cnt == b - a + 1, "shot %d: %d frames saved", s, cnt);
+            TEST_CLOSE("shot mean", lab->num, sum / cnt, 1e-5, 1e-7);
+        }
+    }
+    free(scores), free(shot_of), free(frame_of);
+    mcnn_json_free(&doc);
+}
+
+static const int64_t stream_shots[3][2] = {{0, CUT1 - 1}, {CUT1, CUT2 - 1}, {CUT2, NF - 1}};
+
+static void test_stdin_stream_shots(void)
+{
+    if (!have_data()) return;
+    write_stream(tpath("frames.ppm"), NF, 0);
+    int rc = run("%s --no-table --fps 10 --json '%s' --embeddings '%s' - < '%s'", base,
+                 tpath("stream.json"), tpath("stream.safetensors"), tpath("frames.ppm"));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    check_stream_shots(tpath("stream.json"), tpath("stream.safetensors"), "stdin", stream_shots, 3,
+                       10.0, NF);
+    /* a minimum length of 5 lets the flash cut (7 frames into its shot), but not the return
+     * from it one frame later */
+    static const int64_t five[4][2] = {{0, 19}, {20, 37}, {38, 44}, {45, 62}};
+    rc = run("%s --no-table --min-shot-len 5 --json '%s' --embeddings '%s' - < '%s'", base,
+             tpath("stream5.json"), tpath("stream5.safetensors"), tpath("frames.ppm"));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    check_stream_shots(tpath("stream5.json"), tpath("stream5.safetensors"), "stdin", five, 4, 24.0,
+                       NF);
+    /* a threshold above the cuts' scores (about 52 and 41) but below the flash's (about 95) */
+    static const int64_t high[2][2] = {{0, 44}, {45, 62}};
+    rc = run("%s --no-table --shot-threshold 70 --json '%s' --embeddings '%s' - < '%s'", base,
+             tpath("stream41.json"), tpath("stream41.safetensors"), tpath("frames.ppm"));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    check_stream_shots(tpath("stream41.json"), tpath("stream41.safetensors"), "stdin", high, 2,
+                       24.0, NF);
+}
+
+/* The same frames as a video: ffmpeg encodes them losslessly (FFV1, RGB), the app decodes
+ * them through ffmpeg at the video's own rate (10 fps): the same shots and scores. */
+static void test_video_through_ffmpeg(void)
+{
+    if (!have_data()) return;
+    if (sh("command -v ffmpeg >/dev/null 2>&1") != 0) {
+        TEST_SKIP("ffmpeg is not installed: --video not exercised");
+        return;
+    }
+    write_stream(tpath("frames_v.ppm"), NF, 0);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -v error -y -f image2pipe -vcodec ppm -framerate 10 "
+             "-i '%s' -c:v ffv1 -pix_fmt bgr0 '%s'", tpath("frames_v.ppm"), tpath("clip.mkv"));
+    TEST_ASSERT(sh(cmd) == 0, "ffmpeg could not make the test video");
+    int rc = run("%s --no-table --json '%s' --embeddings '%s' --video '%s'", base,
+                 tpath("video.json"), tpath("video.safetensors"), tpath("clip.mkv"));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    check_stream_shots(tpath("video.json"), tpath("video.safetensors"), tpath("clip.mkv"),
+                       stream_shots, 3, 10.0, NF);
+    /* lossless: the frames' scores are those of the stdin run */
+    write_stream(tpath("frames.ppm"), NF, 0);
+    rc = run("%s --no-table --embeddings '%s' - < '%s'", base, tpath("stdin_ref.safetensors"),
+             tpath("frames.ppm"));
+    size_t n1 = 0, n2 = 0;
+    float *a = read_tensor(tpath("video.safetensors"), "scores", &n1);
+    float *b = read_tensor(tpath("stdin_ref.safetensors"), "scores", &n2);
+    if (a && b && n1 == n2) test_close_rel("video vs stdin scores", a, b, n1, 1e-6);
+    else TEST_ASSERT(0, "%zu vs %zu scores", n1, n2);
+    free(a), free(b);
+    /* sampled at 5 fps: every other frame, cuts at output frames 10 and 19 */
+    static const int64_t half[3][2] = {{0, 9}, {10, 18}, {19, 31}};
+    rc = run("%s --no-table --fps 5 --min-shot-len 5 --json '%s' --embeddings '%s' --video '%s'",
+             base, tpath("video5.json"), tpath("video5.safetensors"), tpath("clip.mkv"));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    check_stream_shots(tpath("video5.json"), tpath("video5.safetensors"), tpath("clip.mkv"), half, 3,
+                       5.0, 32);
+}
+
+/* A folder as one shot: the shot's scores are the mean of the four official score rows. */
+static void test_shot_per_dir(void)
+{
+    if (!have_data()) return;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/sub' && cp '%s' '%s' '%s/' && cp '%s' '%s' '%s/sub/' "
+             "&& echo notes > '%s/readme.txt'", tpath("dir"), ref_image(0), ref_image(1),
+             tpath("dir"), ref_image(2), ref_image(3), tpath("dir"), tpath("dir"));
+    TEST_ASSERT(sh(cmd) == 0, "setup");
+    int rc = run("%s --no-table --shot-per-dir --top 179 --json '%s' '%s'", base,
+                 tpath("dir.json"), tpath("dir"));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    mcnn_json_doc doc;
+    if (!parse_json(&doc, tpath("dir.json"))) return;
+    const mcnn_json *shot = mcnn_json_get(mcnn_json_get(doc.root, tpath("dir")), "0");
+    TEST_ASSERT(shot && mcnn_json_get(shot, "start_frame")->i == 0 &&
+                mcnn_json_get(shot, "end_frame")->i == 3, "one shot of 4 frames");
+    for (const mcnn_json *lab = shot ? mcnn_json_get(shot, "labels")->child : NULL; lab; lab = lab->next) {
+        const int id = label_index(lab->key);
+        double mean = 0;
+        for (int i = 0; i < 4; i++) mean += ref_scores[i * L + id] / 4;
+        TEST_CLOSE("folder mean", lab->num, mean, 0, 1e-4 * 0.64);
+    }
+    mcnn_json_free(&doc);
+    /* the same folder, one shot per image: keys are the paths inside the folder, sorted */
+    rc = run("%s --no-table --json '%s' '%s'", base, tpath("dir2.json"), tpath("dir"));
+    if (!parse_json(&doc, tpath("dir2.json"))) return;
+    const mcnn_json *v = mcnn_json_get(doc.root, tpath("dir"));
+    const char *keys[] = {"clip_tiny_img0.ppm", "clip_tiny_img1.ppm", "sub/clip_tiny_img2.ppm",
+                          "sub/clip_tiny_img3.ppm"};
+    int k = 0;
+    for (const mcnn_json *s = v ? v->child : NULL; s; s = s->next, k++)
+        TEST_ASSERT(k < 4 && strcmp(s->key, keys[k]) == 0, "key %d: %s", k, s->key);
+    TEST_ASSERT(k == 4, "%d shots", k);
+    mcnn_json_free(&doc);
+}
+
+/* ---- a classifier checkpoint ---------------------------------------------------------------- */
+/* A tiny random ViT saved with "arch" and "labels" metadata, as mcnn-train writes them; the app's
+ * logits and scores must equal the library's own preprocessing + forward + softmax. */
+static void test_vit_classifier(void)
+{
+    if (!have_data()) return;
+    mcnn_vit_config cfg = {.image_size = 32, .patch_size = 8, .in_channels = 3, .width = 32,
+                           .layers = 1, .heads = 2, .mlp_dim = 64, .num_classes = 3,
+                           .ln_eps = 1e-6f};
+    mcnn_vit *m;
+    TEST_OK(mcnn_vit_create(&m, &cfg, 7));
+    mcnn_params *p = mcnn_vit_params(m);
+    mcnn_st_entry *entries = calloc((size_t)p->count, sizeof *entries);
+    char *names = malloc((size_t)p->count * 128);
+    int n = mcnn_params_entries(p, 0, "", entries, names);
+    const char *meta[] = {"arch", "vit", "heads", "2", "labels", "[\"cat\",\"dog\",\"a \\\"bird\\\"\"]"};
+    TEST_OK(mcnn_safetensors_write(tpath("vit.safetensors"), entries, n, meta, 3));
+    free(entries), free(names);
+
+    int rc = run("--model '%s' --no-table --json '%s' --embeddings '%s' '%s' '%s' '%s' '%s'",
+                 tpath("vit.safetensors"), tpath("vit.json"), tpath("vit_emb.safetensors"),
+                 ref_image(0), ref_image(1), ref_image(2), ref_image(3));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    /* the judge: ImageNet preprocessing scaled to 32 (resize 36, crop 32, bilinear) */
+    mcnn_preprocess_config pp = mcnn_preprocess_imagenet();
+    pp.resize = 32 * 256 / 224, pp.crop = 32;
+    float images[4 * 3 * 32 * 32], logits[12], probs[12];
+    for (int i = 0; i < 4; i++) {
+        mcnn_image img;
+        TEST_OK(mcnn_image_load(&img, ref_image(i)));
+        TEST_OK(mcnn_preprocess(images + i * 3 * 32 * 32, &img, &pp));
+        mcnn_image_free(&img);
+    }
+    TEST_OK(mcnn_vit_forward(m, logits, images, 4, 0));
+    mcnn_softmax_forward(probs, logits, 4, 3);
+    size_t nl = 0, ns = 0;
+    float *got_logits = read_tensor(tpath("vit_emb.safetensors"), "logits", &nl);
+    float *got_scores = read_tensor(tpath("vit_emb.safetensors"), "scores", &ns);
+    if (got_logits && nl == 12) test_close_rel("ViT logits", got_logits, logits, 12, 1e-5);
+    else TEST_ASSERT(0, "%zu logits", nl);
+    if (got_scores && ns == 12) test_close_rel("ViT scores", got_scores, probs, 12, 1e-5);
+    free(got_logits), free(got_scores);
+    mcnn_json_doc doc;
+    if (parse_json(&doc, tpath("vit.json"))) {
+        const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(2)), "0"), "labels");
+        TEST_ASSERT(labs && labs->count == 3 && mcnn_json_get(labs, "a \"bird\""),
+                    "the checkpoint's labels");
+        TEST_CLOSE("JSON score", mcnn_json_get(labs, "dog") ? mcnn_json_get(labs, "dog")->num : -1,
+                   probs[2 * 3 + 1], 0, 1e-6);
+        mcnn_json_free(&doc);
+    }
+    /* sigmoid on request; a label file of the wrong length is refused */
+    rc = run("--model '%s' --no-table --activation sigmoid --embeddings '%s' '%s'",
+             tpath("vit.safetensors"), tpath("vit_sig.safetensors"), ref_image(0));
+    float *sig = read_tensor(tpath("vit_sig.safetensors"), "scores", &ns);
+    for (int c = 0; c < 3 && sig && ns == 3; c++)
+        TEST_CLOSE("sigmoid", sig[c], 1.0 / (1.0 + exp(-logits[c])), 1e-5, 1e-7);
+    free(sig);
+    write_file(tpath("two.txt"), "a\nb\n", 4);
+    rc = run("--model '%s' --labels '%s' '%s'", tpath("vit.safetensors"), tpath("two.txt"), ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("label count", 2, "2 labels", "3 classes");
+    mcnn_vit_free(m);
+}
+
+/* ---- the text-embedding cache ---------------------------------------------------------------- */
+static void test_text_cache(void)
+{
+    if (!have_data()) return;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln -sf '%s' '%s'", tpath("w"),
+             test_shared_path("ref/clip_tiny.safetensors"), tpath("w/model.safetensors"));
+    TEST_ASSERT(sh(cmd) == 0, "setup");
+    const char *cargs = "--labels '%s' --vocab '%s' --model '%s' --no-table --top 179 --json '%s' '%s'";
+    char lab[1024], voc[1024];
+    snprintf(lab, sizeof lab, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
+    snprintf(voc, sizeof voc, "%s", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
+    int rc = run(cargs, lab, voc, tpath("w/model.safetensors"), tpath("c1.json"), ref_image(0));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    snprintf(cmd, sizeof cmd, "ls '%s'/text-cache/model-*.safetensors > '%s'", tpath("w"),
+             tpath("cache_list.txt"));
+    TEST_ASSERT(sh(cmd) == 0, "no cache entry written next to the model");
+    char *list = slurp(tpath("cache_list.txt"));
+    char entry[1024] = "";
+    if (list) sscanf(list, "%1023s", entry);
+    free(list);
+    /* Replace the entry's embeddings (same key) by one vector for every label: a run that reads
+     * the cache then scores every label 1/179 - proof that the cache, not the model, was used. */
+    mcnn_safetensors *st;
+    if (!entry[0] || mcnn_safetensors_open(&st, entry) != MCNN_OK) {
+        TEST_ASSERT(0, "cannot open the cache entry '%s'", entry);
+        return;
+    }
+    char key[64];
+    snprintf(key, sizeof key, "%s", mcnn_safetensors_meta(st, "key") ? mcnn_safetensors_meta(st, "key") : "");
+    mcnn_safetensors_close(st);
+    static float same[L * E];
+    for (int i = 0; i < L * E; i++) same[i] = (i % E) == 0;
+    mcnn_st_entry t = {"text_embeddings", MCNN_DTYPE_F32, 2, {L, E}, same};
+    const char *meta[] = {"key", key};
+    TEST_OK(mcnn_safetensors_write(entry, &t, 1, meta, 1));
+    rc = run(cargs, lab, voc, tpath("w/model.safetensors"), tpath("c2.json"), ref_image(0));
+    mcnn_json_doc doc;
+    if (parse_json(&doc, tpath("c2.json"))) {
+        const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(0)), "0"), "labels");
+        for (const mcnn_json *e = labs ? labs->child : NULL; e; e = e->next)
+            TEST_CLOSE("score from the planted cache", e->num, 1.0 / L, 0, 1e-6);
+        mcnn_json_free(&doc);
+    }
+    /* --no-cache ignores it: the official scores again */
+    rc = run("--no-cache --labels '%s' --vocab '%s' --model '%s' --no-table --top 1 --json '%s' '%s'",
+             lab, voc, tpath("w/model.safetensors"), tpath("c3.json"), ref_image(0));
+    if (parse_json(&doc, tpath("c3.json"))) {
+        const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(0)), "0"), "labels");
+        TEST_ASSERT(labs && labs->child && label_index(labs->child->key) == ref_top5[0],
+                    "--no-cache: official top 1");
+        mcnn_json_free(&doc);
+    }
+    /* another prompt is another key: a second entry, real scores */
+    rc = run("--prompt 'a photo of a {}.' --labels '%s' --vocab '%s' --model '%s' --no-table '%s'",
+             lab, voc, tpath("w/model.safetensors"), ref_image(0));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    snprintf(cmd, sizeof cmd, "test $(ls '%s'/text-cache | wc -l) -eq 2", tpath("w"));
+    TEST_ASSERT(sh(cmd) == 0, "a second cache entry for the second prompt");
+    /* a folder without write permission gets no cache, silently */
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln -sf '%s' '%s' && chmod 555 '%s'", tpath("ro"),
+             test_shared_path("ref/clip_tiny.safetensors"), tpath("ro/model.safetensors"), tpath("ro"));
+    TEST_ASSERT(sh(cmd) == 0, "setup");
+    rc = run(cargs, lab, voc, tpath("ro/model.safetensors"), tpath("c4.json"), ref_image(0));
+    TEST_ASSERT(rc == 0, "read-only model folder: exit %d", rc);
+    char *e = err_text();
+    TEST_ASSERT(e && !*e, "silent: '%s'", e ? e : "");
+    free(e);
+    snprintf(cmd, sizeof cmd, "test ! -e '%s/text-cache'", tpath("ro"));
+    TEST_ASSERT(sh(cmd) == 0, "nothing written in a read-only folder");
+    snprintf(cmd, sizeof cmd, "chmod 755 '%s'", tpath("ro"));
+    sh(cmd);
+}
+
+/* ---- errors ----------------------------------------------------------------------------------- */
+static void test_missing_files(void)
+{
+    if (!have_data()) return;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s'", tpath("empty_weights"), tpath("m_only"));
+    sh(cmd);
+    /* the default model, absent: named, with the command that fetches it */
+    char env[1024];
+    snprintf(env, sizeof env, "MCNN_WEIGHTS='%s'", tpath("empty_weights"));
+    int rc = run_env(env, "--no-table '%s'", ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("default model", 3, "empty_weights/clip-vit-b32.safetensors", "not found",
+               "weights/download.sh clip-vit-b32");
+    rc = run("--model '%s' '%s'", tpath("nope.safetensors"), ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("explicit model", 2, "nope.safetensors", "not found");
+    /* the vocabulary, looked for next to the model and in the weights folder */
+    snprintf(cmd, sizeof cmd, "ln -sf '%s' '%s'", test_shared_path("ref/clip_tiny.safetensors"),
+             tpath("m_only/model.safetensors"));
+    sh(cmd);
+    char lab[1024];
+    snprintf(lab, sizeof lab, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
+    rc = run_env(env, "--model '%s' --labels '%s' '%s'", tpath("m_only/model.safetensors"), lab,
+                 ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("vocabulary", 3, "m_only/bpe_simple_vocab_16e6.txt.gz", "not found",
+               "weights/download.sh clip-vit-b32");
+    /* the default label file */
+    char voc[1024];
+    snprintf(voc, sizeof voc, "%s", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
+    rc = run_env(env, "--model '%s' --vocab '%s' '%s'",
+                 test_shared_path("ref/clip_tiny.safetensors"), voc, ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("default labels", 2, "MovieCLIP_taxonomy_split.txt", "weights/download.sh movieclip");
+    rc = run("%s --labels '%s' '%s'", base, tpath("no_labels.txt"), ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("unknown label file", 2, "no_labels.txt", "not found");
+    /* a label file with a repeated label, an empty one */
+    write_file(tpath("dup.txt"), "bar\ncafe\nbar\n", 13);
+    rc = run("%s --labels '%s' '%s'", base, tpath("dup.txt"), ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("repeated label", 2, "dup.txt", "'bar' appears more than once");
+    write_file(tpath("blank.txt"), "\n  \n", 4);
+    rc = run("%s --labels '%s' '%s'", base, tpath("blank.txt"), ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("empty label file", 2, "blank.txt", "no labels");
+    /* not a model */
+    rc = run("--model '%s' '%s'", test_shared_path("ref/tokens_movieclip.safetensors"), ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("not a model", 2, "tokens_movieclip.safetensors", "not a CLIP, ViT or ResNet");
+    /* outputs that cannot be written */
+    rc = run("%s --json '%s' '%s'", base, tpath("no_dir/out.json"), ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("unwritable JSON", 2, "no_dir/out.json", "cannot write");
+    rc = run("%s --embeddings '%s' '%s'", base, tpath("no_dir/e.safetensors"), ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("unwritable embeddings", 1, "no_dir/e.safetensors");
+    /* a template without a placeholder */
+    rc = run("%s --prompt 'just words' '%s'", base, ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("template", 2, "just words", "placeholder");
+}
+
+/* Bad images among good ones: each named with its problem, the good ones still classified, a
+ * non-zero exit, and outputs that are still complete and valid. */
+static void test_bad_images_among_good(void)
+{
+    if (!have_data()) return;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/a_good.ppm' && cp '%s' '%s/d_good.ppm' "
+             "&& cp tests/data/jpeg/rgb_411_33x31.jpg '%s/e_good.jpg' "
+             "&& cp tests/data/images/c2_d8_17x13.png '%s/f_good.png' "
+             "&& head -c 5000 '%s' > '%s/b_truncated.ppm' && : > '%s/c_empty.jpg' "
+             "&& printf 'P6\\n100000 100000\\n255\\n' > '%s/g_absurd.ppm' "
+             "&& printf 'GIF89a not an image' > '%s/h_magic.png' "
+             "&& cp tests/data/jpeg/reject_arithmetic.jpg '%s/i_arith.jpg' "
+             "&& head -c 300 tests/data/jpeg/rgb_411_33x31.jpg > '%s/j_cut.jpg' "
+             "&& head -c 60 tests/data/images/c2_d8_17x13.png > '%s/k_cut.png'",
+             tpath("mixed"), ref_image(0), tpath("mixed"), ref_image(3), tpath("mixed"),
+             tpath("mixed"), tpath("mixed"), ref_image(1), tpath("mixed"), tpath("mixed"),
+             tpath("mixed"), tpath("mixed"), tpath("mixed"), tpath("mixed"), tpath("mixed"));
+    TEST_ASSERT(sh(cmd) == 0, "setup");
+    int rc = run("%s --json '%s' '%s' '%s'", base, tpath("mixed.json"), tpath("mixed"),
+                 tpath("missing.ppm"));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    const char *bad[] = {"b_truncated.ppm", "c_empty.jpg", "g_absurd.ppm", "h_magic.png",
+                         "i_arith.jpg", "j_cut.jpg", "k_cut.png", "missing.ppm"};
+    char *e = err_text();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        /* named twice: when it fails, and in the summary at the end */
+        const char *first = e ? strstr(e, bad[i]) : NULL;
+        TEST_ASSERT(first && strstr(first + 1, bad[i]), "'%s' not reported twice:\n%s", bad[i],
+                    e ? e : "");
+    }
+    TEST_ASSERT(e && strstr(e, "8 inputs failed"), "summary:\n%s", e ? e : "");
+    free(e);
+    char *t = out_text();
+    int rows = 0;
+    for (char *p = t; p && (p = strstr(p, "_good.")); p++) rows++;
+    TEST_ASSERT(rows == 4, "%d good rows in the table:\n%s", rows, t ? t : "");
+    free(t);
+    mcnn_json_doc doc;
+    if (parse_json(&doc, tpath("mixed.json"))) {
+        const mcnn_json *v = mcnn_json_get(doc.root, tpath("mixed"));
+        TEST_ASSERT(v && v->count == 4 && mcnn_json_get(v, "a_good.ppm") &&
+                    mcnn_json_get(v, "f_good.png"), "JSON: the 4 good images");
+        const mcnn_json *labs = mcnn_json_get(mcnn_json_get(v, "d_good.ppm"), "labels");
+        TEST_ASSERT(labs && labs->child && label_index(labs->child->key) == ref_top5[3 * 5],
+                    "the good images still get their official top 1");
+        mcnn_json_free(&doc);
+    }
+}
+
+/* A stream cut inside its last frame: the shots before it are reported, the truncation too. */
+static void test_truncated_stream(void)
+{
+    if (!have_data()) return;
+    const size_t frame_bytes = 13 + (size_t)FW * FH * 3; /* "P6\n64 48\n255\n" + raster */
+    write_stream(tpath("cut.ppm"), 30, 29 * frame_bytes + 100);
+    int rc = run("%s --no-table --json '%s' - < '%s'", base, tpath("cut.json"), tpath("cut.ppm"));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("truncated stream", 3, "stdin: frame 29 is truncated", "1 input failed", "stdin");
+    static const int64_t two[2][2] = {{0, CUT1 - 1}, {CUT1, 28}};
+    mcnn_json_doc doc;
+    if (parse_json(&doc, tpath("cut.json"))) {
+        const mcnn_json *v = mcnn_json_get(doc.root, "stdin");
+        TEST_ASSERT(v && v->count == 2, "2 shots before the truncation");
+        int s = 0;
+        for (const mcnn_json *shot = v ? v->child : NULL; shot && s < 2; shot = shot->next, s++)
+            TEST_ASSERT(mcnn_json_get(shot, "start_frame")->i == two[s][0] &&
+                        mcnn_json_get(shot, "end_frame")->i == two[s][1], "shot %d frames", s);
+        mcnn_json_free(&doc);
+    }
+    /* not PPM at all on stdin */
+    write_file(tpath("junk.bin"), "GIF89a....", 10);
+    rc = run("%s --no-table - < '%s'", base, tpath("junk.bin"));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("junk stream", 2, "stdin: frame 0", "bad magic");
+    /* an empty stream */
+    rc = run("%s --no-table - < /dev/null", base);
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("empty stream", 1, "stdin: no frames");
+}
+
+static void test_video_errors(void)
+{
+    if (!have_data()) return;
+    /* ffmpeg missing: simulated with an empty PATH for the app */
+    int rc = run_env("PATH=/nonexistent", "%s --video '%s'", base, ref_image(0));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("no ffmpeg", 3, "clip_tiny_img0.ppm", "needs ffmpeg, which is not installed",
+               "image2pipe");
+    rc = run("%s --video '%s'", base, tpath("no_such_video.mkv"));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("missing video", 1, "no_such_video.mkv");
+    if (sh("command -v ffmpeg >/dev/null 2>&1") != 0) return;
+    /* a file that is not a video: ffprobe and ffmpeg refuse it */
+    write_file(tpath("fake.mkv"), "this is not a video", 19);
+    rc = run("%s --video '%s'", base, tpath("fake.mkv"));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("not a video", 1, "fake.mkv");
+    rc = run("%s --fps 5 --video '%s'", base, tpath("fake.mkv"));
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect_err("not a video, fps given", 2, "fake.mkv", "ffmpeg");
+}
+
+static void test_bad_options(void)
+{
+    const struct { const char *args, *msg; } cases[] = {
+        {"--top 0 x.ppm", "--top: 0 is outside"},
+        {"--top abc x.ppm", "--top: 'abc' is not an integer"},
+        {"--top 5x x.ppm", "--top: '5x' is not an integer"},
+        {"--threads 0 x.ppm", "--threads: 0 is outside"},
+        {"--batch -3 x.ppm", "--batch: -3 is outside"},
+        {"--fps 0 x.ppm", "--fps: 0 is outside"},
+        {"--fps fast x.ppm", "--fps: 'fast' is not a number"},
+        {"--mean 1,2 x.ppm", "--mean: '1,2' is not three comma-separated numbers"},
+        {"--mean 1,2,3,4 x.ppm", "--mean: '3,4' is not a number"},
+        {"--std 0,1,1 x.ppm", "--std: 0 is outside"},
+        {"--shot-threshold -1 x.ppm", "--shot-threshold: -1 is outside"},
+        {"--min-shot-len 0 x.ppm", "--min-shot-len: 0 is outside"},
+        {"--weak-top1 1.5 x.ppm", "--weak-top1: 1.5 is outside"},
+        {"--resize 0 x.ppm", "--resize: 0 is outside"},
+        {"--interp cubic x.ppm", "--interp: unknown filter 'cubic'"},
+        {"--activation relu x.ppm", "--activation: 'relu' is neither"},
+        {"--frobnicate x.ppm", "unknown option '--frobnicate'"},
+        {"x.ppm --json", "--json needs a value"},
+        {"--no-table=1 x.ppm", "--no-table takes no value"},
+        {"", "no input"},
+        {"- -", "'-' (stdin) given 2 times"},
+        {"--json - --weak-labels - x.ppm", "cannot both go to stdout"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = run("%s", cases[i].args);
+        TEST_ASSERT(rc == 2, "'%s': exit %d, want 2", cases[i].args, rc);
+        expect_err(cases[i].args, 2, cases[i].msg, "mcnn-classify: ");
+    }
+    /* --help documents every option */
+    int rc = run("--help");
+    TEST_ASSERT(rc == 0, "--help: exit %d", rc);
+    char *h = out_text();
+    const char *opts[] = {"--video", "--fps", "--shot-per-dir", "--shot-threshold", "--min-shot-len",
+                          "--model", "--labels", "--prompt", "--scale", "--vocab", "--no-cache",
+                          "--activation", "--resize", "--crop", "--mean", "--std", "--interp",
+                          "--top", "--json", "--weak-labels", "--weak-top1", "--weak-rest",
+                          "--embeddings", "--no-table", "--progress", "--quiet", "--threads",
+                          "--batch", "weights/download.sh"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        TEST_ASSERT(h && strstr(h, opts[i]), "--help lacks %s", opts[i]);
+    free(h);
+}
+
+/* Progress goes to stderr only when asked (not a terminal here); the outputs do not change. */
+static void test_progress(void)
+{
+    if (!have_data()) return;
+    int rc = run("%s --progress '%s'", base, ref_image(0));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    expect_err("--progress", 2, "frames/s", "1 shots");
+    rc = run("%s '%s'", base, ref_image(0));
+    char *e = err_text();
+    TEST_ASSERT(rc == 0 && e && !*e, "quiet by default when stderr is not a terminal: '%s'", e);
+    free(e);
+}
+
+int main(void)
+{
+    /* The app's OpenMP threads wait passively: on a loaded machine with few cores, spinning
+     * threads make each parallel region wait for a time slice (a 0.1 s run takes 1 s). */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    const char *b = getenv("MCNN_BUILD");
+    snprintf(app, sizeof app, "%s/mcnn-classify", b && *b ? b : "build");
+    snprintf(tmp, sizeof tmp, "/tmp/mcnn_test_classify_%d", (int)getpid());
+    mkdir(tmp, 0755);
+    snprintf(out_text_path, sizeof out_text_path, "%s/stdout.txt", tmp);
+    snprintf(err_text_path, sizeof err_text_path, "%s/stderr.txt", tmp);
+    if (access(app, X_OK) != 0) {
+        fprintf(stderr, "  %s not found: build it first (make %s)\n", app, app);
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    /* The model through a link in the test's folder: the text embeddings are computed by the
+     * first run and read from the cache beside the link by the others (the shared folder itself
+     * is read-only). */
+    char cmd0[2048];
+    snprintf(cmd0, sizeof cmd0, "mkdir -p '%s/model' && ln -sf '%s' '%s/model/clip_tiny.safetensors'",
+             tmp, test_shared_path("ref/clip_tiny.safetensors"), tmp);
+    sh(cmd0);
+    snprintf(base, sizeof base, "--model '%s/model/clip_tiny.safetensors'", tmp);
+    snprintf(base + strlen(base), sizeof base - strlen(base), " --labels '%s'",
+             test_shared_path("data/movieclip/taxonomy-179.txt"));
+    snprintf(base + strlen(base), sizeof base - strlen(base), " --vocab '%s'",
+             test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
+    if (mcnn_safetensors_open(&ref, test_shared_path("ref/clip_tiny_ref.safetensors")) == MCNN_OK) {
+        ref_scores = test_golden(ref, "movieclip_scores", NULL);
+        ref_feat = test_golden(ref, "image_features", NULL);
+        ref_top5 = test_golden_i32(ref, "movieclip_top5", NULL);
+        labels_text = slurp(test_shared_path("data/movieclip/taxonomy-179.txt"));
+        int n = 0;
+        for (char *p = labels_text; p && *p && n < L;) {
+            char *e = strchr(p, '\n');
+            if (e) *e = '\0';
+            labels[n++] = p;
+            if (!e) break;
+            p = e + 1;
+        }
+    }
+    TEST_RUN(test_movieclip_scores_match_official);
+    TEST_RUN(test_table);
+    TEST_RUN(test_weak_labels);
+    TEST_RUN(test_json_escaping);
+    TEST_RUN(test_stdin_stream_shots);
+    TEST_RUN(test_video_through_ffmpeg);
+    TEST_RUN(test_shot_per_dir);
+    TEST_RUN(test_vit_classifier);
+    TEST_RUN(test_text_cache);
+    TEST_RUN(test_missing_files);
+    TEST_RUN(test_bad_images_among_good);
+    TEST_RUN(test_truncated_stream);
+    TEST_RUN(test_video_errors);
+    TEST_RUN(test_bad_options);
+    TEST_RUN(test_progress);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "chmod -R u+w '%.200s' 2>/dev/null; rm -rf '%.200s'", tmp, tmp);
+    if (!test_failed) sh(cmd); /* kept for inspection when something failed */
+    if (ref) mcnn_safetensors_close(ref);
+    free(ref_scores), free(ref_feat), free(ref_top5), free(labels_text);
+    return test_summary();
+}
