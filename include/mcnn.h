@@ -19,5 +19,8 @@
 #include "mcnn/resnet.h"
 #include "mcnn/clip.h"
 #include "mcnn/tokenizer.h"
+#include "mcnn/data.h"
+#include "mcnn/classifier.h"
+#include "mcnn/train.h"
 
 #endif

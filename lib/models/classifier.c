@@ -1,0 +1,525 @@
+/* One handle over the two image classifiers (ResNet, ViT): creation by architecture name,
+ * loading any checkpoint of either, forward/backward, a frozen-backbone mode for linear probes,
+ * and the class names and preprocessing that travel with the weights in the metadata. */
+#include "internal.h"
+#include "io/json.h"
+#include "mcnn/classifier.h"
+#include "mcnn/data.h"
+#include "resnet_internal.h"
+#include "vit_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mcnn_classifier {
+    mcnn_arch arch;
+    mcnn_resnet *resnet;
+    mcnn_vit *vit;
+    int image_size, in_channels, num_classes;
+    char **labels;                  /* num_classes names */
+    mcnn_classifier_preprocess pre;
+    int multilabel, frozen;
+    int train_B;                    /* batch of the last forward (for a frozen ViT's backward) */
+};
+
+/* ---- small-variant defaults ---------------------------------------------------------------- *
+ * Chosen on Fashion-MNIST (28 x 28, 2 cores; docs/demo.md has the measurements). */
+enum { SMALL_RESNET_WIDTH = 32, SMALL_RESNET_DEPTH = 1 };
+enum { SMALL_VIT_WIDTH = 128, SMALL_VIT_DEPTH = 6, SMALL_VIT_HEADS_DIV = 32 };
+
+static int small_vit_patch(int image_size)
+{
+    return image_size % 4 == 0 && image_size <= 64 ? 4 : image_size % 7 == 0 ? 7 : 16;
+}
+
+static void default_preprocess(mcnn_classifier_preprocess *p, int size, int channels)
+{
+    const mcnn_transform t = mcnn_transform_default(size, channels);
+    memset(p, 0, sizeof *p);
+    p->size = size;
+    p->channels = channels;
+    p->resize = channels == 1 ? size : t.resize;
+    memcpy(p->mean, t.mean, sizeof p->mean);
+    memcpy(p->std, t.std, sizeof p->std);
+    p->filter = MCNN_RESAMPLE_BILINEAR;
+}
+
+static mcnn_status numeric_labels(mcnn_classifier *c)
+{
+    c->labels = calloc((size_t)c->num_classes, sizeof(char *));
+    if (!c->labels) return mcnn_set_error(MCNN_ERR_NOMEM, "classifier: out of memory");
+    for (int k = 0; k < c->num_classes; k++) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", k);
+        if (!(c->labels[k] = malloc(strlen(buf) + 1)))
+            return mcnn_set_error(MCNN_ERR_NOMEM, "classifier: out of memory");
+        strcpy(c->labels[k], buf);
+    }
+    return MCNN_OK;
+}
+
+void mcnn_classifier_free(mcnn_classifier *c)
+{
+    if (!c) return;
+    mcnn_resnet_free(c->resnet);
+    mcnn_vit_free(c->vit);
+    if (c->labels)
+        for (int k = 0; k < c->num_classes; k++) free(c->labels[k]);
+    free(c->labels);
+    free(c);
+}
+
+mcnn_status mcnn_classifier_create(mcnn_classifier **out, const mcnn_classifier_config *cfg,
+                                   uint64_t seed)
+{
+    *out = NULL;
+    const char *arch = cfg->arch ? cfg->arch : "";
+    const int small = strcmp(arch, "resnet-small") == 0 || strcmp(arch, "vit-small") == 0;
+    const int size = cfg->image_size ? cfg->image_size : small ? 28 : 224;
+    const int channels = cfg->in_channels ? cfg->in_channels : 3;
+    if (cfg->num_classes <= 0 || size <= 0 || channels <= 0)
+        return mcnn_set_error(MCNN_ERR_ARG, "classifier: %d classes, image size %d, %d channels",
+                              cfg->num_classes, size, channels);
+    mcnn_classifier *c = calloc(1, sizeof *c);
+    if (!c) return mcnn_set_error(MCNN_ERR_NOMEM, "classifier: out of memory");
+    c->image_size = size, c->in_channels = channels, c->num_classes = cfg->num_classes;
+    mcnn_status s = MCNN_OK;
+    if (strcmp(arch, "resnet50") == 0 || strcmp(arch, "resnet-small") == 0) {
+        mcnn_resnet_config rc;
+        if (!small) {
+            rc = mcnn_resnet_config_standard(50, cfg->num_classes);
+        } else {
+            const int w = cfg->width ? cfg->width : SMALL_RESNET_WIDTH;
+            const int d = cfg->depth ? cfg->depth : SMALL_RESNET_DEPTH;
+            rc = (mcnn_resnet_config){.block = MCNN_RESNET_BASIC, .stem = MCNN_RESNET_STEM_SMALL,
+                                      .stem_width = w, .stages = 3, .blocks = {d, d, d},
+                                      .widths = {w, 2 * w, 4 * w},
+                                      .num_classes = cfg->num_classes, .bn_eps = 1e-5f,
+                                      .bn_momentum = 0.1f};
+        }
+        rc.in_channels = channels;
+        c->arch = MCNN_ARCH_RESNET;
+        s = mcnn_resnet_create(&c->resnet, &rc, seed);
+    } else if (strcmp(arch, "vit-b16") == 0 || strcmp(arch, "vit-small") == 0) {
+        mcnn_vit_config vc;
+        if (!small) {
+            vc = mcnn_vit_b16_config(cfg->num_classes);
+        } else {
+            const int w = cfg->width ? cfg->width : SMALL_VIT_WIDTH;
+            vc = (mcnn_vit_config){.patch_size = cfg->patch ? cfg->patch : small_vit_patch(size),
+                                   .width = w, .layers = cfg->depth ? cfg->depth : SMALL_VIT_DEPTH,
+                                   .heads = w % SMALL_VIT_HEADS_DIV ? 1 : w / SMALL_VIT_HEADS_DIV,
+                                   .mlp_dim = 2 * w, .num_classes = cfg->num_classes,
+                                   .ln_eps = 1e-6f};
+        }
+        if (cfg->heads) vc.heads = cfg->heads;
+        if (cfg->patch) vc.patch_size = cfg->patch;
+        vc.image_size = size;
+        vc.in_channels = channels;
+        c->arch = MCNN_ARCH_VIT;
+        s = mcnn_vit_create(&c->vit, &vc, seed);
+    } else {
+        s = mcnn_set_error(MCNN_ERR_ARG, "classifier: unknown architecture '%s' (resnet50, "
+                           "vit-b16, resnet-small, vit-small)", arch);
+    }
+    if (s == MCNN_OK) s = numeric_labels(c);
+    if (s != MCNN_OK) {
+        mcnn_classifier_free(c);
+        return s;
+    }
+    default_preprocess(&c->pre, size, channels);
+    *out = c;
+    return MCNN_OK;
+}
+
+/* ---- metadata ------------------------------------------------------------------------------ */
+
+/* The "labels" metadata into c->labels.  A list of another length is an error, unless the
+ * head was replaced (new_head): then the old names do not apply and the numbers stay. */
+static mcnn_status labels_from_json(mcnn_classifier *c, const char *text, const char *path,
+                                    int new_head)
+{
+    mcnn_json_doc doc;
+    mcnn_status s = mcnn_json_parse(&doc, text, strlen(text));
+    if (s != MCNN_OK) return mcnn_wrap_error(s, "%s: metadata \"labels\": ", path);
+    const mcnn_json *a = doc.root;
+    if (new_head && a->type == MCNN_JSON_ARRAY && (int)a->count != c->num_classes) {
+        c->multilabel = 0;
+        mcnn_json_free(&doc);
+        return MCNN_OK;
+    }
+    if (a->type != MCNN_JSON_ARRAY || (int)a->count != c->num_classes) {
+        mcnn_json_free(&doc);
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: metadata \"labels\" is not an array of %d "
+                              "strings (one per class)", path, c->num_classes);
+    }
+    int k = 0;
+    for (const mcnn_json *e = a->child; e; e = e->next, k++) {
+        if (e->type != MCNN_JSON_STRING || strlen(e->str) != e->len) {
+            s = mcnn_set_error(MCNN_ERR_FORMAT, "%s: label %d is not a string", path, k);
+            break;
+        }
+        char *copy = malloc(e->len + 1);
+        if (!copy) {
+            s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
+            break;
+        }
+        memcpy(copy, e->str, e->len + 1);
+        free(c->labels[k]);
+        c->labels[k] = copy;
+    }
+    mcnn_json_free(&doc);
+    return s;
+}
+
+static int parse_filter(const char *v, mcnn_resample *f)
+{
+    static const char *const names[] = {"nearest", "box", "bilinear", "hamming", "bicubic",
+                                        "lanczos"};
+    for (int i = 0; i < 6; i++)
+        if (strcmp(v, names[i]) == 0) return *f = (mcnn_resample)i, 1;
+    return 0;
+}
+
+static const char *filter_name(mcnn_resample f)
+{
+    static const char *const names[] = {"nearest", "box", "bilinear", "hamming", "bicubic",
+                                        "lanczos"};
+    return (unsigned)f < 6 ? names[f] : "bilinear";
+}
+
+/* Read a numeric array (up to 3) of a JSON member into v; returns how many. */
+static int json_floats(const mcnn_json *obj, const char *key, float *v)
+{
+    const mcnn_json *a = mcnn_json_get(obj, key);
+    int n = 0;
+    if (a && a->type == MCNN_JSON_NUMBER) v[n++] = (float)a->num;
+    else if (a && a->type == MCNN_JSON_ARRAY)
+        for (const mcnn_json *e = a->child; e && n < 3; e = e->next)
+            if (e->type == MCNN_JSON_NUMBER) v[n++] = (float)e->num;
+    return n;
+}
+
+static void preprocess_from_meta(mcnn_classifier *c, mcnn_safetensors *st)
+{
+    mcnn_classifier_preprocess *p = &c->pre;
+    const char *v = mcnn_safetensors_meta(st, "preprocess");
+    mcnn_json_doc doc;
+    if (v && mcnn_json_parse(&doc, v, strlen(v)) == MCNN_OK) {
+        const mcnn_json *o = doc.root, *e;
+        if ((e = mcnn_json_get(o, "resize")) && e->type == MCNN_JSON_NUMBER) p->resize = (int)e->num;
+        if ((e = mcnn_json_get(o, "interpolation")) && e->type == MCNN_JSON_STRING)
+            parse_filter(e->str, &p->filter);
+        float m[3], sd[3];
+        int nm = json_floats(o, "mean", m), ns = json_floats(o, "std", sd);
+        for (int i = 0; i < c->in_channels && i < 3; i++) {
+            if (nm) p->mean[i] = m[i < nm ? i : nm - 1];
+            if (ns) p->std[i] = sd[i < ns ? i : ns - 1];
+        }
+        mcnn_json_free(&doc);
+    }
+    mcnn_clear_error();
+}
+
+/* ---- loading ------------------------------------------------------------------------------- */
+
+mcnn_status mcnn_classifier_load(mcnn_classifier **out, const char *path,
+                                 const mcnn_classifier_load_options *opt)
+{
+    static const mcnn_classifier_load_options none = {0};
+    if (!opt) opt = &none;
+    *out = NULL;
+    mcnn_safetensors *st;
+    MCNN_TRY(mcnn_safetensors_open(&st, path));
+    const char *arch = mcnn_safetensors_meta(st, "arch");
+    mcnn_arch kind;
+    if (arch && strcmp(arch, "resnet") == 0) kind = MCNN_ARCH_RESNET;
+    else if (arch && strcmp(arch, "vit") == 0) kind = MCNN_ARCH_VIT;
+    else if (mcnn_safetensors_find(st, "conv1.weight")) kind = MCNN_ARCH_RESNET;
+    else if (mcnn_safetensors_find(st, "conv_proj.weight") ||
+             mcnn_safetensors_find(st, "patch_embed.proj.weight")) kind = MCNN_ARCH_VIT;
+    else {
+        mcnn_safetensors_close(st);
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: not a ResNet or ViT classifier (metadata "
+                              "\"arch\" is %s%s%s, and neither 'conv1.weight' nor "
+                              "'conv_proj.weight' is there)", path, arch ? "'" : "",
+                              arch ? arch : "missing", arch ? "'" : "");
+    }
+    mcnn_classifier *c = calloc(1, sizeof *c);
+    mcnn_status s = c ? MCNN_OK : mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
+    if (s == MCNN_OK && kind == MCNN_ARCH_RESNET) {
+        mcnn_resnet_load_options o = {.num_classes = opt->num_classes, .seed = opt->seed};
+        c->arch = kind;
+        s = mcnn_resnet_load(&c->resnet, path, &o);
+        if (s == MCNN_OK) {
+            const mcnn_resnet_config *rc = mcnn_resnet_get_config(c->resnet);
+            c->num_classes = rc->num_classes, c->in_channels = rc->in_channels;
+            c->image_size = rc->stem == MCNN_RESNET_STEM_IMAGENET ? 224 : 32;
+        }
+    } else if (s == MCNN_OK) {
+        mcnn_vit_load_options o = {.num_classes = opt->num_classes,
+                                   .image_size = opt->image_size};
+        c->arch = kind;
+        s = mcnn_vit_load(&c->vit, path, &o);
+        if (s == MCNN_OK) {
+            const mcnn_vit_config *vc = mcnn_vit_get_config(c->vit);
+            c->num_classes = vc->num_classes, c->in_channels = vc->in_channels;
+            c->image_size = vc->image_size;
+        }
+    }
+    if (s == MCNN_OK) s = numeric_labels(c);
+    if (s == MCNN_OK) {
+        /* the size the model was trained at, from the metadata (ResNet's shapes cannot say) */
+        const char *v = mcnn_safetensors_meta(st, "preprocess");
+        mcnn_json_doc doc;
+        int size = 0;
+        if (v && mcnn_json_parse(&doc, v, strlen(v)) == MCNN_OK) {
+            const mcnn_json *e = mcnn_json_get(doc.root, "size");
+            if (e && e->type == MCNN_JSON_NUMBER && e->num >= 1 && e->num <= 16384)
+                size = (int)e->num;
+            mcnn_json_free(&doc);
+        }
+        mcnn_clear_error();
+        if (kind == MCNN_ARCH_RESNET && size) c->image_size = size;
+        if (opt->image_size) c->image_size = opt->image_size;
+        default_preprocess(&c->pre, c->image_size, c->in_channels);
+        preprocess_from_meta(c, st);
+        if (size && size != c->image_size && c->pre.channels == 1) c->pre.resize = c->image_size;
+        const char *ml = mcnn_safetensors_meta(st, "multilabel");
+        c->multilabel = ml && strcmp(ml, "1") == 0;
+        const char *labels = mcnn_safetensors_meta(st, "labels");
+        if (labels) s = labels_from_json(c, labels, path, opt->num_classes != 0);
+    }
+    mcnn_safetensors_close(st);
+    if (s != MCNN_OK) {
+        mcnn_classifier_free(c);
+        return s;
+    }
+    *out = c;
+    return MCNN_OK;
+}
+
+/* ---- saving -------------------------------------------------------------------------------- */
+
+static size_t json_labels(char *dst, char *const *labels, int K)
+{
+    size_t n = 0;
+    if (dst) dst[n] = '[';
+    n++;
+    for (int k = 0; k < K; k++) {
+        if (k) {
+            if (dst) dst[n] = ',';
+            n++;
+        }
+        n += mcnn_json_escape(dst ? dst + n : NULL, labels[k], strlen(labels[k]));
+    }
+    if (dst) dst[n] = ']', dst[n + 1] = 0;
+    return n + 1;
+}
+
+static void resnet_config_json(char *buf, size_t size, const mcnn_resnet_config *c)
+{
+    int k = snprintf(buf, size, "{\"arch\":\"resnet\",\"block\":\"%s\",\"stem\":\"%s\","
+                     "\"in_channels\":%d,\"stem_width\":%d,\"blocks\":[",
+                     c->block == MCNN_RESNET_BOTTLENECK ? "bottleneck" : "basic",
+                     c->stem == MCNN_RESNET_STEM_IMAGENET ? "imagenet" : "small", c->in_channels,
+                     c->stem_width);
+    for (int s = 0; s < c->stages && k < (int)size; s++)
+        k += snprintf(buf + k, size - k, "%s%d", s ? "," : "", c->blocks[s]);
+    k += snprintf(buf + k, k < (int)size ? size - k : 0, "],\"widths\":[");
+    for (int s = 0; s < c->stages && k < (int)size; s++)
+        k += snprintf(buf + k, size - k, "%s%d", s ? "," : "", c->widths[s]);
+    if (k < (int)size)
+        snprintf(buf + k, size - k, "],\"num_classes\":%d,\"bn_eps\":%g,\"bn_momentum\":%g}",
+                 c->num_classes, c->bn_eps, c->bn_momentum);
+}
+
+mcnn_status mcnn_classifier_save_with(const mcnn_classifier *c, const char *path,
+                                      const mcnn_st_entry *extra, int n_extra,
+                                      const char *const *meta, int n_meta)
+{
+    const mcnn_params *p = c->resnet ? &c->resnet->params : &c->vit->params;
+    const mcnn_params *b = c->resnet ? &c->resnet->buffers : NULL;
+    const int nb = b ? b->count : 0, nbt = nb / 2; /* BN buffers come in pairs */
+    const int n = p->count + nb + nbt + n_extra;
+    const size_t labels_len = json_labels(NULL, c->labels, c->num_classes) + 1;
+    mcnn_st_entry *entries = calloc((size_t)n, sizeof *entries);
+    char *names = malloc((size_t)(p->count + nb + nbt) * 128 + 1);
+    char *labels = malloc(labels_len);
+    const char **all_meta = malloc((size_t)(2 * n_meta + 24) * sizeof(char *));
+    if (!entries || !names || !labels || !all_meta) {
+        free(entries), free(names), free(labels), free(all_meta);
+        return mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    int k = mcnn_params_entries(p, 0, "", entries, names);
+    if (b) {
+        k += mcnn_params_entries(b, 0, "", entries + k, names + (size_t)k * 128);
+        for (int i = 0; i < nb; i += 2) { /* PyTorch's num_batches_tracked, for strict loads */
+            const char *mean = b->table[i].name;
+            char *name = names + (size_t)k * 128;
+            snprintf(name, 128, "%.*snum_batches_tracked",
+                     (int)(strlen(mean) - strlen("running_mean")), mean);
+            entries[k++] = (mcnn_st_entry){.name = name, .dtype = MCNN_DTYPE_I64, .ndim = 0,
+                                           .data = &c->resnet->num_batches_tracked};
+        }
+    }
+    for (int i = 0; i < n_extra; i++) entries[k++] = extra[i];
+    json_labels(labels, c->labels, c->num_classes);
+
+    char config[1024], heads[16] = "", pre[512], mean[96], std[96], size[16], resize[16];
+    const mcnn_classifier_preprocess *pp = &c->pre;
+    const int ch = pp->channels == 1 ? 1 : 3;
+    if (c->vit) {
+        const mcnn_vit_config *v = &c->vit->cfg;
+        snprintf(heads, sizeof heads, "%d", v->heads);
+        snprintf(config, sizeof config,
+                 "{\"arch\":\"vit\",\"image_size\":%d,\"patch_size\":%d,\"in_channels\":%d,"
+                 "\"width\":%d,\"layers\":%d,\"heads\":%d,\"mlp_dim\":%d,\"num_classes\":%d,"
+                 "\"ln_eps\":%g}", v->image_size, v->patch_size, v->in_channels, v->width,
+                 v->layers, v->heads, v->mlp_dim, v->num_classes, v->ln_eps);
+    } else {
+        resnet_config_json(config, sizeof config, &c->resnet->cfg);
+    }
+    snprintf(mean, sizeof mean, ch == 1 ? "%.9g" : "%.9g,%.9g,%.9g", pp->mean[0], pp->mean[1],
+             pp->mean[2]);
+    snprintf(std, sizeof std, ch == 1 ? "%.9g" : "%.9g,%.9g,%.9g", pp->std[0], pp->std[1],
+             pp->std[2]);
+    snprintf(pre, sizeof pre, "{\"size\":%d,\"resize\":%d,\"channels\":%d,\"mean\":[%s],"
+             "\"std\":[%s],\"interpolation\":\"%s\"}", pp->size, pp->resize, ch, mean, std,
+             filter_name(pp->filter));
+    snprintf(size, sizeof size, "%d", pp->size);
+    snprintf(resize, sizeof resize, "%d", pp->resize);
+    int m = 0;
+#define META(key, value) (all_meta[m++] = (key), all_meta[m++] = (value))
+    META("arch", c->vit ? "vit" : "resnet");
+    META("config", config);
+    if (c->vit) META("heads", heads);
+    META("labels", labels);
+    META("preprocess", pre);
+    META("resize", resize);
+    META("crop", size);
+    META("mean", mean);
+    META("std", std);
+    META("interpolation", filter_name(pp->filter));
+    META("multilabel", c->multilabel ? "1" : "0");
+#undef META
+    for (int i = 0; i < 2 * n_meta; i++) all_meta[m++] = meta[i];
+    mcnn_status s = mcnn_safetensors_write(path, entries, k, all_meta, m / 2);
+    free(entries), free(names), free(labels), free(all_meta);
+    return s;
+}
+
+mcnn_status mcnn_classifier_save(const mcnn_classifier *c, const char *path)
+{
+    return mcnn_classifier_save_with(c, path, NULL, 0, NULL, 0);
+}
+
+/* ---- accessors ----------------------------------------------------------------------------- */
+
+mcnn_arch mcnn_classifier_arch(const mcnn_classifier *c) { return c->arch; }
+const char *mcnn_classifier_arch_name(const mcnn_classifier *c)
+{
+    return c->arch == MCNN_ARCH_VIT ? "vit" : "resnet";
+}
+int mcnn_classifier_num_classes(const mcnn_classifier *c) { return c->num_classes; }
+int mcnn_classifier_image_size(const mcnn_classifier *c) { return c->image_size; }
+int mcnn_classifier_in_channels(const mcnn_classifier *c) { return c->in_channels; }
+void *mcnn_classifier_model(mcnn_classifier *c)
+{
+    return c->resnet ? (void *)c->resnet : (void *)c->vit;
+}
+
+mcnn_status mcnn_classifier_set_labels(mcnn_classifier *c, const char *const *names, int count)
+{
+    if (count != c->num_classes)
+        return mcnn_set_error(MCNN_ERR_ARG, "classifier: %d labels for %d classes", count,
+                              c->num_classes);
+    for (int k = 0; k < count; k++) {
+        const size_t n = strlen(names[k]) + 1;
+        char *copy = malloc(n);
+        if (!copy) return mcnn_set_error(MCNN_ERR_NOMEM, "classifier: out of memory");
+        memcpy(copy, names[k], n);
+        free(c->labels[k]);
+        c->labels[k] = copy;
+    }
+    return MCNN_OK;
+}
+
+const char *mcnn_classifier_label(const mcnn_classifier *c, int k)
+{
+    return k >= 0 && k < c->num_classes ? c->labels[k] : NULL;
+}
+
+const mcnn_classifier_preprocess *mcnn_classifier_get_preprocess(const mcnn_classifier *c)
+{
+    return &c->pre;
+}
+
+void mcnn_classifier_set_preprocess(mcnn_classifier *c, const mcnn_classifier_preprocess *p)
+{
+    c->pre = *p;
+}
+
+void mcnn_classifier_set_multilabel(mcnn_classifier *c, int multilabel)
+{
+    c->multilabel = multilabel != 0;
+}
+
+int mcnn_classifier_multilabel(const mcnn_classifier *c) { return c->multilabel; }
+
+mcnn_params *mcnn_classifier_params(mcnn_classifier *c)
+{
+    return c->resnet ? mcnn_resnet_params(c->resnet) : mcnn_vit_params(c->vit);
+}
+
+mcnn_params *mcnn_classifier_buffers(mcnn_classifier *c)
+{
+    return c->resnet ? mcnn_resnet_buffers(c->resnet) : NULL;
+}
+
+void mcnn_classifier_freeze_backbone(mcnn_classifier *c, int freeze)
+{
+    c->frozen = freeze != 0;
+}
+
+int mcnn_classifier_trainable(const mcnn_classifier *c, const mcnn_param **rows)
+{
+    const mcnn_params *p = c->resnet ? &c->resnet->params : &c->vit->params;
+    if (!c->frozen) {
+        *rows = p->table;
+        return p->count;
+    }
+    /* the head is the table's last two rows in both models (weight, bias) */
+    *rows = p->table + p->count - 2;
+    return 2;
+}
+
+/* ---- running ------------------------------------------------------------------------------- */
+
+mcnn_status mcnn_classifier_forward(mcnn_classifier *c, float *logits, const float *images, int B,
+                                    int train)
+{
+    c->train_B = B;
+    if (c->resnet) {
+        const mcnn_resnet_mode mode = !train ? MCNN_RESNET_EVAL
+                                      : c->frozen ? MCNN_RESNET_EVAL : MCNN_RESNET_TRAIN;
+        return mcnn_resnet_forward(c->resnet, logits, images, B, c->image_size, c->image_size,
+                                   mode);
+    }
+    return mcnn_vit_forward(c->vit, logits, images, B, train && !c->frozen);
+}
+
+mcnn_status mcnn_classifier_backward(mcnn_classifier *c, const float *dlogits)
+{
+    if (c->resnet)
+        return c->frozen ? mcnn_resnet_backward_head(c->resnet, dlogits)
+                         : mcnn_resnet_backward(c->resnet, dlogits);
+    if (!c->frozen) return mcnn_vit_backward(c->vit, dlogits);
+    /* the head alone: logits = feat · Wᵀ + b, feat from the last forward */
+    mcnn_vit *m = c->vit;
+    if (!m->acts.B) return mcnn_set_error(MCNN_ERR_ARG, "classifier_backward: no forward pass");
+    mcnn_linear_backward(NULL, m->g.head_w, m->g.head_b, dlogits, m->acts.feat, m->w.head_w,
+                         m->acts.B, m->cfg.width, m->cfg.num_classes);
+    return MCNN_OK;
+}
