@@ -385,13 +385,14 @@ static void labels_free(label_set *ls)
 }
 
 /* ---- the model ---------------------------------------------------------------------------- */
-typedef enum model_kind { MODEL_CLIP, MODEL_VIT } model_kind;
+typedef enum model_kind { MODEL_CLIP, MODEL_VIT, MODEL_RESNET } model_kind;
 
 typedef struct model {
     model_kind kind;
     char *path;
     mcnn_clip *clip;
     mcnn_vit *vit;
+    mcnn_resnet *resnet;
     label_set labels;
     float *text;               /* CLIP: (L, dim) normalised text embeddings               */
     int dim;                   /* CLIP embedding width, or the classifier's logit count   */
@@ -405,7 +406,7 @@ static int detect_kind(model_kind *kind, mcnn_safetensors *st)
 {
     const char *arch = mcnn_safetensors_meta(st, "arch");
     if (arch && strcmp(arch, "vit") == 0) return *kind = MODEL_VIT, 0;
-    if (arch && strcmp(arch, "resnet") == 0) return -2;
+    if (arch && strcmp(arch, "resnet") == 0) return *kind = MODEL_RESNET, 0;
     if ((arch && strstr(arch, "clip")) || mcnn_safetensors_find(st, "visual.conv1.weight") ||
         mcnn_safetensors_find(st, "vision_model.embeddings.patch_embedding.weight"))
         return *kind = MODEL_CLIP, 0;
@@ -413,7 +414,7 @@ static int detect_kind(model_kind *kind, mcnn_safetensors *st)
         mcnn_safetensors_find(st, "patch_embed.proj.weight"))
         return *kind = MODEL_VIT, 0;
     if (mcnn_safetensors_find(st, "conv1.weight") && mcnn_safetensors_find(st, "fc.weight"))
-        return -2;
+        return *kind = MODEL_RESNET, 0;
     return -1;
 }
 
@@ -444,6 +445,10 @@ static int set_preprocess(model *m, const options *o, mcnn_safetensors *st, int 
         m->pp = mcnn_preprocess_clip(m->size);
         m->pp.resize = (int)(m->size / 0.9);
         for (int c = 0; c < 3; c++) m->pp.mean[c] = 0.5f, m->pp.std[c] = 0.5f;
+    } else if (m->kind == MODEL_RESNET && m->resnet &&
+               mcnn_resnet_get_config(m->resnet)->stem == MCNN_RESNET_STEM_SMALL) {
+        m->pp = mcnn_preprocess_imagenet(); /* small images (CIFAR-like): no 256/224 margin */
+        m->pp.resize = m->pp.crop = m->size;
     } else {
         m->pp = mcnn_preprocess_imagenet(); /* torchvision: resize 256, crop 224, bilinear */
         m->pp.resize = (int)((int64_t)m->size * 256 / 224);
@@ -468,6 +473,12 @@ static int set_preprocess(model *m, const options *o, mcnn_safetensors *st, int 
     if (o->mean_set) memcpy(m->pp.mean, o->mean, sizeof o->mean);
     if (o->std_set) memcpy(m->pp.std, o->std, sizeof o->std);
     if (o->interp) parse_interp(o->interp, &m->pp.filter); /* checked with the options */
+    if (m->pp.crop <= 0 || m->pp.resize < 0) {
+        app_error("%s: the checkpoint's crop %d / resize %d are unusable", m->path, m->pp.crop,
+                  m->pp.resize);
+        return -1;
+    }
+    if (m->kind == MODEL_RESNET) m->size = m->pp.crop; /* global pooling: any size */
     if (m->pp.crop != m->size) {
         app_error("--crop %d: %s takes %d x %d images", m->pp.crop, m->path, m->size, m->size);
         return -1;
@@ -530,12 +541,7 @@ static int load_clip_text(model *m, const options *o, const char *wdir)
 static int load_opened(model *m, const options *o, mcnn_safetensors *st, const char *wdir)
 {
     const char *path = m->path;
-    int kind = detect_kind(&m->kind, st);
-    if (kind == -2) {
-        app_error("%s: ResNet checkpoints are not supported by this build yet", path);
-        return -1;
-    }
-    if (kind) {
+    if (detect_kind(&m->kind, st)) {
         app_error("%s: not a CLIP, ViT or ResNet checkpoint (no \"arch\" metadata and no known "
                   "tensor names)", path);
         return -1;
@@ -547,6 +553,16 @@ static int load_opened(model *m, const options *o, mcnn_safetensors *st, const c
         m->dim = c->embed_dim;
         m->size = c->image_size;
         m->channels = 3;
+    } else if (m->kind == MODEL_RESNET) {
+        if (mcnn_resnet_load(&m->resnet, path, NULL) != MCNN_OK) return lib_error();
+        const mcnn_resnet_config *c = mcnn_resnet_get_config(m->resnet);
+        m->dim = c->num_classes;
+        m->channels = c->in_channels;
+        /* any size works (global pooling); the default is the one it was trained at: 224 for
+         * the ImageNet stem, else the "image_size" metadata a trainer writes (32 without) */
+        const char *v = mcnn_safetensors_meta(st, "image_size");
+        m->size = c->stem == MCNN_RESNET_STEM_IMAGENET ? 224 : v && atoi(v) > 0 ? atoi(v) : 32;
+        if (o->crop_set) m->size = o->crop;
     } else {
         /* --crop other than the checkpoint's size resamples the positional embedding */
         mcnn_vit_load_options vo = {.image_size = o->crop_set ? o->crop : 0};
@@ -609,6 +625,7 @@ static void model_free(model *m)
 {
     mcnn_clip_free(m->clip);
     mcnn_vit_free(m->vit);
+    mcnn_resnet_free(m->resnet);
     labels_free(&m->labels);
     free(m->text);
     free(m->path);
@@ -752,7 +769,11 @@ static void flush(run *r)
             CHECK(mcnn_clip_image_embeddings(m->clip, r->feats, r->images, good));
             mcnn_clip_zeroshot_scores(r->scores, r->feats, m->text, good, L, D, (float)r->o->scale);
         } else {
-            CHECK(mcnn_vit_forward(m->vit, r->feats, r->images, good, 0));
+            if (m->kind == MODEL_VIT)
+                CHECK(mcnn_vit_forward(m->vit, r->feats, r->images, good, 0));
+            else
+                CHECK(mcnn_resnet_forward(m->resnet, r->feats, r->images, good, m->size, m->size,
+                                          MCNN_RESNET_EVAL));
             if (m->sigmoid)
                 for (size_t k = 0; k < (size_t)good * L; k++)
                     r->scores[k] = 1.0f / (1.0f + expf(-r->feats[k]));

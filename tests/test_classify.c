@@ -556,6 +556,97 @@ static void test_vit_classifier(void)
     mcnn_vit_free(m);
 }
 
+/* Rewrite a checkpoint with more metadata (F32 tensors kept, integer ones as I32), as a trainer
+ * that records its label list would write it. */
+static void add_metadata(const char *path, const char *const *meta, int nmeta)
+{
+    mcnn_safetensors *st;
+    TEST_OK(mcnn_safetensors_open(&st, path));
+    const int n = mcnn_safetensors_count(st);
+    mcnn_st_entry *t = calloc((size_t)n, sizeof *t);
+    void **data = calloc((size_t)n, sizeof *data);
+    const char *keep[16];
+    int nk = 0;
+    for (int i = 0; i < n; i++) {
+        const mcnn_st_tensor *x = mcnn_safetensors_at(st, i);
+        const int is_f32 = x->dtype == MCNN_DTYPE_F32;
+        data[i] = malloc((x->numel ? x->numel : 1) * 4);
+        if (is_f32) TEST_OK(mcnn_safetensors_read_f32(st, x, data[i]));
+        else TEST_OK(mcnn_safetensors_read_i32(st, x, data[i]));
+        t[i] = (mcnn_st_entry){x->name, is_f32 ? MCNN_DTYPE_F32 : MCNN_DTYPE_I32, x->ndim, {0},
+                               data[i]};
+        memcpy(t[i].shape, x->shape, sizeof x->shape);
+    }
+    const char *old[] = {"arch", "config"}; /* what the model's own save wrote */
+    for (int k = 0; k < 2; k++)
+        if (mcnn_safetensors_meta(st, old[k]))
+            keep[nk++] = old[k], keep[nk++] = mcnn_safetensors_meta(st, old[k]);
+    for (int k = 0; k < 2 * nmeta; k++) keep[nk++] = meta[k];
+    char tmpname[600];
+    snprintf(tmpname, sizeof tmpname, "%s.new", path);
+    TEST_OK(mcnn_safetensors_write(tmpname, t, n, keep, nk / 2));
+    mcnn_safetensors_close(st);
+    rename(tmpname, path);
+    for (int i = 0; i < n; i++) free(data[i]);
+    free(data), free(t);
+}
+
+/* A tiny random ResNet (ImageNet stem, basic blocks) with its labels in the metadata: the app's
+ * default preprocessing is torchvision's ImageNet eval transform (resize 256, crop 224). */
+static void test_resnet_classifier(void)
+{
+    if (!have_data()) return;
+    mcnn_resnet_config cfg = mcnn_resnet_config_standard(18, 4);
+    cfg.stages = 2, cfg.blocks[0] = cfg.blocks[1] = 1, cfg.widths[0] = 4, cfg.widths[1] = 8;
+    cfg.stem_width = 4;
+    mcnn_resnet *m;
+    TEST_OK(mcnn_resnet_create(&m, &cfg, 11));
+    /* non-trivial running statistics, so eval-mode batch norm is exercised */
+    mcnn_params *buf = mcnn_resnet_buffers(m);
+    test_fill_random(buf->data, buf->total, 5);
+    for (int i = 0; i < buf->count; i++)
+        if (strstr(buf->table[i].name, "running_var"))
+            for (size_t j = 0; j < buf->table[i].numel; j++)
+                buf->data[buf->table[i].offset + j] = 0.5f + fabsf(buf->data[buf->table[i].offset + j]);
+    TEST_OK(mcnn_resnet_save(m, tpath("resnet.safetensors")));
+    const char *meta[] = {"labels", "[\"indoor\",\"outdoor\",\"night\",\"day\"]"};
+    add_metadata(tpath("resnet.safetensors"), meta, 1);
+
+    int rc = run("--model '%s' --no-table --json '%s' --embeddings '%s' '%s' '%s'",
+                 tpath("resnet.safetensors"), tpath("resnet.json"), tpath("resnet_emb.safetensors"),
+                 ref_image(1), ref_image(3));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    mcnn_preprocess_config pp = mcnn_preprocess_imagenet();
+    static float images[2 * 3 * 224 * 224];
+    float logits[8], probs[8];
+    for (int i = 0; i < 2; i++) {
+        mcnn_image img;
+        TEST_OK(mcnn_image_load(&img, ref_image(i ? 3 : 1)));
+        TEST_OK(mcnn_preprocess(images + i * 3 * 224 * 224, &img, &pp));
+        mcnn_image_free(&img);
+    }
+    TEST_OK(mcnn_resnet_forward(m, logits, images, 2, 224, 224, MCNN_RESNET_EVAL));
+    mcnn_softmax_forward(probs, logits, 2, 4);
+    size_t nl = 0, ns = 0;
+    float *got_logits = read_tensor(tpath("resnet_emb.safetensors"), "logits", &nl);
+    float *got_scores = read_tensor(tpath("resnet_emb.safetensors"), "scores", &ns);
+    if (got_logits && nl == 8) test_close_rel("ResNet logits", got_logits, logits, 8, 1e-5);
+    else TEST_ASSERT(0, "%zu logits", nl);
+    if (got_scores && ns == 8) test_close_rel("ResNet scores", got_scores, probs, 8, 1e-5);
+    free(got_logits), free(got_scores);
+    mcnn_json_doc doc;
+    if (parse_json(&doc, tpath("resnet.json"))) {
+        const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(3)), "0"), "labels");
+        TEST_ASSERT(labs && labs->count == 4 && mcnn_json_get(labs, "night"), "the checkpoint's labels");
+        mcnn_json_free(&doc);
+    }
+    /* another input size: the network pools globally, so --crop 96 (resize 110) just works */
+    rc = run("--model '%s' --no-table --resize 110 --crop 96 '%s'", tpath("resnet.safetensors"),
+             ref_image(1));
+    TEST_ASSERT(rc == 0, "--crop 96: exit %d", rc);
+    mcnn_resnet_free(m);
+}
+
 /* ---- the text-embedding cache ---------------------------------------------------------------- */
 static void test_text_cache(void)
 {
@@ -906,6 +997,7 @@ int main(void)
     TEST_RUN(test_video_through_ffmpeg);
     TEST_RUN(test_shot_per_dir);
     TEST_RUN(test_vit_classifier);
+    TEST_RUN(test_resnet_classifier);
     TEST_RUN(test_text_cache);
     TEST_RUN(test_missing_files);
     TEST_RUN(test_bad_images_among_good);
