@@ -1,0 +1,206 @@
+/* weights/download.sh without the network: its arguments and messages, a missing curl (an
+ * empty PATH), and the checksum logic with a stand-in curl that serves known bytes: a pinned
+ * checksum accepted and refused, a checksum recorded on first download (trust on first use)
+ * and enforced after, a failed download.  The judge for the pinned checksums is the official
+ * files' copies in ../shared (the same bytes the tokenizer and label tests read). */
+#define _XOPEN_SOURCE 700
+#include "mcnn_test.h"
+
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmp[256], out_path[300], err_path[300];
+
+static const char *tpath(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
+    return buf[k];
+}
+
+/* "ENV sh weights/download.sh ARGS", outputs to files; the exit status. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int script(const char *env, const char *fmt, ...)
+{
+    char args[2048], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s /bin/sh weights/download.sh %s >'%s' 2>'%s' </dev/null", env,
+             args, out_path, err_path);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static char *slurp(const char *path)
+{
+    unsigned char *d = NULL;
+    size_t n;
+    if (mcnn_read_file_maybe_gzip(&d, &n, path) != MCNN_OK) return NULL;
+    return (char *)d;
+}
+
+static void expect(const char *which, const char *what, int n, ...)
+{
+    char *t = slurp(which[0] == 'o' ? out_path : err_path);
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *s = va_arg(ap, const char *);
+        TEST_ASSERT(t && strstr(t, s), "%s: %s lacks '%s':\n%s", what, which, s, t ? t : "");
+    }
+    va_end(ap);
+    free(t);
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void test_arguments(void)
+{
+    int rc = script("", "--help");
+    TEST_ASSERT(rc == 0, "--help: exit %d", rc);
+    expect("out", "--help", 5, "clip-vit-b32", "movieclip", "resnet50", "vit-b16", "--dir");
+    rc = script("", "%s", "");
+    TEST_ASSERT(rc == 2, "no name: exit %d", rc);
+    expect("err", "no name", 1, "usage:");
+    rc = script("", "clip-vit-b32 bogus");
+    TEST_ASSERT(rc == 2, "unknown name: exit %d", rc);
+    expect("err", "unknown name", 2, "unknown name 'bogus'", "clip-vit-b32 movieclip resnet50 vit-b16 all");
+    rc = script("", "--frobnicate movieclip");
+    TEST_ASSERT(rc == 2, "unknown option: exit %d", rc);
+    expect("err", "unknown option", 1, "unknown option '--frobnicate'");
+    rc = script("", "--dir");
+    TEST_ASSERT(rc == 2, "--dir without a value: exit %d", rc);
+    /* --list: every file with its source; the unpinned checksums said to be so */
+    rc = script("PATH=/nonexistent", "--list");
+    TEST_ASSERT(rc == 0, "--list: exit %d", rc);
+    expect("out", "--list", 7,
+           "https://huggingface.co/timm/vit_base_patch32_clip_224.openai/resolve/main/open_clip_model.safetensors",
+           "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz",
+           "https://huggingface.co/timm/resnet50.tv_in1k/resolve/main/model.safetensors",
+           "https://huggingface.co/timm/vit_base_patch16_224.augreg_in21k_ft_in1k/resolve/main/model.safetensors",
+           "MovieCLIP_taxonomy_split.txt", "not pinned",
+           "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a");
+}
+
+static void test_missing_curl(void)
+{
+    int rc = script("PATH=/nonexistent", "--dir '%s' movieclip", tmp);
+    TEST_ASSERT(rc == 1, "exit %d", rc);
+    expect("err", "no curl", 1, "curl is not installed");
+    TEST_ASSERT(!exists(tpath("MovieCLIP_taxonomy_split.txt")), "nothing downloaded");
+}
+
+/* A curl that writes, for the vocabulary and the taxonomy, the official files from ../shared
+ * (or garbage when MODE=bad), for anything else "fake weights" + $FAKE; MODE=fail fails. */
+static void write_stub(void)
+{
+    char dir[600], vocab[1024], taxonomy[1024]; /* test_shared_path reuses one buffer */
+    snprintf(vocab, sizeof vocab, "%s", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
+    snprintf(taxonomy, sizeof taxonomy, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
+    snprintf(dir, sizeof dir, "%s/bin", tmp);
+    mkdir(dir, 0755);
+    FILE *f = fopen(tpath("bin/curl"), "w");
+    fprintf(f,
+            "#!/bin/sh\n"
+            "out=''; url=''\n"
+            "while [ $# -gt 0 ]; do case \"$1\" in -o) out=$2; shift;; "
+            "--proto|--retry|--connect-timeout) shift;; -*) ;; *) url=$1;; esac; shift; done\n"
+            "[ \"${MODE:-}\" = fail ] && { echo 'curl: (22) 404' >&2; exit 22; }\n"
+            "case \"$url\" in\n"
+            "*bpe_simple_vocab_16e6.txt.gz) src='%s';;\n"
+            "*MovieCLIP_taxonomy_split.txt) src='%s';;\n"
+            "*) echo \"fake weights ${FAKE:-}\" > \"$out\"; exit 0;;\n"
+            "esac\n"
+            "if [ \"${MODE:-}\" = bad ]; then echo garbage > \"$out\"; else cat \"$src\" > \"$out\"; fi\n",
+            vocab, taxonomy);
+    fclose(f);
+    chmod(tpath("bin/curl"), 0755);
+}
+
+static void test_pinned_checksums(void)
+{
+    if (!exists(test_shared_path("data/movieclip/taxonomy-179.txt"))) {
+        TEST_SKIP("%s is absent", test_shared_path("data/movieclip/taxonomy-179.txt"));
+        return;
+    }
+    char env[1024];
+    snprintf(env, sizeof env, "PATH='%s/bin':\"$PATH\"", tmp);
+    /* garbage instead of the taxonomy: refused, nothing left behind */
+    char benv[1100];
+    snprintf(benv, sizeof benv, "MODE=bad %s", env);
+    int rc = script(benv, "--dir '%s' movieclip", tmp);
+    TEST_ASSERT(rc == 1, "bad bytes: exit %d", rc);
+    expect("err", "bad bytes", 2, "checksum mismatch for MovieCLIP_taxonomy_split.txt",
+           "0ac3d5bcfebed9e713f9b59124ca81a995cbe801eedd8e313763d08850e70d7c");
+    TEST_ASSERT(!exists(tpath("MovieCLIP_taxonomy_split.txt")) &&
+                !exists(tpath("MovieCLIP_taxonomy_split.txt.part")), "no file left");
+    /* the official bytes: accepted, and the place said */
+    rc = script(env, "--dir '%s' movieclip", tmp);
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    expect("out", "good bytes", 2, "saved: ", "MovieCLIP_taxonomy_split.txt (1509 bytes");
+    TEST_ASSERT(exists(tpath("MovieCLIP_taxonomy_split.txt")), "the taxonomy is there");
+    rc = script(env, "--dir '%s' movieclip", tmp);
+    TEST_ASSERT(rc == 0, "again: exit %d", rc);
+    expect("out", "second run", 1, "already present");
+    /* a failing curl */
+    char fenv[1100];
+    snprintf(fenv, sizeof fenv, "MODE=fail %s", env);
+    rc = script(fenv, "--dir '%s' --force movieclip", tmp);
+    TEST_ASSERT(rc == 1, "failed download: exit %d", rc);
+    expect("err", "failed download", 1, "download failed: https://raw.githubusercontent.com/");
+    TEST_ASSERT(exists(tpath("MovieCLIP_taxonomy_split.txt")), "the verified copy is kept");
+}
+
+/* No checksum pinned for the model: the first download's is recorded, later ones must match. */
+static void test_trust_on_first_use(void)
+{
+    if (!exists(test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"))) {
+        TEST_SKIP("%s is absent", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
+        return;
+    }
+    char env[1024];
+    snprintf(env, sizeof env, "FAKE=one PATH='%s/bin':\"$PATH\"", tmp);
+    int rc = script(env, "--dir '%s' clip-vit-b32", tmp);
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    expect("out", "first use", 4, "NOTE: no published checksum is pinned for clip-vit-b32.safetensors",
+           "SHA256SUMS.local", "saved: ", "bpe_simple_vocab_16e6.txt.gz (1356917 bytes");
+    char *sums = slurp(tpath("SHA256SUMS.local"));
+    TEST_ASSERT(sums && strstr(sums, "  clip-vit-b32.safetensors\n"), "recorded: %s", sums ? sums : "");
+    free(sums);
+    snprintf(env, sizeof env, "FAKE=two PATH='%s/bin':\"$PATH\"", tmp);
+    rc = script(env, "--dir '%s' --force clip-vit-b32", tmp);
+    TEST_ASSERT(rc == 1, "changed bytes: exit %d", rc);
+    expect("err", "changed bytes", 1, "checksum mismatch for clip-vit-b32.safetensors");
+    char *model = slurp(tpath("clip-vit-b32.safetensors"));
+    TEST_ASSERT(model && strstr(model, "fake weights one"), "the first copy is kept");
+    free(model);
+}
+
+int main(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/mcnn_test_download_%d", (int)getpid());
+    mkdir(tmp, 0755);
+    snprintf(out_path, sizeof out_path, "%s/out.txt", tmp);
+    snprintf(err_path, sizeof err_path, "%s/err.txt", tmp);
+    write_stub();
+    TEST_RUN(test_arguments);
+    TEST_RUN(test_missing_curl);
+    TEST_RUN(test_pinned_checksums);
+    TEST_RUN(test_trust_on_first_use);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (!test_failed && system(cmd) != 0) fprintf(stderr, "  could not remove %s\n", tmp);
+    return test_summary();
+}
