@@ -195,6 +195,7 @@ static void test_thread_independence(void)
         {64, 3136, 20, 0, 0},
     };
     int saved = omp_get_max_threads();
+    mcnn_gemm_always_parallel(1); /* not serial because the machine is busy */
     for (size_t s = 0; s < sizeof tshapes / sizeof tshapes[0]; s++) {
         int M = tshapes[s][0], N = tshapes[s][1], K = tshapes[s][2];
         int ta = tshapes[s][3], tb = tshapes[s][4];
@@ -220,6 +221,7 @@ static void test_thread_independence(void)
         free(A), free(B);
     }
     omp_set_num_threads(saved);
+    mcnn_gemm_always_parallel(0);
 #else
     TEST_SKIP("built without OpenMP");
 #endif

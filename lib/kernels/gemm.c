@@ -193,8 +193,49 @@ static double tile_fill(const mcnn_gemm_kernel *k, int M, int N)
 
 static void run(gemm_call *g);
 
+#define MAX_THREADS 256 /* more are not used */
+
 /* Below this many multiply-adds a second thread costs more to wake than it saves. */
 #define PARALLEL_MIN_WORK (64.0 * 64.0 * 64.0)
+
+/* How late the other threads start a parallel call, smoothed (seconds).  On a quiet machine a
+ * few microseconds.  When other processes hold the cores, a thread waits for a time slice:
+ * milliseconds, during which the thread that did start waits at the end of the region, and a
+ * small product takes longer on two threads than on one (measured: 64^3 at 0.05 GFLOP/s).
+ * So a call goes parallel only when its work dwarfs that delay; every 50 ms one call goes
+ * parallel anyway, to notice when the machine is free again.  The result does not depend on
+ * the choice, only the time. */
+static _Atomic double team_delay, team_probe_time;
+static _Atomic int team_always; /* tests: go parallel whatever the delay */
+
+void mcnn_gemm_always_parallel(int on)
+{
+    atomic_store(&team_always, on);
+}
+
+static int want_threads(double macs)
+{
+#ifdef _OPENMP
+    if (omp_in_parallel() || macs < PARALLEL_MIN_WORK) return 1;
+    double serial_seconds = macs / 50e9; /* a low guess of one core's speed */
+    if (!atomic_load(&team_always) && serial_seconds < 8.0 * atomic_load(&team_delay) &&
+        mcnn_seconds() - atomic_load(&team_probe_time) < 0.05)
+        return 1;
+    return min_int(omp_get_max_threads(), MAX_THREADS);
+#else
+    (void)macs;
+    return 1;
+#endif
+}
+
+/* After a parallel call: fold in how late its threads started (late[t], seconds). */
+static void note_team_delay(const double *late, int nt)
+{
+    double worst = 0;
+    for (int t = 0; t < nt; t++) worst = late[t] > worst ? late[t] : worst;
+    atomic_store(&team_delay, 0.5 * atomic_load(&team_delay) + 0.5 * worst);
+    atomic_store(&team_probe_time, mcnn_seconds());
+}
 
 void mcnn_gemm_with(const mcnn_gemm_kernel *kern, int trans_a, int trans_b, int M, int N, int K,
                     float alpha, const float *A, int lda, const float *B, int ldb, float beta,
@@ -230,10 +271,7 @@ static void run(gemm_call *g)
     g->nc_blk = round_up(ceil_div(N, ceil_div(N, kern->nc)), NR);
     g->vec = kern->isa[0] != '\0'; /* every vector kernel's CPU also has AVX2 */
 
-    int nt = 1;
-#ifdef _OPENMP
-    if (!omp_in_parallel() && (double)M * N * K >= PARALLEL_MIN_WORK) nt = omp_get_max_threads();
-#endif
+    int nt = want_threads((double)M * N * K);
     if (nt == 1) {
         gemm_rect(g, 0, M, 0, N);
         return;
@@ -251,10 +289,12 @@ static void run(gemm_call *g)
         if (b > best) best = b, pm = p, pn = nt / p;
     }
 
+    double late[MAX_THREADS], fork_time = mcnn_seconds();
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
 #endif
     for (int t = 0; t < nt; t++) { /* each thread one rectangle, nothing shared but A, B */
+        late[t] = mcnn_seconds() - fork_time;
         int ti = t / pn, tj = t % pn;
         int r0 = tiles_m * ti / pm, r1 = tiles_m * (ti + 1) / pm; /* tile rows [r0, r1) */
         int c0 = tiles_n * tj / pn, c1 = tiles_n * (tj + 1) / pn; /* tile cols [c0, c1) */
@@ -262,6 +302,7 @@ static void run(gemm_call *g)
         int m = min_int(r1 * MR, M) - i0, n = min_int(c1 * NR, N) - j0;
         if (m > 0 && n > 0) gemm_rect(g, i0, m, j0, n);
     }
+    note_team_delay(late, nt);
 }
 
 void mcnn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,

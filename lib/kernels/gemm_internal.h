@@ -43,6 +43,11 @@ const mcnn_gemm_kernel *mcnn_gemm_pick_micro_kernel(int force_plain);
 const mcnn_gemm_kernel *mcnn_gemm_current_kernel(void);
 void mcnn_gemm_set_kernel(const mcnn_gemm_kernel *k);
 
+/* mcnn_gemm goes parallel only when the work dwarfs how late threads have been starting
+ * (they start late when other processes hold the cores).  on = 1: whenever the size allows,
+ * so that tests exercise the parallel path. */
+void mcnn_gemm_always_parallel(int on);
+
 /* mcnn_gemm with an explicit kernel (and its block sizes). */
 void mcnn_gemm_with(const mcnn_gemm_kernel *k, int trans_a, int trans_b, int M, int N, int K,
                     float alpha, const float *A, int lda, const float *B, int ldb, float beta,
