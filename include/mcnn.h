@@ -13,6 +13,7 @@
 #include "mcnn/optim.h"
 #include "mcnn/safetensors.h"
 #include "mcnn/image.h"
+#include "mcnn/shots.h"
 #include "mcnn/preprocess.h"
 #include "mcnn/params.h"
 #include "mcnn/vit.h"
