@@ -344,36 +344,24 @@ static int read_labels(label_set *ls, const char *path, const char *fetch_hint)
     return check_unique(ls, path);
 }
 
-/* The "labels" metadata of a classifier: a JSON array of strings. */
-static int labels_from_json(label_set *ls, const char *json, const char *path)
+/* A classifier's class names (its "labels" metadata, or "0", "1", ...). */
+static int labels_from_classifier(label_set *ls, const mcnn_classifier *c, const char *path)
 {
     memset(ls, 0, sizeof *ls);
-    mcnn_json_doc doc;
-    if (mcnn_json_parse(&doc, json, strlen(json)) != MCNN_OK || doc.root->type != MCNN_JSON_ARRAY ||
-        doc.root->count == 0) {
-        if (doc.root) mcnn_json_free(&doc);
-        app_error("%s: metadata \"labels\" is not a JSON array of strings", path);
-        return -1;
-    }
+    const int n = mcnn_classifier_num_classes(c);
     size_t bytes = 0;
-    for (const mcnn_json *e = doc.root->child; e; e = e->next) {
-        if (e->type != MCNN_JSON_STRING || e->len != strlen(e->str) || !e->len) {
-            mcnn_json_free(&doc);
-            app_error("%s: metadata \"labels\" holds a non-string or empty label", path);
-            return -1;
-        }
-        bytes += e->len + 1;
-    }
+    for (int k = 0; k < n; k++) bytes += strlen(mcnn_classifier_label(c, k)) + 1;
     ls->blob = malloc(bytes);
-    ls->v = malloc(doc.root->count * sizeof *ls->v);
+    ls->v = malloc((size_t)n * sizeof *ls->v);
     if (!ls->blob || !ls->v) return app_error("out of memory"), -1;
     char *p = ls->blob;
-    for (const mcnn_json *e = doc.root->child; e; e = e->next) {
-        memcpy(p, e->str, e->len + 1);
+    for (int k = 0; k < n; k++) {
+        const char *name = mcnn_classifier_label(c, k);
+        size_t len = strlen(name) + 1;
+        memcpy(p, name, len);
         ls->v[ls->n++] = p;
-        p += e->len + 1;
+        p += len;
     }
-    mcnn_json_free(&doc);
     return check_unique(ls, path);
 }
 
@@ -385,14 +373,13 @@ static void labels_free(label_set *ls)
 }
 
 /* ---- the model ---------------------------------------------------------------------------- */
-typedef enum model_kind { MODEL_CLIP, MODEL_VIT, MODEL_RESNET } model_kind;
+typedef enum model_kind { MODEL_CLIP, MODEL_CLASSIFIER } model_kind;
 
 typedef struct model {
     model_kind kind;
     char *path;
     mcnn_clip *clip;
-    mcnn_vit *vit;
-    mcnn_resnet *resnet;
+    mcnn_classifier *cls;      /* a ViT or ResNet, as mcnn-train saves them (classifier.h) */
     label_set labels;
     float *text;               /* CLIP: (L, dim) normalised text embeddings               */
     int dim;                   /* CLIP embedding width, or the classifier's logit count   */
@@ -405,16 +392,15 @@ typedef struct model {
 static int detect_kind(model_kind *kind, mcnn_safetensors *st)
 {
     const char *arch = mcnn_safetensors_meta(st, "arch");
-    if (arch && strcmp(arch, "vit") == 0) return *kind = MODEL_VIT, 0;
-    if (arch && strcmp(arch, "resnet") == 0) return *kind = MODEL_RESNET, 0;
+    if (arch && (strcmp(arch, "vit") == 0 || strcmp(arch, "resnet") == 0))
+        return *kind = MODEL_CLASSIFIER, 0;
     if ((arch && strstr(arch, "clip")) || mcnn_safetensors_find(st, "visual.conv1.weight") ||
         mcnn_safetensors_find(st, "vision_model.embeddings.patch_embedding.weight"))
         return *kind = MODEL_CLIP, 0;
     if (mcnn_safetensors_find(st, "conv_proj.weight") ||
-        mcnn_safetensors_find(st, "patch_embed.proj.weight"))
-        return *kind = MODEL_VIT, 0;
-    if (mcnn_safetensors_find(st, "conv1.weight") && mcnn_safetensors_find(st, "fc.weight"))
-        return *kind = MODEL_RESNET, 0;
+        mcnn_safetensors_find(st, "patch_embed.proj.weight") ||
+        (mcnn_safetensors_find(st, "conv1.weight") && mcnn_safetensors_find(st, "fc.weight")))
+        return *kind = MODEL_CLASSIFIER, 0;
     return -1;
 }
 
@@ -435,39 +421,28 @@ static void find_vocab(char *out, size_t size, const char *model_path, const cha
     snprintf(out, size, "%s/%s", dir, DEFAULT_VOCAB);
 }
 
-/* Preprocessing: the family's defaults, then the checkpoint's metadata, then the options. */
-static int set_preprocess(model *m, const options *o, mcnn_safetensors *st, int timm_names)
+/* Preprocessing: the family's defaults and the checkpoint's metadata (for classifiers, as
+ * mcnn_classifier_load reads them: "preprocess", "resize", "crop", "mean", "std",
+ * "interpolation"), then the options. */
+static int set_preprocess(model *m, const options *o, mcnn_safetensors *st)
 {
     if (m->kind == MODEL_CLIP) {
         m->pp = mcnn_preprocess_clip(m->size);
-    } else if (timm_names && !mcnn_safetensors_meta(st, "mean")) {
-        /* timm's ViT weights (augreg): bicubic, crop_pct 0.9, mean = std = 0.5 */
-        m->pp = mcnn_preprocess_clip(m->size);
-        m->pp.resize = (int)(m->size / 0.9);
-        for (int c = 0; c < 3; c++) m->pp.mean[c] = 0.5f, m->pp.std[c] = 0.5f;
-    } else if (m->kind == MODEL_RESNET && m->resnet &&
-               mcnn_resnet_get_config(m->resnet)->stem == MCNN_RESNET_STEM_SMALL) {
-        m->pp = mcnn_preprocess_imagenet(); /* small images (CIFAR-like): no 256/224 margin */
-        m->pp.resize = m->pp.crop = m->size;
     } else {
-        m->pp = mcnn_preprocess_imagenet(); /* torchvision: resize 256, crop 224, bilinear */
-        m->pp.resize = (int)((int64_t)m->size * 256 / 224);
-        m->pp.crop = m->size;
+        const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(m->cls);
+        m->pp = (mcnn_preprocess_config){.resize = p->resize, .crop = p->size,
+                                         .filter = p->filter, .channels = p->channels};
+        memcpy(m->pp.mean, p->mean, sizeof p->mean);
+        memcpy(m->pp.std, p->std, sizeof p->std);
+        if (mcnn_safetensors_find(st, "patch_embed.proj.weight") &&
+            !mcnn_safetensors_meta(st, "preprocess") && !mcnn_safetensors_meta(st, "mean")) {
+            /* timm's ViT weights (AugReg, weights/download.sh vit-b16): bicubic,
+             * crop_pct 0.9, mean = std = 0.5 */
+            m->pp.filter = MCNN_RESAMPLE_BICUBIC;
+            m->pp.resize = (int)(m->size / 0.9);
+            for (int c = 0; c < 3; c++) m->pp.mean[c] = 0.5f, m->pp.std[c] = 0.5f;
+        }
     }
-    if (m->channels == 1) { /* gray models: convert("L"), one mean and std */
-        m->pp.channels = 1;
-        m->pp.mean[0] = 0.5f, m->pp.std[0] = 0.5f;
-    }
-    /* metadata a training run may leave: resize, crop, mean and std ("a,b,c"), interpolation */
-    const char *v;
-    if ((v = mcnn_safetensors_meta(st, "resize"))) m->pp.resize = atoi(v);
-    if ((v = mcnn_safetensors_meta(st, "crop"))) m->pp.crop = atoi(v);
-    if ((v = mcnn_safetensors_meta(st, "mean")))
-        sscanf(v, "%f,%f,%f", &m->pp.mean[0], &m->pp.mean[1], &m->pp.mean[2]);
-    if ((v = mcnn_safetensors_meta(st, "std")))
-        sscanf(v, "%f,%f,%f", &m->pp.std[0], &m->pp.std[1], &m->pp.std[2]);
-    if ((v = mcnn_safetensors_meta(st, "interpolation")) && parse_interp(v, &m->pp.filter))
-        m->pp.filter = MCNN_RESAMPLE_BILINEAR;
     if (o->resize_set) m->pp.resize = o->resize;
     if (o->crop_set) m->pp.crop = o->crop;
     if (o->mean_set) memcpy(m->pp.mean, o->mean, sizeof o->mean);
@@ -478,7 +453,6 @@ static int set_preprocess(model *m, const options *o, mcnn_safetensors *st, int 
                   m->pp.resize);
         return -1;
     }
-    if (m->kind == MODEL_RESNET) m->size = m->pp.crop; /* global pooling: any size */
     if (m->pp.crop != m->size) {
         app_error("--crop %d: %s takes %d x %d images", m->pp.crop, m->path, m->size, m->size);
         return -1;
@@ -546,55 +520,39 @@ static int load_opened(model *m, const options *o, mcnn_safetensors *st, const c
                   "tensor names)", path);
         return -1;
     }
-    const int timm_names = mcnn_safetensors_find(st, "patch_embed.proj.weight") != NULL;
     if (m->kind == MODEL_CLIP) {
         if (mcnn_clip_load(&m->clip, path, NULL) != MCNN_OK) return lib_error();
         const mcnn_clip_config *c = mcnn_clip_get_config(m->clip);
         m->dim = c->embed_dim;
         m->size = c->image_size;
         m->channels = 3;
-    } else if (m->kind == MODEL_RESNET) {
-        if (mcnn_resnet_load(&m->resnet, path, NULL) != MCNN_OK) return lib_error();
-        const mcnn_resnet_config *c = mcnn_resnet_get_config(m->resnet);
-        m->dim = c->num_classes;
-        m->channels = c->in_channels;
-        /* any size works (global pooling); the default is the one it was trained at: 224 for
-         * the ImageNet stem, else the "image_size" metadata a trainer writes (32 without) */
-        const char *v = mcnn_safetensors_meta(st, "image_size");
-        m->size = c->stem == MCNN_RESNET_STEM_IMAGENET ? 224 : v && atoi(v) > 0 ? atoi(v) : 32;
-        if (o->crop_set) m->size = o->crop;
     } else {
-        /* --crop other than the checkpoint's size resamples the positional embedding */
-        mcnn_vit_load_options vo = {.image_size = o->crop_set ? o->crop : 0};
-        if (mcnn_vit_load(&m->vit, path, &vo) != MCNN_OK) return lib_error();
-        const mcnn_vit_config *c = mcnn_vit_get_config(m->vit);
-        m->dim = c->num_classes;
-        m->size = c->image_size;
-        m->channels = c->in_channels;
+        /* --crop: a ViT's positional embedding is resampled; a ResNet takes any size */
+        mcnn_classifier_load_options lo = {.image_size = o->crop_set ? o->crop : 0};
+        if (mcnn_classifier_load(&m->cls, path, &lo) != MCNN_OK) return lib_error();
+        m->dim = mcnn_classifier_num_classes(m->cls);
+        m->size = mcnn_classifier_image_size(m->cls);
+        m->channels = mcnn_classifier_in_channels(m->cls);
     }
-    if (set_preprocess(m, o, st, timm_names)) return -1;
+    if (set_preprocess(m, o, st)) return -1;
     if (m->kind == MODEL_CLIP) return load_clip_text(m, o, wdir);
 
-    /* a classifier's labels: --labels, else its metadata, else ImageNet's for 1000 classes */
-    const char *meta = mcnn_safetensors_meta(st, "labels"), *mode;
+    /* a classifier's labels: --labels, else its metadata, else ImageNet's for 1000 classes,
+     * else the classifier's own "0", "1", ... */
     char inet[PATH_MAX + 64];
     snprintf(inet, sizeof inet, "%s/%s", wdir, IMAGENET_LABELS);
     int rc;
     if (o->labels) rc = read_labels(&m->labels, o->labels, NULL);
-    else if (meta) rc = labels_from_json(&m->labels, meta, path);
-    else if (m->dim == 1000 && is_file(inet)) rc = read_labels(&m->labels, inet, NULL);
-    else {
-        app_error("%s has no \"labels\" metadata: give --labels FILE (%d lines)", path, m->dim);
-        return -1;
-    }
+    else if (!mcnn_safetensors_meta(st, "labels") && m->dim == 1000 && is_file(inet))
+        rc = read_labels(&m->labels, inet, NULL);
+    else rc = labels_from_classifier(&m->labels, m->cls, path);
     if (rc) return -1;
     if (m->labels.n != m->dim) {
         app_error("%s: %d labels for a model with %d classes", o->labels ? o->labels : path,
                   m->labels.n, m->dim);
         return -1;
     }
-    m->sigmoid = ((mode = mcnn_safetensors_meta(st, "multilabel")) && strcmp(mode, "0")) ||
-                 ((mode = mcnn_safetensors_meta(st, "loss")) && strcmp(mode, "bce") == 0);
+    m->sigmoid = mcnn_classifier_multilabel(m->cls);
     if (o->activation) m->sigmoid = strcmp(o->activation, "sigmoid") == 0;
     return 0;
 }
@@ -624,8 +582,7 @@ static int load_model(model *m, const options *o)
 static void model_free(model *m)
 {
     mcnn_clip_free(m->clip);
-    mcnn_vit_free(m->vit);
-    mcnn_resnet_free(m->resnet);
+    mcnn_classifier_free(m->cls);
     labels_free(&m->labels);
     free(m->text);
     free(m->path);
@@ -769,11 +726,7 @@ static void flush(run *r)
             CHECK(mcnn_clip_image_embeddings(m->clip, r->feats, r->images, good));
             mcnn_clip_zeroshot_scores(r->scores, r->feats, m->text, good, L, D, (float)r->o->scale);
         } else {
-            if (m->kind == MODEL_VIT)
-                CHECK(mcnn_vit_forward(m->vit, r->feats, r->images, good, 0));
-            else
-                CHECK(mcnn_resnet_forward(m->resnet, r->feats, r->images, good, m->size, m->size,
-                                          MCNN_RESNET_EVAL));
+            CHECK(mcnn_classifier_forward(m->cls, r->feats, r->images, good, 0));
             if (m->sigmoid)
                 for (size_t k = 0; k < (size_t)good * L; k++)
                     r->scores[k] = 1.0f / (1.0f + expf(-r->feats[k]));

@@ -647,6 +647,54 @@ static void test_resnet_classifier(void)
     mcnn_resnet_free(m);
 }
 
+/* A checkpoint as mcnn-train writes it (mcnn_classifier_save): a small gray ResNet for 28 x 28
+ * images, multi-label, with its labels and preprocessing in the metadata.  The app must take
+ * all three from the file: gray conversion and Fashion-MNIST-style normalisation, sigmoid
+ * scores, the label names. */
+static void test_train_checkpoint(void)
+{
+    if (!have_data()) return;
+    mcnn_classifier *c;
+    mcnn_classifier_config cfg = {.arch = "resnet-small", .num_classes = 3, .image_size = 28,
+                                  .in_channels = 1, .width = 4};
+    TEST_OK(mcnn_classifier_create(&c, &cfg, 5));
+    const char *names[] = {"shirt", "boot", "bag"};
+    TEST_OK(mcnn_classifier_set_labels(c, names, 3));
+    mcnn_classifier_set_multilabel(c, 1);
+    TEST_OK(mcnn_classifier_save(c, tpath("trained.safetensors")));
+    int rc = run("--model '%s' --no-table --top 3 --json '%s' --embeddings '%s' '%s' '%s'",
+                 tpath("trained.safetensors"), tpath("trained.json"),
+                 tpath("trained_emb.safetensors"), ref_image(0), ref_image(2));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    /* the judge: the classifier's own preprocessing and forward, then sigmoid */
+    const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(c);
+    TEST_ASSERT(p->channels == 1 && p->size == 28, "gray 28 x 28");
+    mcnn_preprocess_config pp = {.resize = p->resize, .crop = p->size, .filter = p->filter,
+                                 .channels = 1, .mean = {p->mean[0]}, .std = {p->std[0]}};
+    float images[2 * 28 * 28], logits[6];
+    for (int i = 0; i < 2; i++) {
+        mcnn_image img;
+        TEST_OK(mcnn_image_load(&img, ref_image(i ? 2 : 0)));
+        TEST_OK(mcnn_preprocess(images + i * 28 * 28, &img, &pp));
+        mcnn_image_free(&img);
+    }
+    TEST_OK(mcnn_classifier_forward(c, logits, images, 2, 0));
+    size_t ns = 0;
+    float *got = read_tensor(tpath("trained_emb.safetensors"), "scores", &ns);
+    for (int k = 0; k < 6 && got && ns == 6; k++)
+        TEST_CLOSE("sigmoid score", got[k], 1.0 / (1.0 + exp(-logits[k])), 1e-5, 1e-7);
+    TEST_ASSERT(ns == 6, "%zu scores", ns);
+    free(got);
+    mcnn_json_doc doc;
+    if (parse_json(&doc, tpath("trained.json"))) {
+        const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(0)), "0"), "labels");
+        TEST_ASSERT(labs && labs->count == 3 && mcnn_json_get(labs, "boot") &&
+                    mcnn_json_get(labs, "shirt") && mcnn_json_get(labs, "bag"), "label names");
+        mcnn_json_free(&doc);
+    }
+    mcnn_classifier_free(c);
+}
+
 /* ---- the text-embedding cache ---------------------------------------------------------------- */
 static void test_text_cache(void)
 {
@@ -998,6 +1046,7 @@ int main(void)
     TEST_RUN(test_shot_per_dir);
     TEST_RUN(test_vit_classifier);
     TEST_RUN(test_resnet_classifier);
+    TEST_RUN(test_train_checkpoint);
     TEST_RUN(test_text_cache);
     TEST_RUN(test_missing_files);
     TEST_RUN(test_bad_images_among_good);
