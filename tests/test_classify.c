@@ -769,6 +769,50 @@ static void test_text_cache(void)
     sh(cmd);
 }
 
+/* Hugging Face's tokenizer files (vocab.json + merges.txt; the small set of the tokenizer
+ * tests): found next to the model without --vocab, and used - the scores are those of the
+ * library with that tokenizer, not those of OpenAI's vocabulary. */
+static void test_hf_vocab(void)
+{
+    if (!have_data()) return;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln -sf '%s' '%s' && cp tests/data/tokenizer_hf/vocab.json "
+             "tests/data/tokenizer_hf/merges.txt '%s/'", tpath("hf"),
+             test_shared_path("ref/clip_tiny.safetensors"), tpath("hf/model.safetensors"),
+             tpath("hf"));
+    TEST_ASSERT(sh(cmd) == 0, "setup");
+    char lab[1024];
+    snprintf(lab, sizeof lab, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
+    int rc = run("--model '%s' --labels '%s' --no-table --embeddings '%s' '%s'",
+                 tpath("hf/model.safetensors"), lab, tpath("hf.safetensors"), ref_image(1));
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    /* the judge: the library with the same tokenizer */
+    mcnn_clip *m;
+    mcnn_tokenizer *tok;
+    TEST_OK(mcnn_clip_load(&m, test_shared_path("ref/clip_tiny.safetensors"), NULL));
+    TEST_OK(mcnn_tokenizer_load(&tok, "tests/data/tokenizer_hf/vocab.json"));
+    static float txt[L * E];
+    float img[E], want[L];
+    const char *tmpl[] = {"a photo of a {label}, a type of background location"};
+    TEST_OK(mcnn_clip_text_embeddings(m, tok, txt, labels, L, tmpl, 1));
+    float *image = test_golden(ref, "image", NULL);
+    if (image) TEST_OK(mcnn_clip_image_embeddings(m, img, image + 3 * 64 * 64, 1));
+    mcnn_clip_zeroshot_scores(want, img, txt, 1, L, E, 100.0f);
+    size_t n = 0;
+    float *got = read_tensor(tpath("hf.safetensors"), "scores", &n);
+    if (got && n == L) {
+        test_close_rel("scores with vocab.json", got, want, L, 1e-4);
+        double d = 0;
+        for (int l = 0; l < L; l++) d += fabs(got[l] - ref_scores[1 * L + l]);
+        TEST_ASSERT(d > 1e-3, "the HF vocabulary was not used (scores equal OpenAI's)");
+    } else {
+        TEST_ASSERT(0, "%zu scores", n);
+    }
+    free(got), free(image);
+    mcnn_tokenizer_free(tok);
+    mcnn_clip_free(m);
+}
+
 /* ---- errors ----------------------------------------------------------------------------------- */
 static void test_missing_files(void)
 {
@@ -1048,6 +1092,7 @@ int main(void)
     TEST_RUN(test_resnet_classifier);
     TEST_RUN(test_train_checkpoint);
     TEST_RUN(test_text_cache);
+    TEST_RUN(test_hf_vocab);
     TEST_RUN(test_missing_files);
     TEST_RUN(test_bad_images_among_good);
     TEST_RUN(test_truncated_stream);
