@@ -260,7 +260,8 @@ static void list(void)
     for (int i = 0; i < kernel_count(); i++) {
         const mcnn_gemm_kernel *k = &mcnn_gemm_kernels[i];
         printf("%2d  %-12s MR=%-2d NR=%-2d KC=%-4d MC=%-4d NC=%-5d %s\n", i + 1, k->name, k->mr,
-               k->nr, k->kc, k->mc, k->nc, mcnn_gemm_kernel_supported(k) ? "" : "(not on this CPU)");
+               k->nr, k->kc, k->mc, k->nc,
+               mcnn_gemm_kernel_supported(k) ? "" : "(not on this CPU)");
     }
 }
 
@@ -321,8 +322,9 @@ int main(int argc, char **argv)
              rest >= 7 ? atoi(argv[a + 6]) : 1024, rest >= 8 ? atoi(argv[a + 7]) : 1,
              rest >= 9 ? atoi(argv[a + 8]) : 0);
     else {
-        fprintf(stderr, "usage: bench_gemm [-r rounds] [-t seconds] [table [filter] | list | kernels [M N K "
-                        "[threads]] | tune k KC MC NC [M N K [threads [transB]]]]\n");
+        fprintf(stderr, "usage: bench_gemm [-r rounds] [-t seconds] [table [filter] | list | "
+                        "kernels [M N K [threads]] | tune k KC MC NC [M N K [threads "
+                        "[transB]]]]\n");
         return 1;
     }
     return 0;

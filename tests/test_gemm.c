@@ -4,8 +4,9 @@
  * be read), leading dimensions wider than the matrices, sizes that are not multiples of any
  * tile (1, 7, 33, ...), K larger than a K block, N larger than an N block; for the picked
  * kernel, the plain one and every numbered variant this CPU runs.  Tall, narrow shapes (300 x 20,
- * 45 x 3) take the transposed route, where the kernel writes C column by column.  Also: the same bits at 1 and
- * 2 threads, and from inside a caller's parallel region; MCNN_GEMM=plain picks the plain kernel.
+ * 45 x 3) take the transposed route, where the kernel writes C column by column.  Also: the
+ * same bits at 1 and 2 threads, and from inside a caller's parallel region; MCNN_GEMM=plain
+ * picks the plain kernel.
  *
  * Tolerance: |got - want| <= 1e-5 * (|alpha| * sum_k |a_ik b_kj| + |beta c_ij|), a bound on
  * float rounding for these K (worst case ~K * 6e-8, typically sqrt(K) * 6e-8) that any wrong

@@ -6,7 +6,7 @@
  *     for pc in K by KC:            pack op(B)[pc.., jc..] into NR-wide panels
  *       for ic in M by MC:          pack op(A)[ic.., pc..] into MR-tall panels -> L2
  *         for jr in nc by NR:       one B micro-panel kc x NR -> L1 / L2
- *           for ir in mc by MR:     micro-kernel: C[ic+ir.., jc+jr..] (MR x NR) += A panel * B panel
+ *           for ir in mc by MR:     micro-kernel: C[ic+ir.., jc+jr..] (MR x NR) += A * B panels
  *
  * Packing (gemm_pack.c) removes transposes and leading dimensions and zero-pads the edges, so
  * the micro-kernel (gemm_micro.c) only ever multiplies whole panels.  K is cut into even KC
@@ -110,6 +110,7 @@ static void macro_kernel(const mcnn_gemm_kernel *kern, int kc, int mc, int nc, c
  * Measured (bench/bench_gemm.c): +20% at M = 64 (ResNet's first stage), +10% at 128, a loss
  * from about 256 rows, where the copy is shared by enough tiles to pay for itself. */
 #define DIRECT_B_MAX_M 160
+
 /* One call's arguments, as mcnn_gemm received them, and its block sizes. */
 typedef struct gemm_call {
     const mcnn_gemm_kernel *kern;
@@ -129,9 +130,11 @@ static void rect_naive(const gemm_call *g, int i0, int m, int j0, int n)
     for (int i = i0; i < i0 + m; i++)
         for (int j = j0; j < j0 + n; j++) {
             double acc = 0.0;
-            for (int k = 0; k < g->K; k++)
-                acc += (double)(g->trans_a ? g->A[(size_t)k * g->lda + i] : g->A[(size_t)i * g->lda + k]) *
-                       (g->trans_b ? g->B[(size_t)j * g->ldb + k] : g->B[(size_t)k * g->ldb + j]);
+            for (int k = 0; k < g->K; k++) {
+                double a = g->trans_a ? g->A[(size_t)k * g->lda + i] : g->A[(size_t)i * g->lda + k];
+                double b = g->trans_b ? g->B[(size_t)j * g->ldb + k] : g->B[(size_t)k * g->ldb + j];
+                acc += a * b;
+            }
             float *c = g->C + (size_t)i * g->rsc + (size_t)j * g->csc;
             *c = (float)(g->alpha * acc + (g->beta == 0.0f ? 0.0 : (double)g->beta * *c));
         }
