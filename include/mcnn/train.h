@@ -77,6 +77,9 @@ MCNN_API mcnn_status mcnn_read_pos_weight(float *pos_weight, int K, const char *
 MCNN_API mcnn_status mcnn_trainer_step(mcnn_trainer *t, const float *images,
                                        const int32_t *labels, const float *targets, int B,
                                        float *loss, int *stepped);
+/* Of the last optimizer step: the gradient norm before clipping, and the learning rate. */
+MCNN_API float mcnn_trainer_last_grad_norm(const mcnn_trainer *t);
+MCNN_API double mcnn_trainer_last_lr(const mcnn_trainer *t);
 
 /* What the callback sees after each optimizer step. */
 typedef struct mcnn_train_progress {

@@ -130,6 +130,8 @@ const mcnn_train_config *mcnn_trainer_config(const mcnn_trainer *t) { return &t-
 int mcnn_trainer_epoch(const mcnn_trainer *t) { return t->epoch; }
 int64_t mcnn_trainer_step_count(const mcnn_trainer *t) { return t->opt.step; }
 int64_t mcnn_trainer_steps_per_epoch(const mcnn_trainer *t) { return t->steps_per_epoch; }
+float mcnn_trainer_last_grad_norm(const mcnn_trainer *t) { return t->last_grad_norm; }
+double mcnn_trainer_last_lr(const mcnn_trainer *t) { return t->last_lr; }
 
 mcnn_status mcnn_trainer_set_pos_weight(mcnn_trainer *t, const float *pos_weight)
 {
