@@ -244,7 +244,7 @@ static void table(const char *filter)
         if (filter && !strstr(shapes[s].name, filter)) continue;
         problem p = make_problem(shapes[s].name, shapes[s].ta, shapes[s].tb, shapes[s].M,
                                  shapes[s].N, shapes[s].K, shapes[s].lda, shapes[s].ldb);
-        for (int t = 1; t <= 2; t++) {
+        for (int t = 1; t <= (cpu_time ? 1 : 2); t++) { /* CPU time: 1 thread only */
             double best[2] = {0, 0};
             compare(e, ne, &p, t, best);
             printf("%-16s %5d %5d %5d %3d %9.1f %9.1f %6.2f %6.0f%%\n", p.name, p.M, p.N, p.K, t,

@@ -113,27 +113,29 @@ typedef float f32x16u __attribute__((vector_size(64), aligned(4), may_alias));
     __attribute__((target(isa))) static void name(MICRO_ARGS)                                \
     MICRO_VECTOR_BODY(vec, vec##u, VL, MR, (NR) / (VL), MR, NR)
 
-/* The same with cheaper edges: a tile at the bottom or right of C that has only a third or two
- * thirds of the rows, or half the columns, runs a smaller copy of the loop.  M = 197 rows in
- * tiles of 12 leave 5 for the last one: 8 rows computed instead of 12.  (MR divisible by 3,
- * NR two vectors.) */
-#define DEFINE_MICRO_EDGES(name, isa, vec, VL, MR, NR)                                       \
+/* The same with cheaper edges: a tile at the bottom or right of C that has only some of the
+ * rows, or half the columns, runs a smaller copy of the loop, computing its rows in steps of
+ * STEP (MR = 2 or 3 STEPs).  M = 197 rows in tiles of 12 leave 5 for the last one: 8 rows
+ * computed instead of 12.  (NR is two vectors.) */
+#define MICRO_EDGE_ROWS(vec, VL, MR, NR, STEP, NVC)                                          \
+    if (m > 2 * (STEP)) MICRO_VECTOR_BODY(vec, vec##u, VL, MR, NVC, MR, NR)                  \
+    else if (m > (STEP)) MICRO_VECTOR_BODY(vec, vec##u, VL, 2 * (STEP), NVC, MR, NR)         \
+    else MICRO_VECTOR_BODY(vec, vec##u, VL, STEP, NVC, MR, NR)
+
+#define DEFINE_MICRO_EDGES(name, isa, vec, VL, MR, NR, STEP)                                 \
     __attribute__((target(isa))) static void name(MICRO_ARGS)                                \
     {                                                                                        \
         if (n > (VL)) {                                                                      \
-            if (m > (MR) / 3 * 2) MICRO_VECTOR_BODY(vec, vec##u, VL, MR, 2, MR, NR)          \
-            else if (m > (MR) / 3) MICRO_VECTOR_BODY(vec, vec##u, VL, (MR) / 3 * 2, 2, MR, NR) \
-            else MICRO_VECTOR_BODY(vec, vec##u, VL, (MR) / 3, 2, MR, NR)                     \
+            MICRO_EDGE_ROWS(vec, VL, MR, NR, STEP, 2)                                        \
         } else {                                                                             \
-            if (m > (MR) / 3 * 2) MICRO_VECTOR_BODY(vec, vec##u, VL, MR, 1, MR, NR)          \
-            else if (m > (MR) / 3) MICRO_VECTOR_BODY(vec, vec##u, VL, (MR) / 3 * 2, 1, MR, NR) \
-            else MICRO_VECTOR_BODY(vec, vec##u, VL, (MR) / 3, 1, MR, NR)                     \
+            MICRO_EDGE_ROWS(vec, VL, MR, NR, STEP, 1)                                        \
         }                                                                                    \
     }
 
 /* the tuned ones */
-DEFINE_MICRO_EDGES(micro_avx512_12x32, "avx512f", f32x16, 16, 12, 32)
-DEFINE_MICRO_EDGES(micro_avx2_6x16, "avx2,fma", f32x8, 8, 6, 16)
+DEFINE_MICRO_EDGES(micro_avx512_12x32, "avx512f", f32x16, 16, 12, 32, 4)
+DEFINE_MICRO_EDGES(micro_avx2_6x16, "avx2,fma", f32x8, 8, 6, 16, 2)
+DEFINE_MICRO_EDGES(micro_avx512_8x32e, "avx512f", f32x16, 16, 8, 32, 4)
 /* candidates for bench/bench_gemm.c */
 DEFINE_MICRO(micro_avx512_12x32_whole, "avx512f", f32x16, 16, 12, 32)
 DEFINE_MICRO(micro_avx512_8x32, "avx512f", f32x16, 16, 8, 32)
@@ -154,6 +156,7 @@ const mcnn_gemm_kernel mcnn_gemm_kernels[] = {
     {"plain", "", micro_plain, PLAIN_MR, PLAIN_NR, 256, 120, 2048, PLAIN_MR, PLAIN_NR},
 #ifdef HAVE_VECTOR_KERNELS
     {"avx512-12x32w", "avx512f", micro_avx512_12x32_whole, 12, 32, 512, 288, 2048, 12, 32},
+    {"avx512-8x32e", "avx512f", micro_avx512_8x32e, 8, 32, 512, 288, 2048, 4, 16},
     {"avx512-8x32", "avx512f", micro_avx512_8x32, 8, 32, 512, 288, 2048, 8, 32},
     {"avx512-14x32", "avx512f", micro_avx512_14x32, 14, 32, 512, 280, 2048, 14, 32},
     {"avx512-6x64", "avx512f", micro_avx512_6x64, 6, 64, 512, 288, 2048, 6, 64},
