@@ -58,14 +58,13 @@ static void transpose_rows(const float *const *src, int h, int kc, float *dst, i
     if (vec && h >= 8) {
         h8 = h / 8 * 8, k8 = kc / 8 * 8;
         size_t lds = (size_t)(src[1] - src[0]); /* the rows are evenly spaced */
-        /* By chunks of 64 k: within one, 8 source rows at a time, each read a few whole
-         * cache lines at once (source rows lie far apart and may share cache sets: do not
-         * keep more than 8 open), then the next 8 rows, whose destination lines (64 x ldd
-         * floats) are still in L1 */
-        for (int kb = 0; kb < k8; kb += 64)
-            for (int i = 0; i < h8; i += 8)
-                for (int k = kb; k < k8 && k < kb + 64; k += 8)
-                    transpose_8x8(src[i] + k, lds, dst + (size_t)k * ldd + i, (size_t)ldd);
+        /* 8 source rows at a time, each read from start to end: 8 long sequential streams
+         * that the hardware prefetcher follows.  (Measured against interleaving the rows 16
+         * or 64 k at a time, which finishes each destination line sooner: 512 x 49 x 4608,
+         * whose A is packed this way, ran at 58 GFLOP/s with chunks of 64, 69 like this.) */
+        for (int i = 0; i < h8; i += 8)
+            for (int k = 0; k < k8; k += 8)
+                transpose_8x8(src[i] + k, lds, dst + (size_t)k * ldd + i, (size_t)ldd);
     }
 #else
     (void)vec;
