@@ -46,6 +46,32 @@ __attribute__((target("avx2"))) static void transpose_8x8(const float *src, size
     }
     for (int i = 0; i < 8; i++) *(f32x8u *)(dst + i * ldd) = r[i];
 }
+
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef float f32x4u __attribute__((vector_size(16), aligned(4), may_alias));
+
+/* dst[c*ldd + r] = src[r*lds + c] for r < 4, c < 8: the 4 rows left over from a 12-row panel */
+__attribute__((target("avx2"))) static void transpose_4x8(const float *src, size_t lds,
+                                                          float *dst, size_t ldd)
+{
+    f32x8 r[4], t[4];
+    for (int i = 0; i < 4; i++) r[i] = *(const f32x8u *)(src + i * lds);
+    for (int i = 0; i < 4; i += 2) { /* pairs of rows, by columns {0, 1, 4, 5} and {2, 3, 6, 7} */
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    f32x4 c[8] = { /* column j: rows 0, 1 from t[0 or 1], rows 2, 3 from t[2 or 3] */
+        __builtin_shufflevector(t[0], t[2], 0, 1, 8, 9),
+        __builtin_shufflevector(t[0], t[2], 2, 3, 10, 11),
+        __builtin_shufflevector(t[1], t[3], 0, 1, 8, 9),
+        __builtin_shufflevector(t[1], t[3], 2, 3, 10, 11),
+        __builtin_shufflevector(t[0], t[2], 4, 5, 12, 13),
+        __builtin_shufflevector(t[0], t[2], 6, 7, 14, 15),
+        __builtin_shufflevector(t[1], t[3], 4, 5, 12, 13),
+        __builtin_shufflevector(t[1], t[3], 6, 7, 14, 15),
+    };
+    for (int i = 0; i < 8; i++) *(f32x4u *)(dst + i * ldd) = c[i];
+}
 #endif
 #endif
 
@@ -53,24 +79,29 @@ __attribute__((target("avx2"))) static void transpose_8x8(const float *src, size
  * can (vec: the CPU has AVX2), then element by element. */
 static void transpose_rows(const float *const *src, int h, int kc, float *dst, int ldd, int vec)
 {
-    int h8 = 0, k8 = 0; /* the part done by blocks: rows [0, h8), columns [0, k8) */
+    int hv = 0, k8 = 0; /* the part done by blocks: rows [0, hv), columns [0, k8) */
 #ifdef HAVE_VECTOR_TRANSPOSE
-    if (vec && h >= 8) {
-        h8 = h / 8 * 8, k8 = kc / 8 * 8;
+    if (vec && h >= 4) {
+        k8 = kc / 8 * 8;
         size_t lds = (size_t)(src[1] - src[0]); /* the rows are evenly spaced */
         /* 8 source rows at a time, each read from start to end: 8 long sequential streams
          * that the hardware prefetcher follows.  (Measured against interleaving the rows 16
          * or 64 k at a time, which finishes each destination line sooner: 512 x 49 x 4608,
          * whose A is packed this way, ran at 58 GFLOP/s with chunks of 64, 69 like this.) */
-        for (int i = 0; i < h8; i += 8)
+        for (; hv + 8 <= h; hv += 8)
             for (int k = 0; k < k8; k += 8)
-                transpose_8x8(src[i] + k, lds, dst + (size_t)k * ldd + i, (size_t)ldd);
+                transpose_8x8(src[hv] + k, lds, dst + (size_t)k * ldd + hv, (size_t)ldd);
+        if (hv + 4 <= h) {
+            for (int k = 0; k < k8; k += 8)
+                transpose_4x8(src[hv] + k, lds, dst + (size_t)k * ldd + hv, (size_t)ldd);
+            hv += 4;
+        }
     }
 #else
     (void)vec;
 #endif
     for (int k = 0; k < kc; k++)
-        for (int i = k < k8 ? h8 : 0; i < h; i++) dst[(size_t)k * ldd + i] = src[i][k];
+        for (int i = k < k8 ? hv : 0; i < h; i++) dst[(size_t)k * ldd + i] = src[i][k];
 }
 
 /* Rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) -> panels [first, last) of kc x mr. */
