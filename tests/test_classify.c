@@ -109,6 +109,14 @@ static void expect_err(const char *what, int n, ...)
     free(e);
 }
 
+/* The first occurrence of needle (m bytes) in hay (n bytes), or NULL. */
+static unsigned char *find_bytes(unsigned char *hay, size_t n, const char *needle, size_t m)
+{
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(hay + i, needle, m) == 0) return hay + i;
+    return NULL;
+}
+
 static void write_file(const char *path, const void *data, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -896,11 +904,30 @@ static void test_bad_images_among_good(void)
              tpath("mixed"), tpath("mixed"), ref_image(1), tpath("mixed"), tpath("mixed"),
              tpath("mixed"), tpath("mixed"), tpath("mixed"), tpath("mixed"), tpath("mixed"));
     TEST_ASSERT(sh(cmd) == 0, "setup");
+    /* corrupt data: a PNG with one IDAT byte flipped (its CRC no longer matches), a JPEG whose
+     * entropy-coded data holds a marker where none belongs */
+    unsigned char *d;
+    size_t n;
+    if (mcnn_read_file_maybe_gzip(&d, &n, "tests/data/images/c2_d8_17x13.png") == MCNN_OK) {
+        unsigned char *idat = find_bytes(d, n, "IDAT", 4);
+        if (idat && idat + 10 < d + n) idat[10] ^= 0x55;
+        write_file(tpath("mixed/l_crc.png"), d, n);
+        free(d);
+    }
+    if (mcnn_read_file_maybe_gzip(&d, &n, "tests/data/jpeg/rgb_411_33x31.jpg") == MCNN_OK) {
+        unsigned char *sos = find_bytes(d, n, "\xff\xda", 2);
+        size_t start = sos ? (size_t)(sos - d) + 2 + (size_t)(sos[2] << 8 | sos[3]) : n;
+        for (size_t k = start + 5; k + 1 < n && k < start + 40; k += 2) d[k] = 0xff, d[k + 1] = 0;
+        if (start + 6 < n) d[start + 5] = 0xff, d[start + 6] = 0xd7; /* RST7, out of place */
+        write_file(tpath("mixed/m_huffman.jpg"), d, n);
+        free(d);
+    }
     int rc = run("%s --json '%s' '%s' '%s'", base, tpath("mixed.json"), tpath("mixed"),
                  tpath("missing.ppm"));
     TEST_ASSERT(rc == 1, "exit %d", rc);
     const char *bad[] = {"b_truncated.ppm", "c_empty.jpg", "g_absurd.ppm", "h_magic.png",
-                         "i_arith.jpg", "j_cut.jpg", "k_cut.png", "missing.ppm"};
+                         "i_arith.jpg", "j_cut.jpg", "k_cut.png", "l_crc.png", "m_huffman.jpg",
+                         "missing.ppm"};
     char *e = err_text();
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         /* named twice: when it fails, and in the summary at the end */
@@ -908,7 +935,8 @@ static void test_bad_images_among_good(void)
         TEST_ASSERT(first && strstr(first + 1, bad[i]), "'%s' not reported twice:\n%s", bad[i],
                     e ? e : "");
     }
-    TEST_ASSERT(e && strstr(e, "8 inputs failed"), "summary:\n%s", e ? e : "");
+    TEST_ASSERT(e && strstr(e, "10 inputs failed"), "summary:\n%s", e ? e : "");
+    TEST_ASSERT(e && strstr(e, "CRC mismatch") && strstr(e, "entropy-coded data"), "reasons");
     free(e);
     char *t = out_text();
     int rows = 0;
