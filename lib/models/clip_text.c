@@ -10,6 +10,7 @@
  *   6 ln_final          -> fin (N, w)        (CLIP normalises every row and keeps these)
  *   7 @ text_projection -> features (N, E) */
 #include "internal.h"
+#include "core/profile.h"
 #include "clip_internal.h"
 
 #include <string.h>
@@ -70,6 +71,7 @@ mcnn_status mcnn_clip_text_forward(mcnn_clip *m, float *features, const int32_t 
     carve(a, &fill, m, N, T, train);
 
     const clip_tensors *wt = &m->w;
+    mcnn_prof_run_begin();
     mcnn_embedding_forward(a->x0, a->ids, wt->tok_emb, N * T, w);                       /* 2 */
     mcnn_add_positional_forward(a->x, a->x0, wt->tpos, N, T, w);                        /* 3 */
     const float *in = a->x;
@@ -85,6 +87,7 @@ mcnn_status mcnn_clip_text_forward(mcnn_clip *m, float *features, const int32_t 
     mcnn_layernorm_forward(a->fin, a->fin_mean, a->fin_rstd, a->pooled, wt->ln_final_w,  /* 6 */
                            wt->ln_final_b, N, w, 1e-5f);
     mcnn_gemm(0, 0, N, E, w, 1.0f, a->fin, w, wt->tproj, E, 0.0f, features, E);        /* 7 */
+    mcnn_prof_run_end("clip text forward");
     return MCNN_OK;
 }
 
@@ -95,6 +98,7 @@ void mcnn_clip_text_backward(mcnn_clip *m, const float *dfeatures)
     const clip_tensors *wt = &m->w, *g = &m->g;
     const int N = a->N, T = a->T, w = cfg->text_width, E = cfg->embed_dim;
     const size_t NTw = (size_t)N * T * w;
+    mcnn_prof_run_begin();
 
     mcnn_gemm(0, 1, N, w, E, 1.0f, dfeatures, E, wt->tproj, E, 0.0f, a->dfin, w);         /* 7 */
     mcnn_gemm(1, 0, w, E, N, 1.0f, a->fin, w, dfeatures, E, 1.0f, g->tproj, E);
@@ -117,4 +121,5 @@ void mcnn_clip_text_backward(mcnn_clip *m, const float *dfeatures)
     }
     mcnn_add_positional_backward(NULL, g->tpos, dout, N, T, w);                           /* 3 */
     mcnn_embedding_backward(g->tok_emb, dout, a->ids, N * T, w);                          /* 2 */
+    mcnn_prof_run_end("clip text backward");
 }

@@ -9,6 +9,7 @@
  *   7 ln_post on the class token -> post (B, W)
  *   8 @ proj            -> features (B, E) */
 #include "internal.h"
+#include "core/profile.h"
 #include "clip_internal.h"
 
 #include <string.h>
@@ -59,6 +60,7 @@ mcnn_status mcnn_clip_vision_forward(mcnn_clip *m, float *features, const float 
     const clip_tensors *w = &m->w;
     const int W = cfg->vision_width, P = m->vP, T = m->vT, E = cfg->embed_dim;
     const int PS = cfg->patch_size, R = cfg->image_size, PD = 3 * PS * PS;
+    mcnn_prof_run_begin();
     mcnn_patchify_forward(a->patches, images, B, 3, R, R, PS);                       /* 1 */
     mcnn_linear_forward(a->tok, a->patches, w->conv1, NULL, B * P, PD, W);           /* 2 */
     mcnn_class_token_forward(a->x0, a->tok, w->class_emb, B, P, W);                  /* 3 */
@@ -77,6 +79,7 @@ mcnn_status mcnn_clip_vision_forward(mcnn_clip *m, float *features, const float 
     mcnn_layernorm_forward(a->post, a->post_mean, a->post_rstd, a->cls, w->ln_post_w,
                            w->ln_post_b, B, W, 1e-5f);
     mcnn_gemm(0, 0, B, E, W, 1.0f, a->post, W, w->vproj, E, 0.0f, features, E);     /* 8 */
+    mcnn_prof_run_end("clip image forward");
     return MCNN_OK;
 }
 
@@ -88,6 +91,7 @@ void mcnn_clip_vision_backward(mcnn_clip *m, const float *dfeatures)
     const int B = a->B, W = cfg->vision_width, P = m->vP, T = m->vT, E = cfg->embed_dim;
     const int PD = 3 * cfg->patch_size * cfg->patch_size;
     const size_t BTW = (size_t)B * T * W;
+    mcnn_prof_run_begin();
 
     /* 8: features = post @ proj, so dpost = dfeatures @ projᵀ and dproj += postᵀ @ dfeatures */
     mcnn_gemm(0, 1, B, W, E, 1.0f, dfeatures, E, w->vproj, E, 0.0f, a->dpost, W);
@@ -115,4 +119,5 @@ void mcnn_clip_vision_backward(mcnn_clip *m, const float *dfeatures)
     memset(a->dtok, 0, (size_t)B * P * W * sizeof(float));                             /* 3 */
     mcnn_class_token_backward(a->dtok, g->class_emb, a->dx, B, P, W);
     mcnn_linear_backward(NULL, g->conv1, NULL, a->dtok, a->patches, w->conv1, B * P, PD, W); /* 2 */
+    mcnn_prof_run_end("clip image backward");
 }

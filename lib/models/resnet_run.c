@@ -9,6 +9,7 @@
  *   7 fc                -> logits (N, K)
  * Memory: one arena per (N, H, W, keep), carved by carve_acts below (size, then point). */
 #include "internal.h"
+#include "core/profile.h"
 #include "resnet_internal.h"
 
 #include <stdlib.h>
@@ -163,6 +164,7 @@ mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *imag
     const int keep = mode != MCNN_RESNET_EVAL; /* the plan may keep more than this call needs */
     a->ran = 0;
     a->mode = mode;
+    mcnn_prof_run_begin();
     if (keep)
         memcpy(a->images, images, (size_t)N * c->in_channels * H * W * sizeof(float));
 
@@ -191,6 +193,7 @@ mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *imag
     mcnn_linear_forward(logits, a->feat, w->fc_w, w->fc_b, N, F, K);                         /* 7 */
     if (mode == MCNN_RESNET_TRAIN) m->num_batches_tracked++;
     a->ran = 1;
+    mcnn_prof_run_end("resnet forward");
     return MCNN_OK;
 }
 
@@ -214,6 +217,7 @@ mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits)
     const resblock_bn bn = bn_mode(a->mode);
     const int N = a->N, S = c->stem_width, F = m->features, K = c->num_classes;
     const resblock_cfg *last = &a->cfgs[m->nblocks - 1];
+    mcnn_prof_run_begin();
 
     memset(a->dfeat, 0, (size_t)N * F * sizeof(float));
     mcnn_linear_backward(a->dfeat, g->fc_w, g->fc_b, dlogits, a->feat, w->fc_w, N, F, K);  /* 7 */
@@ -248,6 +252,7 @@ mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits)
                             a->H1 * a->W1, c->bn_eps, bn);
     mcnn_conv2d_backward(NULL, g->conv1_w, NULL, dc0, a->images, w->conv1_w, &a->stem_conv,  /* 1 */
                          a->workspace);
+    mcnn_prof_run_end("resnet backward");
     return MCNN_OK;
 }
 

@@ -9,6 +9,7 @@
  *                                                        keeps token 0: the same numbers)
  *   7 head            -> logits (B, K) */
 #include "internal.h"
+#include "core/profile.h"
 #include "vit_internal.h"
 
 #include <stdlib.h>
@@ -77,6 +78,7 @@ mcnn_status mcnn_vit_forward(mcnn_vit *m, float *logits, const float *images, in
     const vit_tensors *w = &m->w;
     const int C = cfg->width, P = m->P, T = m->T, K = cfg->num_classes, PS = cfg->patch_size;
     const int IC = cfg->in_channels, H = cfg->image_size, PD = IC * PS * PS;
+    mcnn_prof_run_begin();
 
     mcnn_patchify_forward(a->patches, images, B, IC, H, H, PS);                    /* 1 */
     mcnn_linear_forward(a->tok, a->patches, w->patch_w, w->patch_b, B * P, PD, C); /* 2 */
@@ -95,6 +97,7 @@ mcnn_status mcnn_vit_forward(mcnn_vit *m, float *logits, const float *images, in
     mcnn_layernorm_forward(a->feat, a->feat_mean, a->feat_rstd, a->cls, w->lnf_w, w->lnf_b, B, C,
                            cfg->ln_eps);
     mcnn_linear_forward(logits, a->feat, w->head_w, w->head_b, B, C, K);           /* 7 */
+    mcnn_prof_run_end("vit forward");
     return MCNN_OK;
 }
 
@@ -108,6 +111,7 @@ mcnn_status mcnn_vit_backward(mcnn_vit *m, const float *dlogits)
     const int B = a->B, C = cfg->width, P = m->P, T = m->T, K = cfg->num_classes;
     const int PD = cfg->in_channels * cfg->patch_size * cfg->patch_size, L = cfg->layers;
     const size_t BTC = (size_t)B * T * C;
+    mcnn_prof_run_begin();
 
     memset(a->dfeat, 0, (size_t)B * C * sizeof(float));
     memset(a->dcls, 0, (size_t)B * C * sizeof(float));
@@ -132,6 +136,7 @@ mcnn_status mcnn_vit_backward(mcnn_vit *m, const float *dlogits)
     mcnn_class_token_backward(a->dtok, g->cls, dout, B, P, C);                                    /* 3 */
     mcnn_linear_backward(NULL, g->patch_w, g->patch_b, a->dtok, a->patches, w->patch_w, B * P, PD, /* 2 */
                          C);
+    mcnn_prof_run_end("vit backward");
     return MCNN_OK;                                            /* 1: no gradient for the images */
 }
 

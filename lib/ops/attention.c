@@ -22,6 +22,7 @@
  * since GEMM's result does not depend on its thread count, neither does ours.
  * See docs/ops/attention.md. */
 #include "internal.h"
+#include "core/profile.h"
 
 #include <math.h>
 #ifdef _OPENMP
@@ -88,6 +89,7 @@ static void head_forward(float *out, float *probs, const float *qkv, int b, int 
 void mcnn_attention_forward(float *out, float *probs, const float *qkv, int B, int T, int C,
                             int NH, int causal)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_ATTENTION);
     if (split_heads(B, NH)) {
         #pragma omp parallel
         {
@@ -136,6 +138,7 @@ void mcnn_attention_backward(float *dqkv, const float *dout, const float *qkv,
                              const float *probs, int B, int T, int C, int NH, int causal,
                              float *workspace)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_ATTENTION);
     if (!dqkv) return;
     if (split_heads(B, NH)) {
         #pragma omp parallel

@@ -13,6 +13,7 @@
  * Every channel is independent, so channels are split across threads: each channel's sums run
  * in one fixed order, in double (M = 16·112·112 = 200k values in ResNet's first layer). */
 #include "internal.h"
+#include "core/profile.h"
 
 #include <math.h>
 
@@ -73,6 +74,7 @@ void mcnn_batchnorm2d_forward_train(float *y, float *mean, float *rstd, float *r
                                     const float *beta, int N, int C, int HW, float momentum,
                                     float eps)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_BN);
     const size_t M = (size_t)N * HW;
     #pragma omp parallel for if (M * C > 32768)
     for (int c = 0; c < C; c++) {
@@ -106,6 +108,7 @@ void mcnn_batchnorm2d_forward_eval(float *y, const float *x, const float *gamma,
                                    const float *beta, const float *running_mean,
                                    const float *running_var, int N, int C, int HW, float eps)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_BN);
     #pragma omp parallel for if ((size_t)N * HW * C > 32768)
     for (int c = 0; c < C; c++) {
         const double scale = gamma[c] / sqrt((double)running_var[c] + eps);
@@ -122,6 +125,7 @@ void mcnn_batchnorm2d_backward(float *dx, float *dgamma, float *dbeta, const flo
                                const float *x, const float *gamma, const float *mean,
                                const float *rstd, int N, int C, int HW)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_BN);
     const size_t M = (size_t)N * HW;
     #pragma omp parallel for if (M * C > 32768)
     for (int c = 0; c < C; c++) {
@@ -160,6 +164,7 @@ void mcnn_batchnorm2d_backward_eval(float *dx, float *dgamma, float *dbeta, cons
                                     const float *running_mean, const float *running_var, int N,
                                     int C, int HW, float eps)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_BN);
     /* the statistics are constants here, so y is affine in x: dx = gamma · rstd · dy */
     #pragma omp parallel for if ((size_t)N * HW * C > 32768)
     for (int c = 0; c < C; c++) {

@@ -19,6 +19,7 @@
  * by chunk in a fixed order: the result has the same bits at any thread count.
  * See docs/ops/conv2d.md for the shapes drawn out and the measurements behind these choices. */
 #include "im2col.h"
+#include "core/profile.h"
 
 #include <string.h>
 
@@ -84,6 +85,7 @@ static const float *conv_columns(float *ws, const float *x, int n0, int cnt,
 void mcnn_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                          const mcnn_conv2d_shape *s, float *workspace)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_CONV);
     const int OH = mcnn_conv2d_out_h(s), OW = mcnn_conv2d_out_w(s), P = OH * OW;
     const int G = s->groups, OCg = s->OC / G, Kg = s->IC / G * s->KH * s->KW, B = conv_chunk(s);
     /* (OC, B·P) after the columns, when B > 1 */
@@ -114,6 +116,7 @@ void mcnn_conv2d_forward(float *y, const float *x, const float *w, const float *
 void mcnn_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, const mcnn_conv2d_shape *s, float *workspace)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_CONV);
     const int OH = mcnn_conv2d_out_h(s), OW = mcnn_conv2d_out_w(s), P = OH * OW;
     const int G = s->groups, OCg = s->OC / G, ICg = s->IC / G, Kg = ICg * s->KH * s->KW;
     const int B = conv_chunk(s);

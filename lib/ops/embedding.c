@@ -12,6 +12,7 @@
  * threads split over channels or positions, so the result is bitwise the same for any number
  * of threads, with no atomics. */
 #include "internal.h"
+#include "core/profile.h"
 
 #include <string.h>
 
@@ -19,6 +20,7 @@
 
 void mcnn_embedding_forward(float *y, const int32_t *ids, const float *table, int N, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_EMBED);
     #pragma omp parallel for if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++)
         memcpy(y + (size_t)n * C, table + (size_t)ids[n] * C, (size_t)C * sizeof(float));
@@ -29,6 +31,7 @@ void mcnn_embedding_forward(float *y, const int32_t *ids, const float *table, in
  * owns a strip of channels and walks all tokens in order. */
 void mcnn_embedding_backward(float *dtable, const float *dy, const int32_t *ids, int N, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_EMBED);
     if (!dtable) return;
     enum { CB = 64 };
     const int nblocks = (C + CB - 1) / CB;
@@ -45,6 +48,7 @@ void mcnn_embedding_backward(float *dtable, const float *dy, const int32_t *ids,
 
 void mcnn_add_positional_forward(float *y, const float *x, const float *pos, int B, int T, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_EMBED);
     #pragma omp parallel for if ((size_t)B * T * C > PAR_MIN)
     for (int bt = 0; bt < B * T; bt++) {
         const float *x_bt = x + (size_t)bt * C, *pos_t = pos + (size_t)(bt % T) * C;
@@ -55,6 +59,7 @@ void mcnn_add_positional_forward(float *y, const float *x, const float *pos, int
 
 void mcnn_add_positional_backward(float *dx, float *dpos, const float *dy, int B, int T, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_EMBED);
     if (dx) {
         #pragma omp parallel for if ((size_t)B * T * C > PAR_MIN)
         for (int bt = 0; bt < B * T; bt++) {
@@ -77,6 +82,7 @@ void mcnn_add_positional_backward(float *dx, float *dpos, const float *dy, int B
 
 void mcnn_class_token_forward(float *y, const float *x, const float *cls, int B, int P, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_EMBED);
     #pragma omp parallel for if ((size_t)B * P * C > PAR_MIN)
     for (int b = 0; b < B; b++) {
         float *y_b = y + (size_t)b * (P + 1) * C;
@@ -87,6 +93,7 @@ void mcnn_class_token_forward(float *y, const float *x, const float *cls, int B,
 
 void mcnn_class_token_backward(float *dx, float *dcls, const float *dy, int B, int P, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_EMBED);
     if (dx) {
         #pragma omp parallel for if ((size_t)B * P * C > PAR_MIN)
         for (int b = 0; b < B; b++) {

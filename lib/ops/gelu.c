@@ -12,6 +12,7 @@
  * Backward accumulates (+=).  No -ffast-math is assumed anywhere (llm.c's GELU broke under it).
  * See docs/ops/gelu.md for the derivations. */
 #include "internal.h"
+#include "core/profile.h"
 
 #include <math.h>
 
@@ -33,12 +34,14 @@ static inline float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
 
 void mcnn_gelu_forward(float *y, const float *x, size_t n)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
     #pragma omp parallel for if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] = x[i] * phi_cdf(x[i]);
 }
 
 void mcnn_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
     if (!dx) return;
     #pragma omp parallel for if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
@@ -53,6 +56,7 @@ void mcnn_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
  * σ(2u) = 1 / (1 + e^-2u) keeps full relative precision out to x = -10 and beyond. */
 void mcnn_gelu_tanh_forward(float *y, const float *x, size_t n)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
     #pragma omp parallel for if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
@@ -63,6 +67,7 @@ void mcnn_gelu_tanh_forward(float *y, const float *x, size_t n)
 
 void mcnn_gelu_tanh_backward(float *dx, const float *dy, const float *x, size_t n)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
     if (!dx) return;
     #pragma omp parallel for if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
@@ -76,12 +81,14 @@ void mcnn_gelu_tanh_backward(float *dx, const float *dy, const float *x, size_t 
 
 void mcnn_quick_gelu_forward(float *y, const float *x, size_t n)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
     #pragma omp parallel for if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoid(QUICK_ALPHA * x[i]);
 }
 
 void mcnn_quick_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
     if (!dx) return;
     #pragma omp parallel for if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {

@@ -8,12 +8,14 @@
  * forward for the backward.  eps: 1e-5 in PyTorch's default and CLIP, 1e-6 in timm's ViT.
  * Backward accumulates (+=); any gradient pointer may be NULL.  See docs/ops/layernorm.md. */
 #include "internal.h"
+#include "core/profile.h"
 
 #include <math.h>
 
 void mcnn_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
                             const float *gamma, const float *beta, int N, int C, float eps)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_LAYERNORM);
     #pragma omp parallel for if ((size_t)N * C > 4096)
     for (int n = 0; n < N; n++) {
         const float *x_n = x + (size_t)n * C;
@@ -36,6 +38,7 @@ void mcnn_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float
                              const float *x, const float *gamma, const float *mean,
                              const float *rstd, int N, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_LAYERNORM);
     /* pass 1: dx.  Rows are independent -> split rows across threads. */
     if (dx) {
         #pragma omp parallel for if ((size_t)N * C > 4096)

@@ -6,10 +6,12 @@
  * All three products are one mcnn_gemm call each; the weight keeps PyTorch's (OUT, IN) layout
  * and the transposes are GEMM flags, never copies.  Backward accumulates (beta = 1). */
 #include "internal.h"
+#include "core/profile.h"
 
 void mcnn_linear_forward(float *y, const float *x, const float *w, const float *b, int N,
                          int IN, int OUT)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_LINEAR);
     /* y (N, OUT) = x (N, IN) · wᵀ (IN, OUT) */
     mcnn_gemm(0, 1, N, OUT, IN, 1.0f, x, IN, w, IN, 0.0f, y, OUT);
     if (!b) return;
@@ -27,6 +29,7 @@ void mcnn_linear_forward(float *y, const float *x, const float *w, const float *
 void mcnn_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, int N, int IN, int OUT)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_LINEAR);
     if (dx) /* dx (N, IN) += dy (N, OUT) · w (OUT, IN) */
         mcnn_gemm(0, 0, N, IN, OUT, 1.0f, dy, OUT, w, IN, 1.0f, dx, IN);
     if (dw) /* dw (OUT, IN) += dyᵀ (OUT, N) · x (N, IN) */

@@ -10,11 +10,13 @@
  * Backward is the inverse copy, accumulated: every pixel belongs to at most one patch, so there
  * are no sums and no races; pixels outside the grid get no gradient. */
 #include "internal.h"
+#include "core/profile.h"
 
 #include <string.h>
 
 void mcnn_patchify_forward(float *patches, const float *img, int B, int IC, int H, int W, int PS)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_EMBED);
     const int GH = H / PS, GW = W / PS, K = IC * PS * PS;
     #pragma omp parallel for if ((size_t)B * IC * H * W > 16384)
     for (int bg = 0; bg < B * GH; bg++) {      /* one row of patches per iteration */
@@ -34,6 +36,7 @@ void mcnn_patchify_forward(float *patches, const float *img, int B, int IC, int 
 void mcnn_patchify_backward(float *dimg, const float *dpatches, int B, int IC, int H, int W,
                             int PS)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_EMBED);
     if (!dimg) return;
     const int GH = H / PS, GW = W / PS, K = IC * PS * PS;
     #pragma omp parallel for if ((size_t)B * IC * H * W > 16384)

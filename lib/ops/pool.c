@@ -12,6 +12,7 @@
  * Planes are independent: threads split the N·C planes, so every gradient element is written
  * by one thread in a fixed order. */
 #include "internal.h"
+#include "core/profile.h"
 
 #include <math.h>
 
@@ -33,6 +34,7 @@ static int imin(int a, int b) { return a < b ? a : b; }
 void mcnn_maxpool2d_forward(float *y, int32_t *argmax, const float *x,
                             const mcnn_pool2d_shape *s)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_POOL);
     const int H = s->H, W = s->W, OH = mcnn_pool2d_out_h(s), OW = mcnn_pool2d_out_w(s);
     const int planes = s->N * s->C;
     #pragma omp parallel for if ((size_t)planes * OH * OW * s->KH * s->KW > 65536)
@@ -63,6 +65,7 @@ void mcnn_maxpool2d_forward(float *y, int32_t *argmax, const float *x,
 void mcnn_maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax,
                              const mcnn_pool2d_shape *s)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_POOL);
     if (!dx) return;
     const int HW = s->H * s->W, OHW = mcnn_pool2d_out_h(s) * mcnn_pool2d_out_w(s);
     const int planes = s->N * s->C;
@@ -87,6 +90,7 @@ static int avg_window(int o, int stride, int pad, int K, int L, int *i0, int *i1
 
 void mcnn_avgpool2d_forward(float *y, const float *x, const mcnn_pool2d_shape *s)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_POOL);
     const int H = s->H, W = s->W, OH = mcnn_pool2d_out_h(s), OW = mcnn_pool2d_out_w(s);
     const int planes = s->N * s->C;
     #pragma omp parallel for if ((size_t)planes * OH * OW * s->KH * s->KW > 65536)
@@ -109,6 +113,7 @@ void mcnn_avgpool2d_forward(float *y, const float *x, const mcnn_pool2d_shape *s
 
 void mcnn_avgpool2d_backward(float *dx, const float *dy, const mcnn_pool2d_shape *s)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_POOL);
     if (!dx) return;
     const int H = s->H, W = s->W, OH = mcnn_pool2d_out_h(s), OW = mcnn_pool2d_out_w(s);
     const int planes = s->N * s->C;
@@ -131,6 +136,7 @@ void mcnn_avgpool2d_backward(float *dx, const float *dy, const mcnn_pool2d_shape
 
 void mcnn_global_avgpool_forward(float *y, const float *x, int N, int C, int HW)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_POOL);
     const int planes = N * C;
     #pragma omp parallel for if ((size_t)planes * HW > 65536)
     for (int pl = 0; pl < planes; pl++) {
@@ -143,6 +149,7 @@ void mcnn_global_avgpool_forward(float *y, const float *x, int N, int C, int HW)
 
 void mcnn_global_avgpool_backward(float *dx, const float *dy, int N, int C, int HW)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_POOL);
     if (!dx) return;
     const int planes = N * C;
     #pragma omp parallel for if ((size_t)planes * HW > 65536)

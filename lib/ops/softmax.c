@@ -8,6 +8,7 @@
  * term becomes exp(0) = 1, so the sum lies in [1, C].  Both backwards read the forward's
  * OUTPUT y, not x.  Backward accumulates (+=).  See docs/ops/softmax.md. */
 #include "internal.h"
+#include "core/profile.h"
 
 #include <math.h>
 
@@ -15,6 +16,7 @@
 
 void mcnn_softmax_forward(float *y, const float *x, int N, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_SOFTMAX);
     #pragma omp parallel for if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x_n = x + (size_t)n * C;
@@ -33,6 +35,7 @@ void mcnn_softmax_forward(float *y, const float *x, int N, int C)
 
 void mcnn_softmax_backward(float *dx, const float *dy, const float *y, int N, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_SOFTMAX);
     if (!dx) return;
     #pragma omp parallel for if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
@@ -46,6 +49,7 @@ void mcnn_softmax_backward(float *dx, const float *dy, const float *y, int N, in
 
 void mcnn_log_softmax_forward(float *y, const float *x, int N, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_SOFTMAX);
     #pragma omp parallel for if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x_n = x + (size_t)n * C;
@@ -62,6 +66,7 @@ void mcnn_log_softmax_forward(float *y, const float *x, int N, int C)
 
 void mcnn_log_softmax_backward(float *dx, const float *dy, const float *y, int N, int C)
 {
+    MCNN_PROF_SCOPE(MCNN_PROF_SOFTMAX);
     if (!dx) return;
     #pragma omp parallel for if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {

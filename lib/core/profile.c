@@ -1,0 +1,56 @@
+/* MCNN_PROFILE: time per op family (see profile.h). */
+#include "core/profile.h"
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int mcnn_prof_enabled;
+
+/* One profiled model call at a time: the totals are plain globals, written by the runner. */
+static double totals[MCNN_PROF_COUNT], run_start;
+static int run_depth, env_read;
+static _Thread_local int is_runner, depth; /* the thread that began the run; nesting of ops */
+
+static const char *const names[MCNN_PROF_COUNT] = {
+    "conv", "bn", "relu", "pool", "add", "linear", "attention", "layernorm", "act", "softmax",
+    "embed"};
+
+double mcnn_prof_enter(void)
+{
+    if (!is_runner) return 0.0;
+    return depth++ ? -1.0 : mcnn_seconds();
+}
+
+void mcnn_prof_leave(mcnn_prof_family f, double start)
+{
+    depth--;
+    if (start > 0.0) totals[f] += mcnn_seconds() - start;
+}
+
+void mcnn_prof_run_begin(void)
+{
+    if (!env_read) {
+        const char *env = getenv("MCNN_PROFILE");
+        mcnn_prof_enabled = env && env[0] && env[0] != '0';
+        env_read = 1;
+    }
+    if (!mcnn_prof_enabled || run_depth++) return;
+    is_runner = 1;
+    for (int f = 0; f < MCNN_PROF_COUNT; f++) totals[f] = 0.0;
+    run_start = mcnn_seconds();
+}
+
+void mcnn_prof_run_end(const char *what)
+{
+    if (!mcnn_prof_enabled || --run_depth) return;
+    const double total = mcnn_seconds() - run_start;
+    double timed = 0.0;
+    fprintf(stderr, "mcnn profile %s: %.1f ms =", what, 1e3 * total);
+    for (int f = 0; f < MCNN_PROF_COUNT; f++) {
+        timed += totals[f];
+        if (totals[f] > 0.0) fprintf(stderr, " %s %.1f", names[f], 1e3 * totals[f]);
+    }
+    fprintf(stderr, " other %.1f\n", 1e3 * (total - timed));
+    is_runner = 0;
+}
