@@ -359,6 +359,42 @@ static void test_resnet_thread_independence(void)
     mcnn_resnet_free(m);
 }
 
+/* Eval on 2 threads runs each thread's share of the batch through the whole network (one lane
+ * per thread); the logits and features must have the same bits as on 1 thread.  Batches of 3
+ * (an uneven split) and 4, bottleneck and basic blocks. */
+static void test_resnet_eval_lanes(void)
+{
+    enum { TH = 40 };
+    mcnn_safetensors *models[2] = {golden, golden_basic};
+    const int before = mcnn_get_threads();
+    for (int k = 0; k < 2; k++) {
+        mcnn_resnet *m = load_golden(models[k], NULL, NULL);
+        if (!m) continue;
+        const mcnn_resnet_config *c = mcnn_resnet_get_config(m);
+        const int classes = c->num_classes, F = mcnn_resnet_feature_dim(m);
+        const size_t image = (size_t)c->in_channels * TH * TH;
+        for (int n = 3; n <= 4; n++) {
+            float *images = malloc(n * image * sizeof(float)), *logits[2], *feat[2];
+            test_fill_random(images, n * image, 9 + n);
+            for (int t = 0; t < 2; t++) {
+                mcnn_set_threads(t + 1);
+                logits[t] = malloc((size_t)n * classes * sizeof(float));
+                feat[t] = malloc((size_t)n * F * sizeof(float));
+                TEST_OK(mcnn_resnet_forward(m, logits[t], images, n, TH, TH, MCNN_RESNET_EVAL));
+                memcpy(feat[t], mcnn_resnet_features(m), (size_t)n * F * sizeof(float));
+            }
+            mcnn_set_threads(before);
+            test_close_array("eval logits, 1 vs 2 threads", logits[1], logits[0],
+                             (size_t)n * classes, 0, 0);
+            test_close_array("eval features, 1 vs 2 threads", feat[1], feat[0], (size_t)n * F,
+                             0, 0);
+            for (int t = 0; t < 2; t++) free(logits[t]), free(feat[t]);
+            free(images);
+        }
+        mcnn_resnet_free(m);
+    }
+}
+
 static void test_resnet_load_variants(void)
 {
     /* timm and torchvision share the names; older files lack num_batches_tracked; any float
@@ -628,6 +664,7 @@ int main(void)
     TEST_RUN(test_resnet_backward_head);
     TEST_RUN(test_resnet_basic_small_stem);
     TEST_RUN(test_resnet_thread_independence);
+    TEST_RUN(test_resnet_eval_lanes);
     TEST_RUN(test_resnet_load_variants);
     TEST_RUN(test_resnet_bad_checkpoints);
     TEST_RUN(test_resnet_bad_arguments);

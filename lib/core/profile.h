@@ -46,7 +46,7 @@ static inline void mcnn_prof_scope_end(mcnn_prof_scope *s)
     if (s->start != 0.0) mcnn_prof_leave(s->f, s->start);
 }
 #define MCNN_PROF_SCOPE(family)                                                              \
-    mcnn_prof_scope prof_scope_ __attribute__((cleanup(mcnn_prof_scope_end))) = {            \
+    mcnn_prof_scope prof_scope_ __attribute__((cleanup(mcnn_prof_scope_end), unused)) = {    \
         (family), mcnn_prof_enabled ? mcnn_prof_enter() : 0.0}
 #else
 #define MCNN_PROF_SCOPE(family) ((void)0)

@@ -260,10 +260,7 @@ mcnn_status mcnn_resnet_create(mcnn_resnet **out, const mcnn_resnet_config *cfg,
 void mcnn_resnet_free(mcnn_resnet *m)
 {
     if (!m) return;
-    mcnn_arena_free(&m->acts.arena);
-    free(m->acts.cfgs);
-    free(m->acts.blocks);
-    free(m->acts.out);
+    mcnn_resnet_acts_free(&m->acts);
     free(m->info);
     free(m->w.blocks);
     free(m->g.blocks);

@@ -27,25 +27,35 @@ typedef struct resnet_block_info {
     int IC, width, stride;
 } resnet_block_info;
 
-/* Activations for one (N, H, W, keep): carved from one arena. */
-typedef struct resnet_acts {
-    int N, H, W, keep;          /* the plan: keep = every block's activations kept */
-    int ran;                    /* a forward ran in this plan                      */
-    mcnn_resnet_mode mode;      /* of the last forward                             */
-    mcnn_arena arena;
-    resblock_cfg *cfgs;         /* per block, at this input shape                  */
-    mcnn_conv2d_shape stem_conv;
-    mcnn_pool2d_shape pool;     /* ImageNet stem only                              */
-    int H1, W1;                 /* the stem conv's output size                     */
-    int H0, W0;                 /* the stem's output size: block 0's input         */
+/* What steps 1..6 of the forward need for a share of the batch: its own im2col workspace and
+ * activations.  A training plan has one lane over the whole batch that keeps every block's
+ * activations; an eval plan has one lane per thread, each over its share of the images, with a
+ * reused block scratch and two ping-pong block outputs. */
+typedef struct resnet_lane {
+    int N;                      /* images the lane is sized for                    */
     float *workspace;           /* im2col columns: the max over every conv         */
-    float *images;              /* (N, IC, H, W) a copy, for conv1's weight gradient (keep) */
     float *c0, *a0;             /* (N, stem_width, H1, W1) conv1 out, relu(bn1)    */
     bn_saved s0;                /* (stem_width)                                    */
     float *p0;                  /* (N, stem_width, H0, W0) max pool (ImageNet stem) */
     int32_t *argmax;            /* (N, stem_width, H0, W0)                         */
     resblock_acts *blocks;      /* one per block when keep, else one reused (max sizes) */
     float **out;                /* block outputs: one per block when keep, else 2  */
+} resnet_lane;
+
+/* Activations for one (N, H, W, keep): carved from one arena. */
+typedef struct resnet_acts {
+    int N, H, W, keep;          /* the plan: keep = every block's activations kept */
+    int nlanes;                 /* 1 when keep; eval: threads, if N >= threads     */
+    int ran;                    /* a forward ran in this plan                      */
+    mcnn_resnet_mode mode;      /* of the last forward                             */
+    mcnn_arena arena;
+    resblock_cfg *cfgs;         /* per block, at this input shape (all N images)   */
+    mcnn_conv2d_shape stem_conv;
+    mcnn_pool2d_shape pool;     /* ImageNet stem only                              */
+    int H1, W1;                 /* the stem conv's output size                     */
+    int H0, W0;                 /* the stem's output size: block 0's input         */
+    float *images;              /* (N, IC, H, W) a copy, for conv1's weight gradient (keep) */
+    resnet_lane *lanes;         /* nlanes                                          */
     float *feat;                /* (N, F) global average pool                      */
     /* backward scratch (keep only) */
     resblock_acts dblock;       /* max sizes over the blocks                       */
@@ -68,6 +78,8 @@ struct mcnn_resnet {
 
 /* Check cfg, build both tables, allocate and bind (no initialisation: all zero). */
 mcnn_status mcnn_resnet_new(mcnn_resnet **out, const mcnn_resnet_config *cfg);
+/* Release the planned activations (resnet_run.c). */
+void mcnn_resnet_acts_free(resnet_acts *a);
 /* torchvision's initialisation (used by create and for a new fc). */
 void mcnn_resnet_init_fc(mcnn_resnet *m, mcnn_rng *r);
 

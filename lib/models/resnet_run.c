@@ -60,55 +60,117 @@ static void plan_shapes(mcnn_resnet *m, resnet_acts *a, int N, int H, int W)
     }
 }
 
+/* The stem conv and block b at n images instead of all N (a lane's share of the batch). */
+static mcnn_conv2d_shape stem_at(const resnet_acts *a, int n)
+{
+    mcnn_conv2d_shape s = a->stem_conv;
+    s.N = n;
+    return s;
+}
+
+static resblock_cfg block_at(const resnet_acts *a, int b, int n)
+{
+    const resblock_cfg *c = &a->cfgs[b];
+    if (n == c->N) return *c;
+    resblock_cfg r;
+    mcnn_resblock_cfg_init(&r, c->kind, n, c->IC, c->H, c->W, c->width, c->stride, c->eps,
+                           c->momentum);
+    return r;
+}
+
+/* Carve one lane for n images; keep: every block's activations. */
+static void carve_lane(resnet_lane *l, mcnn_carver *cv, const mcnn_resnet *m,
+                       const resnet_acts *a, int n, int keep)
+{
+    const mcnn_resnet_config *c = &m->cfg;
+    const int nb = m->nblocks;
+    const mcnn_conv2d_shape stem_conv = stem_at(a, n);
+    const size_t stem = (size_t)n * c->stem_width * a->H1 * a->W1;
+    const size_t pooled = (size_t)n * c->stem_width * a->H0 * a->W0;
+    size_t ws = mcnn_conv2d_workspace_floats(&stem_conv), outmax = 0;
+    resblock_sizes fwd = {0};
+    for (int b = 0; b < nb; b++) {
+        const resblock_cfg cb = block_at(a, b, n);
+        ws = max_size(ws, mcnn_resblock_workspace_floats(&cb));
+        outmax = max_size(outmax, out_floats(&cb));
+        resblock_sizes s = mcnn_resblock_sizes(&cb, 0);
+        mcnn_resblock_sizes_max(&fwd, &s);
+    }
+    l->N = n;
+    l->workspace = mcnn_carve(cv, ws);
+    /* Without backward, batch norm (element-wise, with constants) runs in place: a = c. */
+    l->c0 = mcnn_carve(cv, stem);
+    l->a0 = keep ? mcnn_carve(cv, stem) : l->c0;
+    l->s0 = (bn_saved){mcnn_carve(cv, c->stem_width), mcnn_carve(cv, c->stem_width)};
+    l->p0 = NULL, l->argmax = NULL;
+    if (c->stem == MCNN_RESNET_STEM_IMAGENET) {
+        l->p0 = mcnn_carve(cv, pooled);
+        l->argmax = (int32_t *)mcnn_carve(cv, pooled); /* int32 and float are both 4 bytes */
+    }
+    for (int b = 0; b < (keep ? nb : 1); b++) {
+        resblock_sizes s = fwd;
+        if (keep) {
+            const resblock_cfg cb = block_at(a, b, n);
+            s = mcnn_resblock_sizes(&cb, 0);
+        } else {
+            s.a1 = s.a2 = s.sc = 0;
+        }
+        mcnn_resblock_acts_carve(&l->blocks[b], cv, &s);
+        if (!keep) {
+            resblock_acts *r = &l->blocks[b];
+            r->a1 = r->c1, r->a2 = r->c2, r->sc = r->cd;
+        }
+    }
+    for (int b = 0; b < (keep ? nb : 2); b++)
+        l->out[b] = mcnn_carve(cv, keep ? out_floats(&a->cfgs[b]) : outmax);
+}
+
 /* Carve every activation; with a counting carver this only sizes them. */
 static void carve_acts(resnet_acts *a, mcnn_carver *cv, const mcnn_resnet *m)
 {
     const mcnn_resnet_config *c = &m->cfg;
     const int N = a->N, keep = a->keep, nb = m->nblocks;
-    const size_t stem = (size_t)N * c->stem_width * a->H1 * a->W1;
-    const size_t pooled = (size_t)N * c->stem_width * a->H0 * a->W0;
-    size_t ws = mcnn_conv2d_workspace_floats(&a->stem_conv), outmax = 0;
-    resblock_sizes fwd = {0}, bwd = {0};
-    for (int b = 0; b < nb; b++) {
-        ws = max_size(ws, mcnn_resblock_workspace_floats(&a->cfgs[b]));
-        outmax = max_size(outmax, out_floats(&a->cfgs[b]));
-        resblock_sizes s = mcnn_resblock_sizes(&a->cfgs[b], 0), d = mcnn_resblock_sizes(&a->cfgs[b], 1);
-        mcnn_resblock_sizes_max(&fwd, &s);
-        mcnn_resblock_sizes_max(&bwd, &d);
-    }
-    a->workspace = mcnn_carve(cv, ws);
     a->images = keep ? mcnn_carve(cv, (size_t)N * c->in_channels * a->stem_conv.H * a->stem_conv.W)
                      : NULL;
-    /* Without backward, batch norm (element-wise, with constants) runs in place: a = c. */
-    a->c0 = mcnn_carve(cv, stem);
-    a->a0 = keep ? mcnn_carve(cv, stem) : a->c0;
-    a->s0 = (bn_saved){mcnn_carve(cv, c->stem_width), mcnn_carve(cv, c->stem_width)};
-    a->p0 = NULL, a->argmax = NULL;
-    if (c->stem == MCNN_RESNET_STEM_IMAGENET) {
-        a->p0 = mcnn_carve(cv, pooled);
-        a->argmax = (int32_t *)mcnn_carve(cv, pooled); /* int32 and float are both 4 bytes */
-    }
-    for (int b = 0; b < (keep ? nb : 1); b++) {
-        resblock_sizes s = keep ? mcnn_resblock_sizes(&a->cfgs[b], 0) : fwd;
-        if (!keep) s.a1 = s.a2 = s.sc = 0;
-        mcnn_resblock_acts_carve(&a->blocks[b], cv, &s);
-        if (!keep) {
-            resblock_acts *r = &a->blocks[b];
-            r->a1 = r->c1, r->a2 = r->c2, r->sc = r->cd;
-        }
-    }
-    for (int b = 0; b < (keep ? nb : 2); b++)
-        a->out[b] = mcnn_carve(cv, keep ? out_floats(&a->cfgs[b]) : outmax);
+    for (int t = 0; t < a->nlanes; t++)
+        carve_lane(&a->lanes[t], cv, m, a, (N + a->nlanes - 1) / a->nlanes, keep);
     a->feat = mcnn_carve(cv, (size_t)N * m->features);
     memset(&a->dblock, 0, sizeof a->dblock);
     a->dx_a = a->dx_b = a->dfeat = NULL;
     if (keep) {
+        resblock_sizes bwd = {0};
+        size_t dmax = max_size((size_t)N * c->stem_width * a->H1 * a->W1,
+                               (size_t)N * c->stem_width * a->H0 * a->W0);
+        for (int b = 0; b < nb; b++) {
+            resblock_sizes d = mcnn_resblock_sizes(&a->cfgs[b], 1);
+            mcnn_resblock_sizes_max(&bwd, &d);
+            dmax = max_size(dmax, out_floats(&a->cfgs[b]));
+        }
         mcnn_resblock_acts_carve(&a->dblock, cv, &bwd);
-        const size_t dmax = max_size(outmax, max_size(stem, pooled));
         a->dx_a = mcnn_carve(cv, dmax);
         a->dx_b = mcnn_carve(cv, dmax);
         a->dfeat = mcnn_carve(cv, (size_t)N * m->features);
     }
+}
+
+/* Lanes for an eval forward of N images: one per thread when every thread gets an image. */
+static int eval_lanes(int N)
+{
+    const int t = mcnn_get_threads();
+    return t > 1 && N >= t ? t : 1;
+}
+
+void mcnn_resnet_acts_free(resnet_acts *a)
+{
+    mcnn_arena_free(&a->arena);
+    if (a->lanes)
+        for (int t = 0; t < a->nlanes; t++) {
+            free(a->lanes[t].blocks);
+            free(a->lanes[t].out);
+        }
+    free(a->lanes);
+    free(a->cfgs);
+    memset(a, 0, sizeof *a);
 }
 
 /* Size the arena for (N, H, W, keep) once.  A plan that keeps everything also serves an eval
@@ -116,29 +178,76 @@ static void carve_acts(resnet_acts *a, mcnn_carver *cv, const mcnn_resnet *m)
 static mcnn_status plan(mcnn_resnet *m, int N, int H, int W, int keep)
 {
     resnet_acts *a = &m->acts;
-    if (a->arena.base && a->N == N && a->H == H && a->W == W && (a->keep || !keep)) return MCNN_OK;
-    mcnn_arena_free(&a->arena);
-    free(a->cfgs);
-    free(a->blocks);
-    free(a->out);
-    memset(a, 0, sizeof *a);
+    const int nlanes = keep ? 1 : eval_lanes(N);
+    if (a->arena.base && a->N == N && a->H == H && a->W == W &&
+        (a->keep || (!keep && a->nlanes == nlanes)))
+        return MCNN_OK;
+    mcnn_resnet_acts_free(a);
     const int nb = m->nblocks;
     a->cfgs = calloc((size_t)nb, sizeof *a->cfgs);
-    a->blocks = calloc((size_t)(keep ? nb : 1), sizeof *a->blocks);
-    a->out = calloc((size_t)(keep ? nb : 2), sizeof *a->out);
-    if (!a->cfgs || !a->blocks || !a->out) return mcnn_set_error(MCNN_ERR_NOMEM, "resnet: out of memory");
+    a->lanes = calloc((size_t)nlanes, sizeof *a->lanes);
+    int ok = a->cfgs && a->lanes;
+    for (int t = 0; ok && t < nlanes; t++) {
+        a->lanes[t].blocks = calloc((size_t)(keep ? nb : 1), sizeof *a->lanes[t].blocks);
+        a->lanes[t].out = calloc((size_t)(keep ? nb : 2), sizeof *a->lanes[t].out);
+        ok = a->lanes[t].blocks && a->lanes[t].out;
+    }
+    a->nlanes = nlanes; /* set before any failure, so that free releases every lane */
+    if (!ok) {
+        mcnn_resnet_acts_free(a);
+        return mcnn_set_error(MCNN_ERR_NOMEM, "resnet: out of memory");
+    }
     a->N = N, a->H = H, a->W = W, a->keep = keep;
     plan_shapes(m, a, N, H, W);
     mcnn_carver count = {NULL, 0};
     carve_acts(a, &count, m);
     if (mcnn_arena_init(&a->arena, count.used * sizeof(float)) != MCNN_OK) {
-        a->N = 0;
+        mcnn_resnet_acts_free(a);
         return mcnn_set_error(MCNN_ERR_NOMEM, "resnet: cannot allocate %.1f MB of activations "
                               "for batch %d at %dx%d", count.used * 4.0 / 1e6, N, H, W);
     }
     mcnn_carver fill = {(float *)a->arena.base, 0};
     carve_acts(a, &fill, m);
     return MCNN_OK;
+}
+
+/* Steps 1..6 for the n images of one lane: images (n, IC, H, W) -> feat (n, F). */
+static void forward_lane(mcnn_resnet *m, resnet_lane *l, float *feat, const float *images, int n,
+                         mcnn_resnet_mode mode)
+{
+    const resnet_acts *a = &m->acts;
+    const mcnn_resnet_config *c = &m->cfg;
+    const resnet_tensors *w = &m->w;
+    const int S = c->stem_width, F = m->features, kept = a->keep;
+    const resblock_bn bn = bn_mode(mode);
+    const mcnn_conv2d_shape stem = stem_at(a, n);
+    mcnn_pool2d_shape pool = a->pool;
+    pool.N = n;
+
+    mcnn_conv2d_forward(l->c0, images, w->conv1_w, NULL, &stem, l->workspace);              /* 1 */
+    mcnn_resnet_bn_forward(l->a0, l->s0, l->c0, w->bn1, m->st.bn1, n, S, a->H1 * a->W1,      /* 2 */
+                           c->bn_momentum, c->bn_eps, bn);
+    mcnn_relu_forward(l->a0, l->a0, (size_t)n * S * a->H1 * a->W1);                         /* 3 */
+    const float *x = l->a0;
+    if (c->stem == MCNN_RESNET_STEM_IMAGENET) {                                              /* 4 */
+        mcnn_maxpool2d_forward(l->p0, l->argmax, l->a0, &pool);
+        x = l->p0;
+    }
+    int OHW = 0;
+    for (int b = 0; b < m->nblocks; b++) {                                                   /* 5 */
+        const resblock_cfg cb = block_at(a, b, n);
+        resblock_acts *acts = kept ? &l->blocks[b] : &l->blocks[0];
+        float *out = kept ? l->out[b] : l->out[b % 2];
+        if (c->block == MCNN_RESNET_BOTTLENECK)
+            mcnn_bottleneck_forward(out, acts, x, &w->blocks[b], &m->st.blocks[b], &cb, bn,
+                                    l->workspace);
+        else
+            mcnn_basic_block_forward(out, acts, x, &w->blocks[b], &m->st.blocks[b], &cb, bn,
+                                     l->workspace);
+        x = out;
+        OHW = cb.OH * cb.OW;
+    }
+    mcnn_global_avgpool_forward(feat, x, n, F, OHW);                                         /* 6 */
 }
 
 mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *images, int N, int H,
@@ -159,37 +268,29 @@ mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *imag
         return mcnn_set_error(MCNN_ERR_ARG, "resnet_forward: training batch norm needs more than "
                               "one value per channel, and batch %d at %dx%d leaves %dx%d at the "
                               "last stage", N, H, W, last->OH, last->OW);
-    const int S = c->stem_width, F = m->features, K = c->num_classes;
-    const resblock_bn bn = bn_mode(mode);
-    const int keep = mode != MCNN_RESNET_EVAL; /* the plan may keep more than this call needs */
+    const int F = m->features, K = c->num_classes, nl = a->nlanes;
+    const size_t image = (size_t)c->in_channels * H * W;
     a->ran = 0;
     a->mode = mode;
     mcnn_prof_run_begin();
-    if (keep)
-        memcpy(a->images, images, (size_t)N * c->in_channels * H * W * sizeof(float));
+    if (a->keep)
+        memcpy(a->images, images, N * image * sizeof(float));
 
-    mcnn_conv2d_forward(a->c0, images, w->conv1_w, NULL, &a->stem_conv, a->workspace);     /* 1 */
-    mcnn_resnet_bn_forward(a->a0, a->s0, a->c0, w->bn1, m->st.bn1, N, S, a->H1 * a->W1,      /* 2 */
-                           c->bn_momentum, c->bn_eps, bn);
-    mcnn_relu_forward(a->a0, a->a0, (size_t)N * S * a->H1 * a->W1);                         /* 3 */
-    const float *x = a->a0;
-    if (c->stem == MCNN_RESNET_STEM_IMAGENET) {                                              /* 4 */
-        mcnn_maxpool2d_forward(a->p0, a->argmax, a->a0, &a->pool);
-        x = a->p0;
+    if (nl == 1) {
+        forward_lane(m, &a->lanes[0], a->feat, images, N, mode);                         /* 1-6 */
+    } else {
+        /* Eval, at least one image per thread: each thread takes its share of the images
+         * through the whole network with single-threaded ops (inside a parallel region the
+         * ops' own regions get one thread and GEMM runs serially), so the threads meet once
+         * instead of at every op.  Every image is computed exactly as in one lane, so the
+         * result does not depend on the thread count. */
+        #pragma omp parallel for num_threads(nl) schedule(static)
+        for (int t = 0; t < nl; t++) {
+            const int n0 = (int)((long)N * t / nl), n1 = (int)((long)N * (t + 1) / nl);
+            forward_lane(m, &a->lanes[t], a->feat + (size_t)n0 * F, images + n0 * image,
+                         n1 - n0, mode);
+        }
     }
-    const int kept = a->keep; /* per-block arrays when the plan has them */
-    for (int b = 0; b < m->nblocks; b++) {                                                   /* 5 */
-        resblock_acts *acts = kept ? &a->blocks[b] : &a->blocks[0];
-        float *out = kept ? a->out[b] : a->out[b % 2];
-        if (c->block == MCNN_RESNET_BOTTLENECK)
-            mcnn_bottleneck_forward(out, acts, x, &w->blocks[b], &m->st.blocks[b], &a->cfgs[b], bn,
-                                    a->workspace);
-        else
-            mcnn_basic_block_forward(out, acts, x, &w->blocks[b], &m->st.blocks[b], &a->cfgs[b], bn,
-                                     a->workspace);
-        x = out;
-    }
-    mcnn_global_avgpool_forward(a->feat, x, N, F, last->OH * last->OW);                      /* 6 */
     mcnn_linear_forward(logits, a->feat, w->fc_w, w->fc_b, N, F, K);                         /* 7 */
     if (mode == MCNN_RESNET_TRAIN) m->num_batches_tracked++;
     a->ran = 1;
@@ -217,6 +318,7 @@ mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits)
     const resblock_bn bn = bn_mode(a->mode);
     const int N = a->N, S = c->stem_width, F = m->features, K = c->num_classes;
     const resblock_cfg *last = &a->cfgs[m->nblocks - 1];
+    resnet_lane *l = &a->lanes[0]; /* a training plan has one lane, over the whole batch */
     mcnn_prof_run_begin();
 
     memset(a->dfeat, 0, (size_t)N * F * sizeof(float));
@@ -227,31 +329,31 @@ mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits)
     mcnn_global_avgpool_backward(dout, a->dfeat, N, F, last->OH * last->OW);                 /* 6 */
     for (int b = m->nblocks - 1; b >= 0; b--) {                                              /* 5 */
         const resblock_cfg *cb = &a->cfgs[b];
-        const float *x = b ? a->out[b - 1] : c->stem == MCNN_RESNET_STEM_IMAGENET ? a->p0 : a->a0;
+        const float *x = b ? l->out[b - 1] : c->stem == MCNN_RESNET_STEM_IMAGENET ? l->p0 : l->a0;
         float *dx = next_grad(&d, &dfree, (size_t)cb->N * cb->IC * cb->H * cb->W);
         if (c->block == MCNN_RESNET_BOTTLENECK)
-            mcnn_bottleneck_backward(dx, &g->blocks[b], &a->dblock, dout, a->out[b], x,
-                                     &a->blocks[b], &w->blocks[b], &m->st.blocks[b], cb, bn,
-                                     a->workspace);
+            mcnn_bottleneck_backward(dx, &g->blocks[b], &a->dblock, dout, l->out[b], x,
+                                     &l->blocks[b], &w->blocks[b], &m->st.blocks[b], cb, bn,
+                                     l->workspace);
         else
-            mcnn_basic_block_backward(dx, &g->blocks[b], &a->dblock, dout, a->out[b], x,
-                                      &a->blocks[b], &w->blocks[b], &m->st.blocks[b], cb, bn,
-                                      a->workspace);
+            mcnn_basic_block_backward(dx, &g->blocks[b], &a->dblock, dout, l->out[b], x,
+                                      &l->blocks[b], &w->blocks[b], &m->st.blocks[b], cb, bn,
+                                      l->workspace);
         dout = dx;
     }
     const size_t n0 = (size_t)N * S * a->H1 * a->W1;
     float *da0 = dout;                            /* small stem: the blocks' dx is d a0 */
     if (c->stem == MCNN_RESNET_STEM_IMAGENET) {                                              /* 4 */
         da0 = next_grad(&d, &dfree, n0);
-        mcnn_maxpool2d_backward(da0, dout, a->argmax, &a->pool);
+        mcnn_maxpool2d_backward(da0, dout, l->argmax, &a->pool);
     }
     float *db0 = next_grad(&d, &dfree, n0);       /* gradient of bn1's output               */
-    mcnn_relu_backward(db0, da0, a->a0, n0);                                                 /* 3 */
+    mcnn_relu_backward(db0, da0, l->a0, n0);                                                 /* 3 */
     float *dc0 = next_grad(&d, &dfree, n0);
-    mcnn_resnet_bn_backward(dc0, g->bn1, db0, a->c0, w->bn1, a->s0, m->st.bn1, N, S,         /* 2 */
+    mcnn_resnet_bn_backward(dc0, g->bn1, db0, l->c0, w->bn1, l->s0, m->st.bn1, N, S,         /* 2 */
                             a->H1 * a->W1, c->bn_eps, bn);
     mcnn_conv2d_backward(NULL, g->conv1_w, NULL, dc0, a->images, w->conv1_w, &a->stem_conv,  /* 1 */
-                         a->workspace);
+                         l->workspace);
     mcnn_prof_run_end("resnet backward");
     return MCNN_OK;
 }
@@ -279,14 +381,14 @@ const float *mcnn_resnet_stage_output(const mcnn_resnet *m, int s, int *C, int *
         if (C) *C = m->cfg.stem_width;
         if (H) *H = a->H0;
         if (W) *W = a->W0;
-        return m->cfg.stem == MCNN_RESNET_STEM_IMAGENET ? a->p0 : a->a0;
+        return m->cfg.stem == MCNN_RESNET_STEM_IMAGENET ? a->lanes[0].p0 : a->lanes[0].a0;
     }
     int b = -1;
     for (int i = 0; i <= s; i++) b += m->cfg.blocks[i]; /* the stage's last block */
     if (C) *C = a->cfgs[b].OC;
     if (H) *H = a->cfgs[b].OH;
     if (W) *W = a->cfgs[b].OW;
-    return a->out[b];
+    return a->lanes[0].out[b];
 }
 
 size_t mcnn_resnet_activation_bytes(const mcnn_resnet *m)
