@@ -99,6 +99,12 @@ test-full: all $(TESTS)
 
 bench: $(BENCHES)
 
+# A small ResNet and a small ViT trained from scratch on Fashion-MNIST, with their test accuracy
+# and time (docs/demo.md).  Needs Debian's dataset-fashion-mnist.
+.PHONY: demo
+demo: $(BUILD)/mcnn-train
+	@sh demo/fashion-mnist.sh $(BUILD)
+
 clean:
 	rm -rf build
 

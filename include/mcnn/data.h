@@ -150,12 +150,13 @@ MCNN_API double mcnn_mean_class_accuracy(const int64_t *cm, int K);
 MCNN_API void mcnn_argmax_rows(int32_t *pred, const float *scores, int N, int K);
 /* Cohen's kappa between two labellings given as their confusion matrix (K, K):
  *   kappa = (p_o - p_e) / (1 - p_e),  p_o = trace / n,  p_e = Σ_k rowₖ·colₖ / n²
- * as sklearn.metrics.cohen_kappa_score (1 when both agree perfectly, including p_e = 1). */
+ * as sklearn.metrics.cohen_kappa_score (which gives NaN where p_e = 1; this gives 1). */
 MCNN_API double mcnn_cohen_kappa(const int64_t *cm, int K);
 
 /* Average precision of one class, as sklearn.metrics.average_precision_score:
- *   AP = Σₙ (Rₙ - Rₙ₋₁) Pₙ over the distinct score thresholds, highest first (tied scores form
- *   one threshold).  score and truth are read with a stride (K for a column of (N, K)).
+ *   AP = Σₙ (Rₙ - Rₙ₋₁) Pₙ over the distinct score thresholds, highest first
+ *   (tied scores form one threshold).  score and truth are read with a stride (K for a column
+ *   of (N, K)).
  * Returns NaN when the class has no positive. */
 MCNN_API double mcnn_average_precision(const float *score, const unsigned char *truth, int N,
                                        int stride);

@@ -171,8 +171,9 @@ static mcnn_status list_dir(ptr_list *out, const char *dir, int want_dirs)
             s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", dir);
             break;
         }
-        int keep = stat(full, &sb) == 0 &&
-                   (want_dirs ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode) && is_image_name(e->d_name));
+        int keep = stat(full, &sb) == 0 && (want_dirs ? S_ISDIR(sb.st_mode)
+                                                       : S_ISREG(sb.st_mode) &&
+                                                             is_image_name(e->d_name));
         free(full);
         if (!keep) continue;
         char *name = dup_str(e->d_name);
@@ -182,7 +183,8 @@ static mcnn_status list_dir(ptr_list *out, const char *dir, int want_dirs)
         }
     }
     closedir(d);
-    if (s == MCNN_OK) qsort(out->items, (size_t)out->count, sizeof(void *), cmp_str);
+    if (s == MCNN_OK && out->count > 1)
+        qsort(out->items, (size_t)out->count, sizeof(void *), cmp_str);
     return s;
 }
 

@@ -52,8 +52,8 @@ static mcnn_status idx_read(idx_file *f, const char *path, int want_ndim)
     if (overflow || numel != have) {
         free(f->bytes);
         return mcnn_set_error(MCNN_ERR_FORMAT, "%s: IDX header promises %s bytes of data, the "
-                              "file holds %zu", path, overflow ? "too many" : "a different number of",
-                              have);
+                              "file holds %zu", path,
+                              overflow ? "too many" : "a different number of", have);
     }
     return MCNN_OK;
 }

@@ -64,7 +64,8 @@ double mcnn_cohen_kappa(const int64_t *cm, int K)
     if (n == 0.0) return NAN;
     for (int k = 0; k < K; k++) {
         double row = 0.0, col = 0.0;
-        for (int j = 0; j < K; j++) row += (double)cm[(size_t)k * K + j], col += (double)cm[(size_t)j * K + k];
+        for (int j = 0; j < K; j++)
+            row += (double)cm[(size_t)k * K + j], col += (double)cm[(size_t)j * K + k];
         agree += (double)cm[(size_t)k * K + k];
         chance += row * col;
     }

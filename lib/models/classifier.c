@@ -208,7 +208,8 @@ static void preprocess_from_meta(mcnn_classifier *c, mcnn_safetensors *st)
     mcnn_json_doc doc;
     if (v && mcnn_json_parse(&doc, v, strlen(v)) == MCNN_OK) {
         const mcnn_json *o = doc.root, *e;
-        if ((e = mcnn_json_get(o, "resize")) && e->type == MCNN_JSON_NUMBER) p->resize = (int)e->num;
+        if ((e = mcnn_json_get(o, "resize")) && e->type == MCNN_JSON_NUMBER)
+            p->resize = (int)e->num;
         if ((e = mcnn_json_get(o, "interpolation")) && e->type == MCNN_JSON_STRING)
             parse_filter(e->str, &p->filter);
         float m[3], sd[3];
