@@ -799,7 +799,8 @@ static int cmd_eval(options *o)
 
 /* Re-parse the options a resumed run started with (stored in its checkpoint); returns them as
  * the saved string (kept for the next checkpoint), or NULL on failure. */
-static const char *resume_options(options *o, arg_spec *specs, const options *now)
+static const char *resume_options(options *o, arg_spec *specs, const options *now,
+                                  void **keep)
 {
     const char *out = now->out ? now->out : "run";
     char ckpt[4096];
@@ -809,6 +810,7 @@ static const char *resume_options(options *o, arg_spec *specs, const options *no
     const char *saved = mcnn_safetensors_meta(st, "train_args");
     if (!saved) {
         app_error("%s: no \"train_args\" metadata: not a checkpoint of mcnn-train", ckpt);
+        mcnn_safetensors_close(st);
         return NULL;
     }
     /* two copies: one cut into arguments (the options point into it), one kept whole */
@@ -817,10 +819,13 @@ static const char *resume_options(options *o, arg_spec *specs, const options *no
     char **av = calloc(len + 2, sizeof *av);
     if (!copy || !whole || !av) {
         app_error("out of memory");
+        free(copy), free(whole), free(av);
+        mcnn_safetensors_close(st);
         return NULL;
     }
     memcpy(copy, saved, len);
     memcpy(whole, saved, len);
+    keep[0] = copy, keep[1] = whole, keep[2] = av; /* the options point into copy */
     mcnn_safetensors_close(st);
     int ac = 0;
     av[ac++] = (char *)"mcnn-train";
@@ -839,7 +844,7 @@ static const char *resume_options(options *o, arg_spec *specs, const options *no
     o->resume = 1;
     o->threads = now->threads, o->stop_after = now->stop_after;
     o->progress = now->progress, o->quiet = now->quiet;
-    return whole; /* copy and av live as long as the run: not freed */
+    return whole;
 }
 
 int main(int argc, char **argv)
@@ -873,8 +878,11 @@ int main(int argc, char **argv)
     if (o.resume) {
         options now = o, saved;
         arg_spec saved_specs[MAX_SPECS];
-        const char *args = resume_options(&saved, saved_specs, &now);
-        return args ? cmd_train(&saved, args) : 2;
+        void *keep[3] = {NULL, NULL, NULL};
+        const char *args = resume_options(&saved, saved_specs, &now, keep);
+        const int status = args ? cmd_train(&saved, args) : 2;
+        for (int i = 0; i < 3; i++) free(keep[i]);
+        return status;
     }
     char *args = join_argv(argc - first + 1, argv + first - 1);
     if (!args) {
