@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define GOLDEN "tests/data/train.safetensors"
@@ -819,6 +820,44 @@ static void learns_case(const char *arch)
 static void test_learns_resnet(void) { learns_case("resnet-small"); }
 static void test_learns_vit(void) { learns_case("vit-small"); }
 
+/* The app: a run stopped after 5 steps and resumed ends with the same model file, byte for
+ * byte, and the same log as an uninterrupted run; eval reads the model back. */
+static void test_app_resume(void)
+{
+    const char *build = getenv("MCNN_BUILD");
+    char app[512], cmd[4096];
+    snprintf(app, sizeof app, "%s/mcnn-train", build && *build ? build : "build");
+    if (access(app, X_OK) != 0) {
+        TEST_SKIP("%s is not built (make %s)", app, app);
+        return;
+    }
+    if (!have_fashion()) {
+        TEST_SKIP("%s is absent (Debian package dataset-fashion-mnist)", MCNN_FASHION_MNIST_DIR);
+        return;
+    }
+    const char *a = tmp_path("app_a"), *b = tmp_path("app_b");
+    const char *common = "--data fashion-mnist:train --val fashion-mnist:test --limit 240 "
+                         "--val-limit 100 --arch vit-small --width 16 --depth 1 --patch 7 "
+                         "--heads 2 --epochs 2 --batch 20 --accum 2 --threads 1 -q";
+    snprintf(cmd, sizeof cmd, "'%s' %s --out %s >/dev/null 2>&1", app, common, a);
+    TEST_ASSERT(system(cmd) == 0, "%s", cmd);
+    snprintf(cmd, sizeof cmd, "'%s' %s --out %s --stop-after 5 >/dev/null 2>&1", app, common, b);
+    int rc = system(cmd);
+    TEST_ASSERT(WIFEXITED(rc) && WEXITSTATUS(rc) == 130, "stopped run: exit %d", rc);
+    snprintf(cmd, sizeof cmd, "'%s' --resume --out %s -q >/dev/null 2>&1", app, b);
+    TEST_ASSERT(system(cmd) == 0, "%s", cmd);
+    snprintf(cmd, sizeof cmd, "cmp -s %s/model.safetensors %s/model.safetensors", a, b);
+    TEST_ASSERT(system(cmd) == 0, "resumed model differs from the uninterrupted one");
+    snprintf(cmd, sizeof cmd, "cut -d, -f1-6 %s/log.csv > %s.csv && cut -d, -f1-6 %s/log.csv | "
+             "cmp -s - %s.csv", a, a, b, a);
+    TEST_ASSERT(system(cmd) == 0, "resumed log differs from the uninterrupted one");
+    snprintf(cmd, sizeof cmd, "'%s' eval --model %s/model.safetensors --data fashion-mnist:test "
+             "--val-limit 100 > %s.eval 2>&1 && grep -q 'top-1' %s.eval", app, a, a, a);
+    TEST_ASSERT(system(cmd) == 0, "eval of the trained model");
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s %s.csv %s.eval", a, b, a, a);
+    TEST_ASSERT(system(cmd) == 0, "cleanup");
+}
+
 int main(void)
 {
     if (mcnn_safetensors_open(&gold, GOLDEN) != MCNN_OK) {
@@ -846,6 +885,7 @@ int main(void)
     TEST_RUN(test_nan_loss);
     TEST_RUN(test_learns_resnet);
     TEST_RUN(test_learns_vit);
+    TEST_RUN(test_app_resume);
     mcnn_safetensors_close(gold);
     return test_summary();
 }
