@@ -53,6 +53,11 @@ static inline size_t mcnn_mul_size(size_t a, size_t b, int *overflow)
     return a * b;
 }
 
+/* How many threads should each take a share of a batch of n items through a whole inference
+ * forward (one "lane" each, single-threaded ops inside): all of them when each gets an item,
+ * else 1 (the ops then split their own work across the threads). */
+int mcnn_batch_lanes(int n);
+
 /* Size, then point.  A carver hands out 64-byte-aligned float arrays from one block; with a
  * NULL base it only counts, so the same code first sizes an arena and then fills it:
  *   mcnn_carver c = {NULL, 0};  plan(&c);  alloc c.used floats;  c = (mcnn_carver){base, 0}; plan(&c); */

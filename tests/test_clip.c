@@ -104,6 +104,31 @@ static void test_clip_text_features_and_movieclip_scores(void)
     free(tn);
 }
 
+/* Inference on 2 threads runs each thread's share of the batch through every block (one lane
+ * per thread): image features (4 images) and text features (the 179 prompts, an uneven split)
+ * have the same bits as on 1 thread. */
+static void test_clip_eval_lanes(void)
+{
+    if (!have_data()) return;
+    enum { L = 179, E = 64 };
+    int32_t *text = test_golden_i32(ref, "text", NULL);
+    float *image = test_golden(ref, "image", NULL);
+    float *tf[2] = {malloc(L * E * sizeof(float)), malloc(L * E * sizeof(float))}, img[2][4 * E];
+    const int before = mcnn_get_threads();
+    for (int t = 0; t < 2; t++) {
+        mcnn_set_threads(t + 1);
+        TEST_OK(mcnn_clip_encode_text(model, tf[t], text, L));
+        TEST_OK(mcnn_clip_encode_image(model, img[t], image, 4));
+    }
+    mcnn_set_threads(before);
+    test_close_array("text features, 1 vs 2 threads", tf[1], tf[0], L * E, 0, 0);
+    test_close_array("image features, 1 vs 2 threads", img[1], img[0], 4 * E, 0, 0);
+    free(tf[0]);
+    free(tf[1]);
+    free(text);
+    free(image);
+}
+
 static void test_clip_train_step(void)
 {
     if (!have_data()) return;
@@ -366,6 +391,7 @@ int main(void)
     TEST_RUN(test_clip_config);
     TEST_RUN(test_clip_image_features);
     TEST_RUN(test_clip_text_features_and_movieclip_scores);
+    TEST_RUN(test_clip_eval_lanes);
     TEST_RUN(test_clip_train_step);
     TEST_RUN(test_clip_intermediates);
     TEST_RUN(test_clip_hugging_face_names);

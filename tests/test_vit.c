@@ -333,6 +333,34 @@ static void test_vit_b16_full_size(void)
     mcnn_safetensors_close(ref);
 }
 
+/* Inference on 2 threads runs each thread's share of the batch through every block (one lane
+ * per thread): the logits and features have the same bits as on 1 thread, for an even (4) and
+ * an uneven (3) split, and the eval logits equal the training forward's. */
+static void test_vit_eval_lanes(void)
+{
+    const char *path = tmp_path("lanes.safetensors");
+    write_checkpoint(path, NULL, NULL, NULL);
+    mcnn_vit *m = load(path, 0);
+    remove(path);
+    if (!m) return;
+    const int before = mcnn_get_threads();
+    for (int n = 3; n <= 4; n++) {
+        float images[4 * 3 * 32 * 32], logits[3][4 * K], feat[2][4 * C];
+        test_fill_random(images, (size_t)n * 3 * 32 * 32, 20 + n);
+        for (int t = 0; t < 2; t++) {
+            mcnn_set_threads(t + 1);
+            TEST_OK(mcnn_vit_forward(m, logits[t], images, n, 0));
+            memcpy(feat[t], mcnn_vit_features(m), (size_t)n * C * sizeof(float));
+        }
+        TEST_OK(mcnn_vit_forward(m, logits[2], images, n, 1));
+        mcnn_set_threads(before);
+        test_close_array("eval logits, 1 vs 2 threads", logits[1], logits[0], (size_t)n * K, 0, 0);
+        test_close_array("eval features, 1 vs 2 threads", feat[1], feat[0], (size_t)n * C, 0, 0);
+        test_close_array("eval vs train logits", logits[0], logits[2], (size_t)n * K, 0, 0);
+    }
+    mcnn_vit_free(m);
+}
+
 int main(void)
 {
     mcnn_status s = mcnn_safetensors_open(&golden, GOLDEN);
@@ -347,6 +375,7 @@ int main(void)
     TEST_RUN(test_vit_other_image_size);
     TEST_RUN(test_vit_bad_checkpoints);
     TEST_RUN(test_vit_save_roundtrip);
+    TEST_RUN(test_vit_eval_lanes);
     if (getenv("MCNN_TEST_FULL")) TEST_RUN(test_vit_b16_full_size);
     mcnn_safetensors_close(golden);
     return test_summary();

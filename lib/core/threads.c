@@ -23,3 +23,9 @@ int mcnn_get_threads(void)
     return 1;
 #endif
 }
+
+int mcnn_batch_lanes(int n)
+{
+    const int t = mcnn_get_threads();
+    return t > 1 && n >= t ? t : 1;
+}

@@ -39,6 +39,34 @@ static void carve(clip_text_acts *a, mcnn_carver *c, const mcnn_clip *m, int N, 
     a->T = T;
 }
 
+/* Steps 2..6 for texts n0 .. n0+n-1 (a->ids, a->eot and a->T already set): every activation
+ * is (N, ...), text after text, so a share of the batch is the same arrays from text n0 on. */
+static void forward_texts(mcnn_clip *m, int n0, int n, int train)
+{
+    clip_text_acts *a = &m->ta;
+    const mcnn_clip_config *cfg = &m->cfg;
+    const clip_tensors *wt = &m->w;
+    const int w = cfg->text_width, T = a->T;
+    const size_t b = (size_t)n0, Tw = (size_t)T * w;
+    float *x0 = a->x0 + b * Tw, *x = a->x + b * Tw, *pooled = a->pooled + b * w;
+
+    mcnn_embedding_forward(x0, a->ids + b * T, wt->tok_emb, n * T, w);                 /* 2 */
+    mcnn_add_positional_forward(x, x0, wt->tpos, n, T, w);                             /* 3 */
+    const float *in = x;
+    for (int l = 0; l < cfg->text_layers; l++) {                                       /* 4 */
+        block_params p = mcnn_block_params_view(&wt->tblocks[l]);
+        block_acts acts = mcnn_block_acts_images(&a->blocks[train ? l : 0], &m->tblock, T, n0);
+        float *out = (train ? a->out[l] : a->out[l % 2]) + b * Tw;
+        mcnn_block_forward(out, &acts, in, &p, &m->tblock, n, T);
+        in = out;
+    }
+    for (int i = 0; i < n; i++)                                                        /* 5 */
+        memcpy(pooled + (size_t)i * w, in + ((size_t)i * T + a->eot[n0 + i]) * w,
+               (size_t)w * sizeof(float));
+    mcnn_layernorm_forward(a->fin + b * w, a->fin_mean + b, a->fin_rstd + b, pooled,   /* 6 */
+                           wt->ln_final_w, wt->ln_final_b, n, w, 1e-5f);
+}
+
 mcnn_status mcnn_clip_text_forward(mcnn_clip *m, float *features, const int32_t *tokens, int N,
                                    int train)
 {
@@ -70,23 +98,21 @@ mcnn_status mcnn_clip_text_forward(mcnn_clip *m, float *features, const int32_t 
     mcnn_carver fill = {(float *)m->tplan.arena.base, 0};
     carve(a, &fill, m, N, T, train);
 
-    const clip_tensors *wt = &m->w;
+    const int lanes = train ? 1 : mcnn_batch_lanes(N);
     mcnn_prof_run_begin();
-    mcnn_embedding_forward(a->x0, a->ids, wt->tok_emb, N * T, w);                       /* 2 */
-    mcnn_add_positional_forward(a->x, a->x0, wt->tpos, N, T, w);                        /* 3 */
-    const float *in = a->x;
-    for (int l = 0; l < cfg->text_layers; l++) {                                        /* 4 */
-        block_params p = mcnn_block_params_view(&wt->tblocks[l]);
-        float *out = train ? a->out[l] : a->out[l % 2];
-        mcnn_block_forward(out, train ? &a->blocks[l] : &a->blocks[0], in, &p, &m->tblock, N, T);
-        in = out;
+    if (lanes == 1) {
+        forward_texts(m, 0, N, train);                                                  /* 2-6 */
+    } else {
+        /* Inference with a text per thread: each thread takes its share of the texts through
+         * every block with single-threaded ops (as in vit_run.c); the result does not depend
+         * on the thread count. */
+        #pragma omp parallel for num_threads(lanes) schedule(static)
+        for (int t = 0; t < lanes; t++) {
+            const int n0 = (int)((long)N * t / lanes), n1 = (int)((long)N * (t + 1) / lanes);
+            forward_texts(m, n0, n1 - n0, train);
+        }
     }
-    for (int n = 0; n < N; n++)                                                         /* 5 */
-        memcpy(a->pooled + (size_t)n * w, in + ((size_t)n * T + a->eot[n]) * w,
-               (size_t)w * sizeof(float));
-    mcnn_layernorm_forward(a->fin, a->fin_mean, a->fin_rstd, a->pooled, wt->ln_final_w,  /* 6 */
-                           wt->ln_final_b, N, w, 1e-5f);
-    mcnn_gemm(0, 0, N, E, w, 1.0f, a->fin, w, wt->tproj, E, 0.0f, features, E);        /* 7 */
+    mcnn_gemm(0, 0, N, E, w, 1.0f, a->fin, w, m->w.tproj, E, 0.0f, features, E);       /* 7 */
     mcnn_prof_run_end("clip text forward");
     return MCNN_OK;
 }

@@ -46,6 +46,40 @@ static void carve(clip_vision_acts *a, mcnn_carver *c, const mcnn_clip *m, int B
     a->B = B;
 }
 
+/* Steps 1..7 for images b0 .. b0+n-1 of the batch: every activation is (B, ...), image after
+ * image, so a share of the batch is the same arrays from image b0 on. */
+static void forward_images(mcnn_clip *m, const float *images, int b0, int n, int train)
+{
+    clip_vision_acts *a = &m->va;
+    const mcnn_clip_config *cfg = &m->cfg;
+    const clip_tensors *w = &m->w;
+    const int W = cfg->vision_width, P = m->vP, T = m->vT;
+    const int PS = cfg->patch_size, R = cfg->image_size, PD = 3 * PS * PS;
+    const size_t b = (size_t)b0, TW = (size_t)T * W;
+    float *patches = a->patches + b * P * PD, *tok = a->tok + b * P * W;
+    float *x0 = a->x0 + b * TW, *x = a->x + b * TW, *pre = a->pre + b * TW;
+    float *cls = a->cls + b * W;
+
+    mcnn_patchify_forward(patches, images + b * 3 * R * R, n, 3, R, R, PS);        /* 1 */
+    mcnn_linear_forward(tok, patches, w->conv1, NULL, n * P, PD, W);               /* 2 */
+    mcnn_class_token_forward(x0, tok, w->class_emb, n, P, W);                      /* 3 */
+    mcnn_add_positional_forward(x, x0, w->vpos, n, T, W);                          /* 4 */
+    mcnn_layernorm_forward(pre, a->pre_mean + b * T, a->pre_rstd + b * T, x,       /* 5 */
+                           w->ln_pre_w, w->ln_pre_b, n * T, W, 1e-5f);
+    const float *in = pre;
+    for (int l = 0; l < cfg->vision_layers; l++) {                                 /* 6 */
+        block_params p = mcnn_block_params_view(&w->vblocks[l]);
+        block_acts acts = mcnn_block_acts_images(&a->blocks[train ? l : 0], &m->vblock, T, b0);
+        float *out = (train ? a->out[l] : a->out[l % 2]) + b * TW;
+        mcnn_block_forward(out, &acts, in, &p, &m->vblock, n, T);
+        in = out;
+    }
+    for (int i = 0; i < n; i++)                                                    /* 7 */
+        memcpy(cls + (size_t)i * W, in + (size_t)i * TW, (size_t)W * sizeof(float));
+    mcnn_layernorm_forward(a->post + b * W, a->post_mean + b, a->post_rstd + b, cls,
+                           w->ln_post_w, w->ln_post_b, n, W, 1e-5f);
+}
+
 mcnn_status mcnn_clip_vision_forward(mcnn_clip *m, float *features, const float *images, int B,
                                      int train)
 {
@@ -56,29 +90,22 @@ mcnn_status mcnn_clip_vision_forward(mcnn_clip *m, float *features, const float 
     mcnn_carver fill = {(float *)m->vplan.arena.base, 0};
     carve(a, &fill, m, B, train);
 
-    const mcnn_clip_config *cfg = &m->cfg;
-    const clip_tensors *w = &m->w;
-    const int W = cfg->vision_width, P = m->vP, T = m->vT, E = cfg->embed_dim;
-    const int PS = cfg->patch_size, R = cfg->image_size, PD = 3 * PS * PS;
+    const int lanes = train ? 1 : mcnn_batch_lanes(B);
     mcnn_prof_run_begin();
-    mcnn_patchify_forward(a->patches, images, B, 3, R, R, PS);                       /* 1 */
-    mcnn_linear_forward(a->tok, a->patches, w->conv1, NULL, B * P, PD, W);           /* 2 */
-    mcnn_class_token_forward(a->x0, a->tok, w->class_emb, B, P, W);                  /* 3 */
-    mcnn_add_positional_forward(a->x, a->x0, w->vpos, B, T, W);                      /* 4 */
-    mcnn_layernorm_forward(a->pre, a->pre_mean, a->pre_rstd, a->x, w->ln_pre_w,      /* 5 */
-                           w->ln_pre_b, B * T, W, 1e-5f);
-    const float *in = a->pre;
-    for (int l = 0; l < cfg->vision_layers; l++) {                                  /* 6 */
-        block_params p = mcnn_block_params_view(&w->vblocks[l]);
-        float *out = train ? a->out[l] : a->out[l % 2];
-        mcnn_block_forward(out, train ? &a->blocks[l] : &a->blocks[0], in, &p, &m->vblock, B, T);
-        in = out;
+    if (lanes == 1) {
+        forward_images(m, images, 0, B, train);                                    /* 1-7 */
+    } else {
+        /* Inference with an image per thread: each thread takes its share of the batch
+         * through every block with single-threaded ops, meeting the others once (as in
+         * vit_run.c); the result does not depend on the thread count. */
+        #pragma omp parallel for num_threads(lanes) schedule(static)
+        for (int t = 0; t < lanes; t++) {
+            const int b0 = (int)((long)B * t / lanes), b1 = (int)((long)B * (t + 1) / lanes);
+            forward_images(m, images, b0, b1 - b0, train);
+        }
     }
-    for (int b = 0; b < B; b++)                                                      /* 7 */
-        memcpy(a->cls + (size_t)b * W, in + (size_t)b * T * W, (size_t)W * sizeof(float));
-    mcnn_layernorm_forward(a->post, a->post_mean, a->post_rstd, a->cls, w->ln_post_w,
-                           w->ln_post_b, B, W, 1e-5f);
-    mcnn_gemm(0, 0, B, E, W, 1.0f, a->post, W, w->vproj, E, 0.0f, features, E);     /* 8 */
+    const int W = m->cfg.vision_width, E = m->cfg.embed_dim;
+    mcnn_gemm(0, 0, B, E, W, 1.0f, a->post, W, m->w.vproj, E, 0.0f, features, E);   /* 8 */
     mcnn_prof_run_end("clip image forward");
     return MCNN_OK;
 }

@@ -153,13 +153,6 @@ static void carve_acts(resnet_acts *a, mcnn_carver *cv, const mcnn_resnet *m)
     }
 }
 
-/* Lanes for an eval forward of N images: one per thread when every thread gets an image. */
-static int eval_lanes(int N)
-{
-    const int t = mcnn_get_threads();
-    return t > 1 && N >= t ? t : 1;
-}
-
 void mcnn_resnet_acts_free(resnet_acts *a)
 {
     mcnn_arena_free(&a->arena);
@@ -178,7 +171,7 @@ void mcnn_resnet_acts_free(resnet_acts *a)
 static mcnn_status plan(mcnn_resnet *m, int N, int H, int W, int keep)
 {
     resnet_acts *a = &m->acts;
-    const int nlanes = keep ? 1 : eval_lanes(N);
+    const int nlanes = keep ? 1 : mcnn_batch_lanes(N);
     if (a->arena.base && a->N == N && a->H == H && a->W == W &&
         (a->keep || (!keep && a->nlanes == nlanes)))
         return MCNN_OK;

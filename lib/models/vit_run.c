@@ -67,36 +67,60 @@ static mcnn_status plan(mcnn_vit *m, int B, int train)
     return MCNN_OK;
 }
 
+/* Steps 1..6 for images b0 .. b0+n-1 of the batch: every activation is (B, ...), image after
+ * image, so a share of the batch is the same arrays from image b0 on. */
+static void forward_images(mcnn_vit *m, const float *images, int b0, int n)
+{
+    const mcnn_vit_config *cfg = &m->cfg;
+    vit_acts *a = &m->acts;
+    const vit_tensors *w = &m->w;
+    const int C = cfg->width, P = m->P, T = m->T, PS = cfg->patch_size;
+    const int IC = cfg->in_channels, H = cfg->image_size, PD = IC * PS * PS;
+    const size_t b = (size_t)b0, TC = (size_t)T * C;
+    float *patches = a->patches + b * P * PD, *tok = a->tok + b * P * C;
+    float *x0 = a->x0 + b * TC, *x = a->x + b * TC, *cls = a->cls + b * C;
+
+    mcnn_patchify_forward(patches, images + b * IC * H * H, n, IC, H, H, PS);         /* 1 */
+    mcnn_linear_forward(tok, patches, w->patch_w, w->patch_b, n * P, PD, C);          /* 2 */
+    mcnn_class_token_forward(x0, tok, w->cls, n, P, C);                               /* 3 */
+    mcnn_add_positional_forward(x, x0, w->pos, n, T, C);                              /* 4 */
+    const float *in = x;
+    for (int l = 0; l < cfg->layers; l++) {                                           /* 5 */
+        block_acts acts = mcnn_block_acts_images(&a->blocks[a->train ? l : 0], &m->block, T, b0);
+        float *out = (a->train ? a->out[l] : a->out[l % 2]) + b * TC;
+        block_params p = mcnn_block_params_view(&w->blocks[l]);
+        mcnn_block_forward(out, &acts, in, &p, &m->block, n, T);
+        in = out;
+    }
+    for (int i = 0; i < n; i++)                                                       /* 6 */
+        memcpy(cls + (size_t)i * C, in + (size_t)i * TC, (size_t)C * sizeof(float));
+    mcnn_layernorm_forward(a->feat + b * C, a->feat_mean + b, a->feat_rstd + b, cls, w->lnf_w,
+                           w->lnf_b, n, C, cfg->ln_eps);
+}
+
 mcnn_status mcnn_vit_forward(mcnn_vit *m, float *logits, const float *images, int B, int train)
 {
     if (B <= 0 || !images || !logits)
         return mcnn_set_error(MCNN_ERR_ARG, "vit_forward: batch %d with %s", B,
                               images && logits ? "no images" : "a NULL buffer");
     MCNN_TRY(plan(m, B, train ? 1 : 0));
-    const mcnn_vit_config *cfg = &m->cfg;
-    vit_acts *a = &m->acts;
-    const vit_tensors *w = &m->w;
-    const int C = cfg->width, P = m->P, T = m->T, K = cfg->num_classes, PS = cfg->patch_size;
-    const int IC = cfg->in_channels, H = cfg->image_size, PD = IC * PS * PS;
+    const vit_acts *a = &m->acts;
+    const int C = m->cfg.width, K = m->cfg.num_classes, lanes = train ? 1 : mcnn_batch_lanes(B);
     mcnn_prof_run_begin();
-
-    mcnn_patchify_forward(a->patches, images, B, IC, H, H, PS);                    /* 1 */
-    mcnn_linear_forward(a->tok, a->patches, w->patch_w, w->patch_b, B * P, PD, C); /* 2 */
-    mcnn_class_token_forward(a->x0, a->tok, w->cls, B, P, C);                      /* 3 */
-    mcnn_add_positional_forward(a->x, a->x0, w->pos, B, T, C);                     /* 4 */
-    const float *in = a->x;
-    for (int l = 0; l < cfg->layers; l++) {                                        /* 5 */
-        block_acts *acts = train ? &a->blocks[l] : &a->blocks[0];
-        float *out = train ? a->out[l] : a->out[l % 2];
-        block_params p = mcnn_block_params_view(&w->blocks[l]);
-        mcnn_block_forward(out, acts, in, &p, &m->block, B, T);
-        in = out;
+    if (lanes == 1) {
+        forward_images(m, images, 0, B);                                            /* 1-6 */
+    } else {
+        /* Inference with an image per thread: each thread takes its share of the batch
+         * through every block with single-threaded ops (GEMM runs serially inside a parallel
+         * region), so the threads meet once instead of at every op.  Each image is computed
+         * exactly as in the whole batch, so the result does not depend on the thread count. */
+        #pragma omp parallel for num_threads(lanes) schedule(static)
+        for (int t = 0; t < lanes; t++) {
+            const int b0 = (int)((long)B * t / lanes), b1 = (int)((long)B * (t + 1) / lanes);
+            forward_images(m, images, b0, b1 - b0);
+        }
     }
-    for (int b = 0; b < B; b++)                                                    /* 6 */
-        memcpy(a->cls + (size_t)b * C, in + (size_t)b * T * C, (size_t)C * sizeof(float));
-    mcnn_layernorm_forward(a->feat, a->feat_mean, a->feat_rstd, a->cls, w->lnf_w, w->lnf_b, B, C,
-                           cfg->ln_eps);
-    mcnn_linear_forward(logits, a->feat, w->head_w, w->head_b, B, C, K);           /* 7 */
+    mcnn_linear_forward(logits, a->feat, m->w.head_w, m->w.head_b, B, C, K);          /* 7 */
     mcnn_prof_run_end("vit forward");
     return MCNN_OK;
 }

@@ -26,6 +26,18 @@ size_t mcnn_block_acts_carve(block_acts *a, mcnn_carver *c, const block_cfg *cfg
     return c->used - start;
 }
 
+block_acts mcnn_block_acts_images(const block_acts *a, const block_cfg *cfg, int T, int b0)
+{
+    const size_t t = (size_t)b0 * T, C = cfg->C, F = cfg->F;
+    block_acts v = {.ln1 = a->ln1 + t * C, .ln1_mean = a->ln1_mean + t,
+                     .ln1_rstd = a->ln1_rstd + t, .qkv = a->qkv + t * 3 * C,
+                     .probs = a->probs + t * cfg->NH * T, .att = a->att + t * C,
+                     .proj = a->proj + t * C, .h = a->h + t * C, .ln2 = a->ln2 + t * C,
+                     .ln2_mean = a->ln2_mean + t, .ln2_rstd = a->ln2_rstd + t,
+                     .fc1 = a->fc1 + t * F, .act = a->act + t * F, .fc2 = a->fc2 + t * C};
+    return v;
+}
+
 static void act_forward(block_act act, float *y, const float *x, size_t n)
 {
     if (act == BLOCK_QUICK_GELU) mcnn_quick_gelu_forward(y, x, n);

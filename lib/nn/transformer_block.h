@@ -59,6 +59,10 @@ typedef struct block_acts {
  * the floats they take. */
 size_t mcnn_block_acts_carve(block_acts *a, mcnn_carver *c, const block_cfg *cfg, int B, int T);
 
+/* The same arrays from image b0 of the batch on (each is (B, ...), image after image): a
+ * thread running images b0.. of a batch through the block uses this view. */
+block_acts mcnn_block_acts_images(const block_acts *a, const block_cfg *cfg, int T, int b0);
+
 void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_params *p,
                         const block_cfg *cfg, int B, int T);
 /* dx, g and d are accumulated into: zero them once per step.  d is scratch for the
