@@ -193,7 +193,7 @@ static void test_thread_independence(void)
     static const int tshapes[][5] = {
         /* M, N, K, ta, tb */
         {197, 768, 100, 0, 1}, {50, 300, 64, 0, 0}, {300, 40, 500, 1, 0}, {7, 5, 3, 1, 1},
-        {64, 3136, 20, 0, 0},
+        {64, 3136, 20, 0, 0}, {1000, 40, 30, 0, 1}, /* several pieces per thread */
     };
     int saved = omp_get_max_threads();
     mcnn_gemm_always_parallel(1); /* not serial because the machine is busy */
