@@ -15,12 +15,13 @@
  * tall narrow product (N = 49 columns, M = 512 rows) is computed transposed, C^T = B^T A^T,
  * when that fills the register tiles clearly better.
  *
- * Threads: C is cut into one rectangle of whole MR x NR tiles per thread (along N for the
- * wide products of a transformer, along M for tall ones), and each thread runs the loops above
- * on its rectangle with its own packing buffers.  No barriers: the threads only meet at the
- * end.  The price is that the operand along the cut is packed by every thread, which costs
- * little next to the multiply.  Each tile is computed the same way whichever thread computes
- * it (same K blocks, same kernel), so the result has the same bits at any thread count. */
+ * Threads: C is cut into rectangles of whole MR x NR tiles (along N for the wide products of a
+ * transformer, along M for tall ones), one to four per thread, handed out as threads become
+ * free; a thread runs the loops above on its rectangle with its own packing buffers.  No
+ * barriers: the threads only meet at the end.  The price is that the operand along the cut is
+ * packed once per rectangle, which costs little next to the multiply.  Each tile is computed
+ * the same way whichever thread computes it (same K blocks, same kernel), so the result has
+ * the same bits at any thread count. */
 #include "gemm_internal.h"
 
 #include <stdatomic.h>
@@ -280,9 +281,9 @@ static void run(gemm_call *g)
         return;
     }
 
-    /* Cut C into pm x pn rectangles, one per thread, on tile boundaries; pick the grid that
-     * keeps the threads busiest, and on a near tie cut the longer side (the operand packed
-     * by every thread of a row or column is then the smaller one). */
+    /* Cut C into pm x pn rectangles, first one per thread, on tile boundaries; pick the grid
+     * that keeps the threads busiest, and on a near tie cut the longer side (the operand
+     * packed again for every rectangle is then the smaller one). */
     int tiles_m = ceil_div(M, MR), tiles_n = ceil_div(N, NR), pm = 1, pn = nt;
     double best = -1;
     for (int p = 1; p <= nt; p++) {
