@@ -23,6 +23,7 @@
  * See docs/ops/attention.md. */
 #include "internal.h"
 #include "core/profile.h"
+#include "vmath.h"
 
 #include <math.h>
 #ifdef _OPENMP
@@ -59,15 +60,7 @@ static void softmax_rows(float *P, int T, int causal)
     for (int t = 0; t < T; t++) {
         float *p = P + (size_t)t * T;
         const int ns = causal ? t + 1 : T; /* number of keys token t may see */
-        float m = -INFINITY;
-        for (int s = 0; s < ns; s++) m = p[s] > m ? p[s] : m;
-        double sum = 0.0;
-        for (int s = 0; s < ns; s++) {
-            p[s] = expf(p[s] - m);
-            sum += p[s];
-        }
-        const float inv = (float)(1.0 / sum);
-        for (int s = 0; s < ns; s++) p[s] *= inv;
+        mcnn_softmax_row(p, p, ns);
         for (int s = ns; s < T; s++) p[s] = 0.0f;
     }
 }
@@ -125,7 +118,9 @@ static void head_backward(float *dqkv, float *workspace, const float *dout, cons
         float *d = dS + (size_t)t * T;
         const int ns = causal ? t + 1 : T;
         double dot = 0.0;
+        #pragma omp simd reduction(+ : dot)
         for (int s = 0; s < ns; s++) dot += (double)d[s] * p[s];
+        #pragma omp simd
         for (int s = 0; s < ns; s++) d[s] = p[s] * (d[s] - (float)dot);
         for (int s = ns; s < T; s++) d[s] = 0.0f;  /* masked scores had no effect on L */
     }

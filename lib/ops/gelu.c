@@ -13,6 +13,7 @@
  * See docs/ops/gelu.md for the derivations. */
 #include "internal.h"
 #include "core/profile.h"
+#include "vmath.h"
 
 #include <math.h>
 
@@ -24,29 +25,31 @@
 
 /* element-wise ops are memory-bound: only worth threads on large arrays */
 #define PAR_MIN ((size_t)1 << 15)
+/* elements per call of a block kernel: the unit the threads share out */
+#define BLOCK 4096
 
 /* Φ(x) via erfc: for x << 0, 1 + erf(x/√2) cancels to 0 in float long before Φ underflows,
- * while erfc keeps full relative precision (Φ(-10) ≈ 7.6e-24). */
-static inline float phi_cdf(float x) { return 0.5f * erfcf(-x * INV_SQRT2); }
+ * while erfc keeps full relative precision (Φ(-10) ≈ 7.6e-24).  exp and erfc are vmath.h's
+ * vectorisable ones (libm's are calls, one element at a time: 17 ns per GELU against 1.5). */
+static inline float phi_cdf(float x) { return 0.5f * mcnn_verfcf(-x * INV_SQRT2); }
 
 /* σ(z) = 1 / (1 + e^-z): for z << 0, e^-z overflows to +inf and σ becomes 0, never NaN. */
-static inline float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
+static inline float sigmoid(float z) { return 1.0f / (1.0f + mcnn_vexpf(-z)); }
 
-void mcnn_gelu_forward(float *y, const float *x, size_t n)
+/* The six loops, each over one block of n elements, compiled for the vector width of the CPU
+ * (MCNN_SIMD_CLONES). */
+MCNN_SIMD_CLONES static void gelu_fwd(float *y, const float *x, size_t n)
 {
-    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
-    #pragma omp parallel for if (n > PAR_MIN)
+    #pragma omp simd
     for (size_t i = 0; i < n; i++) y[i] = x[i] * phi_cdf(x[i]);
 }
 
-void mcnn_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
+MCNN_SIMD_CLONES static void gelu_bwd(float *dx, const float *dy, const float *x, size_t n)
 {
-    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
-    if (!dx) return;
-    #pragma omp parallel for if (n > PAR_MIN)
+    #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
-        float pdf = INV_SQRT_2PI * expf(-0.5f * xi * xi);
+        float pdf = INV_SQRT_2PI * mcnn_vexpf(-0.5f * xi * xi);
         dx[i] += dy[i] * (phi_cdf(xi) + xi * pdf);
     }
 }
@@ -54,10 +57,9 @@ void mcnn_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
 /* ½ (1 + tanh u) = σ(2u) and ½ (1 - tanh² u) = 2 σ(2u)(1 - σ(2u)): the same function, but for
  * x < -4 the float 1 + tanhf(u) is a difference of numbers ~1 and loses every digit, while
  * σ(2u) = 1 / (1 + e^-2u) keeps full relative precision out to x = -10 and beyond. */
-void mcnn_gelu_tanh_forward(float *y, const float *x, size_t n)
+MCNN_SIMD_CLONES static void gelu_tanh_fwd(float *y, const float *x, size_t n)
 {
-    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
-    #pragma omp parallel for if (n > PAR_MIN)
+    #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
         float u = SQRT_2_OVER_PI * (xi + GELU_KAPPA * xi * xi * xi);
@@ -65,11 +67,9 @@ void mcnn_gelu_tanh_forward(float *y, const float *x, size_t n)
     }
 }
 
-void mcnn_gelu_tanh_backward(float *dx, const float *dy, const float *x, size_t n)
+MCNN_SIMD_CLONES static void gelu_tanh_bwd(float *dx, const float *dy, const float *x, size_t n)
 {
-    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
-    if (!dx) return;
-    #pragma omp parallel for if (n > PAR_MIN)
+    #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float xi = x[i];
         float u = SQRT_2_OVER_PI * (xi + GELU_KAPPA * xi * xi * xi);
@@ -79,20 +79,76 @@ void mcnn_gelu_tanh_backward(float *dx, const float *dy, const float *x, size_t 
     }
 }
 
+MCNN_SIMD_CLONES static void quick_fwd(float *y, const float *x, size_t n)
+{
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoid(QUICK_ALPHA * x[i]);
+}
+
+MCNN_SIMD_CLONES static void quick_bwd(float *dx, const float *dy, const float *x, size_t n)
+{
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float s = sigmoid(QUICK_ALPHA * x[i]);
+        dx[i] += dy[i] * (s + QUICK_ALPHA * x[i] * s * (1.0f - s));
+    }
+}
+
+/* Run a loop over n elements in blocks, the blocks split across threads. */
+static void forward_blocks(void (*f)(float *, const float *, size_t), float *y, const float *x,
+                           size_t n)
+{
+    const size_t nb = (n + BLOCK - 1) / BLOCK;
+    #pragma omp parallel for if (n > PAR_MIN)
+    for (size_t b = 0; b < nb; b++) {
+        const size_t i0 = b * BLOCK;
+        f(y + i0, x + i0, n - i0 < BLOCK ? n - i0 : BLOCK);
+    }
+}
+
+static void backward_blocks(void (*f)(float *, const float *, const float *, size_t), float *dx,
+                            const float *dy, const float *x, size_t n)
+{
+    const size_t nb = (n + BLOCK - 1) / BLOCK;
+    #pragma omp parallel for if (n > PAR_MIN)
+    for (size_t b = 0; b < nb; b++) {
+        const size_t i0 = b * BLOCK;
+        f(dx + i0, dy + i0, x + i0, n - i0 < BLOCK ? n - i0 : BLOCK);
+    }
+}
+
+void mcnn_gelu_forward(float *y, const float *x, size_t n)
+{
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
+    forward_blocks(gelu_fwd, y, x, n);
+}
+
+void mcnn_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
+    if (dx) backward_blocks(gelu_bwd, dx, dy, x, n);
+}
+
+void mcnn_gelu_tanh_forward(float *y, const float *x, size_t n)
+{
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
+    forward_blocks(gelu_tanh_fwd, y, x, n);
+}
+
+void mcnn_gelu_tanh_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
+    if (dx) backward_blocks(gelu_tanh_bwd, dx, dy, x, n);
+}
+
 void mcnn_quick_gelu_forward(float *y, const float *x, size_t n)
 {
     MCNN_PROF_SCOPE(MCNN_PROF_ACT);
-    #pragma omp parallel for if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoid(QUICK_ALPHA * x[i]);
+    forward_blocks(quick_fwd, y, x, n);
 }
 
 void mcnn_quick_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
 {
     MCNN_PROF_SCOPE(MCNN_PROF_ACT);
-    if (!dx) return;
-    #pragma omp parallel for if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float s = sigmoid(QUICK_ALPHA * x[i]);
-        dx[i] += dy[i] * (s + QUICK_ALPHA * x[i] * s * (1.0f - s));
-    }
+    if (dx) backward_blocks(quick_bwd, dx, dy, x, n);
 }

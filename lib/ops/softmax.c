@@ -9,28 +9,41 @@
  * OUTPUT y, not x.  Backward accumulates (+=).  See docs/ops/softmax.md. */
 #include "internal.h"
 #include "core/profile.h"
+#include "vmath.h"
 
 #include <math.h>
 
 #define PAR_MIN 4096 /* rows × columns below which threads cost more than they save */
 
+/* One row, y = softmax(x) (y == x allowed).  The sum is in double, in SIMD lanes; exp is
+ * vmath.h's, so the loop runs at the CPU's vector width (MCNN_SIMD_CLONES).  Attention calls
+ * this for each row of its scores. */
+MCNN_SIMD_CLONES void mcnn_softmax_row(float *y, const float *x, int n)
+{
+    float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                   -INFINITY, -INFINITY, -INFINITY, -INFINITY}; /* 8 maxima: vector code */
+    int c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int l = 0; l < 8; l++) m8[l] = x[c + l] > m8[l] ? x[c + l] : m8[l];
+    float m = -INFINITY;
+    for (int l = 0; l < 8; l++) m = m8[l] > m ? m8[l] : m;
+    for (; c < n; c++) m = x[c] > m ? x[c] : m;
+    double sum = 0.0;
+    #pragma omp simd reduction(+ : sum)
+    for (c = 0; c < n; c++) {
+        y[c] = mcnn_vexpf(x[c] - m);
+        sum += y[c];
+    }
+    const float inv = (float)(1.0 / sum);
+    #pragma omp simd
+    for (c = 0; c < n; c++) y[c] *= inv;
+}
+
 void mcnn_softmax_forward(float *y, const float *x, int N, int C)
 {
     MCNN_PROF_SCOPE(MCNN_PROF_SOFTMAX);
     #pragma omp parallel for if ((size_t)N * C > PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        const float *x_n = x + (size_t)n * C;
-        float *y_n = y + (size_t)n * C;
-        float m = -INFINITY;
-        for (int c = 0; c < C; c++) m = x_n[c] > m ? x_n[c] : m;
-        double sum = 0.0;
-        for (int c = 0; c < C; c++) {
-            y_n[c] = expf(x_n[c] - m);
-            sum += y_n[c];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int c = 0; c < C; c++) y_n[c] *= inv;
-    }
+    for (int n = 0; n < N; n++) mcnn_softmax_row(y + (size_t)n * C, x + (size_t)n * C, C);
 }
 
 void mcnn_softmax_backward(float *dx, const float *dy, const float *y, int N, int C)
