@@ -16,5 +16,8 @@ void mcnn_relu_backward(float *dx, const float *dy, const float *y, size_t n)
     MCNN_PROF_SCOPE(MCNN_PROF_RELU);
     if (!dx) return;
     #pragma omp parallel for simd if (n > 65536)
-    for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        const float d = dy[i]; /* read unconditionally: the loop then vectorises (a blend) */
+        dx[i] += y[i] > 0.0f ? d : 0.0f;
+    }
 }
