@@ -23,8 +23,10 @@ void mcnn_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
         /* double: C can be 1024+, and two passes (mean, then squared deviations) keep the
          * variance exact even when |mean| >> std, where sum(x²) - sum(x)² would cancel */
         double sum = 0.0;
+        #pragma omp simd reduction(+ : sum) /* the sums in vector lanes, a fixed order */
         for (int c = 0; c < C; c++) sum += x_n[c];
         double m = sum / C, sumsq = 0.0;
+        #pragma omp simd reduction(+ : sumsq)
         for (int c = 0; c < C; c++) sumsq += (x_n[c] - m) * (x_n[c] - m);
         double s = 1.0 / sqrt(sumsq / C + (double)eps);
         for (int c = 0; c < C; c++)
@@ -47,6 +49,7 @@ void mcnn_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float
             float *dx_n = dx + (size_t)n * C;
             const float m = mean[n], s = rstd[n];
             double g_sum = 0.0, gx_sum = 0.0;   /* the two row means the formula needs */
+            #pragma omp simd reduction(+ : g_sum, gx_sum)
             for (int c = 0; c < C; c++) {
                 float xhat = (x_n[c] - m) * s;
                 float g = dy_n[c] * gamma[c];
