@@ -133,8 +133,16 @@ static void golden_steps(const char *m, const char *kind)
         for (int i = 0; tables[tb] && i < tables[tb]->count; i++) {
             const mcnn_param *row = &tables[tb]->table[i];
             snprintf(name, sizeof name, "%s.%s.p.%s", m, kind, row->name);
-            if ((want = test_golden(gold, name, NULL)))
+            if ((want = test_golden(gold, name, NULL))) {
+                /* The key bias (in_proj_bias[C:2C]) has a gradient of exactly zero in exact
+                 * arithmetic (softmax ignores a constant added to every score of a row), so
+                 * its float gradient is rounding noise that Adam scales up to lr-sized steps,
+                 * in PyTorch as here: those elements are not comparable and are skipped. */
+                if (strstr(row->name, "in_proj_bias"))
+                    for (size_t k = row->numel / 3; k < 2 * row->numel / 3; k++)
+                        want[k] = tables[tb]->data[row->offset + k];
                 test_close_rel(name, tables[tb]->data + row->offset, want, row->numel, 1e-3);
+            }
             free(want);
             snprintf(name, sizeof name, "%s.%s.g.%s", m, kind, row->name);
             want = tb == 0 && mcnn_safetensors_find(gold, name) ? test_golden(gold, name, NULL)
@@ -820,6 +828,92 @@ static void learns_case(const char *arch)
 static void test_learns_resnet(void) { learns_case("resnet-small"); }
 static void test_learns_vit(void) { learns_case("vit-small"); }
 
+/* weights/samples: each PNG is the Fashion-MNIST test image its name gives (index and class). */
+static const char *const sample_files[10] = {
+    "0000-ankle-boot.png", "0001-pullover.png", "0002-trouser.png", "0004-shirt.png",
+    "0006-coat.png", "0008-sandal.png", "0009-sneaker.png", "0013-dress.png", "0018-bag.png",
+    "0019-t-shirt-top.png"};
+static const int sample_classes[10] = {9, 2, 1, 6, 4, 5, 7, 3, 8, 0};
+
+static void test_demo_samples(void)
+{
+    if (!have_fashion()) {
+        TEST_SKIP("%s is absent (Debian package dataset-fashion-mnist)", MCNN_FASHION_MNIST_DIR);
+        return;
+    }
+    mcnn_dataset te;
+    TEST_OK(mcnn_dataset_load_fashion_mnist(&te, MCNN_FASHION_MNIST_DIR, 0));
+    for (int i = 0; te.pixels && i < 10; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "weights/samples/%s", sample_files[i]);
+        const int index = atoi(sample_files[i]);
+        mcnn_image img;
+        TEST_OK(mcnn_image_load(&img, path));
+        TEST_ASSERT(img.width == 28 && img.height == 28 && img.channels == 1 &&
+                        !memcmp(img.pixels, te.pixels + (size_t)index * 784, 784),
+                    "%s is not test image %d", path, index);
+        TEST_ASSERT(te.labels[index] == sample_classes[i], "%s: class %d", path, te.labels[index]);
+        mcnn_image_free(&img);
+    }
+    mcnn_dataset_free(&te);
+}
+
+/* The committed demo checkpoints classify the samples (truth from the data set's labels) and
+ * the first 2000 test images as docs/demo.md says they do, within a point. */
+static void demo_checkpoint(const char *path, double min_accuracy)
+{
+    if (access(path, R_OK) != 0) {
+        TEST_SKIP("%s is absent", path);
+        return;
+    }
+    mcnn_classifier *c = NULL;
+    TEST_OK(mcnn_classifier_load(&c, path, NULL));
+    if (!c) return;
+    const mcnn_classifier_preprocess *pp = mcnn_classifier_get_preprocess(c);
+    TEST_ASSERT(mcnn_classifier_num_classes(c) == 10 && pp->size == 28 && pp->channels == 1 &&
+                    !strcmp(mcnn_classifier_label(c, 9), "Ankle boot"),
+                "a Fashion-MNIST classifier with its labels");
+    mcnn_preprocess_config pc = {.resize = pp->resize, .crop = pp->size, .filter = pp->filter,
+                                 .channels = 1, .mean = {pp->mean[0]}, .std = {pp->std[0]}};
+    float images[10 * 784], logits[10 * 10];
+    int32_t truth[10], pred[10];
+    for (int i = 0; i < 10; i++) {
+        char p[256];
+        mcnn_image img;
+        snprintf(p, sizeof p, "weights/samples/%s", sample_files[i]);
+        TEST_OK(mcnn_image_load(&img, p));
+        TEST_OK(mcnn_preprocess(images + i * 784, &img, &pc));
+        mcnn_image_free(&img);
+        truth[i] = sample_classes[i];
+    }
+    TEST_OK(mcnn_classifier_forward(c, logits, images, 10, 0));
+    mcnn_argmax_rows(pred, logits, 10, 10);
+    int right = 0;
+    for (int i = 0; i < 10; i++) right += pred[i] == truth[i];
+    TEST_ASSERT(right >= 8, "%s: %d of the 10 samples right", path, right);
+    if (have_fashion()) {
+        mcnn_dataset te, sub;
+        int idx[2000];
+        for (int i = 0; i < 2000; i++) idx[i] = i;
+        TEST_OK(mcnn_dataset_load_fashion_mnist(&te, MCNN_FASHION_MNIST_DIR, 0));
+        TEST_OK(mcnn_dataset_subset(&sub, &te, idx, 2000));
+        mcnn_transform tf = mcnn_transform_default(28, 1);
+        tf.mean[0] = pp->mean[0], tf.std[0] = pp->std[0];
+        mcnn_eval_result e;
+        TEST_OK(mcnn_evaluate(c, &sub, &tf, 200, 0.5f, &e));
+        fprintf(stderr, "  %s: %d/10 samples, %.2f%% of the first 2000 test images\n", path,
+                right, 100 * e.top1);
+        TEST_ASSERT(e.top1 >= min_accuracy, "%s: top-1 %.4f < %.4f", path, e.top1, min_accuracy);
+        mcnn_eval_result_free(&e);
+        mcnn_dataset_free(&te);
+        mcnn_dataset_free(&sub);
+    }
+    mcnn_classifier_free(c);
+}
+
+static void test_demo_resnet(void) { demo_checkpoint("weights/demo-fashion-resnet.safetensors", 0.91); }
+static void test_demo_vit(void) { demo_checkpoint("weights/demo-fashion-vit.safetensors", 0.87); }
+
 /* The app: a run stopped after 5 steps and resumed ends with the same model file, byte for
  * byte, and the same log as an uninterrupted run; eval reads the model back. */
 static void test_app_resume(void)
@@ -885,6 +979,9 @@ int main(void)
     TEST_RUN(test_nan_loss);
     TEST_RUN(test_learns_resnet);
     TEST_RUN(test_learns_vit);
+    TEST_RUN(test_demo_samples);
+    TEST_RUN(test_demo_resnet);
+    TEST_RUN(test_demo_vit);
     TEST_RUN(test_app_resume);
     mcnn_safetensors_close(gold);
     return test_summary();
