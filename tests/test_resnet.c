@@ -8,6 +8,7 @@
  * published parameter count.  MCNN_TEST_FULL=1 adds a full-size ResNet-50. */
 #define _POSIX_C_SOURCE 200809L
 #include "mcnn_test.h"
+#include "nn/bottleneck_block.h"
 
 #include <unistd.h>
 
@@ -395,6 +396,54 @@ static void test_resnet_eval_lanes(void)
     }
 }
 
+/* The blocks' fused batch norm (y = relu?(bn(x) + res?) in one pass when the statistics are
+ * constants) against its plain twin, the ops one after another: the same bits, in both modes,
+ * with and without the residual and the ReLU; the same running statistics after a training
+ * forward.  Large enough (40000 values) for the ops to use threads. */
+static void test_resnet_fused_bn(void)
+{
+    enum { N = 2, C = 8, HW = 2500, NX = N * C * HW };
+    float *x = malloc(NX * sizeof(float)), *res = malloc(NX * sizeof(float));
+    float *y1 = malloc(NX * sizeof(float)), *y2 = malloc(NX * sizeof(float));
+    float w[C], b[C], mean0[C], var0[C], rm[2][C], rv[2][C], sm[2][C], sr[2][C];
+    test_fill_random(x, NX, 31);
+    test_fill_random(res, NX, 32);
+    test_fill_random(w, C, 33);
+    test_fill_random(b, C, 34);
+    test_fill_random(mean0, C, 35);
+    test_fill_random(var0, C, 36);
+    for (int c = 0; c < C; c++) var0[c] = 0.5f + fabsf(var0[c]);
+    for (int mode = 0; mode < 2; mode++)
+        for (int k = 0; k < 4; k++) {
+            const resblock_bn bn = mode ? RESBLOCK_BN_RUNNING : RESBLOCK_BN_BATCH;
+            const float *r = k & 1 ? res : NULL;
+            const int relu = k >> 1;
+            for (int t = 0; t < 2; t++) {
+                memcpy(rm[t], mean0, sizeof mean0);
+                memcpy(rv[t], var0, sizeof var0);
+            }
+            mcnn_resnet_bn_forward(y1, (bn_saved){sm[0], sr[0]}, x, r, relu, (bn_affine){w, b},
+                                   (bn_running){rm[0], rv[0]}, N, C, HW, 0.1f, 1e-5f, bn);
+            if (bn == RESBLOCK_BN_BATCH)
+                mcnn_batchnorm2d_forward_train(y2, sm[1], sr[1], rm[1], rv[1], x, w, b, N, C, HW,
+                                               0.1f, 1e-5f);
+            else
+                mcnn_batchnorm2d_forward_eval(y2, x, w, b, rm[1], rv[1], N, C, HW, 1e-5f);
+            if (r) mcnn_add_forward(y2, y2, r, NX);
+            if (relu) mcnn_relu_forward(y2, y2, NX);
+            char what[64];
+            snprintf(what, sizeof what, "fused bn (%s, res %d, relu %d)",
+                     mode ? "running" : "batch", k & 1, relu);
+            test_close_array(what, y1, y2, NX, 0, 0);
+            test_close_array("running mean", rm[0], rm[1], C, 0, 0);
+            test_close_array("running var", rv[0], rv[1], C, 0, 0);
+        }
+    free(x);
+    free(res);
+    free(y1);
+    free(y2);
+}
+
 static void test_resnet_load_variants(void)
 {
     /* timm and torchvision share the names; older files lack num_batches_tracked; any float
@@ -665,6 +714,7 @@ int main(void)
     TEST_RUN(test_resnet_basic_small_stem);
     TEST_RUN(test_resnet_thread_independence);
     TEST_RUN(test_resnet_eval_lanes);
+    TEST_RUN(test_resnet_fused_bn);
     TEST_RUN(test_resnet_load_variants);
     TEST_RUN(test_resnet_bad_checkpoints);
     TEST_RUN(test_resnet_bad_arguments);

@@ -218,9 +218,8 @@ static void forward_lane(mcnn_resnet *m, resnet_lane *l, float *feat, const floa
     pool.N = n;
 
     mcnn_conv2d_forward(l->c0, images, w->conv1_w, NULL, &stem, l->workspace);              /* 1 */
-    mcnn_resnet_bn_forward(l->a0, l->s0, l->c0, w->bn1, m->st.bn1, n, S, a->H1 * a->W1,      /* 2 */
-                           c->bn_momentum, c->bn_eps, bn);
-    mcnn_relu_forward(l->a0, l->a0, (size_t)n * S * a->H1 * a->W1);                         /* 3 */
+    mcnn_resnet_bn_forward(l->a0, l->s0, l->c0, NULL, 1, w->bn1, m->st.bn1, n, S,            /* 2 */
+                           a->H1 * a->W1, c->bn_momentum, c->bn_eps, bn);           /* 3: relu */
     const float *x = l->a0;
     if (c->stem == MCNN_RESNET_STEM_IMAGENET) {                                              /* 4 */
         mcnn_maxpool2d_forward(l->p0, l->argmax, l->a0, &pool);

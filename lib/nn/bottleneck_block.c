@@ -3,6 +3,9 @@
  * bottleneck's backward. */
 #include "bottleneck_block.h"
 #include "internal.h"
+#include "core/profile.h"
+
+#include <math.h>
 
 #include <string.h>
 
@@ -112,15 +115,60 @@ static void zero_grads(resblock_acts *d, const resblock_cfg *c)
         if (n[i]) memset(arr[i], 0, n[i] * sizeof(float));
 }
 
-void mcnn_resnet_bn_forward(float *y, bn_saved saved, const float *x, bn_affine p,
-                            bn_running run, int N, int C, int HW, float momentum, float eps,
-                            resblock_bn bn)
+/* y = x + res, then max(y, 0) if relu: the two element-wise steps that follow a batch norm,
+ * in one pass (same arithmetic as mcnn_add_forward then mcnn_relu_forward). */
+static void add_relu(float *y, const float *res, int relu, size_t n)
 {
-    if (bn == RESBLOCK_BN_BATCH)
+    if (res && relu) {
+        #pragma omp parallel for simd if (n > 65536)
+        for (size_t i = 0; i < n; i++) {
+            const float v = y[i] + res[i];
+            y[i] = v < 0.0f ? 0.0f : v;
+        }
+    } else if (res) {
+        mcnn_add_forward(y, y, res, n);
+    } else if (relu) {
+        mcnn_relu_forward(y, y, n);
+    }
+}
+
+void mcnn_resnet_bn_forward(float *y, bn_saved saved, const float *x, const float *res, int relu,
+                            bn_affine p, bn_running run, int N, int C, int HW, float momentum,
+                            float eps, resblock_bn bn)
+{
+    if (bn == RESBLOCK_BN_BATCH) { /* the statistics need all of x first: a second pass */
         mcnn_batchnorm2d_forward_train(y, saved.mean, saved.rstd, run.mean, run.var, x, p.w, p.b,
                                        N, C, HW, momentum, eps);
-    else
-        mcnn_batchnorm2d_forward_eval(y, x, p.w, p.b, run.mean, run.var, N, C, HW, eps);
+        add_relu(y, res, relu, (size_t)N * C * HW);
+        return;
+    }
+    /* Running statistics: a fixed affine map per channel, so the residual and the ReLU join
+     * it in one pass.  The arithmetic is mcnn_batchnorm2d_forward_eval's (scale and shift in
+     * double, the result rounded once), then mcnn_add_forward's and mcnn_relu_forward's: the
+     * same bits as the three ops one after another (test_resnet checks). */
+    MCNN_PROF_SCOPE(MCNN_PROF_BN);
+    #pragma omp parallel for if ((size_t)N * HW * C > 32768)
+    for (int c = 0; c < C; c++) {
+        const double scale = p.w[c] / sqrt((double)run.var[c] + eps);
+        const double shift = p.b[c] - run.mean[c] * scale;
+        for (int n = 0; n < N; n++) {
+            const size_t off = ((size_t)n * C + c) * HW;
+            const float *x_nc = x + off;
+            float *y_nc = y + off;
+            if (res) {
+                const float *r_nc = res + off;
+                for (int i = 0; i < HW; i++) {
+                    float v = (float)(x_nc[i] * scale + shift) + r_nc[i];
+                    y_nc[i] = relu && v < 0.0f ? 0.0f : v;
+                }
+            } else {
+                for (int i = 0; i < HW; i++) {
+                    float v = (float)(x_nc[i] * scale + shift);
+                    y_nc[i] = relu && v < 0.0f ? 0.0f : v;
+                }
+            }
+        }
+    }
 }
 
 void mcnn_resnet_bn_backward(float *dx, bn_affine g, const float *dy, const float *x,
@@ -134,9 +182,9 @@ void mcnn_resnet_bn_backward(float *dx, bn_affine g, const float *dy, const floa
                                        eps);
 }
 
-/* Short names for the two BN calls of every step below. */
-#define BN_FORWARD(y, saved, x, par, run, C, HW)                                            \
-    mcnn_resnet_bn_forward(y, saved, x, par, run, c->N, C, HW, c->momentum, c->eps, bn)
+/* Short names for the two BN calls of every step below.  BN_FORWARD: y = relu?(bn(x) + res?) */
+#define BN_FORWARD(y, saved, x, res, relu, par, run, C, HW)                                 \
+    mcnn_resnet_bn_forward(y, saved, x, res, relu, par, run, c->N, C, HW, c->momentum, c->eps, bn)
 #define BN_BACKWARD(dx, grad, dy, x, par, saved, run, C, HW)                                \
     mcnn_resnet_bn_backward(dx, grad, dy, x, par, saved, run, c->N, C, HW, c->eps, bn)
 
@@ -145,24 +193,18 @@ void mcnn_bottleneck_forward(float *out, resblock_acts *a, const float *x,
                              const resblock_cfg *c, resblock_bn bn, float *ws)
 {
     const int Wd = c->width, OC = c->OC, HW = c->H * c->W, OHW = c->OH * c->OW;
-    const size_t n1 = (size_t)c->N * Wd * HW, n2 = (size_t)c->N * Wd * OHW;
-    const size_t n3 = (size_t)c->N * OC * OHW;
     const float *shortcut = x;
     mcnn_conv2d_forward(a->c1, x, p->conv1_w, NULL, &c->conv1, ws);             /*  1 1×1       */
-    BN_FORWARD(a->a1, a->s1, a->c1, p->bn1, st->bn1, Wd, HW);                     /*  2           */
-    mcnn_relu_forward(a->a1, a->a1, n1);                                          /*  3 in place  */
+    BN_FORWARD(a->a1, a->s1, a->c1, NULL, 1, p->bn1, st->bn1, Wd, HW);            /*  2, 3 relu   */
     mcnn_conv2d_forward(a->c2, a->a1, p->conv2_w, NULL, &c->conv2, ws);         /*  4 3×3/s     */
-    BN_FORWARD(a->a2, a->s2, a->c2, p->bn2, st->bn2, Wd, OHW);                    /*  5           */
-    mcnn_relu_forward(a->a2, a->a2, n2);                                          /*  6           */
+    BN_FORWARD(a->a2, a->s2, a->c2, NULL, 1, p->bn2, st->bn2, Wd, OHW);           /*  5, 6 relu   */
     mcnn_conv2d_forward(a->c3, a->a2, p->conv3_w, NULL, &c->conv3, ws);         /*  7 1×1       */
-    BN_FORWARD(out, a->s3, a->c3, p->bn3, st->bn3, OC, OHW);                      /*  8 into out  */
     if (c->downsample) {
         mcnn_conv2d_forward(a->cd, x, p->down_w, NULL, &c->down, ws);           /*  9 1×1/s     */
-        BN_FORWARD(a->sc, a->sd, a->cd, p->downbn, st->downbn, OC, OHW);          /* 10           */
+        BN_FORWARD(a->sc, a->sd, a->cd, NULL, 0, p->downbn, st->downbn, OC, OHW); /* 10          */
         shortcut = a->sc;
     }
-    mcnn_add_forward(out, out, shortcut, n3);                                     /* 11 residual  */
-    mcnn_relu_forward(out, out, n3);                                              /* 12           */
+    BN_FORWARD(out, a->s3, a->c3, shortcut, 1, p->bn3, st->bn3, OC, OHW); /* 8, 11 residual, 12 */
 }
 
 void mcnn_bottleneck_backward(float *dx, const resblock_params *g, resblock_acts *d,
@@ -196,20 +238,16 @@ void mcnn_basic_block_forward(float *out, resblock_acts *a, const float *x,
                               const resblock_cfg *c, resblock_bn bn, float *ws)
 {
     const int Wd = c->width, OC = c->OC, OHW = c->OH * c->OW;
-    const size_t n1 = (size_t)c->N * Wd * OHW, n2 = (size_t)c->N * OC * OHW;
     const float *shortcut = x;
     mcnn_conv2d_forward(a->c1, x, p->conv1_w, NULL, &c->conv1, ws);             /* 1 3×3/s      */
-    BN_FORWARD(a->a1, a->s1, a->c1, p->bn1, st->bn1, Wd, OHW);                    /* 2            */
-    mcnn_relu_forward(a->a1, a->a1, n1);                                          /* 3 in place   */
+    BN_FORWARD(a->a1, a->s1, a->c1, NULL, 1, p->bn1, st->bn1, Wd, OHW);           /* 2, 3 relu    */
     mcnn_conv2d_forward(a->c2, a->a1, p->conv2_w, NULL, &c->conv2, ws);         /* 4 3×3        */
-    BN_FORWARD(out, a->s2, a->c2, p->bn2, st->bn2, OC, OHW);                      /* 5 into out   */
     if (c->downsample) {
         mcnn_conv2d_forward(a->cd, x, p->down_w, NULL, &c->down, ws);           /* 6 1×1/s      */
-        BN_FORWARD(a->sc, a->sd, a->cd, p->downbn, st->downbn, OC, OHW);          /* 7            */
+        BN_FORWARD(a->sc, a->sd, a->cd, NULL, 0, p->downbn, st->downbn, OC, OHW); /* 7           */
         shortcut = a->sc;
     }
-    mcnn_add_forward(out, out, shortcut, n2);                                     /* 8 residual   */
-    mcnn_relu_forward(out, out, n2);                                              /* 9            */
+    BN_FORWARD(out, a->s2, a->c2, shortcut, 1, p->bn2, st->bn2, OC, OHW);   /* 5, 8 residual, 9 */
 }
 
 void mcnn_basic_block_backward(float *dx, const resblock_params *g, resblock_acts *d,

@@ -98,10 +98,12 @@ void mcnn_basic_block_backward(float *dx, const resblock_params *g, resblock_act
                                const resblock_stats *st, const resblock_cfg *cfg, resblock_bn bn,
                                float *workspace);
 
-/* Batch norm in either mode, as one call: what the blocks and the stem use.  x, y (N, C, HW). */
-void mcnn_resnet_bn_forward(float *y, bn_saved saved, const float *x, bn_affine p,
-                            bn_running run, int N, int C, int HW, float momentum, float eps,
-                            resblock_bn bn);
+/* Batch norm in either mode, as one call: what the blocks and the stem use.  x, y, res
+ * (N, C, HW).  The forward also adds res (NULL: nothing) and applies a ReLU (relu = 1), in the
+ * same pass when the statistics are constants: y = relu?(bn(x) + res?). */
+void mcnn_resnet_bn_forward(float *y, bn_saved saved, const float *x, const float *res, int relu,
+                            bn_affine p, bn_running run, int N, int C, int HW, float momentum,
+                            float eps, resblock_bn bn);
 void mcnn_resnet_bn_backward(float *dx, bn_affine g, const float *dy, const float *x,
                              bn_affine p, bn_saved saved, bn_running run, int N, int C, int HW,
                              float eps, resblock_bn bn);
