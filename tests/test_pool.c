@@ -241,6 +241,65 @@ static void test_pool_threads(void)
     free(x), free(dy), free(idx);
 }
 
+/* The max pool as first written, one window at a time: the plain twin of the row-at-a-time
+ * loop in pool.c. */
+static void maxpool_plain(float *y, int32_t *argmax, const float *x, const mcnn_pool2d_shape *s)
+{
+    const int H = s->H, W = s->W, OH = mcnn_pool2d_out_h(s), OW = mcnn_pool2d_out_w(s);
+    for (int pl = 0; pl < s->N * s->C; pl++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                const int h0 = oh * s->stride_h - s->pad_h, w0 = ow * s->stride_w - s->pad_w;
+                const int ih0 = h0 < 0 ? 0 : h0, iw0 = w0 < 0 ? 0 : w0;
+                const int ih1 = h0 + s->KH < H ? h0 + s->KH : H;
+                const int iw1 = w0 + s->KW < W ? w0 + s->KW : W;
+                float best = -INFINITY;
+                int32_t best_i = ih0 * W + iw0;
+                for (int ih = ih0; ih < ih1; ih++)
+                    for (int iw = iw0; iw < iw1; iw++) {
+                        float v = x[(size_t)pl * H * W + ih * W + iw];
+                        if (v > best || isnan(v)) best = v, best_i = ih * W + iw;
+                    }
+                y[((size_t)pl * OH + oh) * OW + ow] = best;
+                argmax[((size_t)pl * OH + oh) * OW + ow] = best_i;
+            }
+}
+
+/* The fast max pool against its plain twin: the same values and indices (bits), on inputs
+ * full of ties (values from a set of 5), NaNs and -inf, for strides, pads and odd sizes. */
+static void test_maxpool_plain_twin(void)
+{
+    const int cfgs[][10] = {
+        /* N C H W KH KW sh sw ph pw */
+        {2, 3, 13, 11, 3, 3, 2, 2, 1, 1}, {1, 2, 8, 9, 2, 2, 2, 2, 0, 0},
+        {1, 2, 7, 10, 3, 3, 1, 1, 1, 1}, {2, 1, 12, 12, 3, 2, 3, 1, 1, 0},
+        {1, 1, 5, 5, 5, 5, 1, 1, 2, 2}};
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        const int *c = cfgs[k];
+        mcnn_pool2d_shape s = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]};
+        const size_t nx = px_size(&s), ny = py_size(&s);
+        float *x = zeros(nx), *y1 = zeros(ny), *y2 = zeros(ny);
+        int32_t *a1 = calloc(ny, sizeof(int32_t)), *a2 = calloc(ny, sizeof(int32_t));
+        uint32_t r = 12345u + (uint32_t)k;
+        for (size_t i = 0; i < nx; i++) {
+            r = r * 1664525u + 1013904223u;
+            const uint32_t v = (r >> 24) % 40;
+            x[i] = v == 0 ? NAN : v == 1 ? -INFINITY : (float)(v % 5);
+        }
+        mcnn_maxpool2d_forward(y1, a1, x, &s);
+        maxpool_plain(y2, a2, x, &s);
+        int shown = 0;
+        for (size_t i = 0; i < ny; i++) {
+            const int same = a1[i] == a2[i] &&
+                             (y1[i] == y2[i] || (isnan(y1[i]) && isnan(y2[i])));
+            if (!same && shown++ < 3)
+                TEST_ASSERT(0, "case %zu output %zu: got %g at %d, plain %g at %d", k, i,
+                            (double)y1[i], a1[i], (double)y2[i], a2[i]);
+        }
+        free(x), free(y1), free(y2), free(a1), free(a2);
+    }
+}
+
 int main(void)
 {
     TEST_RUN(test_pool_golden);
@@ -249,5 +308,6 @@ int main(void)
     TEST_RUN(test_pool_finite_differences);
     TEST_RUN(test_pool_accumulates);
     TEST_RUN(test_pool_threads);
+    TEST_RUN(test_maxpool_plain_twin);
     return test_summary();
 }
