@@ -241,8 +241,8 @@ static void test_pool_threads(void)
     free(x), free(dy), free(idx);
 }
 
-/* The max pool as first written, one window at a time: the plain twin of the row-at-a-time
- * loop in pool.c. */
+/* The max pool by its definition, one window at a time in row-major order: a NaN wins, ties
+ * keep the first maximum (PyTorch's CPU kernel). */
 static void maxpool_plain(float *y, int32_t *argmax, const float *x, const mcnn_pool2d_shape *s)
 {
     const int H = s->H, W = s->W, OH = mcnn_pool2d_out_h(s), OW = mcnn_pool2d_out_w(s);
@@ -265,8 +265,9 @@ static void maxpool_plain(float *y, int32_t *argmax, const float *x, const mcnn_
             }
 }
 
-/* The fast max pool against its plain twin: the same values and indices (bits), on inputs
- * full of ties (values from a set of 5), NaNs and -inf, for strides, pads and odd sizes. */
+/* The op against the definition: the same values and indices (bits), on inputs full of ties
+ * (values from a set of 5), NaNs and -inf, for strides, pads and odd sizes.  (The goldens have
+ * no NaN.) */
 static void test_maxpool_plain_twin(void)
 {
     const int cfgs[][10] = {
