@@ -92,7 +92,8 @@ MCNN_API void mcnn_quick_gelu_backward(float *dx, const float *dy, const float *
 /* ---- pooling (torch.nn.MaxPool2d / AvgPool2d, floor mode, count_include_pad=True):
  * x (N, C, H, W), y (N, C, OH, OW), OH = (H + 2·pad_h - KH) / stride_h + 1.
  * Max pool saves, per output, the index (within its H·W plane) of the input it took; padding
- * never wins, ties keep the first max in row-major window order and NaN wins, as PyTorch. */
+ * never wins, ties keep the first max in row-major window order and NaN wins, as PyTorch.
+ * argmax may be NULL (inference: no backward): then only the values, several times faster. */
 typedef struct mcnn_pool2d_shape {
     int N, C, H, W;
     int KH, KW, stride_h, stride_w, pad_h, pad_w;

@@ -37,7 +37,7 @@ typedef struct resnet_lane {
     float *c0, *a0;             /* (N, stem_width, H1, W1) conv1 out, relu(bn1)    */
     bn_saved s0;                /* (stem_width)                                    */
     float *p0;                  /* (N, stem_width, H0, W0) max pool (ImageNet stem) */
-    int32_t *argmax;            /* (N, stem_width, H0, W0)                         */
+    int32_t *argmax;            /* (N, stem_width, H0, W0), keep only              */
     resblock_acts *blocks;      /* one per block when keep, else one reused (max sizes) */
     float **out;                /* block outputs: one per block when keep, else 2  */
 } resnet_lane;

@@ -105,7 +105,8 @@ static void carve_lane(resnet_lane *l, mcnn_carver *cv, const mcnn_resnet *m,
     l->p0 = NULL, l->argmax = NULL;
     if (c->stem == MCNN_RESNET_STEM_IMAGENET) {
         l->p0 = mcnn_carve(cv, pooled);
-        l->argmax = (int32_t *)mcnn_carve(cv, pooled); /* int32 and float are both 4 bytes */
+        if (keep) /* for the backward; an eval max pool takes only the values */
+            l->argmax = (int32_t *)mcnn_carve(cv, pooled); /* int32 and float: 4 bytes */
     }
     for (int b = 0; b < (keep ? nb : 1); b++) {
         resblock_sizes s = fwd;
