@@ -206,8 +206,9 @@ static void run(gemm_call *g);
  * few microseconds.  When other processes hold the cores, a thread waits for a time slice:
  * milliseconds, during which the thread that did start waits at the end of the region, and a
  * small product takes longer on two threads than on one (measured: 64^3 at 0.05 GFLOP/s).
- * So a call goes parallel only when its work dwarfs that delay; every 50 ms one call goes
- * parallel anyway, to notice when the machine is free again.  The result does not depend on
+ * The same when a thread starts on time but shares its core (see note_team_delay).  So a call
+ * goes parallel only when its work dwarfs that delay; every 50 ms one call goes parallel
+ * anyway, to notice when the machine is free again.  The result does not depend on
  * the choice, only the time. */
 static _Atomic double team_delay, team_probe_time;
 static _Atomic int team_always; /* tests: go parallel whatever the delay */
@@ -232,11 +233,15 @@ static int want_threads(double macs)
 #endif
 }
 
-/* After a parallel call: fold in how late its threads started (late[t], seconds). */
-static void note_team_delay(const double *late, int nt)
+/* After a parallel call: fold in how late its threads started (late[t], seconds), or the
+ * whole call when it took about as long as one thread would have (serial: the work over the
+ * fastest thread's speed) -- a thread that started on time but shared its core with another
+ * process helped no more than one that never started. */
+static void note_team_delay(const double *late, int nt, double region, double serial)
 {
     double worst = 0;
     for (int t = 0; t < nt; t++) worst = late[t] > worst ? late[t] : worst;
+    if (region > 0.9 * serial && region > worst) worst = region;
     atomic_store(&team_delay, 0.5 * atomic_load(&team_delay) + 0.5 * worst);
     atomic_store(&team_probe_time, mcnn_seconds());
 }
@@ -304,8 +309,9 @@ static void run(gemm_call *g)
     else pm *= per;
     int pieces = pm * pn;
 
-    double late[MAX_THREADS], fork_time = mcnn_seconds();
-    for (int t = 0; t < nt; t++) late[t] = -1;
+    double late[MAX_THREADS], busy[MAX_THREADS], work[MAX_THREADS];
+    for (int t = 0; t < nt; t++) late[t] = -1, busy[t] = work[t] = 0;
+    double fork_time = mcnn_seconds();
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
 #endif
@@ -315,18 +321,23 @@ static void run(gemm_call *g)
 #else
         int t = 0;
 #endif
-        if (late[t] < 0) late[t] = mcnn_seconds() - fork_time;
+        double start = mcnn_seconds();
+        if (late[t] < 0) late[t] = start - fork_time;
         int pi = p / pn, pj = p % pn;
         int r0 = tiles_m * pi / pm, r1 = tiles_m * (pi + 1) / pm; /* tile rows [r0, r1) */
         int c0 = tiles_n * pj / pn, c1 = tiles_n * (pj + 1) / pn; /* tile cols [c0, c1) */
         int i0 = r0 * MR, j0 = c0 * NR;
         int m = min_int(r1 * MR, M) - i0, n = min_int(c1 * NR, N) - j0;
         if (m > 0 && n > 0) gemm_rect(g, i0, m, j0, n);
+        busy[t] += mcnn_seconds() - start, work[t] += (double)(m > 0 ? m : 0) * (n > 0 ? n : 0);
     }
-    double region = mcnn_seconds() - fork_time;
-    for (int t = 0; t < nt; t++)
+    double region = mcnn_seconds() - fork_time, rate = 0, total = 0;
+    for (int t = 0; t < nt; t++) {
         if (late[t] < 0) late[t] = region; /* found no piece left: at least that late */
-    note_team_delay(late, nt);
+        if (busy[t] > 0 && work[t] / busy[t] > rate) rate = work[t] / busy[t];
+        total += work[t];
+    }
+    note_team_delay(late, nt, region, rate > 0 ? total / rate : 0);
 }
 
 void mcnn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
