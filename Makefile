@@ -60,6 +60,8 @@ ifneq ($(OPENBLAS_LIB),)
 endif
 
 .PHONY: all test test-full bench clean
+# Keep the apps' object files (make would delete them as intermediates and rebuild each time).
+.SECONDARY:
 all: $(BUILD)/libmcnn.a $(BUILD)/libmcnn.so $(APPS)
 
 $(BUILD)/obj/%.o: %.c
