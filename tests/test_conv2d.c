@@ -5,6 +5,7 @@
  * tests/ref/gen_ops_cnn.py), central finite differences, the accumulation contract, and the
  * same bits with 1 and 2 threads. */
 #include "ops_cnn_util.h"
+#include "ops/conv2d_lanes.h"
 
 static size_t x_size(const mcnn_conv2d_shape *s) { return (size_t)s->N * s->IC * s->H * s->W; }
 static size_t w_size(const mcnn_conv2d_shape *s)
@@ -197,6 +198,62 @@ static void test_conv2d_threads(void)
     conv_threads_case("3x3 7x7 batched", &small, 131);
 }
 
+/* ---- the batch split across threads (lib/ops/conv2d_lanes.h) --------------------------------
+ * Against its plain twin, the ops above: the same bits for y, dx, dw and db (both accumulating
+ * onto the same random values), for 2 and 3 lanes, even and uneven splits, pointwise, strided
+ * and padded kernels, and small maps whose images are batched into one GEMM. */
+static void conv_lanes_case(const char *name, const mcnn_conv2d_shape *s, unsigned seed)
+{
+    const size_t nx = x_size(s), nw = w_size(s), ny = y_size(s);
+    float *x = random_floats(nx, seed), *w = random_floats(nw, seed + 1);
+    float *b = random_floats(s->OC, seed + 2), *dy = random_floats(ny, seed + 3);
+    float *dx0 = random_floats(nx, seed + 4), *dw0 = random_floats(nw, seed + 5);
+    for (int lanes = 2; lanes <= 3; lanes++) {
+        float *res[2][4];
+        for (int k = 0; k < 2; k++) {
+            float *y = zeros(ny), *dx = zeros(nx), *dw = zeros(nw), *db = zeros(s->OC);
+            memcpy(dx, dx0, nx * sizeof(float));
+            memcpy(dw, dw0, nw * sizeof(float));
+            float *ws = zeros(mcnn_conv2d_lanes_workspace_floats(s, lanes));
+            if (k == 0) {
+                mcnn_conv2d_forward(y, x, w, b, s, ws);
+                mcnn_conv2d_backward(dx, dw, db, dy, x, w, s, ws);
+            } else {
+                mcnn_conv2d_forward_lanes(y, x, w, b, s, ws, lanes);
+                mcnn_conv2d_backward_lanes(dx, dw, db, dy, x, w, s, ws, lanes);
+            }
+            res[k][0] = y, res[k][1] = dx, res[k][2] = dw, res[k][3] = db;
+            free(ws);
+        }
+        char what[64];
+        const size_t n[4] = {ny, nx, nw, (size_t)s->OC};
+        const char *names[4] = {"y", "dx", "dw", "db"};
+        for (int k = 0; k < 4; k++) {
+            snprintf(what, sizeof what, "%s, %d lanes: %s", name, lanes, names[k]);
+            check_same_bits(what, res[1][k], res[0][k], n[k]);
+            free(res[0][k]), free(res[1][k]);
+        }
+    }
+    free(x), free(w), free(b), free(dy), free(dx0), free(dw0);
+}
+
+static void test_conv2d_lanes(void)
+{
+    /* N IC H W OC KH KW sh sw ph pw dh dw groups */
+    mcnn_conv2d_shape a = {3, 16, 24, 24, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+    mcnn_conv2d_shape pw = {4, 32, 20, 20, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1};
+    mcnn_conv2d_shape down = {5, 16, 20, 20, 32, 1, 1, 2, 2, 0, 0, 1, 1, 1};
+    mcnn_conv2d_shape stem = {3, 3, 30, 30, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1};
+    mcnn_conv2d_shape small = {8, 32, 7, 7, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1};  /* 6 per GEMM */
+    mcnn_conv2d_shape smallpw = {7, 40, 7, 7, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1};
+    conv_lanes_case("3x3", &a, 141);
+    conv_lanes_case("1x1", &pw, 151);
+    conv_lanes_case("1x1 stride 2", &down, 161);
+    conv_lanes_case("7x7 stride 2", &stem, 171);
+    conv_lanes_case("3x3 7x7 batched", &small, 181);
+    conv_lanes_case("1x1 7x7 batched", &smallpw, 191);
+}
+
 int main(void)
 {
     TEST_RUN(test_conv2d_golden);
@@ -204,5 +261,6 @@ int main(void)
     TEST_RUN(test_conv2d_finite_differences);
     TEST_RUN(test_conv2d_accumulates);
     TEST_RUN(test_conv2d_threads);
+    TEST_RUN(test_conv2d_lanes);
     return test_summary();
 }

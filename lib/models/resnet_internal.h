@@ -46,6 +46,7 @@ typedef struct resnet_lane {
 typedef struct resnet_acts {
     int N, H, W, keep;          /* the plan: keep = every block's activations kept */
     int nlanes;                 /* 1 when keep; eval: threads, if N >= threads     */
+    int conv_lanes;             /* keep: threads splitting each conv's batch       */
     int ran;                    /* a forward ran in this plan                      */
     mcnn_resnet_mode mode;      /* of the last forward                             */
     mcnn_arena arena;

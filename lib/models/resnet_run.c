@@ -10,6 +10,7 @@
  * Memory: one arena per (N, H, W, keep), carved by carve_acts below (size, then point). */
 #include "internal.h"
 #include "core/profile.h"
+#include "../ops/conv2d_lanes.h"
 #include "resnet_internal.h"
 
 #include <stdlib.h>
@@ -87,7 +88,7 @@ static void carve_lane(resnet_lane *l, mcnn_carver *cv, const mcnn_resnet *m,
     const mcnn_conv2d_shape stem_conv = stem_at(a, n);
     const size_t stem = (size_t)n * c->stem_width * a->H1 * a->W1;
     const size_t pooled = (size_t)n * c->stem_width * a->H0 * a->W0;
-    size_t ws = mcnn_conv2d_workspace_floats(&stem_conv), outmax = 0;
+    size_t ws = mcnn_conv2d_lanes_workspace_floats(&stem_conv, a->conv_lanes), outmax = 0;
     resblock_sizes fwd = {0};
     for (int b = 0; b < nb; b++) {
         const resblock_cfg cb = block_at(a, b, n);
@@ -174,7 +175,7 @@ static mcnn_status plan(mcnn_resnet *m, int N, int H, int W, int keep)
     resnet_acts *a = &m->acts;
     const int nlanes = keep ? 1 : mcnn_batch_lanes(N);
     if (a->arena.base && a->N == N && a->H == H && a->W == W &&
-        (a->keep || (!keep && a->nlanes == nlanes)))
+        (a->keep ? a->conv_lanes == mcnn_batch_lanes(N) : !keep && a->nlanes == nlanes))
         return MCNN_OK;
     mcnn_resnet_acts_free(a);
     const int nb = m->nblocks;
@@ -193,6 +194,9 @@ static mcnn_status plan(mcnn_resnet *m, int N, int H, int W, int keep)
     }
     a->N = N, a->H = H, a->W = W, a->keep = keep;
     plan_shapes(m, a, N, H, W);
+    /* Training: each conv splits its batch across the threads (lib/ops/conv2d_lanes.h). */
+    a->conv_lanes = keep ? mcnn_batch_lanes(N) : 1;
+    for (int b = 0; b < nb; b++) a->cfgs[b].lanes = a->conv_lanes;
     mcnn_carver count = {NULL, 0};
     carve_acts(a, &count, m);
     if (mcnn_arena_init(&a->arena, count.used * sizeof(float)) != MCNN_OK) {
@@ -218,7 +222,8 @@ static void forward_lane(mcnn_resnet *m, resnet_lane *l, float *feat, const floa
     mcnn_pool2d_shape pool = a->pool;
     pool.N = n;
 
-    mcnn_conv2d_forward(l->c0, images, w->conv1_w, NULL, &stem, l->workspace);              /* 1 */
+    mcnn_conv2d_forward_lanes(l->c0, images, w->conv1_w, NULL, &stem, l->workspace,         /* 1 */
+                              n == a->N ? a->conv_lanes : 1);
     mcnn_resnet_bn_forward(l->a0, l->s0, l->c0, NULL, 1, w->bn1, m->st.bn1, n, S,            /* 2 */
                            a->H1 * a->W1, c->bn_momentum, c->bn_eps, bn);           /* 3: relu */
     const float *x = l->a0;
@@ -345,8 +350,8 @@ mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits)
     float *dc0 = next_grad(&d, &dfree, n0);
     mcnn_resnet_bn_backward(dc0, g->bn1, db0, l->c0, w->bn1, l->s0, m->st.bn1, N, S,         /* 2 */
                             a->H1 * a->W1, c->bn_eps, bn);
-    mcnn_conv2d_backward(NULL, g->conv1_w, NULL, dc0, a->images, w->conv1_w, &a->stem_conv,  /* 1 */
-                         l->workspace);
+    mcnn_conv2d_backward_lanes(NULL, g->conv1_w, NULL, dc0, a->images, w->conv1_w,           /* 1 */
+                               &a->stem_conv, l->workspace, a->conv_lanes);
     mcnn_prof_run_end("resnet backward");
     return MCNN_OK;
 }

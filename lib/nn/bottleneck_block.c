@@ -4,6 +4,7 @@
 #include "bottleneck_block.h"
 #include "internal.h"
 #include "core/profile.h"
+#include "../ops/conv2d_lanes.h"
 
 #include <math.h>
 
@@ -19,6 +20,7 @@ void mcnn_resblock_cfg_init(resblock_cfg *c, resblock_kind kind, int N, int IC, 
     c->OC = kind == RESBLOCK_BOTTLENECK ? 4 * width : width;
     c->stride = stride;
     c->eps = eps, c->momentum = momentum;
+    c->lanes = 1;
     /* conv(in channels, H, W, out channels, kernel, stride): padding keeps a 3×3 "same" */
 #define CONV(IN, H_, W_, OUT, K, S)                                                         \
     ((mcnn_conv2d_shape){.N = N, .IC = (IN), .H = (H_), .W = (W_), .OC = (OUT), .KH = (K),  \
@@ -47,10 +49,11 @@ static size_t max_size(size_t a, size_t b)
 
 size_t mcnn_resblock_workspace_floats(const resblock_cfg *c)
 {
-    size_t n = max_size(mcnn_conv2d_workspace_floats(&c->conv1),
-                        mcnn_conv2d_workspace_floats(&c->conv2));
-    if (c->kind == RESBLOCK_BOTTLENECK) n = max_size(n, mcnn_conv2d_workspace_floats(&c->conv3));
-    if (c->downsample) n = max_size(n, mcnn_conv2d_workspace_floats(&c->down));
+    size_t n = max_size(mcnn_conv2d_lanes_workspace_floats(&c->conv1, c->lanes),
+                        mcnn_conv2d_lanes_workspace_floats(&c->conv2, c->lanes));
+    if (c->kind == RESBLOCK_BOTTLENECK)
+        n = max_size(n, mcnn_conv2d_lanes_workspace_floats(&c->conv3, c->lanes));
+    if (c->downsample) n = max_size(n, mcnn_conv2d_lanes_workspace_floats(&c->down, c->lanes));
     return n;
 }
 
@@ -182,6 +185,11 @@ void mcnn_resnet_bn_backward(float *dx, bn_affine g, const float *dy, const floa
                                        eps);
 }
 
+/* The convs split their batch across c->lanes threads (lib/ops/conv2d_lanes.h). */
+#define CONV_FORWARD(y, x, w, b, shape) mcnn_conv2d_forward_lanes(y, x, w, b, shape, ws, c->lanes)
+#define CONV_BACKWARD(dx, dw, db, dy, x, w, shape)                                          \
+    mcnn_conv2d_backward_lanes(dx, dw, db, dy, x, w, shape, ws, c->lanes)
+
 /* Short names for the two BN calls of every step below.  BN_FORWARD: y = relu?(bn(x) + res?) */
 #define BN_FORWARD(y, saved, x, res, relu, par, run, C, HW)                                 \
     mcnn_resnet_bn_forward(y, saved, x, res, relu, par, run, c->N, C, HW, c->momentum, c->eps, bn)
@@ -194,13 +202,13 @@ void mcnn_bottleneck_forward(float *out, resblock_acts *a, const float *x,
 {
     const int Wd = c->width, OC = c->OC, HW = c->H * c->W, OHW = c->OH * c->OW;
     const float *shortcut = x;
-    mcnn_conv2d_forward(a->c1, x, p->conv1_w, NULL, &c->conv1, ws);             /*  1 1×1       */
+    CONV_FORWARD(a->c1, x, p->conv1_w, NULL, &c->conv1);                          /*  1 1×1       */
     BN_FORWARD(a->a1, a->s1, a->c1, NULL, 1, p->bn1, st->bn1, Wd, HW);            /*  2, 3 relu   */
-    mcnn_conv2d_forward(a->c2, a->a1, p->conv2_w, NULL, &c->conv2, ws);         /*  4 3×3/s     */
+    CONV_FORWARD(a->c2, a->a1, p->conv2_w, NULL, &c->conv2);                      /*  4 3×3/s     */
     BN_FORWARD(a->a2, a->s2, a->c2, NULL, 1, p->bn2, st->bn2, Wd, OHW);           /*  5, 6 relu   */
-    mcnn_conv2d_forward(a->c3, a->a2, p->conv3_w, NULL, &c->conv3, ws);         /*  7 1×1       */
+    CONV_FORWARD(a->c3, a->a2, p->conv3_w, NULL, &c->conv3);                      /*  7 1×1       */
     if (c->downsample) {
-        mcnn_conv2d_forward(a->cd, x, p->down_w, NULL, &c->down, ws);           /*  9 1×1/s     */
+        CONV_FORWARD(a->cd, x, p->down_w, NULL, &c->down);                        /*  9 1×1/s     */
         BN_FORWARD(a->sc, a->sd, a->cd, NULL, 0, p->downbn, st->downbn, OC, OHW); /* 10          */
         shortcut = a->sc;
     }
@@ -221,16 +229,16 @@ void mcnn_bottleneck_backward(float *dx, const resblock_params *g, resblock_acts
     mcnn_add_backward(d->b3, c->downsample ? d->sc : dx, d->sum, n3);             /* 11 both ways */
     if (c->downsample) {
         BN_BACKWARD(d->cd, g->downbn, d->sc, a->cd, p->downbn, a->sd, st->downbn, OC, OHW); /* 10 */
-        mcnn_conv2d_backward(dx, g->down_w, NULL, d->cd, x, p->down_w, &c->down, ws);   /*  9 */
+        CONV_BACKWARD(dx, g->down_w, NULL, d->cd, x, p->down_w, &c->down);        /*  9           */
     }
     BN_BACKWARD(d->c3, g->bn3, d->b3, a->c3, p->bn3, a->s3, st->bn3, OC, OHW);    /*  8           */
-    mcnn_conv2d_backward(d->a2, g->conv3_w, NULL, d->c3, a->a2, p->conv3_w, &c->conv3, ws); /* 7 */
+    CONV_BACKWARD(d->a2, g->conv3_w, NULL, d->c3, a->a2, p->conv3_w, &c->conv3);  /*  7           */
     mcnn_relu_backward(d->b2, d->a2, a->a2, n2);                                  /*  6           */
     BN_BACKWARD(d->c2, g->bn2, d->b2, a->c2, p->bn2, a->s2, st->bn2, Wd, OHW);    /*  5           */
-    mcnn_conv2d_backward(d->a1, g->conv2_w, NULL, d->c2, a->a1, p->conv2_w, &c->conv2, ws); /* 4 */
+    CONV_BACKWARD(d->a1, g->conv2_w, NULL, d->c2, a->a1, p->conv2_w, &c->conv2);  /*  4           */
     mcnn_relu_backward(d->b1, d->a1, a->a1, n1);                                  /*  3           */
     BN_BACKWARD(d->c1, g->bn1, d->b1, a->c1, p->bn1, a->s1, st->bn1, Wd, HW);     /*  2           */
-    mcnn_conv2d_backward(dx, g->conv1_w, NULL, d->c1, x, p->conv1_w, &c->conv1, ws);    /*  1 */
+    CONV_BACKWARD(dx, g->conv1_w, NULL, d->c1, x, p->conv1_w, &c->conv1);         /*  1           */
 }
 
 void mcnn_basic_block_forward(float *out, resblock_acts *a, const float *x,
@@ -239,11 +247,11 @@ void mcnn_basic_block_forward(float *out, resblock_acts *a, const float *x,
 {
     const int Wd = c->width, OC = c->OC, OHW = c->OH * c->OW;
     const float *shortcut = x;
-    mcnn_conv2d_forward(a->c1, x, p->conv1_w, NULL, &c->conv1, ws);             /* 1 3×3/s      */
+    CONV_FORWARD(a->c1, x, p->conv1_w, NULL, &c->conv1);                          /* 1 3×3/s      */
     BN_FORWARD(a->a1, a->s1, a->c1, NULL, 1, p->bn1, st->bn1, Wd, OHW);           /* 2, 3 relu    */
-    mcnn_conv2d_forward(a->c2, a->a1, p->conv2_w, NULL, &c->conv2, ws);         /* 4 3×3        */
+    CONV_FORWARD(a->c2, a->a1, p->conv2_w, NULL, &c->conv2);                      /* 4 3×3        */
     if (c->downsample) {
-        mcnn_conv2d_forward(a->cd, x, p->down_w, NULL, &c->down, ws);           /* 6 1×1/s      */
+        CONV_FORWARD(a->cd, x, p->down_w, NULL, &c->down);                        /* 6 1×1/s      */
         BN_FORWARD(a->sc, a->sd, a->cd, NULL, 0, p->downbn, st->downbn, OC, OHW); /* 7           */
         shortcut = a->sc;
     }
@@ -263,11 +271,11 @@ void mcnn_basic_block_backward(float *dx, const resblock_params *g, resblock_act
     mcnn_add_backward(d->b2, c->downsample ? d->sc : dx, d->sum, n2);             /* 8 both ways  */
     if (c->downsample) {
         BN_BACKWARD(d->cd, g->downbn, d->sc, a->cd, p->downbn, a->sd, st->downbn, OC, OHW); /* 7 */
-        mcnn_conv2d_backward(dx, g->down_w, NULL, d->cd, x, p->down_w, &c->down, ws);   /* 6 */
+        CONV_BACKWARD(dx, g->down_w, NULL, d->cd, x, p->down_w, &c->down);        /* 6            */
     }
     BN_BACKWARD(d->c2, g->bn2, d->b2, a->c2, p->bn2, a->s2, st->bn2, OC, OHW);    /* 5            */
-    mcnn_conv2d_backward(d->a1, g->conv2_w, NULL, d->c2, a->a1, p->conv2_w, &c->conv2, ws); /* 4 */
+    CONV_BACKWARD(d->a1, g->conv2_w, NULL, d->c2, a->a1, p->conv2_w, &c->conv2);  /* 4            */
     mcnn_relu_backward(d->b1, d->a1, a->a1, n1);                                  /* 3            */
     BN_BACKWARD(d->c1, g->bn1, d->b1, a->c1, p->bn1, a->s1, st->bn1, Wd, OHW);    /* 2            */
-    mcnn_conv2d_backward(dx, g->conv1_w, NULL, d->c1, x, p->conv1_w, &c->conv1, ws);    /* 1 */
+    CONV_BACKWARD(dx, g->conv1_w, NULL, d->c1, x, p->conv1_w, &c->conv1);         /* 1            */
 }

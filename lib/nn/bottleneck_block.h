@@ -28,11 +28,13 @@ typedef struct resblock_cfg {
     int downsample;             /* 1: projection shortcut                                   */
     mcnn_conv2d_shape conv1, conv2, conv3, down; /* conv3: bottleneck only; down: if used   */
     float eps, momentum;        /* batch norm: 1e-5, 0.1                                    */
+    int lanes;                  /* threads splitting each conv's batch (conv2d_lanes.h); 1:
+                                 * the convs multithread their own GEMMs (init sets 1)       */
 } resblock_cfg;
 
 void mcnn_resblock_cfg_init(resblock_cfg *c, resblock_kind kind, int N, int IC, int H, int W,
                             int width, int stride, float eps, float momentum);
-/* Largest im2col workspace (floats) any of the block's convs needs. */
+/* Largest im2col workspace (floats) any of the block's convs needs, for c->lanes lanes. */
 size_t mcnn_resblock_workspace_floats(const resblock_cfg *c);
 
 /* One batch norm's tensors, all (C): gain and bias are parameters, the running statistics

@@ -19,6 +19,7 @@
  * by chunk in a fixed order: the result has the same bits at any thread count.
  * See docs/ops/conv2d.md for the shapes drawn out and the measurements behind these choices. */
 #include "im2col.h"
+#include "conv2d_lanes.h"
 #include "core/profile.h"
 
 #include <string.h>
@@ -169,5 +170,101 @@ void mcnn_conv2d_backward(float *dx, float *dw, float *db, const float *dy, cons
         for (int j = 0; j < cnt; j++)
             mcnn_col2im_add(dx + (size_t)(n0 + j) * s->IC * HW, workspace + (size_t)j * P, ld, s,
                             OH, OW);
+    }
+}
+
+/* ---- the batch split across threads (conv2d_lanes.h) ----------------------------------------
+ * Each lane (one thread) takes the images n0 .. n1-1 of its share through the functions above,
+ * with its own slice of the workspace; inside the parallel region their GEMMs run serially, so
+ * the threads meet once per call instead of at every GEMM and im2col of every image.  The
+ * weight gradient sums over all the images, so there the lanes split the columns of dw
+ * instead: each walks all the chunks in order, as the backward above does, for its columns
+ * (the im2col of its rows) only.  Every element goes through the same arithmetic as above
+ * (GEMM's result does not depend on how C is cut), so the results have the same bits for any
+ * number of lanes. */
+
+static mcnn_conv2d_shape with_batch(const mcnn_conv2d_shape *s, int n)
+{
+    mcnn_conv2d_shape r = *s;
+    r.N = n;
+    return r;
+}
+
+/* A lane's slice: the whole batch's workspace, which covers both a lane's images and one chunk
+ * of dw columns with its gathered dy. */
+size_t mcnn_conv2d_lanes_workspace_floats(const mcnn_conv2d_shape *s, int lanes)
+{
+    return (size_t)(lanes > 1 ? lanes : 1) * mcnn_conv2d_workspace_floats(s);
+}
+
+void mcnn_conv2d_forward_lanes(float *y, const float *x, const float *w, const float *b,
+                               const mcnn_conv2d_shape *s, float *workspace, int lanes)
+{
+    if (lanes < 2 || s->N < 2) {
+        mcnn_conv2d_forward(y, x, w, b, s, workspace);
+        return;
+    }
+    MCNN_PROF_SCOPE(MCNN_PROF_CONV);
+    const size_t ws = mcnn_conv2d_workspace_floats(s), in = (size_t)s->IC * s->H * s->W;
+    const size_t out = (size_t)s->OC * mcnn_conv2d_out_h(s) * mcnn_conv2d_out_w(s);
+    #pragma omp parallel for num_threads(lanes) schedule(static)
+    for (int t = 0; t < lanes; t++) {
+        const int n0 = (int)((long)s->N * t / lanes), n1 = (int)((long)s->N * (t + 1) / lanes);
+        const mcnn_conv2d_shape sl = with_batch(s, n1 - n0);
+        if (n1 > n0) mcnn_conv2d_forward(y + n0 * out, x + n0 * in, w, b, &sl, workspace + t * ws);
+    }
+}
+
+/* dw[:, k0:k1] += dy · col[k0:k1]ᵀ over every chunk of images, in order (groups == 1). */
+static void dw_columns(float *dw, const float *dy, const float *x, const mcnn_conv2d_shape *s,
+                       int k0, int k1, float *ws)
+{
+    const int OH = mcnn_conv2d_out_h(s), OW = mcnn_conv2d_out_w(s), P = OH * OW;
+    const int OC = s->OC, Kg = s->IC * s->KH * s->KW, B = conv_chunk(s);
+    const size_t HW = (size_t)s->H * s->W;
+    for (int n0 = 0; n0 < s->N; n0 += B) {
+        const int cnt = s->N - n0 < B ? s->N - n0 : B, ld = cnt * P;
+        const float *dyc = dy + (size_t)n0 * OC * P, *col = ws;
+        if (cnt > 1) { /* gather, as the backward above: image n0 + j is column block j */
+            float *buf = ws + (size_t)(k1 - k0) * ld;
+            for (int oc = 0; oc < OC; oc++)
+                for (int j = 0; j < cnt; j++)
+                    memcpy(buf + (size_t)oc * ld + j * P, dy + ((size_t)(n0 + j) * OC + oc) * P,
+                           (size_t)P * sizeof(float));
+            dyc = buf;
+        }
+        if (cnt == 1 && conv_is_pointwise(s))
+            col = x + (size_t)n0 * s->IC * HW + (size_t)k0 * HW;
+        else
+            for (int j = 0; j < cnt; j++)
+                mcnn_im2col_rows(ws + j * P, ld, x + (size_t)(n0 + j) * s->IC * HW, s, OH, OW,
+                                 k0, k1);
+        mcnn_gemm(0, 1, OC, k1 - k0, ld, 1.0f, dyc, ld, col, ld, 1.0f, dw + k0, Kg);
+    }
+}
+
+void mcnn_conv2d_backward_lanes(float *dx, float *dw, float *db, const float *dy, const float *x,
+                                const float *w, const mcnn_conv2d_shape *s, float *workspace,
+                                int lanes)
+{
+    if (lanes < 2 || s->N < 2 || s->groups != 1) {
+        mcnn_conv2d_backward(dx, dw, db, dy, x, w, s, workspace);
+        return;
+    }
+    MCNN_PROF_SCOPE(MCNN_PROF_CONV);
+    if (db) mcnn_conv2d_backward(NULL, NULL, db, dy, x, w, s, workspace); /* db only */
+    const size_t ws = mcnn_conv2d_workspace_floats(s), in = (size_t)s->IC * s->H * s->W;
+    const size_t out = (size_t)s->OC * mcnn_conv2d_out_h(s) * mcnn_conv2d_out_w(s);
+    const int Kg = s->IC * s->KH * s->KW;
+    #pragma omp parallel for num_threads(lanes) schedule(static)
+    for (int t = 0; t < lanes; t++) {
+        float *ws_t = workspace + t * ws;
+        const int n0 = (int)((long)s->N * t / lanes), n1 = (int)((long)s->N * (t + 1) / lanes);
+        const mcnn_conv2d_shape sl = with_batch(s, n1 - n0);
+        if (dx && n1 > n0) /* this lane's images */
+            mcnn_conv2d_backward(dx + n0 * in, NULL, NULL, dy + n0 * out, x + n0 * in, w, &sl,
+                                 ws_t);
+        const int k0 = (int)((long)Kg * t / lanes), k1 = (int)((long)Kg * (t + 1) / lanes);
+        if (dw && k1 > k0) dw_columns(dw, dy, x, s, k0, k1, ws_t); /* this lane's columns */
     }
 }

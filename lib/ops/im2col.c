@@ -16,32 +16,42 @@ static void valid_range(int O, int stride, int off, int L, int *lo, int *hi)
     *lo = a, *hi = b;
 }
 
-void mcnn_im2col(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH, int OW)
+/* Row r of col: input plane c, kernel offset (kh, kw). */
+static void im2col_row(float *col_r, const float *x, const mcnn_conv2d_shape *s, int OH, int OW,
+                       int r)
 {
     const int H = s->H, W = s->W, KH = s->KH, KW = s->KW;
-    const int rows = s->IC * KH * KW;
-    #pragma omp parallel for if ((size_t)rows * OH * OW > 65536)
-    for (int r = 0; r < rows; r++) {
-        const int c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
-        const float *x_c = x + (size_t)c * H * W;
-        float *col_r = col + (size_t)r * ld;
-        const int hoff = kh * s->dil_h - s->pad_h, woff = kw * s->dil_w - s->pad_w;
-        int oh0, oh1, ow0, ow1;
-        valid_range(OH, s->stride_h, hoff, H, &oh0, &oh1);
-        valid_range(OW, s->stride_w, woff, W, &ow0, &ow1);
-        memset(col_r, 0, (size_t)oh0 * OW * sizeof(float));               /* top padding    */
-        for (int oh = oh0; oh < oh1; oh++) {
-            const float *x_row = x_c + (size_t)(oh * s->stride_h + hoff) * W;
-            float *out = col_r + (size_t)oh * OW;
-            for (int ow = 0; ow < ow0; ow++) out[ow] = 0.0f;                  /* left padding   */
-            if (s->stride_w == 1)
-                memcpy(out + ow0, x_row + ow0 + woff, (size_t)(ow1 - ow0) * sizeof(float));
-            else
-                for (int ow = ow0; ow < ow1; ow++) out[ow] = x_row[ow * s->stride_w + woff];
-            for (int ow = ow1; ow < OW; ow++) out[ow] = 0.0f;                 /* right padding  */
-        }
-        memset(col_r + (size_t)oh1 * OW, 0, (size_t)(OH - oh1) * OW * sizeof(float)); /* bottom */
+    const int c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
+    const float *x_c = x + (size_t)c * H * W;
+    const int hoff = kh * s->dil_h - s->pad_h, woff = kw * s->dil_w - s->pad_w;
+    int oh0, oh1, ow0, ow1;
+    valid_range(OH, s->stride_h, hoff, H, &oh0, &oh1);
+    valid_range(OW, s->stride_w, woff, W, &ow0, &ow1);
+    memset(col_r, 0, (size_t)oh0 * OW * sizeof(float));                   /* top padding    */
+    for (int oh = oh0; oh < oh1; oh++) {
+        const float *x_row = x_c + (size_t)(oh * s->stride_h + hoff) * W;
+        float *out = col_r + (size_t)oh * OW;
+        for (int ow = 0; ow < ow0; ow++) out[ow] = 0.0f;                      /* left padding   */
+        if (s->stride_w == 1)
+            memcpy(out + ow0, x_row + ow0 + woff, (size_t)(ow1 - ow0) * sizeof(float));
+        else
+            for (int ow = ow0; ow < ow1; ow++) out[ow] = x_row[ow * s->stride_w + woff];
+        for (int ow = ow1; ow < OW; ow++) out[ow] = 0.0f;                     /* right padding  */
     }
+    memset(col_r + (size_t)oh1 * OW, 0, (size_t)(OH - oh1) * OW * sizeof(float)); /* bottom */
+}
+
+void mcnn_im2col(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH, int OW)
+{
+    const int rows = s->IC * s->KH * s->KW;
+    #pragma omp parallel for if ((size_t)rows * OH * OW > 65536)
+    for (int r = 0; r < rows; r++) im2col_row(col + (size_t)r * ld, x, s, OH, OW, r);
+}
+
+void mcnn_im2col_rows(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH,
+                      int OW, int r0, int r1)
+{
+    for (int r = r0; r < r1; r++) im2col_row(col + (size_t)(r - r0) * ld, x, s, OH, OW, r);
 }
 
 void mcnn_col2im_add(float *dx, const float *dcol, int ld, const mcnn_conv2d_shape *s, int OH,

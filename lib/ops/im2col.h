@@ -18,6 +18,11 @@
  * side by side in one matrix). */
 void mcnn_im2col(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH, int OW);
 
+/* Rows r0 .. r1-1 of the same col, written from col on (row r at col + (r - r0)·ld), on the
+ * calling thread: a thread computing only some columns of a weight gradient needs only these. */
+void mcnn_im2col_rows(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH,
+                      int OW, int r0, int r1);
+
 /* dx (IC, H, W) += col2im(dcol): every column entry is added back to the input pixel it was
  * copied from (entries that came from padding are dropped).  Exactly the transpose of im2col. */
 void mcnn_col2im_add(float *dx, const float *dcol, int ld, const mcnn_conv2d_shape *s, int OH,
