@@ -200,15 +200,18 @@ static void test_conv2d_threads(void)
 
 /* ---- the batch split across threads (lib/ops/conv2d_lanes.h) --------------------------------
  * Against its plain twin, the ops above: the same bits for y, dx, dw and db (both accumulating
- * onto the same random values), for 2 and 3 lanes, even and uneven splits, pointwise, strided
- * and padded kernels, and small maps whose images are batched into one GEMM. */
+ * onto the same random values), with one lane per thread (2 here: more lanes than threads run
+ * as that many), even and uneven splits of the images (3, 5, 7) and of dw's columns (144, 147,
+ * 288), pointwise, strided and padded kernels, and small maps whose images are batched into one
+ * GEMM. */
 static void conv_lanes_case(const char *name, const mcnn_conv2d_shape *s, unsigned seed)
 {
     const size_t nx = x_size(s), nw = w_size(s), ny = y_size(s);
     float *x = random_floats(nx, seed), *w = random_floats(nw, seed + 1);
     float *b = random_floats(s->OC, seed + 2), *dy = random_floats(ny, seed + 3);
     float *dx0 = random_floats(nx, seed + 4), *dw0 = random_floats(nw, seed + 5);
-    for (int lanes = 2; lanes <= 3; lanes++) {
+    const int lanes = mcnn_get_threads() > 1 ? mcnn_get_threads() : 2;
+    {
         float *res[2][4];
         for (int k = 0; k < 2; k++) {
             float *y = zeros(ny), *dx = zeros(nx), *dw = zeros(nw), *db = zeros(s->OC);

@@ -190,6 +190,14 @@ static mcnn_conv2d_shape with_batch(const mcnn_conv2d_shape *s, int n)
     return r;
 }
 
+/* Never more lanes than threads: a parallel region larger than the last one makes OpenMP
+ * start threads that a smaller one retires, taking GEMM's thread-local buffers with them. */
+static int clamp_lanes(int lanes)
+{
+    const int t = mcnn_get_threads();
+    return lanes < t ? lanes : t;
+}
+
 /* A lane's slice: the whole batch's workspace, which covers both a lane's images and one chunk
  * of dw columns with its gathered dy. */
 size_t mcnn_conv2d_lanes_workspace_floats(const mcnn_conv2d_shape *s, int lanes)
@@ -200,6 +208,7 @@ size_t mcnn_conv2d_lanes_workspace_floats(const mcnn_conv2d_shape *s, int lanes)
 void mcnn_conv2d_forward_lanes(float *y, const float *x, const float *w, const float *b,
                                const mcnn_conv2d_shape *s, float *workspace, int lanes)
 {
+    lanes = clamp_lanes(lanes);
     if (lanes < 2 || s->N < 2) {
         mcnn_conv2d_forward(y, x, w, b, s, workspace);
         return;
@@ -247,6 +256,7 @@ void mcnn_conv2d_backward_lanes(float *dx, float *dw, float *db, const float *dy
                                 const float *w, const mcnn_conv2d_shape *s, float *workspace,
                                 int lanes)
 {
+    lanes = clamp_lanes(lanes);
     if (lanes < 2 || s->N < 2 || s->groups != 1) {
         mcnn_conv2d_backward(dx, dw, db, dy, x, w, s, workspace);
         return;

@@ -3,7 +3,8 @@
  * the threads meet several times per image; here each thread takes a share of the images (of
  * the weight gradient's columns, for dw) with single-threaded GEMMs, and they meet once per
  * call.  Same arguments and the same bits as the plain functions (tests/test_conv2d.c).
- * workspace: mcnn_conv2d_lanes_workspace_floats(s, lanes) floats.  lanes < 2 is the plain op.
+ * workspace: mcnn_conv2d_lanes_workspace_floats(s, lanes) floats.  lanes < 2 is the plain op;
+ * lanes above mcnn_get_threads() run as that many.
  * Internal (lib/ops/conv2d.c). */
 #ifndef MCNN_CONV2D_LANES_H
 #define MCNN_CONV2D_LANES_H
