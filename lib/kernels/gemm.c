@@ -242,7 +242,8 @@ static void note_team_delay(const double *late, int nt, double region, double se
     double worst = 0;
     for (int t = 0; t < nt; t++) worst = late[t] > worst ? late[t] : worst;
     if (region > 0.9 * serial && region > worst) worst = region;
-    atomic_store(&team_delay, 0.5 * atomic_load(&team_delay) + 0.5 * worst);
+    double old = atomic_load(&team_delay); /* good news at once, bad news smoothed */
+    atomic_store(&team_delay, worst < old ? worst : 0.5 * old + 0.5 * worst);
     atomic_store(&team_probe_time, mcnn_seconds());
 }
 
