@@ -59,9 +59,28 @@ const char *mcnn_gemm_kernel_name(void)
 /* ---- packing buffers ------------------------------------------------------------------------
  * One growing buffer per calling thread, kept between calls: the packed panels of a large GEMM
  * take megabytes, and a fresh allocation would cost page faults on every call.  Thread-local,
- * so concurrent callers (for instance one GEMM per attention head on each thread) never share. */
+ * so concurrent callers (for instance one GEMM per attention head on each thread) never share.
+ * A thread that exits frees its buffer through a C11 thread-specific-storage destructor (OpenMP
+ * retires worker threads when a team shrinks); where <threads.h> is missing, it stays behind. */
 static _Thread_local float *scratch;
 static _Thread_local size_t scratch_floats;
+
+#if !defined(__STDC_NO_THREADS__)
+#include <threads.h>
+static tss_t scratch_key; /* its value: this thread's buffer, freed when the thread exits */
+static int scratch_key_ok;
+static once_flag scratch_once = ONCE_FLAG_INIT;
+
+static void scratch_free(void *p)
+{
+    mcnn_free(p);
+}
+
+static void scratch_key_create(void)
+{
+    scratch_key_ok = tss_create(&scratch_key, scratch_free) == thrd_success;
+}
+#endif
 
 static float *scratch_get(size_t floats)
 {
@@ -69,6 +88,10 @@ static float *scratch_get(size_t floats)
         mcnn_free(scratch);
         scratch = mcnn_alloc(floats * sizeof(float));
         scratch_floats = scratch ? floats : 0;
+#if !defined(__STDC_NO_THREADS__)
+        call_once(&scratch_once, scratch_key_create);
+        if (scratch_key_ok) tss_set(scratch_key, scratch);
+#endif
     }
     return scratch;
 }
