@@ -15,10 +15,10 @@ if [ ! -e "$data/train-images-idx3-ubyte.gz" ] && [ ! -e "$data/train-images-idx
     exit 1
 fi
 
-# The recipes (docs/demo.md): AdamW, warm-up then cosine, label smoothing 0.1, random crop
-# after 2-pixel padding and horizontal flips.
+# The recipes (docs/demo.md): AdamW, warm-up then cosine, label smoothing 0.1, horizontal flips;
+# the ResNet also random crops after 2-pixel padding.
 RESNET="--arch resnet-small --width 24 --depth 1 --epochs 10 --batch 128 --lr 2e-3 --wd 0.05 --warmup 0.5 --pad 2"
-VIT="--arch vit-small --patch 7 --width 128 --depth 6 --epochs 15 --batch 128 --lr 1e-3 --wd 0.05 --warmup 1 --pad 2"
+VIT="--arch vit-small --patch 7 --width 96 --depth 4 --epochs 30 --batch 128 --lr 2e-3 --wd 0.05 --warmup 1 --pad 0"
 
 run() { # name, recipe
     out="$build/demo/$1"
