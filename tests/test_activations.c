@@ -2,6 +2,7 @@
  * over [-10, 10], softmax rows with huge magnitudes), finite differences, accumulation and
  * NULL gradients, thread-count independence. */
 #include "ops_check.h"
+#include "ops/vmath.h"
 
 typedef void (*act_fwd)(float *y, const float *x, size_t n);
 typedef void (*act_bwd)(float *dx, const float *dy, const float *x, size_t n);
@@ -192,6 +193,37 @@ static void test_activations_threads(void)
     ops_free_all();
 }
 
+/* The transformer block's fused bias + activation (lib/ops/gelu.c) against its plain twin,
+ * the bias added first and then mcnn_gelu_forward / mcnn_quick_gelu_forward: the same bits,
+ * for the pre-activation it keeps and the activation; with and without a bias. */
+static void test_bias_act_fused(void)
+{
+    enum { N = 37, F = 3000 }; /* large enough for threads, rows not a multiple of 8 */
+    float *x = malloc(N * F * sizeof(float)), *b = malloc(F * sizeof(float));
+    float *x1 = malloc(N * F * sizeof(float)), *x2 = malloc(N * F * sizeof(float));
+    float *y1 = malloc(N * F * sizeof(float)), *y2 = malloc(N * F * sizeof(float));
+    test_fill_random(x, N * F, 41);
+    test_fill_random(b, F, 42);
+    for (int quick = 0; quick < 2; quick++)
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            memcpy(x1, x, N * F * sizeof(float));
+            memcpy(x2, x, N * F * sizeof(float));
+            mcnn_bias_act_forward(y1, x1, with_bias ? b : NULL, N, F, quick);
+            if (with_bias)
+                for (int n = 0; n < N; n++)
+                    for (int f = 0; f < F; f++) x2[n * F + f] += b[f];
+            ACTS[quick ? 2 : 0].fwd(y2, x2, (size_t)N * F);
+            char what[64];
+            snprintf(what, sizeof what, "%s, bias %d: pre-activation", ACTS[quick ? 2 : 0].name,
+                     with_bias);
+            test_close_array(what, x1, x2, (size_t)N * F, 0, 0);
+            snprintf(what, sizeof what, "%s, bias %d: activation", ACTS[quick ? 2 : 0].name,
+                     with_bias);
+            test_close_array(what, y1, y2, (size_t)N * F, 0, 0);
+        }
+    free(x), free(b), free(x1), free(x2), free(y1), free(y2);
+}
+
 int main(void)
 {
     TEST_RUN(test_gelu_golden);
@@ -200,6 +232,7 @@ int main(void)
     TEST_RUN(test_softmax_finite_differences);
     TEST_RUN(test_activations_accumulate_and_null);
     TEST_RUN(test_activations_threads);
+    TEST_RUN(test_bias_act_fused);
     ops_golden_close();
     return test_summary();
 }

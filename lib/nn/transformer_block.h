@@ -48,11 +48,11 @@ typedef struct block_acts {
     float *qkv;                       /* (B,T,3C)                          */
     float *probs;                     /* (B,NH,T,T) softmax(q·kᵀ/sqrt(HS)) */
     float *att;                       /* (B,T,C) heads side by side        */
-    float *proj;                      /* (B,T,C)                           */
+    float *proj;                      /* (B,T,C) before its bias (added with the residual) */
     float *h;                         /* (B,T,C) first residual sum        */
     float *ln2, *ln2_mean, *ln2_rstd; /* (B,T,C) (B,T) (B,T)               */
     float *fc1, *act;                 /* (B,T,F)                           */
-    float *fc2;                       /* (B,T,C)                           */
+    float *fc2;                       /* (B,T,C) before its bias (likewise) */
 } block_acts;
 
 /* Size, then point: carve the arrays from c (a counting carver only sizes them); returns

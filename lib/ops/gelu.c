@@ -152,3 +152,17 @@ void mcnn_quick_gelu_backward(float *dx, const float *dy, const float *x, size_t
     MCNN_PROF_SCOPE(MCNN_PROF_ACT);
     if (dx) backward_blocks(quick_bwd, dx, dy, x, n);
 }
+
+/* x (N, F) += b, then y = act(x), a row at a time: a linear layer's bias and the activation
+ * after it in one pass over x (the same operations as the bias then the activation). */
+void mcnn_bias_act_forward(float *y, float *x, const float *b, int N, int F, int quick)
+{
+    MCNN_PROF_SCOPE(MCNN_PROF_ACT);
+    #pragma omp parallel for if ((size_t)N * F > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *x_n = x + (size_t)n * F;
+        if (b)
+            for (int f = 0; f < F; f++) x_n[f] += b[f];
+        (quick ? quick_fwd : gelu_fwd)(y + (size_t)n * F, x_n, (size_t)F);
+    }
+}

@@ -32,8 +32,10 @@
 #define MCNN_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MCNN_SIMD_CLONES
-/* Row kernels built on these (softmax.c). */
+/* Row kernels built on these (softmax.c, gelu.c). */
 void mcnn_softmax_row(float *y, const float *x, int n); /* y = softmax(x), y == x allowed */
+/* x (N, F) += b (NULL: nothing), then y = GELU(x), or QuickGELU(x) if quick */
+void mcnn_bias_act_forward(float *y, float *x, const float *b, int N, int F, int quick);
 
 #endif
 
@@ -87,7 +89,9 @@ static inline float mcnn_verfcf(float x)
     return x < 0.0f ? 2.0f - e : e;                /* NaN: e is NaN */
 }
 
-/* Row kernels built on these (softmax.c). */
+/* Row kernels built on these (softmax.c, gelu.c). */
 void mcnn_softmax_row(float *y, const float *x, int n); /* y = softmax(x), y == x allowed */
+/* x (N, F) += b (NULL: nothing), then y = GELU(x), or QuickGELU(x) if quick */
+void mcnn_bias_act_forward(float *y, float *x, const float *b, int N, int F, int quick);
 
 #endif
