@@ -55,7 +55,7 @@ static inline size_t mcnn_mul_size(size_t a, size_t b, int *overflow)
 
 /* How many threads should each take a share of a batch of n items through a whole inference
  * forward (one "lane" each, single-threaded ops inside): all of them when each gets an item,
- * else 1 (the ops then split their own work across the threads). */
+ * else 1 (the ops then split their own work across the threads); 1 inside a parallel region. */
 int mcnn_batch_lanes(int n);
 
 /* Size, then point.  A carver hands out 64-byte-aligned float arrays from one block; with a

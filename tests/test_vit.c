@@ -333,9 +333,10 @@ static void test_vit_b16_full_size(void)
     mcnn_safetensors_close(ref);
 }
 
-/* Inference on 2 threads runs each thread's share of the batch through every block (one lane
- * per thread): the logits and features have the same bits as on 1 thread, for an even (4) and
- * an uneven (3) split, and the eval logits equal the training forward's. */
+/* On 2 threads each thread runs its share of the batch through every block (one lane per
+ * thread): the logits and features have the same bits as on 1 thread, for an even (4) and an
+ * uneven (3) split, the eval logits equal the training forward's, and a training step gives
+ * every gradient the same bits on 1 and 2 threads. */
 static void test_vit_eval_lanes(void)
 {
     const char *path = tmp_path("lanes.safetensors");
@@ -357,6 +358,23 @@ static void test_vit_eval_lanes(void)
         test_close_array("eval logits, 1 vs 2 threads", logits[1], logits[0], (size_t)n * K, 0, 0);
         test_close_array("eval features, 1 vs 2 threads", feat[1], feat[0], (size_t)n * C, 0, 0);
         test_close_array("eval vs train logits", logits[0], logits[2], (size_t)n * K, 0, 0);
+        /* a training step: every gradient the same bits on 1 and 2 threads */
+        mcnn_params *p = mcnn_vit_params(m);
+        float dlogits[4 * K], *grads[2];
+        for (int i = 0; i < n * K; i++) dlogits[i] = (float)(i % 5) - 1.7f;
+        for (int t = 0; t < 2; t++) {
+            mcnn_set_threads(t + 1);
+            mcnn_params_zero_grad(p);
+            TEST_OK(mcnn_vit_forward(m, logits[t], images, n, 1));
+            TEST_OK(mcnn_vit_backward(m, dlogits));
+            grads[t] = malloc(p->total * sizeof(float));
+            memcpy(grads[t], p->grad, p->total * sizeof(float));
+        }
+        mcnn_set_threads(before);
+        test_close_array("training gradients, 1 vs 2 threads", grads[1], grads[0], p->total, 0,
+                         0);
+        free(grads[0]);
+        free(grads[1]);
     }
     mcnn_vit_free(m);
 }

@@ -26,6 +26,9 @@ int mcnn_get_threads(void)
 
 int mcnn_batch_lanes(int n)
 {
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 1; /* already one lane of a larger split */
+#endif
     const int t = mcnn_get_threads();
     return t > 1 && n >= t ? t : 1;
 }

@@ -98,12 +98,12 @@ mcnn_status mcnn_clip_text_forward(mcnn_clip *m, float *features, const int32_t 
     mcnn_carver fill = {(float *)m->tplan.arena.base, 0};
     carve(a, &fill, m, N, T, train);
 
-    const int lanes = train ? 1 : mcnn_batch_lanes(N);
+    const int lanes = mcnn_batch_lanes(N);
     mcnn_prof_run_begin();
     if (lanes == 1) {
         forward_texts(m, 0, N, train);                                                  /* 2-6 */
     } else {
-        /* Inference with a text per thread: each thread takes its share of the texts through
+        /* With a text per thread, each thread takes its share of the texts through
          * every block with single-threaded ops (as in vit_run.c); the result does not depend
          * on the thread count. */
         #pragma omp parallel for num_threads(lanes) schedule(static)

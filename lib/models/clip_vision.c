@@ -90,12 +90,12 @@ mcnn_status mcnn_clip_vision_forward(mcnn_clip *m, float *features, const float 
     mcnn_carver fill = {(float *)m->vplan.arena.base, 0};
     carve(a, &fill, m, B, train);
 
-    const int lanes = train ? 1 : mcnn_batch_lanes(B);
+    const int lanes = mcnn_batch_lanes(B);
     mcnn_prof_run_begin();
     if (lanes == 1) {
         forward_images(m, images, 0, B, train);                                    /* 1-7 */
     } else {
-        /* Inference with an image per thread: each thread takes its share of the batch
+        /* With an image per thread, each thread takes its share of the batch
          * through every block with single-threaded ops, meeting the others once (as in
          * vit_run.c); the result does not depend on the thread count. */
         #pragma omp parallel for num_threads(lanes) schedule(static)

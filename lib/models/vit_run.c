@@ -105,12 +105,12 @@ mcnn_status mcnn_vit_forward(mcnn_vit *m, float *logits, const float *images, in
                               images && logits ? "no images" : "a NULL buffer");
     MCNN_TRY(plan(m, B, train ? 1 : 0));
     const vit_acts *a = &m->acts;
-    const int C = m->cfg.width, K = m->cfg.num_classes, lanes = train ? 1 : mcnn_batch_lanes(B);
+    const int C = m->cfg.width, K = m->cfg.num_classes, lanes = mcnn_batch_lanes(B);
     mcnn_prof_run_begin();
     if (lanes == 1) {
         forward_images(m, images, 0, B);                                            /* 1-6 */
     } else {
-        /* Inference with an image per thread: each thread takes its share of the batch
+        /* With an image per thread, each thread takes its share of the batch
          * through every block with single-threaded ops (GEMM runs serially inside a parallel
          * region), so the threads meet once instead of at every op.  Each image is computed
          * exactly as in the whole batch, so the result does not depend on the thread count. */

@@ -83,25 +83,63 @@ void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_p
     bias_residual(out, a->h, a->fc2, p->fc2_b, N, C);                                              /* 10 */
 }
 
+/* The activation gradients of images b0 .. b0+n-1, and dx: everything in the backward that is
+ * per image.  d's arrays accumulate, so this share of them starts at zero. */
+static void backward_data(float *dx, block_acts *d, const float *dout, const float *x,
+                          const block_acts *a, const block_params *p, const block_cfg *cfg, int B,
+                          int T)
+{
+    const int N = B * T, C = cfg->C, NH = cfg->NH, F = cfg->F;
+    float *acc[] = {d->ln1, d->qkv, d->att, d->proj, d->h, d->ln2, d->fc1, d->act, d->fc2};
+    const size_t n[] = {C, 3 * (size_t)C, C, C, C, C, F, F, C};
+    for (int i = 0; i < 9; i++) memset(acc[i], 0, (size_t)N * n[i] * sizeof(float));
+    mcnn_add_backward(d->h, d->fc2, dout, (size_t)N * C);                                          /* 10 */
+    mcnn_linear_backward(d->act, NULL, NULL, d->fc2, a->act, p->fc2_w, N, F, C);                   /*  9 */
+    act_backward(cfg->act, d->fc1, d->act, a->fc1, (size_t)N * F);                                 /*  8 */
+    mcnn_linear_backward(d->ln2, NULL, NULL, d->fc1, a->ln2, p->fc1_w, N, C, F);                   /*  7 */
+    mcnn_layernorm_backward(d->h, NULL, NULL, d->ln2, a->h, p->ln2_w, a->ln2_mean, a->ln2_rstd,
+                            N, C);                                                                 /*  6 */
+    mcnn_add_backward(dx, d->proj, d->h, (size_t)N * C);                                           /*  5 */
+    mcnn_linear_backward(d->att, NULL, NULL, d->proj, a->att, p->proj_w, N, C, C);                 /*  4 */
+    mcnn_attention_backward(d->qkv, d->att, a->qkv, a->probs, B, T, C, NH, cfg->causal, d->probs); /*  3 */
+    mcnn_linear_backward(d->ln1, NULL, NULL, d->qkv, a->ln1, p->qkv_w, N, C, 3 * C);               /*  2 */
+    mcnn_layernorm_backward(dx, NULL, NULL, d->ln1, x, p->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);  /*  1 */
+}
+
+/* The parameter gradients: sums over every token of the batch, of what backward_data left in d
+ * (the same calls as a one-pass backward would make, the input gradients left out). */
+static void backward_params(const block_grads *g, const block_acts *d, const float *x,
+                            const block_acts *a, const block_params *p, const block_cfg *cfg,
+                            int B, int T)
+{
+    const int N = B * T, C = cfg->C, F = cfg->F;
+    mcnn_linear_backward(NULL, g->fc2_w, g->fc2_b, d->fc2, a->act, p->fc2_w, N, F, C);            /*  9 */
+    mcnn_linear_backward(NULL, g->fc1_w, g->fc1_b, d->fc1, a->ln2, p->fc1_w, N, C, F);            /*  7 */
+    mcnn_layernorm_backward(NULL, g->ln2_w, g->ln2_b, d->ln2, a->h, p->ln2_w, a->ln2_mean,
+                            a->ln2_rstd, N, C);                                                    /*  6 */
+    mcnn_linear_backward(NULL, g->proj_w, g->proj_b, d->proj, a->att, p->proj_w, N, C, C);        /*  4 */
+    mcnn_linear_backward(NULL, g->qkv_w, g->qkv_b, d->qkv, a->ln1, p->qkv_w, N, C, 3 * C);        /*  2 */
+    mcnn_layernorm_backward(NULL, g->ln1_w, g->ln1_b, d->ln1, x, p->ln1_w, a->ln1_mean,
+                            a->ln1_rstd, N, C);                                                    /*  1 */
+}
+
 void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const float *dout,
                          const float *x, const block_acts *a, const block_params *p,
                          const block_cfg *cfg, int B, int T)
 {
-    const int N = B * T, C = cfg->C, NH = cfg->NH, F = cfg->F;
-    /* The activation gradients accumulate too, so start them at zero. */
-    mcnn_carver count = {NULL, 0};
-    size_t n = mcnn_block_acts_carve(&(block_acts){0}, &count, cfg, B, T);
-    memset(d->ln1, 0, n * sizeof(float)); /* d was carved in one piece, from d->ln1 on */
-    mcnn_add_backward(d->h, d->fc2, dout, (size_t)N * C);                                          /* 10 */
-    mcnn_linear_backward(d->act, g->fc2_w, g->fc2_b, d->fc2, a->act, p->fc2_w, N, F, C);           /*  9 */
-    act_backward(cfg->act, d->fc1, d->act, a->fc1, (size_t)N * F);                                 /*  8 */
-    mcnn_linear_backward(d->ln2, g->fc1_w, g->fc1_b, d->fc1, a->ln2, p->fc1_w, N, C, F);           /*  7 */
-    mcnn_layernorm_backward(d->h, g->ln2_w, g->ln2_b, d->ln2, a->h, p->ln2_w,
-                            a->ln2_mean, a->ln2_rstd, N, C);                                       /*  6 */
-    mcnn_add_backward(dx, d->proj, d->h, (size_t)N * C);                                           /*  5 */
-    mcnn_linear_backward(d->att, g->proj_w, g->proj_b, d->proj, a->att, p->proj_w, N, C, C);       /*  4 */
-    mcnn_attention_backward(d->qkv, d->att, a->qkv, a->probs, B, T, C, NH, cfg->causal, d->probs); /*  3 */
-    mcnn_linear_backward(d->ln1, g->qkv_w, g->qkv_b, d->qkv, a->ln1, p->qkv_w, N, C, 3 * C);       /*  2 */
-    mcnn_layernorm_backward(dx, g->ln1_w, g->ln1_b, d->ln1, x, p->ln1_w,
-                            a->ln1_mean, a->ln1_rstd, N, C);                                       /*  1 */
+    /* With an image per thread, each thread takes the per-image half of the backward for its
+     * share of the batch with single-threaded ops (as the inference lanes do), meeting the
+     * others once; then the parameter gradients, each one multithreaded GEMM or sum over the
+     * whole batch.  Every element gets the same operations in the same order as with one
+     * thread, so the bits do not depend on the thread count. */
+    const int lanes = mcnn_batch_lanes(B);
+    const size_t TC = (size_t)T * cfg->C;
+    #pragma omp parallel for num_threads(lanes) schedule(static) if (lanes > 1)
+    for (int t = 0; t < lanes; t++) {
+        const int b0 = (int)((long)B * t / lanes), b1 = (int)((long)B * (t + 1) / lanes);
+        block_acts dv = mcnn_block_acts_images(d, cfg, T, b0);
+        const block_acts av = mcnn_block_acts_images(a, cfg, T, b0);
+        backward_data(dx + b0 * TC, &dv, dout + b0 * TC, x + b0 * TC, &av, p, cfg, b1 - b0, T);
+    }
+    backward_params(g, d, x, a, p, cfg, B, T);
 }

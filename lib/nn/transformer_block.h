@@ -65,8 +65,9 @@ block_acts mcnn_block_acts_images(const block_acts *a, const block_cfg *cfg, int
 
 void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_params *p,
                         const block_cfg *cfg, int B, int T);
-/* dx, g and d are accumulated into: zero them once per step.  d is scratch for the
- * activation gradients, carved like a (its probs array is the attention backward's workspace). */
+/* dx and g are accumulated into: zero them once per step.  d is scratch for the activation
+ * gradients, carved like a (its probs array is the attention backward's workspace), zeroed here.
+ * With an image per thread, the per-image part runs one share of the batch per thread. */
 void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const float *dout,
                          const float *x, const block_acts *a, const block_params *p,
                          const block_cfg *cfg, int B, int T);
