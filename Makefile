@@ -105,7 +105,7 @@ bench: $(BENCHES)
 # and time (docs/demo.md).  Needs Debian's dataset-fashion-mnist.
 .PHONY: demo
 demo: $(BUILD)/mcnn-train
-	@sh demo/fashion-mnist.sh $(BUILD)
+	@sh weights/train-demo.sh $(BUILD)
 
 clean:
 	rm -rf build

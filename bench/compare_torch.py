@@ -1,6 +1,7 @@
 """libmcnn against PyTorch on the same machine, in one run, the two sides alternating.
 
-    make bench && /usr/bin/python3 bench/compare_torch.py [--threads 2] [--rounds 2] [--quick]
+    make bench && /usr/bin/python3 bench/compare_torch.py [--threads 2] [--rounds 2] [--only W,..]
+    /usr/bin/python3 bench/compare_torch.py --scaling     2 threads against 1, both libraries
 
 For each workload the libmcnn side is build/bench/bench_models (one process per measurement, so
 its peak memory is its own) and the PyTorch side is this script's own subprocess running the
@@ -199,9 +200,14 @@ def main():
     ap.add_argument('--no-default', action='store_true',
                     help='skip the out-of-the-box runs (PyTorch and ours)')
     ap.add_argument('--json', default='', help='also write the results here')
+    ap.add_argument('--scaling', action='store_true',
+                    help='thread scaling instead: the batch-16 workloads at 1 and --threads threads')
     args = ap.parse_args()
     if not os.path.exists(BENCH):
         sys.exit('build the benchmarks first: make bench')
+    if args.scaling:
+        scaling(args)
+        return
     base = dict(os.environ)
     base.pop('OPENBLAS_CORETYPE', None)
     ours_env = dict(base, OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY='PASSIVE')
@@ -238,6 +244,41 @@ def main():
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'threads': args.threads, 'peak_gflops': peak, 'rows': rows}, f, indent=1)
+
+
+def scaling(args):
+    """Speed-up of --threads threads over one, ours and tuned PyTorch's, the four runs of a
+    round alternating (both sides OMP_WAIT_POLICY=PASSIVE, as in the main table)."""
+    only = set(args.only.split(',')) if args.only else None
+    base = dict(os.environ)
+
+    def envs(n):
+        return (dict(base, OMP_NUM_THREADS=str(n), OMP_WAIT_POLICY='PASSIVE'),
+                dict(base, OPENBLAS_CORETYPE='SkylakeX', OMP_WAIT_POLICY='PASSIVE',
+                     OPENBLAS_NUM_THREADS=str(n), OMP_NUM_THREADS=str(n)))
+    n = args.threads
+    print(f'| workload | batch | libmcnn 1 thread ms | libmcnn {n} threads ms | libmcnn speed-up '
+          f'| PyTorch 1 thread ms | PyTorch {n} threads ms | PyTorch speed-up |')
+    print('|---|---|---|---|---|---|---|---|')
+    for name, batch, _, iters in WORKLOADS:
+        if (only and name not in only) or batch == 1:
+            continue
+        got = {}
+        for _ in range(args.rounds):
+            for threads in (1, n):
+                ours_env, torch_env = envs(threads)
+                got[('ours', threads)] = best(got.get(('ours', threads)),
+                                              run([BENCH, name, str(batch), str(iters)], ours_env))
+                torch_cmd = [sys.executable, __file__, '--torch-side', name, str(batch),
+                             str(iters), str(threads)]
+                got[('torch', threads)] = best(got.get(('torch', threads)),
+                                               run(torch_cmd, torch_env))
+        cells = []
+        for side in ('ours', 'torch'):
+            one, many = got[(side, 1)], got[(side, n)]
+            cells += [fmt(one, 'ms').strip(), fmt(many, 'ms').strip(),
+                      f"{one['ms'] / many['ms']:.2f}x" if one and many else '-']
+        print(f"| {name} | {batch} | " + ' | '.join(cells) + ' |', flush=True)
 
 
 def fmt(r, key):

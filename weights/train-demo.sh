@@ -1,7 +1,7 @@
 #!/bin/sh
 # make demo: train a small ResNet and a small ViT from scratch on Fashion-MNIST and report their
 # test accuracy and the time each took (docs/demo.md has the recipes and the measured results).
-#   sh demo/fashion-mnist.sh [BUILD] [resnet|vit|both]
+#   sh weights/train-demo.sh [BUILD] [resnet|vit|both]
 # Runs go to BUILD/demo/<model>/ (checkpoint, model, log.csv).  Ctrl-C stops a run with a
 # checkpoint; run the same command again to continue it.
 set -e
