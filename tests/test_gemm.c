@@ -185,6 +185,31 @@ static void test_degenerate(void)
     mcnn_gemm(0, 0, 0, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2); /* M = 0: nothing to do */
 }
 
+/* Products cut along M, where the threads share each packed B panel (gemm.c's run_shared_b),
+ * against the reference: several K blocks (beta applied by the first only), two N blocks,
+ * bands of unequal height, every transpose. */
+static void test_shared_b_panels(void)
+{
+#ifdef _OPENMP
+    static const int sb[][3] = {{600, 500, 1100}, {601, 97, 45}, {2100, 2050, 40}};
+    int saved = omp_get_max_threads();
+    mcnn_gemm_always_parallel(1);
+    omp_set_num_threads(2);
+    unsigned seed = 500;
+    for (size_t s = 0; s < sizeof sb / sizeof sb[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                if (s == 2 && ta + tb) continue; /* the big one once is enough */
+                gemm_case t = {ta, tb, sb[s][0], sb[s][1], sb[s][2], -1.5f, 0.25f, (int)s % 2 * 3};
+                check_case(NULL, &t, seed++);
+            }
+    omp_set_num_threads(saved);
+    mcnn_gemm_always_parallel(0);
+#else
+    TEST_SKIP("built without OpenMP");
+#endif
+}
+
 /* Same bits at 1 and 2 threads, for shapes that split ic, split jr, and stay serial; and the
  * same again when called from inside a caller's parallel region (one GEMM per thread). */
 static void test_thread_independence(void)
@@ -194,6 +219,7 @@ static void test_thread_independence(void)
         /* M, N, K, ta, tb */
         {197, 768, 100, 0, 1}, {50, 300, 64, 0, 0}, {300, 40, 500, 1, 0}, {7, 5, 3, 1, 1},
         {64, 3136, 20, 0, 0}, {1000, 40, 30, 0, 1}, /* several pieces per thread */
+        {600, 500, 1100, 0, 1}, {601, 97, 45, 1, 0}, /* shared B panels, uneven bands */
     };
     int saved = omp_get_max_threads();
     mcnn_gemm_always_parallel(1); /* not serial because the machine is busy */
@@ -290,6 +316,7 @@ int main(void)
     TEST_RUN(test_plain_kernel);
     TEST_RUN(test_variants);
     TEST_RUN(test_degenerate);
+    TEST_RUN(test_shared_b_panels);
     TEST_RUN(test_thread_independence);
     return test_summary();
 }

@@ -24,6 +24,7 @@
  * the same bits at any thread count. */
 #include "gemm_internal.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +221,7 @@ static double tile_fill(const mcnn_gemm_kernel *k, int M, int N)
 
 static void run(gemm_call *g);
 
+
 #define MAX_THREADS 256 /* more are not used */
 
 /* Below this many multiply-adds a second thread costs more to wake than it saves. */
@@ -293,6 +295,80 @@ void mcnn_gemm_with(const mcnn_gemm_kernel *kern, int trans_a, int trans_b, int 
     run(&g);
 }
 
+/* ---- threads sharing the packed B ------------------------------------------------------------
+ * A product cut along M (square, or a weight gradient dY^T X with more outputs than inputs)
+ * gives each thread a band of rows and all of B, so with independent rectangles every thread
+ * would pack all of B again: at 1024^3 on two threads that copying cost about 8% of the time.
+ * Here the team packs each B panel together -- every thread a share of its NR-wide column
+ * panels -- then each multiplies its band of rows by the whole panel.  Two panel buffers
+ * alternate, so one barrier per panel is enough: a thread reaches the packing of panel i + 2
+ * (into the buffer of panel i) only after every thread has passed the barrier of panel i + 1,
+ * that is, finished multiplying panel i.  The bands are fixed, so a thread slowed by another
+ * process holds the others up at each barrier: used only when the threads have been starting
+ * on time.  Each tile is computed as before (same K blocks, same kernel): the same bits. */
+static int shared_b_pays(const gemm_call *g)
+{
+    if ((double)g->K * g->N < 64.0 * 64.0) return 0; /* B too small to be worth a barrier */
+    double serial_seconds = (double)g->M * g->N * g->K / 50e9;
+    return atomic_load(&team_always) || atomic_load(&team_delay) < 0.02 * serial_seconds;
+}
+
+static void run_shared_b(const gemm_call *g, int nt, int tiles_m)
+{
+    const mcnn_gemm_kernel *kern = g->kern;
+    const int MR = kern->mr, NR = kern->nr;
+    size_t a_size = (size_t)g->kc_blk * round_up(g->mc_blk, MR);
+    size_t panel_size = (size_t)g->kc_blk * round_up(min_int(g->N, g->nc_blk), NR);
+    /* One buffer from the calling thread holds the two shared B panels, then each thread's
+     * A block: nothing to allocate (or fail) inside the region. */
+    float *panels = scratch_get(2 * panel_size + nt * a_size);
+    if (!panels) {
+        rect_naive(g, 0, g->M, 0, g->N);
+        return;
+    }
+    double late[MAX_THREADS], fork_time = mcnn_seconds();
+    for (int t = 0; t < nt; t++) late[t] = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+#ifdef _OPENMP
+        int t = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        int t = 0, team = 1;
+#endif
+        late[t] = mcnn_seconds() - fork_time;
+        float *ap = panels + 2 * panel_size + (size_t)t * a_size;
+        int i0 = tiles_m * t / team * MR, i1 = min_int(tiles_m * (t + 1) / team * MR, g->M);
+        int m = i1 - i0, mc_blk = m > 0 ? round_up(ceil_div(m, ceil_div(m, g->mc_blk)), MR) : MR;
+        int step = 0;
+        for (int jc = 0; jc < g->N; jc += g->nc_blk) {
+            int nc = min_int(g->nc_blk, g->N - jc), panels_b = ceil_div(nc, NR);
+            for (int pc = 0; pc < g->K; pc += g->kc_blk, step++) {
+                int kc = min_int(g->kc_blk, g->K - pc);
+                float beta = pc == 0 ? g->beta : 1.0f;
+                float *bp = panels + (size_t)(step & 1) * panel_size;
+                mcnn_gemm_pack_b(g->trans_b, g->B, g->ldb, pc, kc, jc, nc, NR,
+                                 panels_b * t / team, panels_b * (t + 1) / team, bp, g->vec);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+                for (int ic = i0; ic < i1; ic += mc_blk) {
+                    int mc = min_int(mc_blk, i1 - ic);
+                    mcnn_gemm_pack_a(g->trans_a, g->A, g->lda, ic, mc, pc, kc, MR, 0,
+                                     ceil_div(mc, MR), ap, g->vec);
+                    macro_kernel(kern, kc, mc, nc, ap, NULL, 0, 0, bp,
+                                 g->C + (size_t)ic * g->rsc + (size_t)jc * g->csc, g->rsc,
+                                 g->csc, g->alpha, beta);
+                }
+            }
+        }
+    }
+    /* how late the threads started (the slow-thread test of the pieces path needs per-thread
+     * rates, which fixed bands do not give: skipped with an infinite serial time) */
+    note_team_delay(late, nt, mcnn_seconds() - fork_time, HUGE_VAL);
+}
+
 /* Fill in the blocks and share the work out. */
 static void run(gemm_call *g)
 {
@@ -320,6 +396,11 @@ static void run(gemm_call *g)
         double b = balance(tiles_m, p) * balance(tiles_n, nt / p);
         if (M >= N ? p > 1 : p == 1) b *= 1.02; /* the tie-break */
         if (b > best) best = b, pm = p, pn = nt / p;
+    }
+
+    if (pn == 1 && shared_b_pays(g)) {
+        run_shared_b(g, nt, tiles_m);
+        return;
     }
 
     /* A few pieces per thread along the cut, handed out as threads become free: a thread
