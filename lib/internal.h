@@ -58,6 +58,10 @@ static inline size_t mcnn_mul_size(size_t a, size_t b, int *overflow)
  * else 1 (the ops then split their own work across the threads); 1 inside a parallel region. */
 int mcnn_batch_lanes(int n);
 
+/* memset(p, 0, n floats), split across the threads when n is large (a ResNet-50 training step
+ * zeroes about 1 GB of activation gradients: serially 3% of the step on two threads). */
+void mcnn_zero_floats(float *p, size_t n);
+
 /* Size, then point.  A carver hands out 64-byte-aligned float arrays from one block; with a
  * NULL base it only counts, so the same code first sizes an arena and then fills it:
  *   mcnn_carver c = {NULL, 0};  plan(&c);  alloc c.used floats;  c = (mcnn_carver){base, 0}; plan(&c); */

@@ -202,8 +202,8 @@ static void test_conv2d_threads(void)
  * Against its plain twin, the ops above: the same bits for y, dx, dw and db (both accumulating
  * onto the same random values), with one lane per thread (2 here: more lanes than threads run
  * as that many), even and uneven splits of the images (3, 5, 7) and of dw's columns (144, 147,
- * 288), pointwise, strided and padded kernels, and small maps whose images are batched into one
- * GEMM. */
+ * 288), pointwise, strided and padded kernels, small maps whose images are batched into one
+ * GEMM, and large ones a lane convolves a block of output rows at a time. */
 static void conv_lanes_case(const char *name, const mcnn_conv2d_shape *s, unsigned seed)
 {
     const size_t nx = x_size(s), nw = w_size(s), ny = y_size(s);
@@ -255,6 +255,15 @@ static void test_conv2d_lanes(void)
     conv_lanes_case("7x7 stride 2", &stem, 171);
     conv_lanes_case("3x3 7x7 batched", &small, 181);
     conv_lanes_case("1x1 7x7 batched", &smallpw, 191);
+    /* Large enough that a lane builds its columns a block of output rows at a time (conv2d.c's
+     * conv_row_block): blocks of 7 rows of 32 (the last of 4), of 13 rows with stride 2 and
+     * padding crossing block edges, of 5 rows with dilation 2. */
+    mcnn_conv2d_shape rows = {3, 64, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+    mcnn_conv2d_shape rows_s2 = {2, 32, 66, 66, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1};
+    mcnn_conv2d_shape rows_dil = {2, 64, 40, 40, 4, 3, 3, 1, 1, 2, 2, 2, 2, 1};
+    conv_lanes_case("3x3 row blocks", &rows, 201);
+    conv_lanes_case("3x3 stride 2 row blocks", &rows_s2, 211);
+    conv_lanes_case("3x3 dilation 2 row blocks", &rows_dil, 221);
 }
 
 int main(void)

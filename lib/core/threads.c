@@ -1,6 +1,8 @@
 /* Thread count control.  OpenMP is optional: without it everything runs on one thread. */
 #include "internal.h"
 
+#include <string.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -31,4 +33,21 @@ int mcnn_batch_lanes(int n)
 #endif
     const int t = mcnn_get_threads();
     return t > 1 && n >= t ? t : 1;
+}
+
+void mcnn_zero_floats(float *p, size_t n)
+{
+    const size_t piece = (size_t)1 << 16; /* 256 KB: big enough to run at full speed */
+#ifdef _OPENMP
+    if (n >= 4 * piece && !omp_in_parallel()) {
+        const long pieces = (long)((n + piece - 1) / piece);
+        #pragma omp parallel for schedule(static)
+        for (long i = 0; i < pieces; i++) {
+            size_t start = (size_t)i * piece, len = n - start < piece ? n - start : piece;
+            memset(p + start, 0, len * sizeof(float));
+        }
+        return;
+    }
+#endif
+    memset(p, 0, n * sizeof(float));
 }

@@ -301,7 +301,7 @@ static float *next_grad(float **cur, float **other, size_t n)
 {
     float *t = *cur;
     *cur = *other, *other = t;
-    memset(*cur, 0, n * sizeof(float));
+    mcnn_zero_floats(*cur, n);
     return *cur;
 }
 

@@ -115,7 +115,7 @@ static void zero_grads(resblock_acts *d, const resblock_cfg *c)
     float *arr[] = {d->c1, d->a1, d->c2, d->a2, d->c3, d->cd, d->sc, d->b1, d->b2, d->b3, d->sum};
     const size_t n[] = {s.c1, s.a1, s.c2, s.a2, s.c3, s.cd, s.sc, s.b1, s.b2, s.b3, s.sum};
     for (size_t i = 0; i < sizeof n / sizeof n[0]; i++)
-        if (n[i]) memset(arr[i], 0, n[i] * sizeof(float));
+        if (n[i]) mcnn_zero_floats(arr[i], n[i]);
 }
 
 /* y = x + res, then max(y, 0) if relu: the two element-wise steps that follow a batch norm,

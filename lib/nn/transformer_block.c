@@ -92,7 +92,7 @@ static void backward_data(float *dx, block_acts *d, const float *dout, const flo
     const int N = B * T, C = cfg->C, NH = cfg->NH, F = cfg->F;
     float *acc[] = {d->ln1, d->qkv, d->att, d->proj, d->h, d->ln2, d->fc1, d->act, d->fc2};
     const size_t n[] = {C, 3 * (size_t)C, C, C, C, C, F, F, C};
-    for (int i = 0; i < 9; i++) memset(acc[i], 0, (size_t)N * n[i] * sizeof(float));
+    for (int i = 0; i < 9; i++) mcnn_zero_floats(acc[i], (size_t)N * n[i]);
     mcnn_add_backward(d->h, d->fc2, dout, (size_t)N * C);                                          /* 10 */
     mcnn_linear_backward(d->act, NULL, NULL, d->fc2, a->act, p->fc2_w, N, F, C);                   /*  9 */
     act_backward(cfg->act, d->fc1, d->act, a->fc1, (size_t)N * F);                                 /*  8 */

@@ -24,6 +24,10 @@
 
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* A GEMM wants at least this many columns; smaller maps are batched to reach it (measured on
  * ResNet-50's 7×7 and 14×14 layers: 256 gets the gain, more only grows the workspace). */
 #define CONV_MIN_COLS 256
@@ -83,23 +87,61 @@ static const float *conv_columns(float *ws, const float *x, int n0, int cnt,
     return ws;
 }
 
+/* Output rows per block when one thread convolves a large map a block at a time: the block's
+ * columns stay near 512 KB (half the L2 cache), 64 columns at least (a thinner GEMM runs
+ * badly); 0: the whole image at once.  A whole image's columns (ResNet-50's first stage: 576
+ * rows x 3136 pixels, 7 MB) go through memory twice, written then read, and two threads doing
+ * that at once share the memory bus: blocks that stay in each core's L2 keep the threads apart.
+ * Only on a single thread (in a lane, or with one thread): elsewhere the GEMM and im2col split
+ * each image across the threads, and many small calls would each cost a parallel region. */
+static int conv_row_block(const mcnn_conv2d_shape *s, int OH, int OW)
+{
+#ifdef _OPENMP
+    if (!omp_in_parallel() && omp_get_max_threads() > 1) return 0;
+#endif
+    const long K = (long)s->IC * s->KH * s->KW, budget = 128 * 1024; /* floats */
+    long rows = budget / (K * OW);
+    if (rows * OW < 64) rows = (64 + OW - 1) / OW;
+    return s->groups == 1 && !conv_is_pointwise(s) && rows < OH ? (int)rows : 0;
+}
+
+/* y (OC, P) of one image [+= nothing: C enters with beta] = w · col, one block of output rows
+ * at a time; each block's columns are built in ws.  The GEMM computes every element the same
+ * way however C is cut, so the bits are those of the whole-image GEMM. */
+static void conv_image_by_rows(float *y, const float *x, const float *w, float beta,
+                               const mcnn_conv2d_shape *s, int OH, int OW, int rows, float *ws)
+{
+    const int P = OH * OW, K = s->IC * s->KH * s->KW;
+    for (int oh = 0; oh < OH; oh += rows) {
+        const int n = (oh + rows < OH ? rows : OH - oh) * OW;
+        mcnn_im2col_out_rows(ws, n, x, s, OH, OW, oh, oh + n / OW);
+        mcnn_gemm(0, 0, s->OC, n, K, 1.0f, w, K, ws, n, beta, y + (size_t)oh * OW, P);
+    }
+}
+
 void mcnn_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                          const mcnn_conv2d_shape *s, float *workspace)
 {
     MCNN_PROF_SCOPE(MCNN_PROF_CONV);
     const int OH = mcnn_conv2d_out_h(s), OW = mcnn_conv2d_out_w(s), P = OH * OW;
     const int G = s->groups, OCg = s->OC / G, Kg = s->IC / G * s->KH * s->KW, B = conv_chunk(s);
+    const int rows = B == 1 ? conv_row_block(s, OH, OW) : 0;
     /* (OC, B·P) after the columns, when B > 1 */
     float *buf = B > 1 ? workspace + (size_t)s->IC * s->KH * s->KW * B * P : NULL;
     for (int n0 = 0; n0 < s->N; n0 += B) {
         const int cnt = s->N - n0 < B ? s->N - n0 : B, ld = cnt * P;
-        const float *col = conv_columns(workspace, x, n0, cnt, s, OH, OW); /* (G·Kg, ld) */
         float *out = cnt == 1 ? y + (size_t)n0 * s->OC * P : buf;          /* (OC, ld)   */
         if (b) { /* the bias enters the GEMM as its C input (beta = 1) */
             #pragma omp parallel for if ((size_t)s->OC * ld > 65536)
             for (int oc = 0; oc < s->OC; oc++)
                 for (int p = 0; p < ld; p++) out[(size_t)oc * ld + p] = b[oc];
         }
+        if (rows) {
+            conv_image_by_rows(out, x + (size_t)n0 * s->IC * s->H * s->W, w, b ? 1.0f : 0.0f, s,
+                               OH, OW, rows, workspace);
+            continue;
+        }
+        const float *col = conv_columns(workspace, x, n0, cnt, s, OH, OW); /* (G·Kg, ld) */
         for (int g = 0; g < G; g++) /* out_g (OCg, ld) = w_g (OCg, Kg) · col_g (Kg, ld) [+ b] */
             mcnn_gemm(0, 0, OCg, ld, Kg, 1.0f, w + (size_t)g * OCg * Kg, Kg,
                       col + (size_t)g * Kg * ld, ld, b ? 1.0f : 0.0f, out + (size_t)g * OCg * ld,

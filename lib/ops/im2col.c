@@ -16,9 +16,10 @@ static void valid_range(int O, int stride, int off, int L, int *lo, int *hi)
     *lo = a, *hi = b;
 }
 
-/* Row r of col: input plane c, kernel offset (kh, kw). */
+/* Row r of col (input plane c, kernel offset (kh, kw)), output rows oh_a .. oh_b-1 only: col_r
+ * holds (oh_b - oh_a)·OW entries. */
 static void im2col_row(float *col_r, const float *x, const mcnn_conv2d_shape *s, int OH, int OW,
-                       int r)
+                       int r, int oh_a, int oh_b)
 {
     const int H = s->H, W = s->W, KH = s->KH, KW = s->KW;
     const int c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
@@ -27,10 +28,12 @@ static void im2col_row(float *col_r, const float *x, const mcnn_conv2d_shape *s,
     int oh0, oh1, ow0, ow1;
     valid_range(OH, s->stride_h, hoff, H, &oh0, &oh1);
     valid_range(OW, s->stride_w, woff, W, &ow0, &ow1);
-    memset(col_r, 0, (size_t)oh0 * OW * sizeof(float));                   /* top padding    */
+    oh0 = oh0 < oh_a ? oh_a : oh0 > oh_b ? oh_b : oh0; /* the valid rows within [oh_a, oh_b) */
+    oh1 = oh1 > oh_b ? oh_b : oh1 < oh0 ? oh0 : oh1;
+    memset(col_r, 0, (size_t)(oh0 - oh_a) * OW * sizeof(float));          /* top padding    */
     for (int oh = oh0; oh < oh1; oh++) {
         const float *x_row = x_c + (size_t)(oh * s->stride_h + hoff) * W;
-        float *out = col_r + (size_t)oh * OW;
+        float *out = col_r + (size_t)(oh - oh_a) * OW;
         for (int ow = 0; ow < ow0; ow++) out[ow] = 0.0f;                      /* left padding   */
         if (s->stride_w == 1)
             memcpy(out + ow0, x_row + ow0 + woff, (size_t)(ow1 - ow0) * sizeof(float));
@@ -38,20 +41,27 @@ static void im2col_row(float *col_r, const float *x, const mcnn_conv2d_shape *s,
             for (int ow = ow0; ow < ow1; ow++) out[ow] = x_row[ow * s->stride_w + woff];
         for (int ow = ow1; ow < OW; ow++) out[ow] = 0.0f;                     /* right padding  */
     }
-    memset(col_r + (size_t)oh1 * OW, 0, (size_t)(OH - oh1) * OW * sizeof(float)); /* bottom */
+    memset(col_r + (size_t)(oh1 - oh_a) * OW, 0, (size_t)(oh_b - oh1) * OW * sizeof(float));
 }
 
 void mcnn_im2col(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH, int OW)
 {
     const int rows = s->IC * s->KH * s->KW;
     #pragma omp parallel for if ((size_t)rows * OH * OW > 65536)
-    for (int r = 0; r < rows; r++) im2col_row(col + (size_t)r * ld, x, s, OH, OW, r);
+    for (int r = 0; r < rows; r++) im2col_row(col + (size_t)r * ld, x, s, OH, OW, r, 0, OH);
 }
 
 void mcnn_im2col_rows(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH,
                       int OW, int r0, int r1)
 {
-    for (int r = r0; r < r1; r++) im2col_row(col + (size_t)(r - r0) * ld, x, s, OH, OW, r);
+    for (int r = r0; r < r1; r++) im2col_row(col + (size_t)(r - r0) * ld, x, s, OH, OW, r, 0, OH);
+}
+
+void mcnn_im2col_out_rows(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH,
+                          int OW, int oh_a, int oh_b)
+{
+    const int rows = s->IC * s->KH * s->KW;
+    for (int r = 0; r < rows; r++) im2col_row(col + (size_t)r * ld, x, s, OH, OW, r, oh_a, oh_b);
 }
 
 void mcnn_col2im_add(float *dx, const float *dcol, int ld, const mcnn_conv2d_shape *s, int OH,

@@ -23,6 +23,12 @@ void mcnn_im2col(float *col, int ld, const float *x, const mcnn_conv2d_shape *s,
 void mcnn_im2col_rows(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH,
                       int OW, int r0, int r1);
 
+/* The columns of output rows oh_a .. oh_b-1 only: col (IC·KH·KW, (oh_b - oh_a)·OW), on the
+ * calling thread.  A lane convolving a large map a block of output rows at a time keeps its
+ * columns in the L2 cache instead of streaming a whole image's through memory. */
+void mcnn_im2col_out_rows(float *col, int ld, const float *x, const mcnn_conv2d_shape *s, int OH,
+                          int OW, int oh_a, int oh_b);
+
 /* dx (IC, H, W) += col2im(dcol): every column entry is added back to the input pixel it was
  * copied from (entries that came from padding are dropped).  Exactly the transpose of im2col. */
 void mcnn_col2im_add(float *dx, const float *dcol, int ld, const mcnn_conv2d_shape *s, int OH,
