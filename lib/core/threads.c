@@ -37,8 +37,8 @@ int mcnn_batch_lanes(int n)
 
 void mcnn_zero_floats(float *p, size_t n)
 {
-    const size_t piece = (size_t)1 << 16; /* 256 KB: big enough to run at full speed */
 #ifdef _OPENMP
+    const size_t piece = (size_t)1 << 16; /* 256 KB: big enough to run at full speed */
     if (n >= 4 * piece && !omp_in_parallel()) {
         const long pieces = (long)((n + piece - 1) / piece);
         #pragma omp parallel for schedule(static)
