@@ -43,7 +43,7 @@
 /* ---- options ----------------------------------------------------------------------------- */
 typedef struct options {
     arg_strings inputs, videos, prompts;
-    const char *model, *labels, *vocab, *json, *weak, *emb, *interp, *activation;
+    const char *model, *labels, *vocab, *json, *weak, *emb, *interp, *activation, *truth;
     int top, threads, batch, resize, crop, shot_per_dir, min_shot_len;
     int progress, quiet, no_cache, no_table;
     double fps, shot_threshold, weak_top1, weak_rest, scale;
@@ -160,6 +160,10 @@ static int parse_options(options *o, int argc, char **argv)
         {ARG_STRING, "--embeddings", 0, &o->emb, "FILE",
          .help = "save per frame the normalised image embeddings (CLIP) or logits\n"
                  "(classifiers), and the scores, as safetensors"},
+        {ARG_STRING, "--truth", 0, &o->truth, "name|dir",
+         .help = "each image's true class is in its file name ('0019-t-shirt-top.png':\n"
+                 "after a leading number) or its folder ('val/dog/1.jpg'): each row\n"
+                 "says right or WRONG, and a last line the top-1 / top-k accuracy"},
         {ARG_FLAG, "--no-table", 0, &o->no_table, NULL, .help = "no table on stdout"},
         {ARG_FLAG, "--progress", 0, &o->progress, NULL,
          .help = "progress on stderr even when it is not a terminal"},
@@ -211,6 +215,15 @@ static int check_options(const options *o)
     for (int i = 0; i < o->inputs.count; i++) stdin_count += strcmp(o->inputs.items[i], "-") == 0;
     if (stdin_count > 1) {
         app_error("'-' (stdin) given %d times", stdin_count);
+        return -1;
+    }
+    if (o->truth && truth_source_parse(o->truth) == TRUTH_NONE) {
+        app_error("--truth: '%s' is neither name nor dir", o->truth);
+        return -1;
+    }
+    if (o->truth && (stdin_count || o->videos.count)) {
+        app_error("--truth reads each image's class from its file's name or folder: it cannot "
+                  "be used with --video or '-'");
         return -1;
     }
     return 0;
@@ -862,6 +875,7 @@ int main(int argc, char **argv)
         goto done;
     }
     outputs_opened = 1;
+    if (o.truth) r.out.truth = truth_source_parse(o.truth);
     if (o.emb) embeddings_init(&r.emb, m.dim, L);
     r.batch = calloc((size_t)o.batch, sizeof *r.batch);
     r.slot_err = calloc((size_t)o.batch, sizeof *r.slot_err);

@@ -1033,6 +1033,8 @@ static void test_bad_options(void)
         {"", "no input"},
         {"- -", "'-' (stdin) given 2 times"},
         {"--json - --weak-labels - x.ppm", "cannot both go to stdout"},
+        {"--truth label x.ppm", "--truth: 'label' is neither name nor dir"},
+        {"--truth name -", "--truth reads each image's class from its file"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = run("%s", cases[i].args);
@@ -1048,10 +1050,58 @@ static void test_bad_options(void)
                           "--activation", "--resize", "--crop", "--mean", "--std", "--interp",
                           "--top", "--json", "--weak-labels", "--weak-top1", "--weak-rest",
                           "--embeddings", "--no-table", "--progress", "--quiet", "--threads",
-                          "--batch", "weights/download.sh"};
+                          "--batch", "--truth", "weights/download.sh"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         TEST_ASSERT(h && strstr(h, opts[i]), "--help lacks %s", opts[i]);
     free(h);
+}
+
+/* --truth: the class in each sample's file name (weights/samples/<index>-<class>.png, written
+ * by tests/ref/gen_demo_samples.py from the Fashion-MNIST test set) against the committed demo
+ * classifier: every row names the class its file name gives and says right or WRONG, and the
+ * summary counts the rights.  With --truth dir the folder names the class; a class that is no
+ * label of the model is named and fails the run. */
+static void test_truth(void)
+{
+    const char *model = "weights/demo-fashion-resnet.safetensors";
+    int rc = run("--model %s --truth name weights/samples", model);
+    TEST_ASSERT(rc == 0, "exit %d", rc);
+    char *out = out_text();
+    int rows = 0, right = 0, reported = -1, of = -1;
+    for (char *line = out; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = '\0';
+        if (strstr(line, "weights/samples/")) {
+            rows++;
+            right += strstr(line, ": right") != NULL;
+            TEST_ASSERT(strstr(line, ": right") || strstr(line, ": WRONG (rank "), "row: %s", line);
+        }
+        if (!strncmp(line, "truth: top-1 right for ", 23)) sscanf(line + 23, "%d of %d", &reported, &of);
+        if (strstr(line, "0019-t-shirt-top.png"))
+            TEST_ASSERT(strstr(line, "| truth T-shirt/top: "), "row: %s", line);
+        if (strstr(line, "0000-ankle-boot.png"))
+            TEST_ASSERT(strstr(line, "| truth Ankle boot: "), "row: %s", line);
+        line = end ? end + 1 : NULL;
+    }
+    TEST_ASSERT(rows == 10 && of == 10 && reported == right, "%d rows, %d right, summary %d of %d",
+                rows, right, reported, of);
+    TEST_ASSERT(right >= 8, "the demo ResNet got %d of the 10 samples right", right);
+    free(out);
+
+    /* folders as classes: a trouser filed under Coat is WRONG; 'spaceship' is no label */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/truth/Coat' '%s/truth/spaceship' && cp weights/samples/0002-trouser.png "
+             "'%s/truth/Coat/' && cp weights/samples/0008-sandal.png '%s/truth/spaceship/'",
+             tmp, tmp, tmp, tmp);
+    TEST_ASSERT(sh(cmd) == 0, "%s", cmd);
+    rc = run("--model %s --truth dir '%s'", model, tpath("truth"));
+    TEST_ASSERT(rc == 1, "unknown class: exit %d, want 1", rc);
+    expect_err("unknown class", 2, "matches none of the model's labels", "'spaceship'");
+    out = out_text();
+    TEST_ASSERT(out && strstr(out, "| truth Coat: WRONG (rank ") &&
+                    strstr(out, "truth: top-1 right for 0 of 1"), "%s", out ? out : "(none)");
+    free(out);
 }
 
 /* Progress goes to stderr only when asked (not a terminal here); the outputs do not change. */
@@ -1126,6 +1176,7 @@ int main(void)
     TEST_RUN(test_truncated_stream);
     TEST_RUN(test_video_errors);
     TEST_RUN(test_bad_options);
+    TEST_RUN(test_truth);
     TEST_RUN(test_progress);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "chmod -R u+w '%.200s' 2>/dev/null; rm -rf '%.200s'", tmp, tmp);

@@ -115,6 +115,29 @@ static void json_shot(outputs *o, const shot_out *s)
     fputs("}}", f);
 }
 
+/* The shot's true class against the ranking: "| truth Shirt: right" or "| truth Coat: WRONG
+ * (rank 3)" at the end of its table row, and the tally for the summary. */
+static void put_truth(outputs *o, const shot_out *s)
+{
+    char name[64];
+    const int t = truth_label(s->id, o->truth, o->labels, o->L, name, sizeof name);
+    if (t < 0) {
+        o->truth_unknown++;
+        if (!o->truth_missing[0]) snprintf(o->truth_missing, sizeof o->truth_missing, "%s", name);
+        if (o->table) fprintf(o->table, "  | truth '%s': matches no label", name);
+        return;
+    }
+    int rank = 1; /* as rank_labels orders them: higher scores, then earlier labels on a tie */
+    for (int l = 0; l < o->L; l++)
+        rank += s->scores[l] > s->scores[t] || (s->scores[l] == s->scores[t] && l < t);
+    o->truth_n++;
+    o->truth_top1 += rank == 1;
+    o->truth_topk += rank <= o->top;
+    if (!o->table) return;
+    if (rank == 1) fprintf(o->table, "  | truth %s: right", o->labels[t]);
+    else fprintf(o->table, "  | truth %s: WRONG (rank %d)", o->labels[t], rank);
+}
+
 void outputs_shot(outputs *o, const shot_out *s)
 {
     const int kweak = o->L < 5 ? o->L : 5; /* MovieCLIP looks at the top 5 */
@@ -126,7 +149,10 @@ void outputs_shot(outputs *o, const shot_out *s)
         for (int k = 0; k < o->top; k++)
             fprintf(o->table, " %s (%.4f)%s", o->labels[o->order[k]], s->scores[o->order[k]],
                     k + 1 < o->top ? "," : "");
+        if (o->truth) put_truth(o, s);
         fputc('\n', o->table);
+    } else if (o->truth) {
+        put_truth(o, s);
     }
     if (o->json) json_shot(o, s);
     if (o->weak && s->scores[o->order[0]] >= o->weak_top1) {
@@ -156,6 +182,19 @@ int outputs_close(outputs *o, char *err, size_t errsize)
         rc |= close_out(o->json, o->json_path, err, errsize);
     }
     if (o->weak) rc |= close_out(o->weak, o->weak_path, err, errsize);
+    if (o->truth && o->truth_n) {
+        FILE *f = o->table ? o->table : stderr;
+        fprintf(f, "truth: top-1 right for %lld of %lld (%.1f%%)", (long long)o->truth_top1,
+                (long long)o->truth_n, 100.0 * (double)o->truth_top1 / (double)o->truth_n);
+        if (o->top > 1)
+            fprintf(f, ", top-%d for %lld (%.1f%%)", o->top, (long long)o->truth_topk,
+                    100.0 * (double)o->truth_topk / (double)o->truth_n);
+        fputc('\n', f);
+    }
+    if (o->truth_unknown && !rc)
+        rc |= fail(err, errsize, "%lld shot(s) have a true class that matches none of the "
+                   "model's labels (the first: '%s')", (long long)o->truth_unknown,
+                   o->truth_missing);
     if (o->table && fflush(o->table) != 0) rc |= fail(err, errsize, "stdout: write error");
     free(o->json_video);
     free(o->order);

@@ -8,6 +8,8 @@
 #ifndef MCNN_APPS_OUTPUT_H
 #define MCNN_APPS_OUTPUT_H
 
+#include "truth.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -34,6 +36,9 @@ typedef struct outputs {
     int json_videos, json_shots;  /* written so far (in the open video for shots)          */
     int64_t shots;
     int *order;                   /* (L) scratch for the ranking                           */
+    truth_source truth;           /* set after outputs_open: each shot's true class from  */
+    int64_t truth_n, truth_top1, truth_topk, truth_unknown; /* its id (a file path)      */
+    char truth_missing[64];       /* the first class that matched no label                 */
 } outputs;
 
 /* json_path / weak_path: a file, "-" for stdout, or NULL.  Returns 0, or -1 with a message. */
@@ -41,7 +46,8 @@ int outputs_open(outputs *o, const char *const *labels, int L, int top, int tabl
                  const char *json_path, const char *weak_path, double weak_top1,
                  double weak_rest, char *err, size_t errsize);
 void outputs_shot(outputs *o, const shot_out *s);
-/* Finish the JSON and close the files; a write error is reported (-1 with a message). */
+/* Finish the JSON and close the files; a write error is reported (-1 with a message), and so
+ * is a true class that matched no label (after the truth summary line). */
 int outputs_close(outputs *o, char *err, size_t errsize);
 
 /* Labels ranked by score, highest first (ties: the earlier label first): order[0..k). */
