@@ -319,23 +319,6 @@ static size_t json_labels(char *dst, char *const *labels, int K)
     return n + 1;
 }
 
-static void resnet_config_json(char *buf, size_t size, const mcnn_resnet_config *c)
-{
-    int k = snprintf(buf, size, "{\"arch\":\"resnet\",\"block\":\"%s\",\"stem\":\"%s\","
-                     "\"in_channels\":%d,\"stem_width\":%d,\"blocks\":[",
-                     c->block == MCNN_RESNET_BOTTLENECK ? "bottleneck" : "basic",
-                     c->stem == MCNN_RESNET_STEM_IMAGENET ? "imagenet" : "small", c->in_channels,
-                     c->stem_width);
-    for (int s = 0; s < c->stages && k < (int)size; s++)
-        k += snprintf(buf + k, size - k, "%s%d", s ? "," : "", c->blocks[s]);
-    k += snprintf(buf + k, k < (int)size ? size - k : 0, "],\"widths\":[");
-    for (int s = 0; s < c->stages && k < (int)size; s++)
-        k += snprintf(buf + k, size - k, "%s%d", s ? "," : "", c->widths[s]);
-    if (k < (int)size)
-        snprintf(buf + k, size - k, "],\"num_classes\":%d,\"bn_eps\":%g,\"bn_momentum\":%g}",
-                 c->num_classes, c->bn_eps, c->bn_momentum);
-}
-
 mcnn_status mcnn_classifier_save_with(const mcnn_classifier *c, const char *path,
                                       const mcnn_st_entry *extra, int n_extra,
                                       const char *const *meta, int n_meta)
@@ -380,7 +363,7 @@ mcnn_status mcnn_classifier_save_with(const mcnn_classifier *c, const char *path
                  "\"ln_eps\":%g}", v->image_size, v->patch_size, v->in_channels, v->width,
                  v->layers, v->heads, v->mlp_dim, v->num_classes, v->ln_eps);
     } else {
-        resnet_config_json(config, sizeof config, &c->resnet->cfg);
+        mcnn_resnet_config_json(config, sizeof config, &c->resnet->cfg);
     }
     snprintf(mean, sizeof mean, ch == 1 ? "%.9g" : "%.9g,%.9g,%.9g", pp->mean[0], pp->mean[1],
              pp->mean[2]);

@@ -290,8 +290,7 @@ int mcnn_resnet_feature_dim(const mcnn_resnet *m)
     return m->features;
 }
 
-/* The config as JSON, for the metadata: enough to rebuild the model without its shapes. */
-static void config_json(char *buf, size_t size, const mcnn_resnet_config *c)
+void mcnn_resnet_config_json(char *buf, size_t size, const mcnn_resnet_config *c)
 {
     int k = snprintf(buf, size, "{\"arch\":\"resnet\",\"block\":\"%s\",\"stem\":\"%s\","
                      "\"in_channels\":%d,\"stem_width\":%d,\"blocks\":[",
@@ -332,7 +331,7 @@ mcnn_status mcnn_resnet_save(const mcnn_resnet *m, const char *path)
                                        .data = &m->num_batches_tracked};
     }
     char config[1024];
-    config_json(config, sizeof config, &m->cfg);
+    mcnn_resnet_config_json(config, sizeof config, &m->cfg);
     const char *meta[] = {"arch", "resnet", "config", config};
     mcnn_status s = mcnn_safetensors_write(path, entries, k, meta, 2);
     free(entries);

@@ -83,5 +83,8 @@ mcnn_status mcnn_resnet_new(mcnn_resnet **out, const mcnn_resnet_config *cfg);
 void mcnn_resnet_acts_free(resnet_acts *a);
 /* torchvision's initialisation (used by create and for a new fc). */
 void mcnn_resnet_init_fc(mcnn_resnet *m, mcnn_rng *r);
+/* The config as JSON, for a checkpoint's metadata: enough to rebuild the model without its
+ * shapes (written by mcnn_resnet_save and by mcnn-train's classifier checkpoints). */
+void mcnn_resnet_config_json(char *buf, size_t size, const mcnn_resnet_config *c);
 
 #endif
