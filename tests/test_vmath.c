@@ -53,6 +53,18 @@ static void test_vexpf_special(void)
     TEST_ASSERT(mcnn_vexpf(1.0f) == (float)exp(1.0), "e^1 correctly rounded");
 }
 
+/* A NaN in a softmax row makes the whole row NaN, as torch.softmax does; on the way it went
+ * through e^NaN, whose exponent bits once overflowed a signed int (clang's UBSan caught it). */
+static void test_softmax_nan_row(void)
+{
+    float x[2][4] = {{1.0f, NAN, 2.0f, 3.0f}, {1.0f, 2.0f, 3.0f, 4.0f}}, y[2][4];
+    mcnn_softmax_forward(&y[0][0], &x[0][0], 2, 4);
+    for (int c = 0; c < 4; c++) TEST_ASSERT(isnan(y[0][c]), "row with NaN: y[%d] = %g", c, y[0][c]);
+    double sum = 0;
+    for (int c = 0; c < 4; c++) sum += y[1][c];
+    TEST_CLOSE("finite row sums to 1", sum, 1.0, 1e-6, 0);
+}
+
 static void test_verfcf_sweep(void)
 {
     double worst = 0.0;
@@ -106,6 +118,7 @@ int main(void)
 {
     TEST_RUN(test_vexpf_sweep);
     TEST_RUN(test_vexpf_special);
+    TEST_RUN(test_softmax_nan_row);
     TEST_RUN(test_verfcf_sweep);
     TEST_RUN(test_vector_equals_scalar);
     return test_summary();

@@ -17,8 +17,8 @@
 
 /* One row, y = softmax(x) (y == x allowed).  The sum is in double, in SIMD lanes; exp is
  * vmath.h's, so the loop runs at the CPU's vector width (MCNN_SIMD_CLONES).  Attention calls
- * this for each row of its scores. */
-MCNN_SIMD_CLONES void mcnn_softmax_row(float *y, const float *x, int n)
+ * this for each row of its scores through mcnn_softmax_row below. */
+MCNN_SIMD_CLONES static void softmax_row(float *y, const float *x, int n)
 {
     float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
                    -INFINITY, -INFINITY, -INFINITY, -INFINITY}; /* 8 maxima: vector code */
@@ -37,6 +37,13 @@ MCNN_SIMD_CLONES void mcnn_softmax_row(float *y, const float *x, int n)
     const float inv = (float)(1.0 / sum);
     #pragma omp simd
     for (c = 0; c < n; c++) y[c] *= inv;
+}
+
+/* The clones stay static: clang 14 names a multiversioned function's dispatcher differently
+ * from GCC, so a call from another file (attention.c) would not link. */
+void mcnn_softmax_row(float *y, const float *x, int n)
+{
+    softmax_row(y, x, n);
 }
 
 void mcnn_softmax_forward(float *y, const float *x, int N, int C)

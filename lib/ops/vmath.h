@@ -32,20 +32,16 @@
 #define MCNN_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MCNN_SIMD_CLONES
-/* Row kernels built on these (softmax.c, gelu.c). */
-void mcnn_softmax_row(float *y, const float *x, int n); /* y = softmax(x), y == x allowed */
-/* x (N, F) += b (NULL: nothing), then y = GELU(x), or QuickGELU(x) if quick */
-void mcnn_bias_act_forward(float *y, float *x, const float *b, int N, int F, int quick);
-
 #endif
 
 typedef union mcnn_f32_bits { float f; int32_t i; } mcnn_f32_bits;
 
-/* 2^k for integer k in [-126, 127], built in the exponent bits. */
+/* 2^k for integer k in [-126, 127], built in the exponent bits (unsigned arithmetic: a k out
+ * of range gives garbage bits, never signed overflow). */
 static inline float mcnn_pow2i(int32_t k)
 {
-    mcnn_f32_bits b;
-    b.i = (k + 127) * (1 << 23);
+    union { float f; uint32_t u; } b;
+    b.u = ((uint32_t)k + 127u) << 23;
     return b.f;
 }
 
@@ -54,7 +50,8 @@ static inline float mcnn_vexpf(float x)
     const float log2e = 1.44269504088896341f, shift = 12582912.0f; /* 1.5·2^23 */
     const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;   /* ln2_hi has 9 bits */
     float xc = x < -104.0f ? -104.0f : x;         /* e^-104 rounds to 0, e^89 to inf;  */
-    xc = xc > 89.0f ? 89.0f : xc;                 /* NaN passes both tests unchanged   */
+    xc = xc > 89.0f ? 89.0f : xc;                 /* NaN passes both tests unchanged,  */
+    xc = xc == xc ? xc : 0.0f;                    /* so compute e^0 for it (no int UB) */
     mcnn_f32_bits t = {xc * log2e + shift};       /* round to nearest: n in the low bits */
     const float n = t.f - shift;
     const int32_t ni = t.i - 0x4b400000;           /* the bits of 1.5·2^23 */
