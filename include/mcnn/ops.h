@@ -189,6 +189,31 @@ MCNN_API void mcnn_bce_logits_backward(float *dlogits, const float *logits,
                                        const float *targets, const float *pos_weight, int N,
                                        int C, float dloss);
 
+/* ---- recurrent ----------------------------------------------------------------------------
+ * One LSTM layer (torch.nn.LSTM with batch_first=True, gates in torch's order i, f, g, o):
+ * x (B, T, I); w_ih (4H, I), w_hh (4H, H); b_ih, b_hh (4H) or NULL; h0, c0 (B, H) or NULL (0);
+ * lengths (B) or NULL (all T): a sequence stops after lengths[b] steps, its later outputs are 0
+ * and its final state is the one after its last step (torch's pack_padded_sequence).
+ * Out: y (B, T, H) the outputs h_t; h_n, c_n (B, H) the final state (either may be NULL);
+ * gates (B, T, 4H) and cells (B, T, H) are saved for the backward.  Two layers: the first's y
+ * is the second's x. */
+MCNN_API void mcnn_lstm_forward(float *y, float *h_n, float *c_n, float *gates, float *cells,
+                                const float *x, const float *h0, const float *c0,
+                                const int32_t *lengths, const float *w_ih, const float *w_hh,
+                                const float *b_ih, const float *b_hh, int B, int T, int I,
+                                int H);
+/* Backpropagation through time.  dy (B, T, H), dh_n, dc_n (B, H): the gradients reaching the
+ * outputs and the final state (any may be NULL).  Accumulates (+=) into dx, dh0, dc0, dw_ih,
+ * dw_hh, db_ih, db_hh (any may be NULL).  scratch: mcnn_lstm_backward_scratch(B, T, H) floats. */
+MCNN_API size_t mcnn_lstm_backward_scratch(int B, int T, int H);
+MCNN_API void mcnn_lstm_backward(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw_hh,
+                                 float *db_ih, float *db_hh, float *scratch, const float *dy,
+                                 const float *dh_n, const float *dc_n, const float *x,
+                                 const float *h0, const float *c0, const int32_t *lengths,
+                                 const float *y, const float *gates, const float *cells,
+                                 const float *w_ih, const float *w_hh, int B, int T, int I,
+                                 int H);
+
 /* ---- CLIP's head: L2-normalise, cosine similarity, logit scale -------------------------
  * y (N, C) = x / max(||x||, 1e-12) (torch.nn.functional.normalize; CLIP's x / x.norm() for any
  * non-zero row), norm (N) = ||x|| saved for backward. */
