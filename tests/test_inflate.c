@@ -300,6 +300,40 @@ static void test_truncation_and_flips(void)
     free(plain);
 }
 
+/* mcnn_read_file_maybe_gzip_max: exactly the limit is accepted, a byte more is refused, with
+ * the file named first, before the output grows past the limit. */
+static void test_gzip_limit(void)
+{
+    const char *files[] = {DIR "sample_l6.gz", DIR "sample_l9.gz", DIR "multi.gz", DIR "sample.bin"};
+    const size_t sizes[] = {12000, 12000, 10000, 12000}; /* ls -l sample.bin multi.bin */
+    for (int i = 0; i < 4; i++) {
+        unsigned char *out = NULL;
+        size_t n = 0;
+        TEST_OK(mcnn_read_file_maybe_gzip_max(&out, &n, files[i], sizes[i]));
+        TEST_ASSERT(out && n == sizes[i], "%s: %zu bytes", files[i], n);
+        free(out);
+        out = (unsigned char *)&out;
+        mcnn_status st = mcnn_read_file_maybe_gzip_max(&out, &n, files[i], sizes[i] - 1);
+        char want[128];
+        snprintf(want, sizeof want, "%s: %s %zu bytes", files[i],
+                 i < 3 ? "inflates to more than" : "larger than", sizes[i] - 1);
+        TEST_ASSERT(st == MCNN_ERR_FORMAT && !out && n == 0, "%s: limit %zu: %s", files[i],
+                    sizes[i] - 1, mcnn_strerror(st));
+        TEST_ASSERT(strcmp(mcnn_last_error(), want) == 0, "message '%s', want '%s'",
+                    mcnn_last_error(), want);
+    }
+    /* a limit in whole megabytes is said so */
+    unsigned char *out = NULL;
+    size_t n = 0;
+    spit(tmp_name("big"), (const unsigned char *)"", 0);
+    FILE *f = fopen(tmp_path, "r+b");
+    if (f) fseek(f, (1 << 20) + 1, SEEK_SET), fputc(1, f), fclose(f); /* 1 MB + 2 bytes */
+    TEST_ASSERT(mcnn_read_file_maybe_gzip_max(&out, &n, tmp_path, 1 << 20) == MCNN_ERR_FORMAT,
+                "1 MB + 2 bytes under a 1 MB limit");
+    TEST_ASSERT(strstr(mcnn_last_error(), "larger than 1 MB"), "%s", mcnn_last_error());
+    remove(tmp_path);
+}
+
 /* The real CLIP BPE vocabulary.  Expected values from the command line:
  *   zcat bpe_simple_vocab_16e6.txt.gz | wc -l   -> 262145
  *   zcat bpe_simple_vocab_16e6.txt.gz | wc -c   -> 3194984
@@ -362,6 +396,7 @@ int main(void)
     TEST_RUN(test_zlib_and_raw);
     TEST_RUN(test_bad_streams);
     TEST_RUN(test_truncation_and_flips);
+    TEST_RUN(test_gzip_limit);
     TEST_RUN(test_bpe_vocab);
     TEST_RUN(test_fashion_mnist);
     return test_summary();

@@ -243,6 +243,59 @@ static void test_escape_round_trip(void)
     free(lit);
 }
 
+/* Bytes that are not UTF-8 become \ufffd, one per maximal invalid subpart (the counts are
+ * Python's: len(b.decode("utf-8", "replace")) - ...), and C1 controls are escaped: what comes
+ * out always parses.  Then random bytes, which must always give valid JSON. */
+static void test_escape_invalid_utf8(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"\xff", "\"\\ufffd\""},
+        {"caf\xe9", "\"caf\\ufffd\""},
+        {"\xf0\x9f\x98", "\"\\ufffd\""},                     /* truncated: one */
+        {"\xe0\x80", "\"\\ufffd\\ufffd\""},                  /* overlong: two */
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},       /* a surrogate: three */
+        {"a\xf4\x90\x80\x80z", "\"a\\ufffd\\ufffd\\ufffd\\ufffdz\""}, /* above U+10FFFF */
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},
+        {"\xe2\x82 ok", "\"\\ufffd ok\""},
+        {"a\xc2\x85" "b\xc2\x9f\xc2\xa0", "\"a\\u0085b\\u009f\xc2\xa0\""}, /* C1; NBSP stays */
+        {"\xe2\x80\xa8\xf0\x9f\x98\x80", "\"\xe2\x80\xa8\xf0\x9f\x98\x80\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(cases[i].in), k = mcnn_json_escape(NULL, cases[i].in, n);
+        char lit[128] = {0};
+        TEST_ASSERT(k < sizeof lit && mcnn_json_escape(lit, cases[i].in, n) == k, "case %zu", i);
+        TEST_ASSERT(strcmp(lit, cases[i].want) == 0, "case %zu: %s, want %s", i, lit, cases[i].want);
+        mcnn_json_doc doc;
+        TEST_OK(mcnn_json_parse(&doc, lit, k));
+        mcnn_json_free(&doc);
+    }
+    unsigned x = 1;
+    int bad = 0;
+    for (int trial = 0; trial < 20000; trial++) {
+        unsigned char src[24];
+        size_t n = (size_t)(trial % 24);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1103515245u + 12345u;
+            unsigned r = x >> 16;
+            src[i] = (unsigned char)(r % 4 == 0 ? 0x80 + r % 0x80 : r % 4 == 1 ? 0xC0 + r % 0x40
+                                                                              : r);
+        }
+        size_t k = mcnn_json_escape(NULL, (const char *)src, n);
+        char *lit = malloc(k + 1);
+        size_t k2 = mcnn_json_escape(lit, (const char *)src, n);
+        mcnn_json_doc doc;
+        if (k2 != k || mcnn_json_parse(&doc, lit, k) != MCNN_OK) {
+            if (bad++ < 3) TEST_ASSERT(0, "trial %d: escape of %zu random bytes: %s", trial, n,
+                                       mcnn_last_error());
+        } else {
+            mcnn_json_free(&doc);
+        }
+        free(lit);
+    }
+}
+
 /* A vocab.json-sized object (CLIP: 49408 entries of string -> int) parses quickly, and every
  * key and value comes back.  The keys mix ASCII, raw UTF-8 and \u escapes, as in the real file. */
 static void test_vocab_sized(void)
@@ -289,6 +342,7 @@ int main(void)
     TEST_RUN(test_errors);
     TEST_RUN(test_depth_limit);
     TEST_RUN(test_escape_round_trip);
+    TEST_RUN(test_escape_invalid_utf8);
     TEST_RUN(test_vocab_sized);
     return test_summary();
 }

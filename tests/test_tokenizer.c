@@ -18,6 +18,7 @@
 #define HF_GOLDEN "tests/data/tokenizer_hf.safetensors"
 #define HF_DIR "tests/data/tokenizer_hf/"
 #define HF_SHUFFLED_DIR "tests/data/tokenizer_hf_shuffled/"
+#define SMALL_VOCAB (512 + 300 + 2) /* the small vocabularies: the first 300 official merges */
 
 static mcnn_tokenizer *g_tok; /* the full vocabulary, NULL when the shared file is absent */
 static double g_load_seconds;
@@ -435,42 +436,61 @@ static void check_merge_twins(const mcnn_tokenizer *tok, const char *what)
 
 /* Real merge lists are learned in order (a merge's parts come from earlier merges), so a new
  * pair never outranks the one being merged.  A scrambled list breaks that, and with it any merge
- * loop that does not finish one pair everywhere before the next ("abab": Python gives ab ab). */
+ * loop that does not finish one pair everywhere before the next ("abab": Python gives ab ab).
+ * The list is still a valid vocabulary (every part some merge's result, no repeats); only the
+ * order of its merges is shuffled. */
 static mcnn_tokenizer *scrambled_vocab(void)
 {
+    enum { N = 300, MAXTOK = 16 };
+    /* the tokens over {c, d, !}, inside a word (tok[0]) and at its end (tok[1], "</w>" last):
+     * the byte tokens, then each merge's result */
+    static char tok[2][N + 3][MAXTOK];
+    static char merges[N][2 * MAXTOK + 2];
+    int ntok[2] = {3, 3}, nm = 0;
+    for (int i = 0; i < 3; i++) snprintf(tok[0][i], MAXTOK, "%c", "cd!"[i]);
+    for (int i = 0; i < 3; i++) snprintf(tok[1][i], MAXTOK, "%c</w>", "cd!"[i]);
+    unsigned x = 99;
+    while (nm < N) { /* learn: join a token and an inner or a word-end token into a new one */
+        x = x * 1103515245u + 12345u;
+        int end = (x >> 16) % 3 == 0;
+        x = x * 1103515245u + 12345u;
+        const char *a = tok[0][(x >> 16) % (unsigned)ntok[0]];
+        x = x * 1103515245u + 12345u;
+        const char *b = tok[end][(x >> 16) % (unsigned)ntok[end]];
+        char joined[2 * MAXTOK];
+        snprintf(joined, sizeof joined, "%s%s", a, b);
+        int seen = strlen(joined) >= MAXTOK; /* keep tokens short */
+        for (int k = 0; k < ntok[end] && !seen; k++) seen = strcmp(tok[end][k], joined) == 0;
+        if (seen) continue;
+        snprintf(merges[nm++], sizeof merges[0], "%s %s", a, b);
+        memcpy(tok[end][ntok[end]++], joined, MAXTOK);
+    }
+    for (int i = N - 1; i > 0; i--) { /* then shuffle the ranks */
+        x = x * 1103515245u + 12345u;
+        int j = (int)((x >> 16) % (unsigned)(i + 1));
+        char t[sizeof merges[0]];
+        memcpy(t, merges[i], sizeof t), memcpy(merges[i], merges[j], sizeof t);
+        memcpy(merges[j], t, sizeof t);
+    }
     char dir[] = "/tmp/mcnn_tok_XXXXXX", path[64];
     if (!mkdtemp(dir)) return NULL;
     snprintf(path, sizeof path, "%s/scrambled.txt", dir);
     FILE *f = fopen(path, "wb");
     if (!f) return NULL;
     fprintf(f, "#version: 0.2\nab a\na b\nb a\nba b\n"); /* the "abab" case first */
-    unsigned x = 99;
-    for (int i = 0; i < 300; i++) { /* then random pairs of short strings over {c, d, !} */
-        char part[2][8];
-        for (int k = 0; k < 2; k++) {
-            x = x * 1103515245u + 12345u;
-            int len = 1 + (int)((x >> 16) % 3), j;
-            for (j = 0; j < len; j++) {
-                x = x * 1103515245u + 12345u;
-                part[k][j] = "cd!"[(x >> 16) % 3];
-            }
-            part[k][j] = '\0';
-        }
-        x = x * 1103515245u + 12345u;
-        fprintf(f, "%s %s%s\n", part[0], part[1], (x >> 16) % 3 == 0 ? "</w>" : "");
-    }
+    for (int i = 0; i < N; i++) fprintf(f, "%s\n", merges[i]);
     fclose(f);
-    mcnn_tokenizer *tok = NULL;
-    TEST_OK(mcnn_tokenizer_load(&tok, path));
+    mcnn_tokenizer *tok_ = NULL;
+    TEST_OK(mcnn_tokenizer_load_merges(&tok_, path, 512 + 4 + N + 2));
     remove(path);
     rmdir(dir);
-    return tok;
+    return tok_;
 }
 
 static void test_merge_twins(void)
 {
     mcnn_tokenizer *small = NULL, *scrambled = scrambled_vocab();
-    TEST_OK(mcnn_tokenizer_load(&small, HF_DIR "bpe_small.txt.gz"));
+    TEST_OK(mcnn_tokenizer_load_merges(&small, HF_DIR "bpe_small.txt.gz", SMALL_VOCAB));
     if (small) check_merge_twins(small, "300 merges");
     if (scrambled) {
         check_merge_twins(scrambled, "scrambled merges");
@@ -490,11 +510,14 @@ static void test_merge_twins(void)
 }
 
 /* ---- (4) small Hugging Face and OpenAI-format vocabularies ----------------------------------- */
-static void check_small(const char *path, const char *merges, const char *name)
+/* merges: vocab.json's merges.txt (vocab.json at path), or NULL; vocab_size: 0 for
+ * mcnn_tokenizer_load, else path is a merges file for that many tokens. */
+static void check_small(const char *path, const char *merges, int vocab_size, const char *name)
 {
     mcnn_tokenizer *tok = NULL;
-    mcnn_status s = merges ? mcnn_tokenizer_load_hf(&tok, path, merges)
-                           : mcnn_tokenizer_load(&tok, path);
+    mcnn_status s = merges       ? mcnn_tokenizer_load_hf(&tok, path, merges)
+                    : vocab_size ? mcnn_tokenizer_load_merges(&tok, path, vocab_size)
+                                 : mcnn_tokenizer_load(&tok, path);
     TEST_ASSERT(s == MCNN_OK, "%s: %s", path, mcnn_last_error());
     mcnn_safetensors *st = open_golden(HF_GOLDEN);
     if (!tok || !st) {
@@ -531,19 +554,20 @@ static void check_small(const char *path, const char *merges, const char *name)
 
 static void test_hf_vocab_json(void)
 {
-    check_small(HF_DIR "vocab.json", NULL, "hf");                      /* finds merges.txt */
-    check_small(HF_DIR "vocab.json", HF_DIR "merges.txt", "hf");       /* explicit pair    */
-    check_small(HF_SHUFFLED_DIR "vocab.json", NULL, "shuffled");       /* ids from the JSON */
+    check_small(HF_DIR "vocab.json", NULL, 0, "hf");                    /* finds merges.txt */
+    check_small(HF_DIR "vocab.json", HF_DIR "merges.txt", 0, "hf");     /* explicit pair    */
+    check_small(HF_SHUFFLED_DIR "vocab.json", NULL, 0, "shuffled");     /* ids from the JSON */
 }
 
+/* A merges file alone for a vocabulary other than CLIP's needs its size stated.  Python's
+ * SimpleTokenizer would read HF's merges.txt or a gzip ending in a newline with an extra empty
+ * token (the "nl" golden: shifted special ids); with the size given, the empty last line is
+ * not a merge, and all three give the ids of vocab.json. */
 static void test_openai_small(void)
 {
-    check_small(HF_DIR "bpe_small.txt.gz", NULL, "gz");
-    /* HF's merges.txt alone, read by SimpleTokenizer's rule: its final newline makes an empty
-     * token, as in bpe_small_nl (the full CLIP file has 48894 merges, so there the empty line
-     * falls outside lines 1..48894 and the ids are vocab.json's) */
-    check_small(HF_DIR "merges.txt", NULL, "nl");
-    check_small(HF_DIR "bpe_small_nl.txt.gz", NULL, "nl"); /* trailing newline: an empty token */
+    check_small(HF_DIR "bpe_small.txt.gz", NULL, SMALL_VOCAB, "gz");
+    check_small(HF_DIR "merges.txt", NULL, SMALL_VOCAB, "gz");
+    check_small(HF_DIR "bpe_small_nl.txt.gz", NULL, SMALL_VOCAB, "gz");
 }
 
 /* ---- errors ------------------------------------------------------------------------------------ */
@@ -591,14 +615,21 @@ static void test_load_errors(void)
     TEST_ASSERT(write_str(path, vj), "write %s", path);
     expect_load_error(path, MCNN_ERR_IO, "merges.txt");
 
-    /* merges.txt beside it, but the vocabulary lacks the byte tokens */
+    /* merges.txt beside it, and as many tokens as 1 merge needs, but not the byte tokens */
     snprintf(merges, sizeof merges, "%s/merges.txt", dir);
     TEST_ASSERT(write_str(merges, "#version: 0.2\na b\n"), "write %s", merges);
+    char *vj515 = malloc(515 * 16 + 2), *p = vj515;
+    p += sprintf(p, "{");
+    for (int i = 0; i < 515; i++) p += sprintf(p, "%s\"t%d\": %d", i ? ", " : "", i, i);
+    sprintf(p, "}");
+    TEST_ASSERT(write_str(path, vj515), "write %s", path);
     expect_load_error(path, MCNN_ERR_FORMAT, "lacks the token for byte");
 
     /* a string id, and a document that is not an object */
-    TEST_ASSERT(write_str(path, "{\"a\": \"0\"}"), "write %s", path);
-    expect_load_error(path, MCNN_ERR_FORMAT, "'a'");
+    memcpy(strstr(vj515, "\"t7\": 7"), "\"t7\":\"\"", 7); /* a string id, same length */
+    TEST_ASSERT(write_str(path, vj515), "write %s", path);
+    expect_load_error(path, MCNN_ERR_FORMAT, "'t7'");
+    free(vj515);
     TEST_ASSERT(write_str(path, "{\"a\": 0"), "write %s", path);
     expect_load_error(path, MCNN_ERR_FORMAT, "vocab.json");
 
@@ -618,7 +649,7 @@ static void test_load_errors(void)
 static void test_text_errors(void)
 {
     mcnn_tokenizer *tok = NULL;
-    TEST_OK(mcnn_tokenizer_load(&tok, HF_DIR "bpe_small.txt.gz"));
+    TEST_OK(mcnn_tokenizer_load_merges(&tok, HF_DIR "bpe_small.txt.gz", SMALL_VOCAB));
     if (!tok) return;
     /* invalid UTF-8: stray continuation, overlong, surrogate, truncated, above U+10FFFF, 0xFF */
     const char *bad[] = {"ok \x80", "\xc0\xaf", "a\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80",

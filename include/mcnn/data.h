@@ -76,7 +76,11 @@ MCNN_API mcnn_status mcnn_dataset_load_folder(mcnn_dataset *ds, const char *root
 MCNN_API mcnn_status mcnn_dataset_load_split(mcnn_dataset *ds, const char *split_path,
                                              const char *root, const char *labels_path);
 
-/* Read a label list (one name a line, trailing blank lines ignored) into K names. */
+/* Read a label list into K names: one name a line, spaces and tabs around it removed, a UTF-8
+ * BOM and CRLF line ends accepted, trailing blank lines ignored; gzipped or not.  Refused, with
+ * the file and line: invalid UTF-8, a NUL or other control character (C0, DEL, C1) in a name,
+ * a blank line before the last name, a name that repeats an earlier one, more than 100000
+ * lines, a line over 1024 bytes, a file over 16 MB (inflated), no names at all. */
 MCNN_API mcnn_status mcnn_read_label_list(char ***names, int *count, const char *path);
 MCNN_API void mcnn_free_label_list(char **names, int count);
 /* Replace the class names (copied); count must equal ds->num_classes. */

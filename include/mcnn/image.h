@@ -63,6 +63,13 @@ MCNN_API mcnn_status mcnn_zlib_decompress(unsigned char **out, size_t *out_size,
  * in *out_size); free() it. */
 MCNN_API mcnn_status mcnn_read_file_maybe_gzip(unsigned char **out, size_t *out_size,
                                                const char *path);
+/* The same, bounded: a file that holds more than max_bytes ("path: larger than 64 MB") or
+ * inflates to more ("path: inflates to more than 64 MB") is refused, MCNN_ERR_FORMAT, before
+ * that much memory is taken.  For files whose sensible size is known (a vocabulary, a label
+ * list): a 1 MB gzip can hold a gigabyte of zeros.  Without a bound (SIZE_MAX), gzip output is
+ * still capped at 4 GiB. */
+MCNN_API mcnn_status mcnn_read_file_maybe_gzip_max(unsigned char **out, size_t *out_size,
+                                                   const char *path, size_t max_bytes);
 
 /* ---- a stream of frames ------------------------------------------------------------------
  * Binary PPM/PGM (P6/P5) frames read one after another from a FILE*, as written by

@@ -34,13 +34,21 @@ typedef struct mcnn_tokenizer mcnn_tokenizer;
  *  - OpenAI's merges file, gzipped (bpe_simple_vocab_16e6.txt.gz) or not: the vocabulary is
  *    built as SimpleTokenizer.__init__ does (256 byte symbols, the same with "</w>", one token
  *    per merge of lines 1..48894, then <|startoftext|> and <|endoftext|>).  Hugging Face's
- *    merges.txt alone also loads this way and gives the same ids for CLIP.
+ *    merges.txt alone also loads this way and gives the same ids for CLIP.  The file must give
+ *    CLIP's 49408 tokens: a shorter one (truncated, or not a merges file) is refused.
  *  - Hugging Face's vocab.json (a JSON object, token -> id): merges.txt must be in the same
- *    folder; ids are vocab.json's. */
+ *    folder; ids are vocab.json's, and its size may be any that the two files agree on.
+ * Every file is checked (docs/tokenizer.md, "What a vocabulary must be"); errors name the
+ * file and the line.  Files over 64 MB, or gzips inflating to more, are refused. */
 MCNN_API mcnn_status mcnn_tokenizer_load(mcnn_tokenizer **out, const char *path);
 /* Hugging Face's pair, from anywhere. */
 MCNN_API mcnn_status mcnn_tokenizer_load_hf(mcnn_tokenizer **out, const char *vocab_json_path,
                                             const char *merges_txt_path);
+/* A merges file for a vocabulary of vocab_size tokens (514 .. 49408: 512 byte tokens, one per
+ * merge, 2 special tokens), such as a model with a smaller token embedding needs.  The file
+ * must hold at least vocab_size - 514 merges; later lines are ignored. */
+MCNN_API mcnn_status mcnn_tokenizer_load_merges(mcnn_tokenizer **out, const char *path,
+                                                int vocab_size);
 MCNN_API void mcnn_tokenizer_free(mcnn_tokenizer *tok);
 
 MCNN_API int mcnn_tokenizer_vocab_size(const mcnn_tokenizer *tok); /* largest id + 1: 49408 */

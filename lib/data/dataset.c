@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 #include "mcnn/data.h"
+#include "text/unicode.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -73,38 +74,115 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* ---- label lists -------------------------------------------------------------------------- */
+#define LABELS_MAX 100000                   /* ImageNet-21k has 21843 classes */
+#define LABEL_MAX_BYTES 1024                /* a line, before trimming        */
+#define LABEL_FILE_MAX ((size_t)16 << 20)   /* the file, inflated             */
+
+/* What is wrong with one line's name s[0..n) (UTF-8, no NUL, no control character), written
+ * into msg; 0 when nothing is. */
+static int label_problem(char *msg, size_t size, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t bad = mcnn_utf8_check(u, n);
+    if (bad < n) {
+        snprintf(msg, size, "not valid UTF-8 (byte %zu of the line is 0x%02X)", bad + 1, u[bad]);
+        return 1;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t at = i;
+        uint32_t cp = mcnn_utf8_next(u, &i);
+        if (cp == 0) {
+            snprintf(msg, size, "a NUL byte (byte %zu of the line)", at + 1);
+            return 1;
+        }
+        if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0)) {
+            snprintf(msg, size, "a control character (U+%04X, byte %zu of the line)", (unsigned)cp,
+                     at + 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The first repeated name (after trimming), as its two 1-based line numbers; 0 when none. */
+static int first_repeat(char **v, int n, int *first, int *second)
+{
+    char **sorted = malloc((size_t)n * sizeof *sorted);
+    if (!sorted) return -1;
+    memcpy(sorted, v, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
+    const char *dup = NULL;
+    for (int i = 1; i < n && !dup; i++)
+        if (strcmp(sorted[i], sorted[i - 1]) == 0) dup = sorted[i];
+    free(sorted);
+    if (!dup) return 0;
+    *first = *second = 0;
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i], dup) == 0) {
+            if (*first) {
+                *second = i + 1;
+                break;
+            }
+            *first = i + 1;
+        }
+    return 1;
+}
 
 mcnn_status mcnn_read_label_list(char ***names, int *count, const char *path)
 {
     *names = NULL, *count = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mcnn_set_error(MCNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char *text;
+    size_t len, i = 0;
+    MCNN_TRY(mcnn_read_file_maybe_gzip_max(&text, &len, path, LABEL_FILE_MAX));
+    if (len >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF) i = 3; /* a BOM */
     ptr_list l = {0};
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
     int lineno = 0, last_nonblank = 0;
     mcnn_status s = MCNN_OK;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-        if (n > 0) last_nonblank = lineno;
-        char *copy = dup_str(line);
+    char why[96], ex[MCNN_EXCERPT_SIZE];
+    while (i < len && s == MCNN_OK) {
+        const unsigned char *nl = memchr(text + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - text) : len, a = i, b = end;
+        i = end + 1;
+        if (++lineno > LABELS_MAX) {
+            s = mcnn_set_error(MCNN_ERR_FORMAT, "%s: more than %d lines", path, LABELS_MAX);
+            break;
+        }
+        if (b - a > LABEL_MAX_BYTES) {
+            s = mcnn_set_error(MCNN_ERR_FORMAT, "%s:%d: a line longer than %d bytes", path, lineno,
+                               LABEL_MAX_BYTES);
+            break;
+        }
+        if (b > a && text[b - 1] == '\r') b--; /* CRLF */
+        while (a < b && (text[a] == ' ' || text[a] == '\t')) a++;
+        while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\t')) b--;
+        if (label_problem(why, sizeof why, (const char *)text + a, b - a)) {
+            s = mcnn_set_error(MCNN_ERR_FORMAT, "%s:%d: %s in '%s'", path, lineno, why,
+                               mcnn_utf8_excerpt(ex, (const char *)text + a, b - a));
+            break;
+        }
+        if (b > a) last_nonblank = lineno;
+        char *copy = malloc(b - a + 1);
         if (!copy || list_push(&l, copy)) {
             free(copy);
             s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
             break;
         }
+        memcpy(copy, text + a, b - a);
+        copy[b - a] = '\0';
     }
-    if (s == MCNN_OK && ferror(f)) s = mcnn_set_error(MCNN_ERR_IO, "%s: read error", path);
-    free(line);
-    fclose(f);
+    free(text);
     /* trailing blank lines are not labels; blank lines in between are an error (a shifted list) */
     while (s == MCNN_OK && l.count > last_nonblank) free(l.items[--l.count]);
-    for (int i = 0; s == MCNN_OK && i < l.count; i++)
-        if (!((char *)l.items[i])[0])
-            s = mcnn_set_error(MCNN_ERR_FORMAT, "%s:%d: blank label name", path, i + 1);
+    for (int k = 0; s == MCNN_OK && k < l.count; k++)
+        if (!((char *)l.items[k])[0])
+            s = mcnn_set_error(MCNN_ERR_FORMAT, "%s:%d: blank label name", path, k + 1);
     if (s == MCNN_OK && l.count == 0) s = mcnn_set_error(MCNN_ERR_FORMAT, "%s: no labels", path);
+    int first, second, rep = s == MCNN_OK ? first_repeat((char **)l.items, l.count, &first, &second) : 0;
+    if (rep < 0) s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
+    if (rep > 0)
+        s = mcnn_set_error(MCNN_ERR_FORMAT, "%s:%d: label '%s' repeats line %d", path, second,
+                           mcnn_utf8_excerpt(ex, l.items[second - 1], strlen(l.items[second - 1])),
+                           first);
     if (s != MCNN_OK) {
         list_free(&l);
         return s;

@@ -86,7 +86,7 @@ static mcnn_status gunzip(mcnn_bytes *o, const unsigned char *in, size_t n, cons
         size_t start = o->len;
         st = mcnn_inflate_append(o, in + pos, n - pos, &used, name);
         if (st != MCNN_OK) {
-            mcnn_wrap_error(st, "gzip member %d: ", member);
+            if (!o->over_max) mcnn_wrap_error(st, "gzip member %d: ", member);
             break;
         }
         pos += used;
@@ -120,7 +120,15 @@ static mcnn_status gunzip(mcnn_bytes *o, const unsigned char *in, size_t n, cons
     return st;
 }
 
-mcnn_status mcnn_read_file(unsigned char **out, size_t *out_size, const char *path)
+static mcnn_status too_large(const char *path, size_t max)
+{
+    char lim[32];
+    return mcnn_set_error(MCNN_ERR_FORMAT, "%s: larger than %s", path, mcnn_size_text(lim, max));
+}
+
+/* The whole file, refused without reading it all when it holds more than max bytes. */
+static mcnn_status read_at_most(unsigned char **out, size_t *out_size, const char *path,
+                                size_t max)
 {
     *out = NULL;
     *out_size = 0;
@@ -133,6 +141,10 @@ mcnn_status mcnn_read_file(unsigned char **out, size_t *out_size, const char *pa
     if (known && S_ISDIR(sb.st_mode)) {
         fclose(f);
         return mcnn_set_error(MCNN_ERR_IO, "%s: is a directory", path);
+    }
+    if (known && S_ISREG(sb.st_mode) && (unsigned long long)sb.st_size > max) {
+        fclose(f);
+        return too_large(path, max);
     }
     size_t cap = 1 << 16, len = 0;
     if (known && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
@@ -158,6 +170,11 @@ mcnn_status mcnn_read_file(unsigned char **out, size_t *out_size, const char *pa
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0) break;
+        if (len > max) { /* a pipe, or a file that grew */
+            free(buf);
+            fclose(f);
+            return too_large(path, max);
+        }
     }
     const int bad = ferror(f), err = errno;
     fclose(f);
@@ -171,22 +188,28 @@ mcnn_status mcnn_read_file(unsigned char **out, size_t *out_size, const char *pa
     return MCNN_OK;
 }
 
-mcnn_status mcnn_read_file_maybe_gzip(unsigned char **out, size_t *out_size, const char *path)
+mcnn_status mcnn_read_file(unsigned char **out, size_t *out_size, const char *path)
+{
+    return read_at_most(out, out_size, path, SIZE_MAX);
+}
+
+mcnn_status mcnn_read_file_maybe_gzip_max(unsigned char **out, size_t *out_size,
+                                          const char *path, size_t max_bytes)
 {
     *out = NULL;
     *out_size = 0;
     if (!path) return mcnn_set_error(MCNN_ERR_ARG, "mcnn_read_file_maybe_gzip: NULL path");
     unsigned char *raw;
     size_t n;
-    MCNN_TRY(mcnn_read_file(&raw, &n, path));
+    MCNN_TRY(read_at_most(&raw, &n, path, max_bytes));
     if (n < 2 || raw[0] != 0x1f || raw[1] != 0x8b) {
         *out = raw;
         *out_size = n;
         return MCNN_OK;
     }
-    mcnn_bytes o = {NULL, 0, 0, MCNN_INFLATE_DEFAULT_MAX};
+    mcnn_bytes o = {.max = max_bytes < MCNN_INFLATE_DEFAULT_MAX ? max_bytes : MCNN_INFLATE_DEFAULT_MAX};
     /* the last member's ISIZE is usually the whole size (exact for one member under 4 GB);
-     * trust it only as far as deflate's maximum ratio (~1032:1) allows */
+     * trust it only as far as deflate's maximum ratio (~1032:1) and the limit allow */
     size_t guess = n >= 18 ? le32(raw + n - 4) : 0;
     size_t most = n < o.max / 1032 ? n * 1032 : o.max;
     if (guess > most) guess = most;
@@ -201,4 +224,9 @@ mcnn_status mcnn_read_file_maybe_gzip(unsigned char **out, size_t *out_size, con
     *out = o.data;
     *out_size = o.len;
     return MCNN_OK;
+}
+
+mcnn_status mcnn_read_file_maybe_gzip(unsigned char **out, size_t *out_size, const char *path)
+{
+    return mcnn_read_file_maybe_gzip_max(out, out_size, path, SIZE_MAX);
 }

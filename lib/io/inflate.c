@@ -27,18 +27,29 @@
  * least one bit and reading past the end is detected, so corrupt data always terminates. */
 #include "io/inflate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- the growing output buffer --------------------------------------------------------- */
 
+const char *mcnn_size_text(char buf[32], size_t n)
+{
+    const size_t mb = (size_t)1 << 20;
+    if (n >= mb && n % mb == 0) snprintf(buf, 32, "%zu MB", n / mb);
+    else snprintf(buf, 32, "%zu bytes", n);
+    return buf;
+}
+
 mcnn_status mcnn_bytes_reserve(mcnn_bytes *o, size_t more, const char *name)
 {
     if (more <= o->cap - o->len) return MCNN_OK;
-    if (more > o->max - o->len)
-        return mcnn_set_error(MCNN_ERR_FORMAT,
-                              "%s: decompressed data exceeds the limit of %zu bytes", name,
-                              o->max);
+    if (more > o->max - o->len) {
+        char lim[32];
+        o->over_max = 1;
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: inflates to more than %s", name,
+                              mcnn_size_text(lim, o->max));
+    }
     size_t need = o->len + more;
     size_t cap = o->cap < 4096 ? 4096 : o->cap;
     while (cap < need) cap = cap > o->max / 2 ? o->max : cap * 2;
@@ -447,7 +458,7 @@ static mcnn_status whole(unsigned char **out, size_t *out_size, const unsigned c
     *out_size = 0;
     if (!name) name = what;
     if (!in && in_size) return mcnn_set_error(MCNN_ERR_ARG, "%s: NULL input", name);
-    mcnn_bytes o = {NULL, 0, 0, MCNN_INFLATE_DEFAULT_MAX};
+    mcnn_bytes o = {.max = MCNN_INFLATE_DEFAULT_MAX};
     /* a first guess at the size (typical ratios are 2-4x); doubling takes it from there */
     size_t guess = in_size < o.max / 4 ? in_size * 4 : o.max;
     size_t used = 0;

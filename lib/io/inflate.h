@@ -17,11 +17,17 @@
 typedef struct mcnn_bytes {
     unsigned char *data;
     size_t len, cap, max;
+    int over_max; /* set when a reserve was refused because of max */
 } mcnn_bytes;
 
 /* Make room for `more` bytes after len.  Fails with MCNN_ERR_FORMAT when len + more > max
- * (the stream is larger than allowed), MCNN_ERR_NOMEM when malloc fails. */
+ * ("name: inflates to more than 64 MB", and over_max is set), MCNN_ERR_NOMEM when malloc
+ * fails. */
 mcnn_status mcnn_bytes_reserve(mcnn_bytes *o, size_t more, const char *name);
+
+/* n bytes for a message: "64 MB" when n is a whole number of MiB, else "1000 bytes".  buf
+ * holds 32 bytes; returns buf. */
+const char *mcnn_size_text(char buf[32], size_t n);
 
 /* Inflate one raw deflate stream from in[0..in_size) and append its output to o.  Back
  * references may not reach before the output's length at entry (each gzip member is its

@@ -2,6 +2,7 @@
  * Recursive descent with an explicit depth limit, so hostile nesting ("[[[[...") fails with
  * a message instead of overflowing the stack. */
 #include "json.h"
+#include "text/unicode.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -114,32 +115,13 @@ static size_t put_utf8(char *d, unsigned cp)
 /* Length of the UTF-8 sequence starting s[0..n), or 0 when it is malformed. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned cp, min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07, min = 0x10000;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80) return 0;
-        cp = cp << 6 | (s[k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
+    int len = mcnn_utf8_scan(s, n, 0);
+    return len > 0 ? (size_t)len : 0;
 }
 
 int mcnn_utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(u + i, n - i);
-        if (!k) return 0;
-        i += k;
-    }
-    return 1;
+    return mcnn_utf8_check((const unsigned char *)s, n) == n;
 }
 
 /* At an opening quote: decode the string into strbuf. */
@@ -469,12 +451,22 @@ const char *mcnn_json_type_name(mcnn_json_type t)
 size_t mcnn_json_escape(char *dst, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     size_t k = 0;
 #define PUT(ch) do { if (dst) dst[k] = (ch); k++; } while (0)
+#define PUT_U(cp)                                                                          \
+    do {                                                                                   \
+        PUT('\\'); PUT('u');                                                               \
+        for (int sh = 12; sh >= 0; sh -= 4) PUT(hex[((cp) >> sh) & 15]);                  \
+    } while (0)
     PUT('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        int len = c < 0x80 ? 1 : mcnn_utf8_scan(u, n, i);
+        if (len < 0) { /* not UTF-8: one U+FFFD per maximal invalid subpart, as Python's "replace" */
+            PUT_U(0xFFFDu);
+            i += (size_t)-len;
+        } else if (c == '"' || c == '\\') {
             PUT('\\');
             PUT((char)c);
         } else if (c == '\n') {
@@ -487,17 +479,16 @@ size_t mcnn_json_escape(char *dst, const char *s, size_t n)
             PUT('\\');
             PUT('r');
         } else if (c < 0x20 || c == 0x7f) {
-            PUT('\\');
-            PUT('u');
-            PUT('0');
-            PUT('0');
-            PUT(hex[c >> 4]);
-            PUT(hex[c & 15]);
+            PUT_U((unsigned)c);
+        } else if (c == 0xC2 && u[i + 1] < 0xA0) { /* C1 controls: valid JSON raw, unsafe on a terminal */
+            PUT_U((unsigned)u[i + 1]);
         } else {
-            PUT((char)c); /* UTF-8 passes through as is */
+            for (int j = 0; j < len; j++) PUT((char)u[i + j]); /* UTF-8 passes through as is */
         }
+        if (len > 0) i += (size_t)len;
     }
     PUT('"');
+#undef PUT_U
 #undef PUT
     return k;
 }

@@ -72,8 +72,12 @@ const char *mcnn_json_type_name(mcnn_json_type t); /* "object", "string", ... */
 /* 1 when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
 int mcnn_utf8_valid(const char *s, size_t n);
 
-/* Write s[0..n) as a JSON string literal with its quotes into dst, escaping '"', '\\' and
- * control characters; returns the bytes written.  dst == NULL only counts them. */
+/* Write s[0..n) as a JSON string literal with its quotes into dst; returns the bytes written.
+ * dst == NULL only counts them.  The result is always valid JSON: '"' and '\\' are escaped,
+ * control characters (C0, DEL and C1) become \n, \t, \r or \u00XX, and bytes that are not
+ * UTF-8 become \ufffd, one per maximal invalid subpart (Python's errors="replace"), so a
+ * file name in another encoding stays readable and never breaks the document.  Everything
+ * else, multibyte UTF-8 included, is copied as is. */
 size_t mcnn_json_escape(char *dst, const char *s, size_t n);
 
 #endif

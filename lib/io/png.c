@@ -294,7 +294,7 @@ static mcnn_status decode(png *p, mcnn_image *img, const unsigned char *data, si
      * allows, so a tiny corrupt file cannot make us allocate gigabytes */
     char what[512];
     snprintf(what, sizeof what, "%s: PNG image data", p->name);
-    mcnn_bytes raw = {NULL, 0, 0, (size_t)raw_size};
+    mcnn_bytes raw = {.max = (size_t)raw_size};
     size_t guess = idat_bytes < SIZE_MAX / 2048 ? idat_bytes * 1032 + 1024 : (size_t)raw_size;
     size_t used;
     mcnn_status st = mcnn_bytes_reserve(&raw, guess < raw_size ? guess : (size_t)raw_size, what);

@@ -1,6 +1,8 @@
 /* UTF-8 and the Python string functions the CLIP tokenizer depends on (see unicode.h). */
 #include "text/unicode.h"
 
+#include <string.h>
+
 int mcnn_u_in(const mcnn_u_range *r, int n, uint32_t cp)
 {
     int lo = 0, hi = n - 1;
@@ -127,9 +129,7 @@ static int second_ok(unsigned char b0, unsigned char b1)
     return b1 >= lo && b1 <= hi;
 }
 
-/* How many bytes from s[i] form a valid prefix of a sequence (the "maximal subpart"), and
- * whether it is complete.  Returns the full length when valid, else -(valid prefix length). */
-static int scan(const unsigned char *s, size_t n, size_t i)
+int mcnn_utf8_scan(const unsigned char *s, size_t n, size_t i)
 {
     int len = seq_len(s[i]);
     if (len == 0) return -1;
@@ -159,7 +159,7 @@ long mcnn_utf8_decode(uint32_t *out, const unsigned char *s, size_t n, size_t *b
             out[o++] = s[i++];
             continue;
         }
-        int len = scan(s, n, i);
+        int len = mcnn_utf8_scan(s, n, i);
         if (len < 0) {
             if (bad_at) *bad_at = i;
             return -1;
@@ -178,7 +178,7 @@ size_t mcnn_utf8_check(const unsigned char *s, size_t n)
             i++;
             continue;
         }
-        int len = scan(s, n, i);
+        int len = mcnn_utf8_scan(s, n, i);
         if (len < 0) return i;
         i += (size_t)len;
     }
@@ -228,7 +228,7 @@ size_t mcnn_utf8_replace_invalid(unsigned char *out, const unsigned char *s, siz
 {
     size_t o = 0, i = 0;
     while (i < n) {
-        int len = s[i] < 0x80 ? 1 : scan(s, n, i);
+        int len = s[i] < 0x80 ? 1 : mcnn_utf8_scan(s, n, i);
         if (len > 0) {
             for (int k = 0; k < len; k++) out[o++] = s[i + k];
             i += (size_t)len;
@@ -238,4 +238,27 @@ size_t mcnn_utf8_replace_invalid(unsigned char *out, const unsigned char *s, siz
         }
     }
     return o;
+}
+
+/* Controls (C0, DEL, C1) and bytes that are not UTF-8 become '?'; at most 40 bytes are kept,
+ * cut at a character boundary. */
+const char *mcnn_utf8_excerpt(char buf[MCNN_EXCERPT_SIZE], const char *text, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t o = 0, i = 0;
+    while (i < n && o < 40) {
+        int len = s[i] < 0x80 ? 1 : mcnn_utf8_scan(s, n, i);
+        int control = s[i] < 0x20 || s[i] == 0x7F || (s[i] == 0xC2 && len == 2 && s[i + 1] < 0xA0);
+        if (len <= 0 || control) {
+            buf[o++] = '?';
+            i += len < 0 ? (size_t)-len : (size_t)len;
+            continue;
+        }
+        if (o + (size_t)len > 40) break;
+        memcpy(buf + o, s + i, (size_t)len);
+        o += (size_t)len, i += (size_t)len;
+    }
+    if (i < n) memcpy(buf + o, "...", 3), o += 3;
+    buf[o] = '\0';
+    return buf;
 }

@@ -66,6 +66,13 @@ uint32_t mcnn_utf8_next(const unsigned char *s, size_t *i);
 int mcnn_utf8_put(unsigned char *out, uint32_t cp);
 /* Code points to UTF-8; out holds 4n bytes.  Returns the bytes written. */
 size_t mcnn_utf8_encode(unsigned char *out, const uint32_t *s, size_t n);
+/* The sequence at s[i] (i < n): its length when it is valid, else -(the length of its maximal
+ * subpart: the bytes that could still have begun a valid sequence, at least 1). */
+int mcnn_utf8_scan(const unsigned char *s, size_t n, size_t i);
+/* s[0..n) made safe to quote in a message: NUL-terminated, at most 40 bytes of it (then
+ * "..."), controls and invalid bytes shown as '?'.  Returns buf. */
+#define MCNN_EXCERPT_SIZE 48
+const char *mcnn_utf8_excerpt(char buf[MCNN_EXCERPT_SIZE], const char *s, size_t n);
 /* bytes.decode('utf-8', errors='replace') followed by .encode('utf-8'): each maximal invalid
  * subsequence becomes U+FFFD (EF BF BD), as CPython does.  out holds 3n bytes. */
 size_t mcnn_utf8_replace_invalid(unsigned char *out, const unsigned char *s, size_t n);
