@@ -4,7 +4,13 @@
  * against offsets, offsets inside the file, overlaps) and reads tensors on demand, so a
  * large checkpoint is never held twice in memory.  Writes are atomic: a temporary file is
  * written, flushed and renamed over the target, so an interrupted save never destroys the
- * previous file. */
+ * previous file.
+ *
+ * The same reader opens PyTorch's files, recognised by their first bytes whatever their name:
+ * torch.save archives (.pt, .pth, .bin; the zip format of PyTorch >= 1.6 and the legacy one
+ * before it) and TorchScript archives (torch.jit.save, e.g. OpenAI's CLIP .pt files), with the
+ * same tensor table and the same read calls.  Their pickles are read as data, never run:
+ * see docs/weights.md for what is accepted and refused. */
 #ifndef MCNN_SAFETENSORS_H
 #define MCNN_SAFETENSORS_H
 
@@ -37,13 +43,24 @@ typedef struct mcnn_st_tensor {
     int ndim;                          /* 0 for a scalar */
     int64_t shape[MCNN_ST_MAX_DIMS];
     size_t numel;
-    size_t offset;                     /* bytes, from the start of the data section */
-    size_t nbytes;
+    size_t offset;                     /* bytes, from the start of the data section (PyTorch:
+                                          of the tensor's storage) */
+    size_t nbytes;                     /* numel * the dtype's size */
 } mcnn_st_tensor;
 
 typedef struct mcnn_safetensors mcnn_safetensors; /* an open file: its parsed header */
 
+typedef enum mcnn_weights_format {
+    MCNN_FORMAT_SAFETENSORS,
+    MCNN_FORMAT_TORCH_ZIP,    /* torch.save, PyTorch >= 1.6 */
+    MCNN_FORMAT_TORCHSCRIPT,  /* torch.jit.save: the module's attributes as dotted names */
+    MCNN_FORMAT_TORCH_LEGACY  /* torch.save(..., _use_new_zipfile_serialization=False) */
+} mcnn_weights_format;
+
+/* Open a weights file of any of the formats above, told apart by content. */
 MCNN_API mcnn_status mcnn_safetensors_open(mcnn_safetensors **out, const char *path);
+MCNN_API mcnn_weights_format mcnn_safetensors_format(const mcnn_safetensors *st);
+MCNN_API const char *mcnn_weights_format_name(mcnn_weights_format f); /* "safetensors", ... */
 MCNN_API void mcnn_safetensors_close(mcnn_safetensors *st);
 MCNN_API const char *mcnn_safetensors_path(const mcnn_safetensors *st);
 MCNN_API int mcnn_safetensors_count(const mcnn_safetensors *st);
@@ -64,6 +81,10 @@ MCNN_API mcnn_status mcnn_safetensors_read_i32(mcnn_safetensors *st, const mcnn_
  * mcnn_safetensors_load_f32.  *out (may be NULL) receives the tensor, or NULL when missing. */
 MCNN_API mcnn_status mcnn_safetensors_expect(const mcnn_safetensors *st, const char *name, int ndim,
                                              const int64_t *shape, const mcnn_st_tensor **out);
+/* Read a whole tensor as stored (t->nbytes bytes, little-endian, row-major: PyTorch's
+ * strided views are gathered). */
+MCNN_API mcnn_status mcnn_safetensors_read_raw(mcnn_safetensors *st, const mcnn_st_tensor *t,
+                                               void *dst);
 /* Find by name, check the shape (ndim, shape), then read as float32.  The errors name the file,
  * the tensor and both shapes:  "vit.safetensors: 'head.weight' is [10,768], expected [1000,768]" */
 MCNN_API mcnn_status mcnn_safetensors_load_f32(mcnn_safetensors *st, const char *name,

@@ -4,7 +4,8 @@
  * The header maps each name to {"dtype", "shape", "data_offsets": [begin, end]}, offsets in
  * bytes from the start of the data section, plus an optional "__metadata__" string map.
  * Nothing in the header is trusted: see docs/safetensors.md for the list of checks. */
-#include "json.h"
+#include "io/inflate.h"
+#include "io/tensor_file.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -15,19 +16,6 @@
 /* The reference implementation refuses headers above 100 MB; so do we, before allocating. */
 #define MAX_HEADER_BYTES 100000000ull
 #define CHUNK_BYTES 65536 /* staging buffer for converting reads */
-
-struct mcnn_safetensors {
-    FILE *f;
-    char *path;
-    uint64_t data_start; /* 8 + N */
-    uint64_t data_size;
-    int n;
-    mcnn_st_tensor *tensors; /* header order */
-    const mcnn_st_tensor **by_name; /* sorted by name, for binary search */
-    int nmeta;
-    const char **meta;       /* key0, value0, key1, ... (point into doc) */
-    mcnn_json_doc doc;       /* owns every name and metadata string */
-};
 
 static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64", "I64",
                                           "I32", "I16", "I8",   "U8",  "BOOL"};
@@ -198,8 +186,9 @@ static mcnn_status parse_header(mcnn_safetensors *st)
         return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "%s: %zu header entries", st->path, root->count);
     size_t ntens = root->count;
     st->tensors = calloc(ntens ? ntens : 1, sizeof *st->tensors);
+    st->sources = calloc(ntens ? ntens : 1, sizeof *st->sources);
     st->by_name = malloc((ntens ? ntens : 1) * sizeof *st->by_name);
-    if (!st->tensors || !st->by_name) return mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", st->path);
+    if (!st->tensors || !st->sources || !st->by_name) return mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", st->path);
     for (const mcnn_json *e = root->child; e; e = e->next) {
         if (strcmp(e->key, "__metadata__") == 0) {
             MCNN_TRY(parse_metadata(st, e));
@@ -209,6 +198,10 @@ static mcnn_status parse_header(mcnn_safetensors *st)
             return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "%s: a tensor name contains a NUL character",
                                   st->path);
         MCNN_TRY(parse_entry(st, e, &st->tensors[st->n]));
+        mcnn_tensor_source *src = &st->sources[st->n];
+        src->at = st->data_start + st->tensors[st->n].offset;
+        src->storage_bytes = st->tensors[st->n].nbytes;
+        src->contiguous = 1;
         st->n++;
     }
 
@@ -232,9 +225,17 @@ static mcnn_status parse_header(mcnn_safetensors *st)
         prev = t;
     }
     free(ord);
+    return mcnn_tensor_file_index(st);
+}
 
+mcnn_status mcnn_tensor_file_index(mcnn_safetensors *st)
+{
     for (int i = 0; i < st->n; i++) st->by_name[i] = &st->tensors[i];
     qsort(st->by_name, (size_t)st->n, sizeof *st->by_name, cmp_name);
+    for (int i = 1; i < st->n; i++)
+        if (strcmp(st->by_name[i]->name, st->by_name[i - 1]->name) == 0)
+            return mcnn_set_error(MCNN_ERR_FORMAT, "%s: two tensors are named '%s'", st->path,
+                                  st->by_name[i]->name);
     return MCNN_OK;
 }
 
@@ -261,9 +262,15 @@ mcnn_status mcnn_safetensors_open(mcnn_safetensors **out, const char *path)
         s = mcnn_set_error(MCNN_ERR_IO, "%s: cannot determine the file size", path);
         goto done;
     }
-    unsigned char lenbuf[8];
-    if (fread(lenbuf, 1, fsize < 8 ? (size_t)fsize : 8, st->f) != (fsize < 8 ? (size_t)fsize : 8)) {
+    unsigned char lenbuf[24];
+    size_t nhead = fsize < 24 ? (size_t)fsize : 24;
+    if (fread(lenbuf, 1, nhead, st->f) != nhead) {
         s = mcnn_set_error(MCNN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        goto done;
+    }
+    mcnn_weights_format format = mcnn_torch_detect(lenbuf, nhead);
+    if (format != MCNN_FORMAT_SAFETENSORS) { /* a PyTorch file: its own reader fills the table */
+        s = mcnn_torch_open(st, format, (uint64_t)fsize);
         goto done;
     }
     if (fsize < 8) {
@@ -294,7 +301,7 @@ mcnn_status mcnn_safetensors_open(mcnn_safetensors **out, const char *path)
                            (unsigned long long)n);
         goto done;
     }
-    if (fread(hdr, 1, (size_t)n, st->f) != (size_t)n) {
+    if (fseek(st->f, 8, SEEK_SET) != 0 || fread(hdr, 1, (size_t)n, st->f) != (size_t)n) {
         s = mcnn_set_error(MCNN_ERR_IO, "%s: cannot read the %llu-byte header", path, (unsigned long long)n);
         goto done;
     }
@@ -321,6 +328,9 @@ void mcnn_safetensors_close(mcnn_safetensors *st)
     if (!st) return;
     if (st->f) fclose(st->f);
     mcnn_json_free(&st->doc);
+    mcnn_zip_close(&st->zip);
+    free(st->names);
+    free(st->sources);
     free(st->tensors);
     free(st->by_name);
     free(st->meta);
@@ -329,6 +339,18 @@ void mcnn_safetensors_close(mcnn_safetensors *st)
 }
 
 const char *mcnn_safetensors_path(const mcnn_safetensors *st) { return st->path; }
+mcnn_weights_format mcnn_safetensors_format(const mcnn_safetensors *st) { return st->format; }
+
+const char *mcnn_weights_format_name(mcnn_weights_format f)
+{
+    switch (f) {
+    case MCNN_FORMAT_SAFETENSORS: return "safetensors";
+    case MCNN_FORMAT_TORCH_ZIP: return "PyTorch zip (torch.save)";
+    case MCNN_FORMAT_TORCHSCRIPT: return "TorchScript archive";
+    case MCNN_FORMAT_TORCH_LEGACY: return "PyTorch legacy (torch.save before 1.6)";
+    }
+    return "?";
+}
 int mcnn_safetensors_count(const mcnn_safetensors *st) { return st->n; }
 
 const mcnn_st_tensor *mcnn_safetensors_at(const mcnn_safetensors *st, int i)
@@ -425,42 +447,36 @@ static mcnn_status check_tensor(const mcnn_safetensors *st, const mcnn_st_tensor
     return MCNN_OK;
 }
 
-static mcnn_status seek_tensor(mcnn_safetensors *st, const mcnn_st_tensor *t)
-{
-    uint64_t at = st->data_start + t->offset;
-    if (at > (uint64_t)LONG_MAX)
-        return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "%s: tensor '%s' lies beyond what fseek can reach",
-                              st->path, t->name);
-    if (fseek(st->f, (long)at, SEEK_SET) != 0)
-        return mcnn_set_error(MCNN_ERR_IO, "%s: cannot seek to tensor '%s'", st->path, t->name);
-    return MCNN_OK;
-}
-
-static mcnn_status read_fail(const mcnn_safetensors *st, const mcnn_st_tensor *t)
-{
-    return mcnn_set_error(MCNN_ERR_IO, "%s: cannot read tensor '%s' (%zu bytes at data offset %zu): "
-                                       "file truncated or unreadable",
-                          st->path, t->name, t->nbytes, t->offset);
-}
-
 /* Read t in chunks, calling convert(chunk, first element, count). */
 typedef mcnn_status (*convert_fn)(const mcnn_st_tensor *t, const unsigned char *src, size_t first,
                                   size_t count, void *dst);
 
 static mcnn_status read_chunked(mcnn_safetensors *st, const mcnn_st_tensor *t, convert_fn fn, void *dst)
 {
-    MCNN_TRY(seek_tensor(st, t));
+    mcnn_tensor_bytes r;
+    MCNN_TRY(mcnn_tensor_bytes_open(&r, st, t));
     size_t esz = dtype_sizes[t->dtype], per = CHUNK_BYTES / esz;
     unsigned char *buf = malloc(CHUNK_BYTES);
-    if (!buf) return mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", st->path);
-    mcnn_status s = MCNN_OK;
+    mcnn_status s = buf ? MCNN_OK : mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", st->path);
     for (size_t i = 0; i < t->numel && s == MCNN_OK; i += per) {
         size_t cnt = t->numel - i < per ? t->numel - i : per;
-        if (fread(buf, esz, cnt, st->f) != cnt) s = read_fail(st, t);
-        else s = fn(t, buf, i, cnt, dst);
+        s = mcnn_tensor_bytes_next(&r, buf, cnt * esz);
+        if (s == MCNN_OK) s = fn(t, buf, i, cnt, dst);
     }
     free(buf);
-    return s;
+    mcnn_status c = mcnn_tensor_bytes_close(&r);
+    return s != MCNN_OK ? s : c;
+}
+
+mcnn_status mcnn_safetensors_read_raw(mcnn_safetensors *st, const mcnn_st_tensor *t, void *dst)
+{
+    MCNN_TRY(check_tensor(st, t));
+    if (t->numel == 0) return MCNN_OK;
+    mcnn_tensor_bytes r;
+    MCNN_TRY(mcnn_tensor_bytes_open(&r, st, t));
+    mcnn_status s = mcnn_tensor_bytes_next(&r, dst, t->nbytes);
+    mcnn_status c = mcnn_tensor_bytes_close(&r);
+    return s != MCNN_OK ? s : c;
 }
 
 static mcnn_status conv_f32(const mcnn_st_tensor *t, const unsigned char *src, size_t first,
@@ -488,11 +504,8 @@ mcnn_status mcnn_safetensors_read_f32(mcnn_safetensors *st, const mcnn_st_tensor
 {
     MCNN_TRY(check_tensor(st, t));
     if (t->numel == 0) return MCNN_OK;
-    if (t->dtype == MCNN_DTYPE_F32 && host_is_little_endian()) { /* straight into dst */
-        MCNN_TRY(seek_tensor(st, t));
-        if (fread(dst, 4, t->numel, st->f) != t->numel) return read_fail(st, t);
-        return MCNN_OK;
-    }
+    if (t->dtype == MCNN_DTYPE_F32 && host_is_little_endian()) /* straight into dst */
+        return mcnn_safetensors_read_raw(st, t, dst);
     return read_chunked(st, t, conv_f32, dst);
 }
 
