@@ -309,7 +309,7 @@ mcnn_status mcnn_zip_read(unsigned char **out, size_t *out_size, FILE *f, const 
     unsigned char *in = malloc((size_t)e->csize + 1);
     if (!in) return mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory for '%s'", path, e->name);
     mcnn_status s = read_at(f, e->data_at, in, (size_t)e->csize, path);
-    mcnn_bytes o = {NULL, 0, 0, (size_t)e->usize};
+    mcnn_bytes o = {.max = (size_t)e->usize};
     if (s == MCNN_OK && e->method == 0) {
         o.data = in, o.len = (size_t)e->csize;
         in = NULL;
