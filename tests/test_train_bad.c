@@ -8,6 +8,7 @@
 #define _XOPEN_SOURCE 700
 #include "mcnn_test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -271,10 +272,41 @@ static void test_bad_image_headers(void)
     make_data(tpath("empty_img"), 0);
     write_bytes(tpath("empty_img/a/zz.jpg"), "", 0);
     refused_before_training("empty_img", "", "empty file", "bad4");
+    /* a JPEG cut before its frame header */
+    make_data(tpath("cut_jpg"), 0);
+    const unsigned char jpg[12] = {0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F', 0, 1};
+    write_bytes(tpath("cut_jpg/b/zz.jpg"), jpg, sizeof jpg);
+    refused_before_training("cut_jpg", "", "truncated before its frame header", "bad5");
     /* --skip-corrupt: warned about once, before training, and the run goes on without it */
     int rc = RUN_IN(tmp, "--data garbage --skip-corrupt " TINY " --epochs 1 --out skipped");
     TEST_ASSERT(rc == 0 && said("warning: skipping") && said("zz.png"), "exit %d: %s", rc,
                 output());
+}
+
+/* The header check is a second reader beside the decoders: it must never refuse an image they
+ * decode.  Every image the repository's decoder tests use (PNG colour types and depths,
+ * interlacing, JPEG baseline/progressive/restart markers/EXIF, PPM/PGM) and the samples. */
+static void test_headers_of_real_images(void)
+{
+    static const char *const dirs[] = {"tests/data/images", "tests/data/jpeg", "weights/samples"};
+    int decoded = 0;
+    for (int d = 0; d < 3; d++) {
+        DIR *dir = opendir(dirs[d]);
+        TEST_ASSERT(dir, "%s: %s", dirs[d], strerror(errno));
+        for (struct dirent *e; dir && (e = readdir(dir));) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/%s", dirs[d], e->d_name);
+            mcnn_image img;
+            if (e->d_name[0] == '.' || mcnn_image_load(&img, path) != MCNN_OK) continue;
+            mcnn_image_free(&img);
+            decoded++;
+            char *names[1] = {(char *)"x"}, *paths[1] = {path};
+            mcnn_dataset ds = {.count = 1, .num_classes = 1, .class_names = names, .paths = paths};
+            TEST_OK(mcnn_dataset_check(&ds));
+        }
+        if (dir) closedir(dir);
+    }
+    TEST_ASSERT(decoded >= 100, "only %d images decoded", decoded);
 }
 
 /* Class names that would fail at the first checkpoint (JSON) or in mcnn-classify. */
@@ -444,6 +476,7 @@ int main(void)
     TEST_RUN(test_epochs_zero);
     TEST_RUN(test_top5_few_classes);
     TEST_RUN(test_bad_image_headers);
+    TEST_RUN(test_headers_of_real_images);
     TEST_RUN(test_bad_class_names);
     TEST_RUN(test_known_errors);
     TEST_RUN(test_resume_elsewhere);

@@ -132,7 +132,8 @@ static mcnn_status jpeg_header(const char *path, FILE *f)
     unsigned char m[2], seg[8];
     if (fseek(f, 2, SEEK_SET) != 0) return mcnn_set_error(MCNN_ERR_IO, "%s: cannot seek", path);
     for (int segments = 0; segments < 100000; segments++) {
-        if (fread(m, 1, 2, f) != 2 || m[0] != 0xFF) break;
+        if (fread(m, 1, 2, f) != 2) goto truncated;
+        if (m[0] != 0xFF) break;
         while (m[1] == 0xFF) /* fill bytes */
             if (fread(m + 1, 1, 1, f) != 1) goto truncated;
         const int marker = m[1];
