@@ -11,9 +11,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "common/args.h"
 #include "common/check.h"
+#include "common/run_folder.h"
 #include "mcnn.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,7 +46,12 @@ typedef struct options {
     const char *out;
     int resume, progress, quiet, stop_after, eval_batch, confusion;
     double threshold;
+    /* --resume: what the run recorded when it started (checkpoint metadata), or NULL */
+    const char *run_data;  /* "train_data": each set's sample count and fingerprint */
 } options;
+
+/* Exit codes (documented in --help and docs/train.md). */
+enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_STOPPED = 75 };
 
 static void default_options(options *o)
 {
@@ -79,9 +86,18 @@ static const char epilog[] =
     "Output (--out DIR): checkpoint.safetensors (weights, optimizer state, position; written\n"
     "atomically after every epoch and on Ctrl-C), model.safetensors (weights, labels and\n"
     "preprocessing only: for mcnn-classify), log.csv (a row per step and per epoch).\n"
-    "Ctrl-C stops at the next step with a checkpoint; --resume --out DIR continues from it with\n"
-    "the options the run started with, and repeats the uninterrupted run bit for bit.\n"
+    "DIR and its parents are created; DIR/train.lock keeps a second run out of it.\n"
+    "Ctrl-C or SIGTERM stops at the next step with a checkpoint; --resume --out DIR continues\n"
+    "from it with the options the run started with (from any folder: its relative paths are\n"
+    "read from the folder it started in, and its data must be the same), and repeats the\n"
+    "uninterrupted run bit for bit.  With --resume, an option whose value differs from the\n"
+    "run's is refused; only --threads, --stop-after, --progress and --quiet may change.\n"
     "A NaN or infinite loss stops the run with an error; the last checkpoint stays intact.\n"
+    "\n"
+    "Exit status: 0 trained (or evaluated; or --resume of a finished run: nothing to do),\n"
+    "1 failed (a message says why; the last checkpoint stays intact), 2 bad command line,\n"
+    "75 stopped cleanly (Ctrl-C, SIGTERM or --stop-after; the checkpoint is saved: continue\n"
+    "with --resume).  A run killed outright ends by its signal (the shell shows 128 + N).\n"
     "\n"
     "Examples:\n"
     "  mcnn-train --data fashion-mnist:train --val fashion-mnist:test --arch resnet-small \\\n"
@@ -141,7 +157,7 @@ static void make_specs(arg_spec *specs, options *o)
          .help = "vit-small: attention heads (width / 32)", .min = 1, .max = 64},
         {ARG_SECTION, .help = "Training"},
         {ARG_INT, "--epochs", 'e', &o->epochs, "N",
-         .help = "epochs (default 10)", .min = 0, .max = 100000},
+         .help = "epochs (default 10)", .min = 1, .max = 100000},
         {ARG_INT, "--batch", 'b', &o->batch, "N",
          .help = "batch size (default 128)", .min = 1, .max = 1 << 20},
         {ARG_INT, "--accum", 0, &o->accum, "N",
@@ -211,7 +227,8 @@ static void make_specs(arg_spec *specs, options *o)
          .help = "normalisation std (default: the data's)", .min = 1, .max = 0,
          .seen = &o->std_set},
         {ARG_SECTION, .help = "Output"},
-        {ARG_STRING, "--out", 'o', &o->out, "DIR", .help = "run folder (created; default 'run')"},
+        {ARG_STRING, "--out", 'o', &o->out, "DIR",
+         .help = "run folder (created with its parents; default 'run')"},
         {ARG_FLAG, "--resume", 0, &o->resume, NULL,
          .help = "continue the run in --out from its checkpoint, with\n"
                  "the options it was started with"},
@@ -243,45 +260,10 @@ enum { MAX_SPECS = 80 };
 
 /* ---- data --------------------------------------------------------------------------------- */
 
-static int ends_with_dir(const char *p)
-{
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
 static void warn_corrupt(void *ctx, const char *msg)
 {
     (void)ctx;
     fprintf(stderr, "\n%s: warning: skipping %s\n", app_name, msg);
-}
-
-/* Load a SOURCE (see usage). */
-static void load_source(mcnn_dataset *ds, const char *src, const options *o)
-{
-    if (strcmp(src, "fashion-mnist:train") == 0 || strcmp(src, "fashion-mnist") == 0)
-        CHECK(mcnn_dataset_load_fashion_mnist(ds, o->idx_dir, 1));
-    else if (strcmp(src, "fashion-mnist:test") == 0)
-        CHECK(mcnn_dataset_load_fashion_mnist(ds, o->idx_dir, 0));
-    else if (strncmp(src, "idx:", 4) == 0) {
-        char buf[2048];
-        snprintf(buf, sizeof buf, "%s", src + 4);
-        char *comma = strchr(buf, ',');
-        if (!comma) {
-            app_error("%s: expected idx:IMAGES,LABELS", src);
-            exit(2);
-        }
-        *comma = 0;
-        CHECK(mcnn_dataset_load_idx(ds, buf, comma + 1));
-    } else if (ends_with_dir(src)) {
-        CHECK(mcnn_dataset_load_folder(ds, src));
-    } else {
-        if (!o->labels) {
-            app_error("%s: a split file needs --labels FILE (the label list)", src);
-            exit(2);
-        }
-        CHECK(mcnn_dataset_load_split(ds, src, o->root, o->labels));
-    }
-    if (o->skip_corrupt) CHECK(mcnn_dataset_skip_corrupt(ds, warn_corrupt, NULL));
 }
 
 /* Keep the first n samples. */
@@ -291,7 +273,7 @@ static void limit_data(mcnn_dataset *ds, int n)
     int *idx = malloc((size_t)n * sizeof *idx);
     if (!idx) {
         app_error("out of memory");
-        exit(1);
+        exit(EXIT_FAILED);
     }
     for (int i = 0; i < n; i++) idx[i] = i;
     mcnn_dataset sub;
@@ -299,6 +281,44 @@ static void limit_data(mcnn_dataset *ds, int n)
     free(idx);
     mcnn_dataset_free(ds);
     *ds = sub;
+}
+
+/* Load a SOURCE (see usage) given to option opt, keep its first `limit` samples (0: all), and
+ * check what would otherwise fail mid-run: class names and every image header. */
+static void load_source(mcnn_dataset *ds, const char *src, const options *o, const char *opt,
+                        int limit)
+{
+    struct stat sb;
+    if (strcmp(src, "fashion-mnist:train") == 0 || strcmp(src, "fashion-mnist") == 0) {
+        CHECK(mcnn_dataset_load_fashion_mnist(ds, o->idx_dir, 1));
+    } else if (strcmp(src, "fashion-mnist:test") == 0) {
+        CHECK(mcnn_dataset_load_fashion_mnist(ds, o->idx_dir, 0));
+    } else if (strncmp(src, "idx:", 4) == 0) {
+        char buf[2048];
+        snprintf(buf, sizeof buf, "%s", src + 4);
+        char *comma = strchr(buf, ',');
+        if (!comma) {
+            app_error("%s %s: expected idx:IMAGES,LABELS", opt, src);
+            exit(EXIT_USAGE);
+        }
+        *comma = 0;
+        CHECK(mcnn_dataset_load_idx(ds, buf, comma + 1));
+    } else if (stat(src, &sb) != 0) {
+        app_error("%s %s: %s (expected a folder of class folders, a split file, "
+                  "fashion-mnist:train|test or idx:IMAGES,LABELS)", opt, src, strerror(errno));
+        exit(EXIT_USAGE);
+    } else if (S_ISDIR(sb.st_mode)) {
+        CHECK(mcnn_dataset_load_folder(ds, src));
+    } else {
+        if (!o->labels) {
+            app_error("%s %s: a split file needs --labels FILE (the label list)", opt, src);
+            exit(EXIT_USAGE);
+        }
+        CHECK(mcnn_dataset_load_split(ds, src, o->root, o->labels));
+    }
+    limit_data(ds, limit);
+    if (o->skip_corrupt) CHECK(mcnn_dataset_skip_corrupt(ds, warn_corrupt, NULL));
+    CHECK(mcnn_dataset_check(ds));
 }
 
 static void check_same_classes(const mcnn_dataset *a, const mcnn_dataset *b)
@@ -309,7 +329,7 @@ static void check_same_classes(const mcnn_dataset *a, const mcnn_dataset *b)
     if (!same) {
         app_error("%s and %s do not have the same classes (%d and %d, or other names)", a->source,
                   b->source, a->num_classes, b->num_classes);
-        exit(1);
+        exit(EXIT_FAILED);
     }
 }
 
@@ -356,11 +376,22 @@ static void csv_num(FILE *f, double v)
 
 static volatile sig_atomic_t interrupted;
 
-static void on_sigint(int sig)
+/* Ctrl-C and SIGTERM (kill, systemd, a batch scheduler): stop at the next step boundary with
+ * a checkpoint.  A second signal of the same kind ends the process at once. */
+static void on_stop_signal(int sig)
 {
-    (void)sig;
     interrupted = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+    signal(sig, SIG_DFL);
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 typedef struct run {
@@ -408,10 +439,14 @@ static void print_eval(const char *what, const mcnn_eval_result *e, double secon
         printf("%s: loss %.4f  mAP %.2f%%  F1 micro %.2f%% macro %.2f%%  kappa %.4f  (%d images, "
                "%.1f s)\n", what, e->loss, 100 * e->map, 100 * e->f1_micro, 100 * e->f1_macro,
                e->kappa, e->count, seconds);
-    else
-        printf("%s: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  mean per-class %.2f%%  kappa %.4f  "
-               "(%d images, %.1f s)\n", what, e->loss, 100 * e->top1, 100 * e->top5,
-               100 * e->mean_class_acc, e->kappa, e->count, seconds);
+    else {
+        /* top-5 says something only with more than 5 classes (with 5 or fewer it is 100%) */
+        char top5[32] = "";
+        if (e->num_classes > 5) snprintf(top5, sizeof top5, "  top-5 %.2f%%", 100 * e->top5);
+        printf("%s: loss %.4f  top-1 %.2f%%%s  mean per-class %.2f%%  kappa %.4f  (%d images, "
+               "%.1f s)\n", what, e->loss, 100 * e->top1, top5, 100 * e->mean_class_acc,
+               e->kappa, e->count, seconds);
+    }
     fflush(stdout);
 }
 
@@ -517,48 +552,114 @@ static int write_csv_eval(FILE *log, int epoch, int64_t step, const mcnn_eval_re
     return fflush(log);
 }
 
+/* Each data set's size and fingerprint, a line each ("train 60000 3f2a..."): what a resumed
+ * run must find again. */
+static void data_record(char *buf, size_t size, const mcnn_dataset *const sets[3])
+{
+    static const char *const names[3] = {"train", "val", "test"};
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        uint64_t h;
+        if (!sets[i]->count) continue;
+        CHECK(mcnn_dataset_fingerprint(sets[i], &h));
+        n += (size_t)snprintf(buf + n, size - n, "%s%s %d %016" PRIx64, n ? "\n" : "", names[i],
+                              sets[i]->count, h);
+    }
+}
+
+/* "N samples (fingerprint H)" or "none" for one set of a data record. */
+static void describe_set(char *out, size_t size, const char *record, const char *name)
+{
+    snprintf(out, size, "none");
+    for (const char *line = record; line && *line; line = strchr(line, '\n'), line += !!line) {
+        char set[16], hash[17];
+        int count;
+        if (sscanf(line, "%15s %d %16s", set, &count, hash) == 3 && strcmp(set, name) == 0)
+            snprintf(out, size, "%d samples (fingerprint %s)", count, hash);
+    }
+}
+
+/* A resumed run's data against what the run recorded when it started. */
+static int check_same_data(const char *recorded, const char *now, const char *ckpt)
+{
+    if (!recorded || strcmp(recorded, now) == 0) return 0;
+    static const char *const names[3] = {"train", "val", "test"};
+    for (int i = 0; i < 3; i++) {
+        char was[96], is[96];
+        describe_set(was, sizeof was, recorded, names[i]);
+        describe_set(is, sizeof is, now, names[i]);
+        if (strcmp(was, is) != 0) {
+            app_error("%s: the %s data is not the run's: %s when it started, %s now (resume "
+                      "with the same data: relative paths are read from the folder the run "
+                      "started in)", ckpt, i == 0 ? "training" : i == 1 ? "held-out" : "test",
+                      was, is);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int cmd_train(options *o, const char *args)
 {
-    if (check_choices(o)) return 2;
+    if (check_choices(o)) return EXIT_USAGE;
     if (!o->data) {
         app_error("give the training data with --data SOURCE (see --help)");
-        return 2;
+        return EXIT_USAGE;
+    }
+    if (o->val && o->val_split > 0) {
+        app_error("--val and --val-split both give held-out data: choose one");
+        return EXIT_USAGE;
     }
     const char *out = o->out ? o->out : "run";
-    char ckpt[4096], model_path[4096], log_path[4096];
+    char ckpt[4096], model_path[4096], log_path[4096], cwd[4096];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
     snprintf(model_path, sizeof model_path, "%s/model.safetensors", out);
     snprintf(log_path, sizeof log_path, "%s/log.csv", out);
-    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
-        app_error("%s: cannot create the run folder: %s", out, strerror(errno));
-        return 1;
+    if (!getcwd(cwd, sizeof cwd)) {
+        app_error("cannot read the current folder: %s", strerror(errno));
+        return EXIT_FAILED;
     }
+    if (run_folder_make(out) != 0) return EXIT_FAILED;
+    const int lock = run_folder_lock(out, "train.lock");
+    if (lock < 0) return EXIT_FAILED;
+    run_folder_clean_temps(out);
     if (o->threads) mcnn_set_threads(o->threads);
-
-    /* data */
+    /* what the error paths below free (each failure: status = ..., goto done) */
+    int status = EXIT_DONE;
     mcnn_dataset full, train, val, test;
+    mcnn_classifier *model = NULL;
+    mcnn_trainer *tr = NULL;
+    FILE *log = NULL;
+    memset(&train, 0, sizeof train);
     memset(&val, 0, sizeof val);
     memset(&test, 0, sizeof test);
-    load_source(&full, o->data, o);
-    limit_data(&full, o->limit);
+
+    /* data: every set loaded and checked before anything trains */
+    load_source(&full, o->data, o, "--data", o->limit);
     if (o->val_split > 0) {
         CHECK(mcnn_dataset_split(&train, &val, &full, o->val_split, (uint64_t)o->seed));
         mcnn_dataset_free(&full);
     } else {
         train = full;
     }
-    if (o->val) load_source(&val, o->val, o), check_same_classes(&train, &val);
-    if (o->test) load_source(&test, o->test, o), check_same_classes(&train, &test);
-    limit_data(&val, o->val_limit);
-    limit_data(&test, o->val_limit);
+    if (o->val) load_source(&val, o->val, o, "--val", o->val_limit), check_same_classes(&train, &val);
+    if (o->test)
+        load_source(&test, o->test, o, "--test", o->val_limit), check_same_classes(&train, &test);
     const int K = train.num_classes;
+    char data[256];
+    data_record(data, sizeof data, (const mcnn_dataset *const[3]){&train, &val, &test});
+    if (o->resume && check_same_data(o->run_data, data, ckpt)) {
+        status = EXIT_FAILED;
+        goto done;
+    }
 
     /* model */
-    mcnn_classifier *model;
     mcnn_train_config cfg = train_config(o, train.multi_label);
     if (cfg.loss == MCNN_LOSS_CE && train.multi_label) {
         app_error("%s has samples with several labels: use --loss bce", train.source);
-        return 2;
+        status = EXIT_USAGE;
+        goto done;
     }
     if (o->resume) {
         mcnn_classifier_load_options lo = {0};
@@ -579,8 +680,11 @@ static int cmd_train(options *o, const char *args)
         CHECK(mcnn_classifier_create(&model, &mc, (uint64_t)o->seed));
     }
     if (mcnn_classifier_num_classes(model) != K) {
-        app_error("%s has %d classes, the model %d", ckpt, mcnn_classifier_num_classes(model), K);
-        return 1;
+        app_error("%s: the model has %d classes, the data (%s) %d",
+                  o->resume ? ckpt : o->init ? o->init : o->arch,
+                  mcnn_classifier_num_classes(model), train.source, K);
+        status = EXIT_FAILED;
+        goto done;
     }
     if (!o->resume) {
         CHECK(mcnn_classifier_set_labels(model, (const char *const *)train.class_names, K));
@@ -596,7 +700,6 @@ static int cmd_train(options *o, const char *args)
     const int eval_batch = o->eval_batch ? o->eval_batch : o->batch;
 
     /* trainer */
-    mcnn_trainer *tr;
     CHECK(mcnn_trainer_create(&tr, model, &cfg, train.count));
     if (o->resume) {
         CHECK(mcnn_trainer_resume(tr, ckpt));
@@ -604,14 +707,15 @@ static int cmd_train(options *o, const char *args)
         float *pw = malloc((size_t)K * sizeof(float));
         if (!pw) {
             app_error("out of memory");
-            return 1;
+            status = EXIT_FAILED;
+            goto done;
         }
         if (strcmp(o->pos_weight, "auto") == 0) mcnn_dataset_pos_weight(&train, pw);
         else CHECK(mcnn_read_pos_weight(pw, K, o->pos_weight));
         CHECK(mcnn_trainer_set_pos_weight(tr, pw));
         free(pw);
     }
-    const char *meta[] = {"train_args", args};
+    const char *meta[] = {"train_args", args, "train_cwd", cwd, "train_data", data};
 
     const mcnn_params *params = mcnn_classifier_params(model);
     size_t nparams = 0;
@@ -623,40 +727,47 @@ static int cmd_train(options *o, const char *args)
             train.count, val.count ? ", held-out " : "", val.count ? val.source : "",
             (long long)mcnn_trainer_steps_per_epoch(tr), cfg.batch, cfg.accum, mcnn_get_threads());
 
+    struct stat sb;
+    if (o->resume && mcnn_trainer_epoch(tr) >= cfg.epochs && stat(model_path, &sb) == 0) {
+        fprintf(stderr, "%s: the run in %s has finished (%d of %d epochs): nothing to resume; "
+                "its model is %s\n", app_name, out, mcnn_trainer_epoch(tr), cfg.epochs,
+                model_path);
+        goto done;
+    }
+
     /* log */
     if (o->resume) trim_log(log_path, mcnn_trainer_step_count(tr));
-    FILE *log = fopen(log_path, o->resume ? "a" : "w");
+    log = fopen(log_path, o->resume ? "a" : "w");
     if (!log) {
         app_error("%s: cannot write: %s", log_path, strerror(errno));
-        return 1;
+        status = EXIT_FAILED;
+        goto done;
     }
     if (!o->resume || ftell(log) == 0) fputs(csv_header, log);
 
     run r = {.o = o, .log = log, .tty = isatty(STDERR_FILENO), .start = mcnn_seconds(),
              .start_step = mcnn_trainer_step_count(tr), .stop_after = o->stop_after};
     r.show = !o->quiet && (r.tty || o->progress);
-    signal(SIGINT, on_sigint);
-    int status = 0;
+    catch_stop_signals();
     while (mcnn_trainer_epoch(tr) < cfg.epochs) {
         int stopped = 0;
         mcnn_status s = mcnn_trainer_run_epoch(tr, &train, &tf, on_step, &r, &stopped);
         if (r.show && r.tty) fprintf(stderr, "\n");
         if (s != MCNN_OK) {
             app_error("%s", mcnn_last_error());
-            struct stat sb;
             if (stat(ckpt, &sb) == 0)
                 app_error("the last good checkpoint is %s (resume with --resume --out %s)", ckpt,
                           out);
-            status = 1;
+            status = EXIT_FAILED;
             break;
         }
         if (stopped) {
-            CHECK(mcnn_trainer_save(tr, ckpt, meta, 1));
+            CHECK(mcnn_trainer_save(tr, ckpt, meta, 3));
             fflush(log);
             fprintf(stderr, "%s: stopped at step %lld (epoch %d); checkpoint %s; continue with: "
                     "mcnn-train --resume --out %s\n", app_name,
                     (long long)mcnn_trainer_step_count(tr), mcnn_trainer_epoch(tr) + 1, ckpt, out);
-            status = 130;
+            status = EXIT_STOPPED;
             break;
         }
         const int epoch = mcnn_trainer_epoch(tr);
@@ -672,10 +783,10 @@ static int cmd_train(options *o, const char *args)
         } else {
             printf("epoch %d done (%.1f s)\n", epoch, mcnn_seconds() - r.start);
         }
-        CHECK(mcnn_trainer_save(tr, ckpt, meta, 1));
+        CHECK(mcnn_trainer_save(tr, ckpt, meta, 3));
         if (interrupted) {
             fprintf(stderr, "%s: stopped after epoch %d; checkpoint %s\n", app_name, epoch, ckpt);
-            status = 130;
+            status = EXIT_STOPPED;
             break;
         }
     }
@@ -693,12 +804,14 @@ static int cmd_train(options *o, const char *args)
             mcnn_eval_result_free(&e);
         }
     }
-    fclose(log);
+done:
+    if (log) fclose(log);
     mcnn_trainer_free(tr);
     mcnn_classifier_free(model);
     mcnn_dataset_free(&train);
     mcnn_dataset_free(&val);
     mcnn_dataset_free(&test);
+    close(lock);
     return status;
 }
 
@@ -713,7 +826,7 @@ static int by_path(const void *a, const void *b)
 static void reference_kappa(const mcnn_eval_result *e, const mcnn_dataset *data, const options *o)
 {
     mcnn_dataset ref;
-    load_source(&ref, o->reference, o);
+    load_source(&ref, o->reference, o, "--reference", 0);
     check_same_classes(data, &ref);
     const int K = data->num_classes;
     if (!data->paths) {
@@ -767,8 +880,7 @@ static int cmd_eval(options *o)
     mcnn_classifier *model;
     CHECK(mcnn_classifier_load(&model, o->model, NULL));
     mcnn_dataset data;
-    load_source(&data, o->data, o);
-    limit_data(&data, o->val_limit ? o->val_limit : o->limit);
+    load_source(&data, o->data, o, "--data", o->val_limit ? o->val_limit : o->limit);
     const int K = mcnn_classifier_num_classes(model);
     if (data.num_classes != K) {
         app_error("%s has %d classes, %s %d", data.source, data.num_classes, o->model, K);
@@ -797,54 +909,148 @@ static int cmd_eval(options *o)
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
-/* Re-parse the options a resumed run started with (stored in its checkpoint); returns them as
- * the saved string (kept for the next checkpoint), or NULL on failure. */
-static const char *resume_options(options *o, arg_spec *specs, const options *now,
-                                  void **keep)
+/* Options that say how this invocation runs, not what it trains: free to differ on --resume. */
+static int leaves_run_unchanged(const char *name)
 {
-    const char *out = now->out ? now->out : "run";
-    char ckpt[4096];
+    static const char *const names[] = {"--out", "--resume", "--threads", "--stop-after",
+                                        "--progress", "--quiet", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strcmp(name, names[i]) == 0) return 1;
+    return 0;
+}
+
+static int same_value(const arg_spec *a, const arg_spec *b)
+{
+    switch (a->kind) {
+    case ARG_FLAG:
+    case ARG_INT: return *(const int *)a->dest == *(const int *)b->dest;
+    case ARG_DOUBLE: return *(const double *)a->dest == *(const double *)b->dest;
+    case ARG_FLOAT3: return memcmp(a->dest, b->dest, 3 * sizeof(float)) == 0;
+    case ARG_STRING: {
+        const char *x = *(const char *const *)a->dest, *y = *(const char *const *)b->dest;
+        return x == y || (x && y && strcmp(x, y) == 0);
+    }
+    default: return 1;
+    }
+}
+
+/* --resume continues a run as it started: an option given now with another value than the
+ * run's (both tables come from make_specs, so row i is the same option) is refused by name. */
+static int refuse_changes(const arg_spec *now, const arg_spec *run, const char *out)
+{
+    char names[1024] = "";
+    size_t n = 0;
+    int count = 0;
+    for (int i = 0; now[i].kind != ARG_END; i++) {
+        if (now[i].kind == ARG_SECTION || !now[i].seen || !*now[i].seen) continue;
+        if (leaves_run_unchanged(now[i].name) || same_value(&now[i], &run[i])) continue;
+        if (n < sizeof names)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", count ? ", " : "",
+                                  now[i].name);
+        count++;
+    }
+    if (!count) return 0;
+    app_error("--resume continues the run in %s with the options it started with: %s would "
+              "change it (train differently in a new run with another --out)", out, names);
+    return -1;
+}
+
+/* What --resume reads from a run's checkpoint; the options point into args_cut. */
+typedef struct run_record {
+    char *args_cut, *args, *cwd, *data;
+    char **argv;
+} run_record;
+
+static void run_record_free(run_record *r)
+{
+    free(r->args_cut), free(r->args), free(r->cwd), free(r->data), free(r->argv);
+    memset(r, 0, sizeof *r);
+}
+
+static char *dup_meta(mcnn_safetensors *st, const char *key)
+{
+    const char *v = mcnn_safetensors_meta(st, key);
+    char *copy = v ? malloc(strlen(v) + 1) : NULL;
+    if (copy) memcpy(copy, v, strlen(v) + 1);
+    return copy;
+}
+
+/* Re-parse the options a resumed run started with (stored in its checkpoint) into o and specs,
+ * and enter the folder it started in, so that its relative paths mean what they meant (now's
+ * --out is absolute by then).  0, or an exit status after printing why. */
+static int resume_options(options *o, arg_spec *specs, const options *now, run_record *r)
+{
+    const char *out = now->out;
+    char ckpt[4300];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
     mcnn_safetensors *st;
-    CHECK(mcnn_safetensors_open(&st, ckpt));
-    const char *saved = mcnn_safetensors_meta(st, "train_args");
-    if (!saved) {
+    if (mcnn_safetensors_open(&st, ckpt) != MCNN_OK) {
+        app_error("%s", mcnn_last_error());
+        return EXIT_FAILED;
+    }
+    if (!mcnn_safetensors_meta(st, "train_args")) {
         app_error("%s: no \"train_args\" metadata: not a checkpoint of mcnn-train", ckpt);
         mcnn_safetensors_close(st);
-        return NULL;
+        return EXIT_FAILED;
     }
-    /* two copies: one cut into arguments (the options point into it), one kept whole */
-    const size_t len = strlen(saved) + 1;
-    char *copy = malloc(len), *whole = malloc(len);
-    char **av = calloc(len + 2, sizeof *av);
-    if (!copy || !whole || !av) {
-        app_error("out of memory");
-        free(copy), free(whole), free(av);
-        mcnn_safetensors_close(st);
-        return NULL;
-    }
-    memcpy(copy, saved, len);
-    memcpy(whole, saved, len);
-    keep[0] = copy, keep[1] = whole, keep[2] = av; /* the options point into copy */
+    r->args_cut = dup_meta(st, "train_args"), r->args = dup_meta(st, "train_args");
+    r->cwd = dup_meta(st, "train_cwd"), r->data = dup_meta(st, "train_data");
     mcnn_safetensors_close(st);
+    r->argv = r->args_cut ? calloc(strlen(r->args_cut) + 2, sizeof *r->argv) : NULL;
+    if (!r->args || !r->argv) {
+        app_error("out of memory");
+        return EXIT_FAILED;
+    }
     int ac = 0;
-    av[ac++] = (char *)"mcnn-train";
-    for (char *p = copy, *q; p; p = q) {
+    r->argv[ac++] = (char *)"mcnn-train";
+    for (char *p = r->args_cut, *q; p; p = q) {
         q = strchr(p, '\n');
         if (q) *q++ = 0;
-        if (*p) av[ac++] = p;
+        if (*p) r->argv[ac++] = p;
     }
     default_options(o);
     make_specs(specs, o);
     arg_strings pos = {0};
-    if (args_parse(specs, ac, av, &pos) != ARGS_OK) return NULL;
+    const int parsed = args_parse(specs, ac, r->argv, &pos);
     args_strings_free(&pos);
+    if (parsed != ARGS_OK) {
+        app_error("%s: the run's options (\"train_args\") do not parse", ckpt);
+        return EXIT_FAILED;
+    }
+    char here[4096];
+    if (r->cwd && getcwd(here, sizeof here) && strcmp(here, r->cwd) != 0) {
+        if (chdir(r->cwd) != 0)
+            fprintf(stderr, "%s: warning: the run started in %s, which cannot be entered (%s): "
+                    "its relative paths are read from here\n", app_name, r->cwd, strerror(errno));
+        else if (!now->quiet)
+            fprintf(stderr, "%s: the run's relative paths are read from %s, where it started\n",
+                    app_name, r->cwd);
+    }
     /* this invocation decides where, how fast and how chatty */
     o->out = out;
     o->resume = 1;
     o->threads = now->threads, o->stop_after = now->stop_after;
     o->progress = now->progress, o->quiet = now->quiet;
-    return whole;
+    o->run_data = r->data;
+    return 0;
+}
+
+/* Resume the run in now->out (an absolute path is made of it first). */
+static int resume(const options *now, const arg_spec *now_specs)
+{
+    char here[4096], out[4200];
+    const char *given = now->out ? now->out : "run";
+    if (given[0] == '/' || !getcwd(here, sizeof here)) snprintf(out, sizeof out, "%s", given);
+    else snprintf(out, sizeof out, "%s/%s", here, given);
+    options o, n = *now;
+    n.out = out;
+    arg_spec specs[MAX_SPECS];
+    run_record r = {0};
+    int status = resume_options(&o, specs, &n, &r);
+    if (!status && refuse_changes(now_specs, specs, given)) status = EXIT_USAGE;
+    if (!status) status = cmd_train(&o, r.args);
+    run_record_free(&r);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -853,41 +1059,30 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     options o;
     arg_spec specs[MAX_SPECS];
+    int given[MAX_SPECS] = {0};
     default_options(&o);
     make_specs(specs, &o);
+    for (int i = 0; specs[i].kind != ARG_END; i++) /* which options the command line gives */
+        if (!specs[i].seen) specs[i].seen = &given[i];
     int first = 1, is_eval = 0;
     if (argc > 1 && strcmp(argv[1], "eval") == 0) first = 2, is_eval = 1;
     else if (argc > 1 && strcmp(argv[1], "train") == 0) first = 2;
     arg_strings pos = {0};
     argv[first - 1] = argv[0];
-    switch (args_parse(specs, argc - first + 1, argv + first - 1, &pos)) {
-    case ARGS_HELP:
-        args_help(stdout, usage, specs, epilog);
-        return 0;
-    case ARGS_ERROR:
-        return 2;
-    default:
-        break;
-    }
-    if (pos.count) {
+    const int parsed = args_parse(specs, argc - first + 1, argv + first - 1, &pos);
+    if (parsed == ARGS_HELP) args_help(stdout, usage, specs, epilog);
+    if (parsed == ARGS_OK && pos.count)
         app_error("unexpected argument '%s' (see --help)", pos.items[0]);
-        return 2;
-    }
+    const int bad = parsed == ARGS_ERROR || (parsed == ARGS_OK && pos.count);
     args_strings_free(&pos);
+    if (parsed == ARGS_HELP) return EXIT_DONE;
+    if (bad) return EXIT_USAGE;
     if (is_eval) return cmd_eval(&o);
-    if (o.resume) {
-        options now = o, saved;
-        arg_spec saved_specs[MAX_SPECS];
-        void *keep[3] = {NULL, NULL, NULL};
-        const char *args = resume_options(&saved, saved_specs, &now, keep);
-        const int status = args ? cmd_train(&saved, args) : 2;
-        for (int i = 0; i < 3; i++) free(keep[i]);
-        return status;
-    }
+    if (o.resume) return resume(&o, specs);
     char *args = join_argv(argc - first + 1, argv + first - 1);
     if (!args) {
         app_error("out of memory");
-        return 1;
+        return EXIT_FAILED;
     }
     const int status = cmd_train(&o, args);
     free(args);

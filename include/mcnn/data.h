@@ -100,6 +100,18 @@ MCNN_API mcnn_status mcnn_dataset_skip_corrupt(mcnn_dataset *ds,
                                                void (*warn)(void *ctx, const char *message),
                                                void *ctx);
 
+/* Everything that would otherwise fail in the middle of a run, checked up front: the class
+ * names (non-empty, valid UTF-8, no control characters, no two alike) and, for image files, a
+ * dry read of every header (a known format, a size within MCNN_IMAGE_MAX_PIXELS; headers only,
+ * so a damaged body still fails at its batch).  With skip_corrupt, unreadable files are marked
+ * bad and warned about instead, and only a set with no readable image fails.  Errors name the
+ * file and its line. */
+MCNN_API mcnn_status mcnn_dataset_check(mcnn_dataset *ds);
+/* A 64-bit hash of what a run trains on, to recognise the same data when it resumes: the
+ * count, class names, labels and targets, and the pixels (in memory) or each file's path and
+ * size (on disk; a missing file is an error). */
+MCNN_API mcnn_status mcnn_dataset_fingerprint(const mcnn_dataset *ds, uint64_t *out);
+
 /* Per class: samples with the label (K counts).  Multi-label: positives per class. */
 MCNN_API void mcnn_dataset_class_counts(const mcnn_dataset *ds, int64_t *counts);
 /* BCE's pos_weight from the label counts: negatives / positives per class (K floats).  A class
