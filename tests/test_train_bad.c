@@ -325,7 +325,7 @@ static void test_bad_class_names(void)
         fclose(f);
     }
     write_bytes(tpath("twice.txt"), "cat\ncat\n", 8);
-    refused_before_training("split.txt", "--labels twice.txt --root .", "both named 'cat'",
+    refused_before_training("split.txt", "--labels twice.txt --root .", "'cat' repeats line 1",
                             "names2");
 }
 
