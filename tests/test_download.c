@@ -1,7 +1,8 @@
 /* weights/download.sh without the network: its arguments and messages, a missing curl (an
  * empty PATH), and the checksum logic with a stand-in curl that serves known bytes: a pinned
- * checksum accepted and refused, a checksum recorded on first download (trust on first use)
- * and enforced after, a failed download.  The judge for the pinned checksums is the official
+ * checksum accepted and refused (OpenAI's, carried by its URL, for the model), torchvision's
+ * hash prefix refused, a failed download.  (The full-checksum record that follows a passing
+ * prefix needs the real file's bytes: no stand-in can match an 8-digit SHA-256 prefix.)  The judge for the pinned checksums is the official
  * files' copies in ../shared (the same bytes the tokenizer and label tests read). */
 #define _XOPEN_SOURCE 700
 #include "mcnn_test.h"
@@ -76,7 +77,8 @@ static void test_arguments(void)
     expect("err", "no name", 1, "usage:");
     rc = script("", "clip-vit-b32 bogus");
     TEST_ASSERT(rc == 2, "unknown name: exit %d", rc);
-    expect("err", "unknown name", 2, "unknown name 'bogus'", "clip-vit-b32 movieclip resnet50 vit-b16 all");
+    expect("err", "unknown name", 2, "unknown name 'bogus'",
+           "clip-vit-b32 clip-vit-b16 clip-vit-l14 clip-vit-l14-336 clip-rn50 movieclip resnet50 vit-b16 all");
     rc = script("", "--frobnicate movieclip");
     TEST_ASSERT(rc == 2, "unknown option: exit %d", rc);
     expect("err", "unknown option", 1, "unknown option '--frobnicate'");
@@ -85,12 +87,14 @@ static void test_arguments(void)
     /* --list: every file with its source; the unpinned checksums said to be so */
     rc = script("PATH=/nonexistent", "--list");
     TEST_ASSERT(rc == 0, "--list: exit %d", rc);
-    expect("out", "--list", 7,
-           "https://huggingface.co/timm/vit_base_patch32_clip_224.openai/resolve/main/open_clip_model.safetensors",
+    expect("out", "--list", 9,
+           "https://openaipublic.azureedge.net/clip/models/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+           "sha256 40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
            "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz",
-           "https://huggingface.co/timm/resnet50.tv_in1k/resolve/main/model.safetensors",
-           "https://huggingface.co/timm/vit_base_patch16_224.augreg_in21k_ft_in1k/resolve/main/model.safetensors",
-           "MovieCLIP_taxonomy_split.txt", "not pinned",
+           "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+           "https://download.pytorch.org/models/vit_b_16-c867db91.pth",
+           "ViT-L-14-336px.pt", "MovieCLIP_taxonomy_split.txt",
+           "recorded in SHA256SUMS.local on first download",
            "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a");
 }
 
@@ -163,29 +167,27 @@ static void test_pinned_checksums(void)
     TEST_ASSERT(exists(tpath("MovieCLIP_taxonomy_split.txt")), "the verified copy is kept");
 }
 
-/* No checksum pinned for the model: the first download's is recorded, later ones must match. */
-static void test_trust_on_first_use(void)
+/* The model's checksum is pinned from OpenAI's URL: other bytes are refused, nothing is kept or
+ * linked.  torchvision's files: bytes whose SHA-256 does not start with the name's prefix are
+ * refused, and nothing is recorded for them. */
+static void test_model_checksums(void)
 {
-    if (!exists(test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"))) {
-        TEST_SKIP("%s is absent", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
-        return;
-    }
     char env[1024];
     snprintf(env, sizeof env, "FAKE=one PATH='%s/bin':\"$PATH\"", tmp);
     int rc = script(env, "--dir '%s' clip-vit-b32", tmp);
-    TEST_ASSERT(rc == 0, "exit %d", rc);
-    expect("out", "first use", 4, "NOTE: no published checksum is pinned for clip-vit-b32.safetensors",
-           "SHA256SUMS.local", "saved: ", "bpe_simple_vocab_16e6.txt.gz (1356917 bytes");
+    TEST_ASSERT(rc == 1, "fake model: exit %d", rc);
+    expect("err", "fake model", 2, "checksum mismatch for ViT-B-32.pt",
+           "expected 40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af");
+    TEST_ASSERT(!exists(tpath("ViT-B-32.pt")) && !exists(tpath("ViT-B-32.pt.part")) &&
+                !exists(tpath("clip-vit-b32.safetensors")), "nothing kept, nothing linked");
+    rc = script(env, "--dir '%s' resnet50", tmp);
+    TEST_ASSERT(rc == 1, "fake resnet: exit %d", rc);
+    expect("err", "fake resnet", 2, "checksum mismatch for resnet50-0676ba61.pth",
+           "0676ba61... (the hash prefix in its published name)");
+    TEST_ASSERT(!exists(tpath("resnet50-0676ba61.pth")), "nothing kept");
     char *sums = slurp(tpath("SHA256SUMS.local"));
-    TEST_ASSERT(sums && strstr(sums, "  clip-vit-b32.safetensors\n"), "recorded: %s", sums ? sums : "");
+    TEST_ASSERT(!sums || !strstr(sums, "resnet50"), "nothing recorded: %s", sums ? sums : "");
     free(sums);
-    snprintf(env, sizeof env, "FAKE=two PATH='%s/bin':\"$PATH\"", tmp);
-    rc = script(env, "--dir '%s' --force clip-vit-b32", tmp);
-    TEST_ASSERT(rc == 1, "changed bytes: exit %d", rc);
-    expect("err", "changed bytes", 1, "checksum mismatch for clip-vit-b32.safetensors");
-    char *model = slurp(tpath("clip-vit-b32.safetensors"));
-    TEST_ASSERT(model && strstr(model, "fake weights one"), "the first copy is kept");
-    free(model);
 }
 
 int main(void)
@@ -198,7 +200,7 @@ int main(void)
     TEST_RUN(test_arguments);
     TEST_RUN(test_missing_curl);
     TEST_RUN(test_pinned_checksums);
-    TEST_RUN(test_trust_on_first_use);
+    TEST_RUN(test_model_checksums);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (!test_failed && system(cmd) != 0) fprintf(stderr, "  could not remove %s\n", tmp);

@@ -193,7 +193,8 @@ typedef mcnn_status (*locate_fn)(void *ctx, mcnn_safetensors *st, const char *ke
 static mcnn_status build_table(mcnn_safetensors *st, mcnn_pickle *p, locate_fn locate, void *ctx)
 {
     walker w = {.p = p, .path = st->path};
-    w.budget = (size_t)p->nv * 4 + 1024;
+    w.budget = (size_t)p->nv + 1024; /* a tree is walked once per edge: values + items */
+    for (int i = 0; i < p->nv; i++) w.budget += p->v[i].n;
     mcnn_status s = walk(&w, unwrap(p, p->root), 0, 0);
     if (s == MCNN_OK && w.n == 0)
         s = mcnn_set_error(MCNN_ERR_FORMAT, "%s: the file holds no tensors", st->path);

@@ -122,10 +122,15 @@ static mcnn_status load_hf(mcnn_clip *m, mcnn_safetensors *st, unsigned char *us
     return MCNN_OK;
 }
 
+/* Tensors a checkpoint may hold that the model does not use: Hugging Face's position_ids (a
+ * buffer of 0..T-1), and the three numbers OpenAI's TorchScript archives (ViT-B-32.pt, ...)
+ * keep as tensors, which OpenAI's clip.py drops as well. */
 static int hf_ignore(const char *name)
 {
     size_t n = strlen(name);
-    return n >= 12 && strcmp(name + n - 12, "position_ids") == 0; /* a buffer of 0..T-1 */
+    return (n >= 12 && strcmp(name + n - 12, "position_ids") == 0) ||
+           strcmp(name, "input_resolution") == 0 || strcmp(name, "context_length") == 0 ||
+           strcmp(name, "vocab_size") == 0;
 }
 
 /* Heads: the checkpoint's metadata, else the options, else width / 64 as OpenAI builds them. */
