@@ -74,9 +74,15 @@ done:
 
 static void test_state_dict_zip(void) { compare_file("state_dict.pt", MCNN_FORMAT_TORCH_ZIP); }
 static void test_state_dict_legacy(void) { compare_file("legacy.pt", MCNN_FORMAT_TORCH_LEGACY); }
+static void test_pickle_protocol_4(void)
+{
+    compare_file("protocol4.pt", MCNN_FORMAT_TORCH_ZIP);
+    compare_file("legacy_protocol4.pt", MCNN_FORMAT_TORCH_LEGACY);
+}
 static void test_dtypes(void) { compare_file("dtypes.pt", MCNN_FORMAT_TORCH_ZIP); }
 static void test_views_and_shared_storages(void) { compare_file("views.pt", MCNN_FORMAT_TORCH_ZIP); }
 static void test_deflated_archive(void) { compare_file("deflated.pt", MCNN_FORMAT_TORCH_ZIP); }
+static void test_zip64_archive(void) { compare_file("zip64.pt", MCNN_FORMAT_TORCH_ZIP); }
 static void test_checkpoint_unwrapped(void)
 {
     compare_file("checkpoint.pth", MCNN_FORMAT_TORCH_ZIP); /* {"state_dict": ..., "optimizer": ...} */
@@ -346,9 +352,11 @@ int main(void)
 {
     TEST_RUN(test_state_dict_zip);
     TEST_RUN(test_state_dict_legacy);
+    TEST_RUN(test_pickle_protocol_4);
     TEST_RUN(test_dtypes);
     TEST_RUN(test_views_and_shared_storages);
     TEST_RUN(test_deflated_archive);
+    TEST_RUN(test_zip64_archive);
     TEST_RUN(test_checkpoint_unwrapped);
     TEST_RUN(test_torchscript_names);
     TEST_RUN(test_read_f32_of_views);

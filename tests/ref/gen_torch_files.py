@@ -4,11 +4,13 @@
   in the file's own dtypes; bfloat16 as its raw bits under the BF16 dtype):
     state_dict.pt     torch.save(state_dict), the default zip format
     legacy.pt         the same with _use_new_zipfile_serialization=False
+    protocol4.pt, legacy_protocol4.pt   the same two with pickle_protocol=4
     dtypes.pt         float16, bfloat16, float64, int64, int32, int16, int8, uint8, bool
     views.pt          non-contiguous views (transpose, strided slice, expand) and shared storages
     checkpoint.pth    {"epoch", "state_dict": OrderedDict, "optimizer", ...}: unwrapped
     model_key.pth     {"model": {...}, "args": [...]}
     deflated.pt       state_dict.pt re-zipped with deflate (PyTorch reads that too)
+    zip64.pt          state_dict.pt rewritten with zip64 extra fields and end records
     clip_ts.pt        torch.jit.trace + torch.jit.save of a tiny CLIP with OpenAI's model.py
                       layout and fp16 weights (like OpenAI's ViT-B-32.pt); its golden also
                       holds an image, tokens and the float32 model's encode_image/encode_text
@@ -97,6 +99,9 @@ def gen_good():
     sd = small_state_dict()
     good('state_dict.pt', sd, list(sd))
     good('legacy.pt', sd, list(sd), _use_new_zipfile_serialization=False)
+    # pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL, SHORT_BINUNICODE), both formats
+    good('protocol4.pt', sd, list(sd), pickle_protocol=4)
+    good('legacy_protocol4.pt', sd, list(sd), pickle_protocol=4, _use_new_zipfile_serialization=False)
     good('checkpoint.pth', {'epoch': 3, 'state_dict': sd, 'lr': 0.1, 'name': 'run',
                             'optimizer': {'state': {0: {'step': 2, 'exp_avg': torch.ones(3)}},
                                           'param_groups': [{'lr': 0.1, 'params': [0]}]}}, [])
@@ -126,6 +131,14 @@ def gen_good():
             zout.writestr(info.filename, zin.read(info.filename))
     open(out('deflated.pt'), 'wb').write(buf.getvalue())
     save_golden(out('deflated.pt.golden.safetensors'), sd)
+
+    # the same archive with zip64 records throughout; torch.load (miniz) must agree
+    with zipfile.ZipFile(out('state_dict.pt')) as zin:
+        z64 = zip_bytes([(i.filename, zin.read(i.filename), False) for i in zin.infolist()], zip64=True)
+    open(out('zip64.pt'), 'wb').write(z64)
+    back = torch.load(out('zip64.pt'))
+    assert all(torch.equal(back[k], sd[k]) for k in sd) and len(back) == len(sd)
+    save_golden(out('zip64.pt.golden.safetensors'), sd)
 
 
 # ---- a tiny CLIP with OpenAI's clip/model.py layout (ViT image tower) -------------------------
@@ -286,11 +299,13 @@ def gen_torchvision():
 PWNED = '/tmp/mcnn_torch_pwned'  # the payloads would create this file if anything ran them
 
 
-def zip_bytes(entries, patch=None):
+def zip_bytes(entries, patch=None, zip64=False):
     """A zip archive written here, byte by byte, so that it can lie.  entries: (name, data,
     deflate?) ; patch(name, fields) may change the fields written for an entry: csize, usize,
-    offset (local header offset in the directory), crc."""
+    offset (local header offset in the directory), crc.  zip64: every size and offset in zip64
+    extra fields and the zip64 end records, as archives over 4 GB have them."""
     body, central = b'', b''
+    big = 0xFFFFFFFF
     for name, data, deflate in entries:
         nb = name.encode()
         comp = zlib.compressobj(9, zlib.DEFLATED, -15)
@@ -299,12 +314,25 @@ def zip_bytes(entries, patch=None):
              'method': 8 if deflate else 0}
         if patch:
             patch(name, f)
-        body += struct.pack('<IHHHHHIIIHH', 0x04034b50, 20, 0, f['method'], 0, 0, f['crc'], f['csize'], f['usize'],
-                            len(nb), 0) + nb + stored
-        central += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 20, 20, 0, f['method'], 0, 0, f['crc'], f['csize'],
-                               f['usize'], len(nb), 0, 0, 0, 0, 0, f['offset']) + nb
-    end = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, len(entries), len(entries), len(central), len(body), 0)
-    return body + central + end
+        if zip64:
+            lx = struct.pack('<HHQQ', 1, 16, f['usize'], f['csize'])
+            cx = struct.pack('<HHQQQ', 1, 24, f['usize'], f['csize'], f['offset'])
+            sizes = (big, big, big)
+        else:
+            lx = cx = b''
+            sizes = (f['csize'], f['usize'], f['offset'])
+        body += struct.pack('<IHHHHHIIIHH', 0x04034b50, 45 if zip64 else 20, 0, f['method'], 0, 0, f['crc'],
+                            sizes[0], sizes[1], len(nb), len(lx)) + nb + lx + stored
+        central += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 45, 45, 0, f['method'], 0, 0, f['crc'], sizes[0],
+                               sizes[1], len(nb), len(cx), 0, 0, 0, 0, sizes[2]) + nb + cx
+    if not zip64:
+        return body + central + struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, len(entries), len(entries),
+                                            len(central), len(body), 0)
+    n = len(entries)
+    end64 = struct.pack('<IQHHIIQQQQ', 0x06064b50, 44, 45, 45, 0, 0, n, n, len(central), len(body))
+    locator = struct.pack('<IIQI', 0x07064b50, 0, len(body) + len(central), 1)
+    end = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, 0xFFFF, 0xFFFF, big, big, 0)
+    return body + central + end64 + locator + end
 
 
 def torch_zip(pickle_bytes, storages=(), **kw):
