@@ -153,7 +153,8 @@ done:
     mcnn_safetensors_close(g);
 }
 
-/* torchvision's own .pth layout (zip for the ResNet, legacy for the ViT) through the loaders. */
+/* torchvision's own .pth layout (zip for the ResNet, legacy for the ViT) through the loaders,
+ * and the ResNet through the classifier every app uses. */
 static void test_torchvision_models(void)
 {
     mcnn_safetensors *g = NULL;
@@ -171,6 +172,10 @@ static void test_torchvision_models(void)
     mcnn_resnet_free(r);
     mcnn_safetensors_close(g);
     g = NULL;
+    mcnn_classifier *c = NULL; /* what mcnn-classify --model and mcnn-train eval use */
+    TEST_OK(mcnn_classifier_load(&c, DIR "resnet_tv.pth", NULL));
+    TEST_ASSERT(c && mcnn_classifier_num_classes(c) == 5, "a 5-class classifier");
+    mcnn_classifier_free(c);
     mcnn_vit *v = NULL;
     const mcnn_vit_load_options vo = {.heads = 2};
     TEST_OK(mcnn_vit_load(&v, DIR "vit_tv.pth", &vo));
