@@ -26,9 +26,11 @@ typedef struct mcnn_clip_config {
 
 typedef struct mcnn_clip mcnn_clip;
 
-/* Head counts cannot be read from shapes.  Taken, in order, from the checkpoint's metadata
- * ("config" JSON with transformer_heads, "vision_heads"), from these options, or as
- * width / 64 (OpenAI's rule for every released model). */
+/* Head counts cannot be read from shapes.  Taken, in order, from these options (when not 0),
+ * from the checkpoint's metadata ("vision_heads"; "config" JSON with transformer_heads for the
+ * text tower), or as width / 64 (OpenAI's rule for every released model).  As for ViT, block
+ * indices must run from 0 without gaps (at most 1024 per tower) and every tensor of the
+ * configuration must be in the file with its shape before anything is allocated. */
 typedef struct mcnn_clip_load_options {
     int vision_heads, text_heads;
 } mcnn_clip_load_options;
@@ -64,10 +66,12 @@ MCNN_API mcnn_status mcnn_clip_train_forward(mcnn_clip *m, float *loss, float *l
 /* Accumulates d(loss · dloss)/d(every parameter) into mcnn_clip_params(m)->grad. */
 MCNN_API mcnn_status mcnn_clip_train_backward(mcnn_clip *m, float dloss);
 
-/* Intermediates of the last forward, for tests and for finding where a mismatch starts:
- * "visual.ln_pre" (B, T, W), "visual.block0" (B, T, W) (training only), "visual.ln_post" (B, W),
- * "text.embed", "text.block0" (training only), "text.ln_final" (N, T', w) with T' the
- * positions computed.  NULL when not kept. */
+/* Intermediates of the last forward, for tests and for finding where a mismatch starts.
+ * *T (may be NULL) receives the positions per row, 0 for a pooled (one row per item) result:
+ * "visual.ln_pre" (B, T, W), "visual.block0" (B, T, W) (training only), "visual.ln_post" (B, W)
+ * with *T = 0, "text.embed" (N, T', w) and "text.block0" (N, T', w) (training only) with T' the
+ * positions computed, "text.ln_final" (N, w) with *T = 0: ln_final applied to each text's
+ * end-of-text row only (what encode_text multiplies by text_projection).  NULL when not kept. */
 MCNN_API const float *mcnn_clip_intermediate(const mcnn_clip *m, const char *name, int *T);
 
 

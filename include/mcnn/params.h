@@ -25,15 +25,20 @@ typedef struct mcnn_params {
     size_t total;       /* floats in each block */
     float *data;        /* total floats: the values                      */
     float *grad;        /* total floats: the gradients, or NULL (buffers) */
+    int *index;         /* index_size slots (a power of 2, or 0): row + 1 by name hash, 0 empty */
+    int index_size;
 } mcnn_params;
 
-/* Append a row (before mcnn_params_alloc).  decay: 1 when weight decay applies. */
+/* Append a row (before mcnn_params_alloc).  decay: 1 when weight decay applies.  A name
+ * already in the table is refused. */
 MCNN_API mcnn_status mcnn_params_add(mcnn_params *p, const char *name, int ndim,
                                      const int64_t *shape, int decay);
 /* Allocate the value block (zeroed) and, when with_grad, the gradient block (zeroed). */
 MCNN_API mcnn_status mcnn_params_alloc(mcnn_params *p, int with_grad);
 MCNN_API void mcnn_params_free(mcnn_params *p);
 
+/* The row of that name, or NULL; a hash lookup, so binding every row of a model by name is
+ * linear in the number of rows. */
 MCNN_API const mcnn_param *mcnn_params_find(const mcnn_params *p, const char *name);
 /* Pointers into the blocks by name; NULL when there is no such parameter. */
 MCNN_API float *mcnn_params_data(const mcnn_params *p, const char *name);
@@ -50,6 +55,11 @@ typedef int (*mcnn_key_map_fn)(const char *name, char *buf, size_t size, void *c
  * caller can reject extra tensors after loading all its tables. */
 MCNN_API mcnn_status mcnn_params_load(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map,
                                       void *ctx, unsigned char *used);
+/* The checks of mcnn_params_load without reading or needing the blocks: every row is in the
+ * file with its shape.  A loader calls it on the table of the configuration it read off the
+ * file before allocating, so what it allocates is bounded by what the file holds. */
+MCNN_API mcnn_status mcnn_params_check_file(const mcnn_params *p, const mcnn_safetensors *st,
+                                            mcnn_key_map_fn map, void *ctx);
 /* Fail naming the first tensor of st that no table read (used[i] == 0), skipping names for
  * which ignore(name) returns 1 (e.g. BatchNorm's num_batches_tracked). */
 MCNN_API mcnn_status mcnn_params_check_unused(mcnn_safetensors *st, const unsigned char *used,

@@ -12,8 +12,12 @@
  * Checkpoints use torchvision's names, which timm's resnet18/34/50/101/152 share: conv1, bn1,
  * layerS.N.{conv1,bn1,conv2,bn2[,conv3,bn3][,downsample.0,downsample.1]}, fc.  BN running
  * statistics are buffers: they sit in a second table (mcnn_resnet_buffers) that the optimizer
- * never sees, and are saved with the parameters.  num_batches_tracked is accepted and ignored
- * on load (momentum is fixed) and written on save, so PyTorch loads our files strictly. */
+ * never sees, and are saved with the parameters.  PyTorch's num_batches_tracked is kept as one
+ * count for the model: read on load from the first BN's (any integer dtype; a missing or
+ * unreadable one counts as 0), increased by every MCNN_RESNET_TRAIN forward, and written on
+ * save for every BN, so PyTorch loads our files strictly.  It changes nothing in the maths
+ * (momentum is fixed, never 1 / count).  Stage and block indices must run without gaps (at most
+ * 8 stages of 1000 blocks), and every tensor is checked against the file before allocating. */
 #ifndef MCNN_RESNET_H
 #define MCNN_RESNET_H
 

@@ -60,6 +60,10 @@ MCNN_API mcnn_status mcnn_safetensors_read_f32(mcnn_safetensors *st, const mcnn_
                                                float *dst);
 MCNN_API mcnn_status mcnn_safetensors_read_i32(mcnn_safetensors *st, const mcnn_st_tensor *t,
                                                int32_t *dst);
+/* Find by name and check the shape (ndim, shape) without reading: the checks and messages of
+ * mcnn_safetensors_load_f32.  *out (may be NULL) receives the tensor, or NULL when missing. */
+MCNN_API mcnn_status mcnn_safetensors_expect(const mcnn_safetensors *st, const char *name, int ndim,
+                                             const int64_t *shape, const mcnn_st_tensor **out);
 /* Find by name, check the shape (ndim, shape), then read as float32.  The errors name the file,
  * the tensor and both shapes:  "vit.safetensors: 'head.weight' is [10,768], expected [1000,768]" */
 MCNN_API mcnn_status mcnn_safetensors_load_f32(mcnn_safetensors *st, const char *name,

@@ -34,10 +34,19 @@ MCNN_API mcnn_status mcnn_vit_create(mcnn_vit **out, const mcnn_vit_config *cfg,
 typedef struct mcnn_vit_load_options {
     int image_size;   /* resample the positional embedding to this size               */
     int num_classes;  /* a new, zero-initialised head of this size (fine-tuning)      */
-    int heads;        /* heads cannot be read from shapes: metadata "heads", else this,
-                         else width / 64 (true of ViT-Ti/S/B/L)                        */
+    int heads;        /* the head count; wins over anything the file says (below)     */
 } mcnn_vit_load_options;
 
+/* The head count cannot be read from the shapes.  It is, in order: opt->heads when not 0; the
+ * metadata's "heads" (what mcnn_vit_save writes), or "num_heads" (torchvision's
+ * VisionTransformer argument), as a key of its own or inside the "config" JSON; else the guess
+ * width / 64, true of ViT-Ti/S/B/L/H.  A guess that divides the width but is wrong cannot be
+ * detected (the shapes are the same): give heads for other models.  When width is no multiple
+ * of 64 and nothing says, the load fails saying so.  A metadata value that is no positive
+ * divisor of the width fails naming the key.
+ * The file is untrusted: block indices must run from 0 without gaps (at most 1024 blocks),
+ * every tensor of the configuration read off the shapes must be there with its shape before
+ * anything is allocated, and nothing else may be (optimizer state aside). */
 MCNN_API mcnn_status mcnn_vit_load(mcnn_vit **out, const char *path,
                                    const mcnn_vit_load_options *opt);
 /* Save as safetensors with torchvision names and the config in the metadata. */

@@ -8,12 +8,14 @@
  *           [FEXTRA: XLEN(2, little-endian) + XLEN bytes] [FNAME: text, NUL] [FCOMMENT: text, NUL]
  *           [FHCRC: low 16 bits of the CRC-32 of the header bytes before it]
  *   trailer: CRC32(4) ISIZE(4), both little-endian */
+#define _POSIX_C_SOURCE 200809L /* fstat, fileno */
 #include "io/inflate.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { FTEXT = 1, FHCRC = 2, FEXTRA = 4, FNAME = 8, FCOMMENT = 16 };
 
@@ -124,13 +126,18 @@ mcnn_status mcnn_read_file(unsigned char **out, size_t *out_size, const char *pa
     *out_size = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return mcnn_set_error(MCNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    /* the size from seeking is only a first guess: the loop below reads until end of file */
-    size_t cap = 1 << 16, len = 0;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long end = ftell(f);
-        if (end > 0 && (unsigned long)end < SIZE_MAX - 1) cap = (size_t)end + 1;
+    /* The size is only a first guess, taken from a regular file alone (a directory opens, and
+     * seeking one reports an absurd size): the loop below reads until end of file. */
+    struct stat sb;
+    const int known = fstat(fileno(f), &sb) == 0;
+    if (known && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return mcnn_set_error(MCNN_ERR_IO, "%s: is a directory", path);
     }
-    rewind(f);
+    size_t cap = 1 << 16, len = 0;
+    if (known && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+        (unsigned long long)sb.st_size < SIZE_MAX / 2)
+        cap = (size_t)sb.st_size + 1;
     unsigned char *buf = malloc(cap + 1);
     if (!buf) {
         fclose(f);
@@ -152,11 +159,11 @@ mcnn_status mcnn_read_file(unsigned char **out, size_t *out_size, const char *pa
         len += got;
         if (got == 0) break;
     }
-    int bad = ferror(f);
+    const int bad = ferror(f), err = errno;
     fclose(f);
     if (bad) {
         free(buf);
-        return mcnn_set_error(MCNN_ERR_IO, "%s: read error", path);
+        return mcnn_set_error(MCNN_ERR_IO, "%s: read error: %s", path, strerror(err));
     }
     buf[len] = 0;
     *out = buf;

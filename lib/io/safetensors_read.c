@@ -540,10 +540,11 @@ mcnn_status mcnn_safetensors_read_i32(mcnn_safetensors *st, const mcnn_st_tensor
     return s;
 }
 
-mcnn_status mcnn_safetensors_load_f32(mcnn_safetensors *st, const char *name, float *dst, int ndim,
-                                      const int64_t *shape)
+mcnn_status mcnn_safetensors_expect(const mcnn_safetensors *st, const char *name, int ndim,
+                                    const int64_t *shape, const mcnn_st_tensor **out)
 {
     const mcnn_st_tensor *t = mcnn_safetensors_find(st, name);
+    if (out) *out = t;
     if (!t) return mcnn_set_error(MCNN_ERR_NOT_FOUND, "%s: tensor '%s' is missing", st->path, name);
     int same = t->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
@@ -553,5 +554,13 @@ mcnn_status mcnn_safetensors_load_f32(mcnn_safetensors *st, const char *name, fl
                               shape_str(a, sizeof a, t->ndim, t->shape),
                               shape_str(b, sizeof b, ndim < 0 ? 0 : ndim > MCNN_ST_MAX_DIMS ? MCNN_ST_MAX_DIMS : ndim, shape));
     }
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_safetensors_load_f32(mcnn_safetensors *st, const char *name, float *dst, int ndim,
+                                      const int64_t *shape)
+{
+    const mcnn_st_tensor *t;
+    MCNN_TRY(mcnn_safetensors_expect(st, name, ndim, shape, &t));
     return mcnn_safetensors_read_f32(st, t, dst);
 }

@@ -2,12 +2,14 @@
  * loading any checkpoint of either, forward/backward, a frozen-backbone mode for linear probes,
  * and the class names and preprocessing that travel with the weights in the metadata. */
 #include "internal.h"
+#include "checkpoint.h"
 #include "io/json.h"
 #include "mcnn/classifier.h"
 #include "mcnn/data.h"
 #include "resnet_internal.h"
 #include "vit_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,38 +191,83 @@ static const char *filter_name(mcnn_resample f)
     return (unsigned)f < 6 ? names[f] : "bilinear";
 }
 
-/* Read a numeric array (up to 3) of a JSON member into v; returns how many. */
-static int json_floats(const mcnn_json *obj, const char *key, float *v)
+/* A whole number in [lo, hi], or -1. */
+static int json_int_in(const mcnn_json *e, int lo, int hi)
 {
-    const mcnn_json *a = mcnn_json_get(obj, key);
-    int n = 0;
-    if (a && a->type == MCNN_JSON_NUMBER) v[n++] = (float)a->num;
-    else if (a && a->type == MCNN_JSON_ARRAY)
-        for (const mcnn_json *e = a->child; e && n < 3; e = e->next)
-            if (e->type == MCNN_JSON_NUMBER) v[n++] = (float)e->num;
-    return n;
+    return e->type == MCNN_JSON_NUMBER && e->is_int && e->i >= lo && e->i <= hi ? (int)e->i : -1;
 }
 
-static void preprocess_from_meta(mcnn_classifier *c, mcnn_safetensors *st)
+/* "mean" or "std" of the preprocess block into v: one number, or an array of one number or of
+ * one per channel (at most 3), each finite (and > 0 for std).  Absent: v is kept. */
+static mcnn_status json_floats(float *v, const mcnn_json *obj, const char *key, int channels,
+                               const char *path)
 {
-    mcnn_classifier_preprocess *p = &c->pre;
-    const char *v = mcnn_safetensors_meta(st, "preprocess");
-    mcnn_json_doc doc;
-    if (v && mcnn_json_parse(&doc, v, strlen(v)) == MCNN_OK) {
-        const mcnn_json *o = doc.root, *e;
-        if ((e = mcnn_json_get(o, "resize")) && e->type == MCNN_JSON_NUMBER)
-            p->resize = (int)e->num;
-        if ((e = mcnn_json_get(o, "interpolation")) && e->type == MCNN_JSON_STRING)
-            parse_filter(e->str, &p->filter);
-        float m[3], sd[3];
-        int nm = json_floats(o, "mean", m), ns = json_floats(o, "std", sd);
-        for (int i = 0; i < c->in_channels && i < 3; i++) {
-            if (nm) p->mean[i] = m[i < nm ? i : nm - 1];
-            if (ns) p->std[i] = sd[i < ns ? i : ns - 1];
-        }
-        mcnn_json_free(&doc);
+    const mcnn_json *a = mcnn_json_get(obj, key);
+    if (!a) return MCNN_OK;
+    float got[3];
+    int n = 0, ok = a->type == MCNN_JSON_NUMBER ||
+                    (a->type == MCNN_JSON_ARRAY && (a->count == 1 || (int)a->count == channels));
+    for (const mcnn_json *e = a->type == MCNN_JSON_ARRAY ? a->child : a; ok && e && n < 3;
+         e = a->type == MCNN_JSON_ARRAY ? e->next : NULL) {
+        ok = e->type == MCNN_JSON_NUMBER && isfinite((float)e->num) &&
+             (strcmp(key, "std") != 0 || (float)e->num > 0);
+        if (ok) got[n++] = (float)e->num;
     }
-    mcnn_clear_error();
+    if (!ok || n == 0)
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: metadata \"preprocess\": \"%s\" must be "
+                              "a finite number%s, alone or in an array of one%s", path, key,
+                              strcmp(key, "std") == 0 ? " > 0" : "",
+                              channels > 1 ? " or one per channel" : "");
+    for (int i = 0; i < channels && i < 3; i++) v[i] = got[i < n ? i : n - 1];
+    return MCNN_OK;
+}
+
+/* The preprocessing: the defaults for the model's input size, with every field of the
+ * checkpoint's "preprocess" metadata over them.  A field present must be valid, else the load
+ * fails naming the file and the field.  "size" is the size the model was trained at, which a
+ * ResNet's shapes cannot tell (resnet = 1); image_size (not 0) overrides it. */
+static mcnn_status preprocess_from_meta(mcnn_classifier *c, mcnn_safetensors *st, int resnet,
+                                        int image_size)
+{
+    const char *path = mcnn_safetensors_path(st), *v = mcnn_safetensors_meta(st, "preprocess");
+    mcnn_json_doc doc = {0};
+    mcnn_status s = v ? mcnn_json_parse(&doc, v, strlen(v)) : MCNN_OK;
+    if (s != MCNN_OK) return mcnn_wrap_error(s, "%s: metadata \"preprocess\": ", path);
+    const mcnn_json *o = v ? doc.root : NULL, *e;
+    int size = 0;
+    const char *bad = NULL, *why = "";
+    if (o && o->type != MCNN_JSON_OBJECT) bad = "", why = "is not a JSON object";
+    else if (o && (e = mcnn_json_get(o, "size")) &&
+             (size = json_int_in(e, 1, MCNN_CHECKPOINT_MAX_IMAGE)) < 0)
+        bad = "size", why = "must be a whole number from 1 to 4096";
+    if (!bad) {
+        if (resnet && size > 0) c->image_size = size;
+        if (image_size) c->image_size = image_size;
+        default_preprocess(&c->pre, c->image_size, c->in_channels);
+    }
+    mcnn_classifier_preprocess *p = &c->pre;
+    if (!bad && o) {
+        if ((e = mcnn_json_get(o, "resize")) &&
+            (p->resize = json_int_in(e, 1, MCNN_PREPROCESS_MAX_SIDE)) < 0)
+            bad = "resize", why = "must be a whole number from 1 to 16384";
+        else if ((e = mcnn_json_get(o, "channels")) &&
+                 json_int_in(e, 1, 3) != (c->in_channels == 1 ? 1 : 3)) /* as saved */
+            bad = "channels", why = "differs from the model's input channels";
+        else if ((e = mcnn_json_get(o, "interpolation")) &&
+                 (e->type != MCNN_JSON_STRING || !parse_filter(e->str, &p->filter)))
+            bad = "interpolation", why = "must be nearest, box, bilinear, hamming, bicubic or "
+                                         "lanczos";
+    }
+    if (bad)
+        s = mcnn_set_error(MCNN_ERR_FORMAT, "%s: metadata \"preprocess\"%s%s%s %s", path,
+                           *bad ? ": \"" : "", bad, *bad ? "\"" : "", why);
+    const int channels = c->in_channels < 3 ? c->in_channels : 3;
+    if (s == MCNN_OK && o) s = json_floats(p->mean, o, "mean", channels, path);
+    if (s == MCNN_OK && o) s = json_floats(p->std, o, "std", channels, path);
+    if (s == MCNN_OK && size > 0 && size != c->image_size && p->channels == 1)
+        p->resize = c->image_size;
+    if (v) mcnn_json_free(&doc);
+    return s;
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -231,6 +278,12 @@ mcnn_status mcnn_classifier_load(mcnn_classifier **out, const char *path,
     static const mcnn_classifier_load_options none = {0};
     if (!opt) opt = &none;
     *out = NULL;
+    if (opt->image_size < 0 || opt->image_size > MCNN_CHECKPOINT_MAX_IMAGE ||
+        opt->num_classes < 0 || opt->num_classes > MCNN_CHECKPOINT_MAX_DIM)
+        return mcnn_set_error(MCNN_ERR_ARG, "%s: image size %d (at most %d) or %d classes (at "
+                              "most %d) asked for", path, opt->image_size,
+                              MCNN_CHECKPOINT_MAX_IMAGE, opt->num_classes,
+                              MCNN_CHECKPOINT_MAX_DIM);
     mcnn_safetensors *st;
     MCNN_TRY(mcnn_safetensors_open(&st, path));
     const char *arch = mcnn_safetensors_meta(st, "arch");
@@ -270,23 +323,9 @@ mcnn_status mcnn_classifier_load(mcnn_classifier **out, const char *path,
         }
     }
     if (s == MCNN_OK) s = numeric_labels(c);
+    if (s == MCNN_OK)
+        s = preprocess_from_meta(c, st, kind == MCNN_ARCH_RESNET, opt->image_size);
     if (s == MCNN_OK) {
-        /* the size the model was trained at, from the metadata (ResNet's shapes cannot say) */
-        const char *v = mcnn_safetensors_meta(st, "preprocess");
-        mcnn_json_doc doc;
-        int size = 0;
-        if (v && mcnn_json_parse(&doc, v, strlen(v)) == MCNN_OK) {
-            const mcnn_json *e = mcnn_json_get(doc.root, "size");
-            if (e && e->type == MCNN_JSON_NUMBER && e->num >= 1 && e->num <= 16384)
-                size = (int)e->num;
-            mcnn_json_free(&doc);
-        }
-        mcnn_clear_error();
-        if (kind == MCNN_ARCH_RESNET && size) c->image_size = size;
-        if (opt->image_size) c->image_size = opt->image_size;
-        default_preprocess(&c->pre, c->image_size, c->in_channels);
-        preprocess_from_meta(c, st);
-        if (size && size != c->image_size && c->pre.channels == 1) c->pre.resize = c->image_size;
         const char *ml = mcnn_safetensors_meta(st, "multilabel");
         c->multilabel = ml && strcmp(ml, "1") == 0;
         const char *labels = mcnn_safetensors_meta(st, "labels");

@@ -22,6 +22,15 @@ static mcnn_status check_config(const mcnn_clip_config *c)
     if (c->embed_dim <= 0 || c->vision_layers <= 0 || c->text_layers <= 0 ||
         c->context_length <= 0 || c->vocab_size <= 0)
         return mcnn_set_error(MCNN_ERR_ARG, "clip: sizes must be positive");
+    /* sane maxima, so that a configuration read off a file cannot size absurd tables */
+    if (c->vision_width > 65536 || c->text_width > 65536 || c->embed_dim > 65536 ||
+        c->vision_layers > 1024 || c->text_layers > 1024 || c->context_length > 65536 ||
+        c->vocab_size > 1 << 24)
+        return mcnn_set_error(MCNN_ERR_ARG, "clip: widths %d/%d and embedding %d (at most "
+                              "65536), %d/%d layers (at most 1024), context %d (at most 65536), "
+                              "vocabulary %d (at most 16777216)", c->vision_width, c->text_width,
+                              c->embed_dim, c->vision_layers, c->text_layers, c->context_length,
+                              c->vocab_size);
     return MCNN_OK;
 }
 
@@ -58,6 +67,7 @@ static mcnn_status add_blocks(mcnn_params *p, const char *prefix, int layers, in
 /* Weight decay as CLIP's training excludes it: gains, biases, embeddings and the scale. */
 mcnn_status mcnn_clip_build_table(mcnn_params *p, const mcnn_clip_config *c)
 {
+    MCNN_TRY(check_config(c));
     const int64_t W = c->vision_width, w = c->text_width, E = c->embed_dim, P = c->patch_size;
     const int64_t G = c->image_size / c->patch_size;
     ADD("visual.class_embedding", 0, W);

@@ -63,21 +63,32 @@ static void mark_used(mcnn_safetensors *st, unsigned char *used, const char *nam
     if (t) used[t - mcnn_safetensors_at(st, 0)] = 1;
 }
 
-/* in_proj (3W, W) and (3W) from q_proj, k_proj and v_proj, one after the other. */
-static mcnn_status load_hf_qkv(mcnn_safetensors *st, float *dst, const char *name, int W,
-                               unsigned char *used)
+/* Hugging Face's key for part i (q, k, v) of our in_proj row name. */
+static void hf_qkv_key(char *key, size_t size, const char *name, int i)
 {
+    static const char *const parts[3] = {"q_proj", "k_proj", "v_proj"};
     const char *tower = strncmp(name, "visual.", 7) == 0 ? "vision_model" : "text_model";
     const char *rest = strncmp(name, "visual.", 7) == 0 ? name + 7 : name;
     int layer = -1;
     sscanf(rest, "transformer.resblocks.%d.", &layer);
+    snprintf(key, size, "%s.encoder.layers.%d.self_attn.%s.%s", tower, layer, parts[i],
+             strstr(name, "in_proj_bias") ? "bias" : "weight");
+}
+
+/* in_proj (3W, W) and (3W) from q_proj, k_proj and v_proj, one after the other.  dst NULL:
+ * only check that the three are there with their shapes. */
+static mcnn_status load_hf_qkv(mcnn_safetensors *st, float *dst, const char *name, int W,
+                               unsigned char *used)
+{
     const int is_bias = strstr(name, "in_proj_bias") != NULL;
-    const char *parts[3] = {"q_proj", "k_proj", "v_proj"};
+    const int64_t shape[2] = {W, W};
     for (int i = 0; i < 3; i++) {
         char key[160];
-        snprintf(key, sizeof key, "%s.encoder.layers.%d.self_attn.%s.%s", tower, layer, parts[i],
-                 is_bias ? "bias" : "weight");
-        const int64_t shape[2] = {W, W};
+        hf_qkv_key(key, sizeof key, name, i);
+        if (!dst) {
+            MCNN_TRY(mcnn_safetensors_expect(st, key, is_bias ? 1 : 2, shape, NULL));
+            continue;
+        }
         MCNN_TRY(mcnn_safetensors_load_f32(st, key, dst + (size_t)i * W * (is_bias ? 1 : W),
                                            is_bias ? 1 : 2, shape));
         mark_used(st, used, key);
@@ -85,10 +96,12 @@ static mcnn_status load_hf_qkv(mcnn_safetensors *st, float *dst, const char *nam
     return MCNN_OK;
 }
 
-/* Our projection (W, E), used as x @ proj, is the transpose of HF's Linear weight (E, W). */
+/* Our projection (W, E), used as x @ proj, is the transpose of HF's Linear weight (E, W).
+ * dst NULL: only check that it is there with its shape. */
 static mcnn_status load_hf_projection(mcnn_safetensors *st, float *dst, const char *key, int W,
                                       int E, unsigned char *used)
 {
+    if (!dst) return mcnn_safetensors_expect(st, key, 2, (const int64_t[]){E, W}, NULL);
     float *tmp = malloc((size_t)W * E * sizeof(float));
     if (!tmp) return mcnn_set_error(MCNN_ERR_NOMEM, "out of memory");
     const int64_t shape[2] = {E, W};
@@ -102,13 +115,16 @@ static mcnn_status load_hf_projection(mcnn_safetensors *st, float *dst, const ch
     return s;
 }
 
-static mcnn_status load_hf(mcnn_clip *m, mcnn_safetensors *st, unsigned char *used)
+/* Load p (allocated) from Hugging Face's keys; with p->data NULL, only check that every key
+ * is there with its shape. */
+static mcnn_status load_hf(mcnn_params *p, const mcnn_clip_config *c,
+                           mcnn_safetensors *st, unsigned char *used)
 {
-    const mcnn_clip_config *c = &m->cfg;
-    MCNN_TRY(mcnn_params_load(&m->params, st, hf_map, NULL, used)); /* the renamed ones */
-    for (int i = 0; i < m->params.count; i++) {
-        const mcnn_param *row = &m->params.table[i];
-        float *dst = m->params.data + row->offset;
+    if (p->data) MCNN_TRY(mcnn_params_load(p, st, hf_map, NULL, used));
+    else MCNN_TRY(mcnn_params_check_file(p, st, hf_map, NULL)); /* the renamed ones */
+    for (int i = 0; i < p->count; i++) {
+        const mcnn_param *row = &p->table[i];
+        float *dst = p->data ? p->data + row->offset : NULL;
         const int vision = strncmp(row->name, "visual.", 7) == 0;
         if (strstr(row->name, ".attn.in_proj_"))
             MCNN_TRY(load_hf_qkv(st, dst, row->name, vision ? c->vision_width : c->text_width, used));
@@ -128,11 +144,12 @@ static int hf_ignore(const char *name)
     return n >= 12 && strcmp(name + n - 12, "position_ids") == 0; /* a buffer of 0..T-1 */
 }
 
-/* Heads: the checkpoint's metadata, else the options, else width / 64 as OpenAI builds them. */
+/* Heads: the options, else the checkpoint's metadata, else width / 64 as OpenAI builds them. */
 static int read_heads(mcnn_safetensors *st, const char *which, int option, int width)
 {
     const char *meta = NULL;
     int heads = 0;
+    if (option > 0) return option;
     if (strcmp(which, "vision") == 0) {
         meta = mcnn_safetensors_meta(st, "vision_heads");
         if (meta) heads = atoi(meta);
@@ -144,54 +161,78 @@ static int read_heads(mcnn_safetensors *st, const char *which, int option, int w
             mcnn_json_free(&doc);
         }
     }
-    if (heads <= 0) heads = option;
+    mcnn_clear_error();
     if (heads <= 0 && width % 64 == 0) heads = width / 64;
     return heads;
 }
 
+/* Read the configuration off the checkpoint's shapes.  Every size is bounded here and checked
+ * against the file (check_file) before the model is allocated. */
 static mcnn_status read_config(mcnn_clip_config *c, mcnn_safetensors *st, clip_names names,
                                const mcnn_clip_load_options *opt)
 {
     const char *path = mcnn_safetensors_path(st);
     const int hf = names == NAMES_HF;
-    const mcnn_st_tensor *conv1 = mcnn_safetensors_find(st, hf ? "vision_model.embeddings.patch_embedding.weight" : "visual.conv1.weight");
-    const mcnn_st_tensor *vpos = mcnn_safetensors_find(st, hf ? "vision_model.embeddings.position_embedding.weight" : "visual.positional_embedding");
-    const mcnn_st_tensor *tpos = mcnn_safetensors_find(st, hf ? "text_model.embeddings.position_embedding.weight" : "positional_embedding");
-    const mcnn_st_tensor *tok = mcnn_safetensors_find(st, hf ? "text_model.embeddings.token_embedding.weight" : "token_embedding.weight");
-    const mcnn_st_tensor *tproj = mcnn_safetensors_find(st, hf ? "text_projection.weight" : "text_projection");
-    const char *missing = !conv1 ? "patch embedding" : !vpos ? "image positional embedding"
-                          : !tpos ? "text positional embedding" : !tok ? "token embedding"
-                          : !tproj ? "text projection" : NULL;
-    if (missing) return mcnn_set_error(MCNN_ERR_FORMAT, "%s: not a CLIP checkpoint (no %s)", path, missing);
-    if (conv1->ndim != 4 || conv1->shape[1] != 3 || conv1->shape[2] != conv1->shape[3] ||
-        vpos->ndim != 2 || tpos->ndim != 2 || tok->ndim != 2 || tproj->ndim != 2)
+    const char *keys[5] = {hf ? "vision_model.embeddings.patch_embedding.weight" : "visual.conv1.weight",
+                           hf ? "vision_model.embeddings.position_embedding.weight" : "visual.positional_embedding",
+                           hf ? "text_model.embeddings.position_embedding.weight" : "positional_embedding",
+                           hf ? "text_model.embeddings.token_embedding.weight" : "token_embedding.weight",
+                           hf ? "text_projection.weight" : "text_projection"};
+    static const char *const what[5] = {"patch embedding", "image positional embedding",
+                                        "text positional embedding", "token embedding",
+                                        "text projection"};
+    const mcnn_st_tensor *t[5];
+    for (int i = 0; i < 5; i++)
+        if (!mcnn_safetensors_find(st, keys[i]))
+            return mcnn_set_error(MCNN_ERR_FORMAT, "%s: not a CLIP checkpoint (no %s)", path,
+                                  what[i]);
+    for (int i = 0; i < 5; i++) MCNN_TRY(mcnn_checkpoint_need(&t[i], st, keys[i], i ? 2 : 4));
+    const mcnn_st_tensor *conv1 = t[0], *vpos = t[1], *tpos = t[2], *tok = t[3], *tproj = t[4];
+    if (conv1->shape[1] != 3 || conv1->shape[2] != conv1->shape[3] ||
+        conv1->shape[2] > MCNN_CHECKPOINT_MAX_IMAGE)
         return mcnn_set_error(MCNN_ERR_FORMAT, "%s: CLIP embeddings have unexpected shapes", path);
     memset(c, 0, sizeof *c);
     c->vision_width = (int)conv1->shape[0];
     c->patch_size = (int)conv1->shape[2];
-    int grid = 0;
-    while ((int64_t)(grid + 1) * (grid + 1) <= vpos->shape[0] - 1) grid++;
-    if ((int64_t)grid * grid != vpos->shape[0] - 1)
-        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: %lld image positions are not 1 + a square grid",
-                              path, (long long)vpos->shape[0]);
+    const int grid = mcnn_checkpoint_grid(vpos->shape[0]);
+    if (grid < 0 || (int64_t)grid * c->patch_size > MCNN_CHECKPOINT_MAX_IMAGE)
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: %lld image positions are not 1 + a square "
+                              "grid of an image of at most %d pixels", path,
+                              (long long)vpos->shape[0], MCNN_CHECKPOINT_MAX_IMAGE);
     c->image_size = grid * c->patch_size;
     c->context_length = (int)tpos->shape[0];
     c->text_width = (int)tpos->shape[1];
     c->vocab_size = (int)tok->shape[0];
     c->embed_dim = (int)(hf ? tproj->shape[0] : tproj->shape[1]);
-    c->vision_layers = mcnn_checkpoint_count_layers(st, hf ? "vision_model.encoder.layers."
-                                                           : "visual.transformer.resblocks.");
-    c->text_layers = mcnn_checkpoint_count_layers(st, hf ? "text_model.encoder.layers."
-                                                         : "transformer.resblocks.");
+    MCNN_TRY(mcnn_checkpoint_count(&c->vision_layers, st, hf ? "vision_model.encoder.layers."
+                                                             : "visual.transformer.resblocks.",
+                                   0, MCNN_CHECKPOINT_MAX_LAYERS, "block"));
+    MCNN_TRY(mcnn_checkpoint_count(&c->text_layers, st, hf ? "text_model.encoder.layers."
+                                                           : "transformer.resblocks.",
+                                   0, MCNN_CHECKPOINT_MAX_LAYERS, "block"));
     if (!c->vision_layers || !c->text_layers)
         return mcnn_set_error(MCNN_ERR_FORMAT, "%s: no %s transformer blocks", path,
                               c->vision_layers ? "text" : "image");
     c->vision_heads = read_heads(st, "vision", opt->vision_heads, c->vision_width);
     c->text_heads = read_heads(st, "text", opt->text_heads, c->text_width);
     if (c->vision_heads <= 0 || c->text_heads <= 0)
-        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: cannot tell the head counts; pass them in "
-                                               "the load options", path);
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: cannot tell the head counts (widths %d and "
+                              "%d, not multiples of 64, and no metadata); pass them in the load "
+                              "options", path, c->vision_width, c->text_width);
     return MCNN_OK;
+}
+
+/* Every tensor the configuration implies is in the file with its shape, before allocating. */
+static mcnn_status check_file(const mcnn_clip_config *cfg, mcnn_safetensors *st,
+                              clip_names names)
+{
+    mcnn_params table = {0};
+    mcnn_status s = mcnn_clip_build_table(&table, cfg);
+    if (s != MCNN_OK) s = mcnn_wrap_error(s, "%s: ", mcnn_safetensors_path(st));
+    else if (names == NAMES_HF) s = load_hf(&table, cfg, st, NULL);
+    else s = mcnn_params_check_file(&table, st, NULL, NULL);
+    mcnn_params_free(&table);
+    return s;
 }
 
 mcnn_status mcnn_clip_load(mcnn_clip **out, const char *path, const mcnn_clip_load_options *opt)
@@ -212,9 +253,11 @@ mcnn_status mcnn_clip_load(mcnn_clip **out, const char *path, const mcnn_clip_lo
     mcnn_clip *m = NULL;
     unsigned char *used = calloc((size_t)mcnn_safetensors_count(st) + 1, 1);
     if (s == MCNN_OK && !used) s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
-    if (s == MCNN_OK) s = mcnn_clip_new(&m, &cfg);
+    if (s == MCNN_OK) s = check_file(&cfg, st, names);
+    if (s == MCNN_OK && (s = mcnn_clip_new(&m, &cfg)) != MCNN_OK)
+        s = mcnn_wrap_error(s, "%s: ", path);
     if (s == MCNN_OK)
-        s = names == NAMES_HF ? load_hf(m, st, used)
+        s = names == NAMES_HF ? load_hf(&m->params, &m->cfg, st, used)
                               : mcnn_params_load(&m->params, st, NULL, NULL, used);
     if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, hf_ignore);
     free(used);

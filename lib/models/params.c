@@ -6,6 +6,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* FNV-1a: the name's slot in the index. */
+static size_t name_hash(const char *name)
+{
+    size_t h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++) h = (h ^ *c) * 16777619u;
+    return h;
+}
+
+/* The slot holding name, or the empty slot where it would go (open addressing, linear probe;
+ * the index is kept at most half full, so a probe always ends). */
+static int *index_slot(const mcnn_params *p, const char *name)
+{
+    const size_t mask = (size_t)p->index_size - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        int *slot = &p->index[i];
+        if (*slot == 0 || strcmp(p->table[*slot - 1].name, name) == 0) return slot;
+    }
+}
+
+/* Grow the index to keep it at most half full once row count + 1 is added. */
+static mcnn_status index_reserve(mcnn_params *p, int rows)
+{
+    if (2 * rows <= p->index_size) return MCNN_OK;
+    int size = p->index_size ? 2 * p->index_size : 128;
+    while (2 * rows > size) size *= 2;
+    int *index = calloc((size_t)size, sizeof *index);
+    if (!index) return mcnn_set_error(MCNN_ERR_NOMEM, "params: out of memory");
+    free(p->index);
+    p->index = index;
+    p->index_size = size;
+    for (int r = 0; r < p->count; r++) *index_slot(p, p->table[r].name) = r + 1;
+    return MCNN_OK;
+}
+
 mcnn_status mcnn_params_add(mcnn_params *p, const char *name, int ndim, const int64_t *shape,
                             int decay)
 {
@@ -15,6 +49,9 @@ mcnn_status mcnn_params_add(mcnn_params *p, const char *name, int ndim, const in
                               MCNN_MAX_DIMS);
     if (strlen(name) >= sizeof p->table[0].name)
         return mcnn_set_error(MCNN_ERR_ARG, "params: name '%s' is too long", name);
+    MCNN_TRY(index_reserve(p, p->count + 1));
+    int *slot = index_slot(p, name);
+    if (*slot) return mcnn_set_error(MCNN_ERR_ARG, "params: '%s' added twice", name);
     if (p->count == p->capacity) {
         int cap = p->capacity ? 2 * p->capacity : 64;
         mcnn_param *t = realloc(p->table, (size_t)cap * sizeof *t);
@@ -27,18 +64,22 @@ mcnn_status mcnn_params_add(mcnn_params *p, const char *name, int ndim, const in
     snprintf(row->name, sizeof row->name, "%s", name);
     row->ndim = ndim;
     row->numel = 1;
+    int overflow = 0;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] <= 0)
             return mcnn_set_error(MCNN_ERR_ARG, "params: '%s' dim %d is %lld", name, d,
                                   (long long)shape[d]);
         row->shape[d] = shape[d];
-        row->numel *= (size_t)shape[d];
+        row->numel = mcnn_mul_size(row->numel, (size_t)shape[d], &overflow);
     }
-    row->decay = decay;
     /* Round each tensor up to 16 floats so every one starts 64-byte aligned. */
+    const size_t padded = (row->numel + 15) & ~(size_t)15;
+    if (overflow || row->numel > SIZE_MAX / 8 || padded > SIZE_MAX / 8 - p->total)
+        return mcnn_set_error(MCNN_ERR_ARG, "params: '%s' is too large", name);
+    row->decay = decay;
     row->offset = p->total;
-    p->total += (row->numel + 15) & ~(size_t)15;
-    p->count++;
+    p->total += padded;
+    *slot = ++p->count;
     return MCNN_OK;
 }
 
@@ -70,8 +111,11 @@ mcnn_status mcnn_params_alloc(mcnn_params *p, int with_grad)
     p->data = mcnn_calloc(p->total ? p->total : 1, sizeof(float));
     p->grad = with_grad ? lazy_zeros(p->total ? p->total : 1) : NULL;
     if (!p->data || (with_grad && !p->grad)) {
+        const size_t total = p->total; /* mcnn_params_free zeroes it */
         mcnn_params_free(p);
-        return mcnn_set_error(MCNN_ERR_NOMEM, "params: cannot allocate %zu floats", p->total);
+        return mcnn_set_error(MCNN_ERR_NOMEM, "params: cannot allocate %zu floats (%.1f GB)%s",
+                              total, (double)total * sizeof(float) * (with_grad ? 2 : 1) / 1e9,
+                              with_grad ? " for the values and their gradients" : "");
     }
     return MCNN_OK;
 }
@@ -79,6 +123,7 @@ mcnn_status mcnn_params_alloc(mcnn_params *p, int with_grad)
 void mcnn_params_free(mcnn_params *p)
 {
     free(p->table);
+    free(p->index);
     mcnn_free(p->data);
     lazy_zeros_free(p->grad);
     memset(p, 0, sizeof *p);
@@ -86,9 +131,9 @@ void mcnn_params_free(mcnn_params *p)
 
 const mcnn_param *mcnn_params_find(const mcnn_params *p, const char *name)
 {
-    for (int i = 0; i < p->count; i++)
-        if (strcmp(p->table[i].name, name) == 0) return &p->table[i];
-    return NULL;
+    if (!p->index_size) return NULL;
+    const int row = *index_slot(p, name);
+    return row ? &p->table[row - 1] : NULL;
 }
 
 float *mcnn_params_data(const mcnn_params *p, const char *name)
@@ -108,22 +153,39 @@ void mcnn_params_zero_grad(mcnn_params *p)
     if (p->grad) memset(p->grad, 0, p->total * sizeof(float));
 }
 
+/* The file's key for a row (written into key when mapped), or NULL: the file has none. */
+static const char *file_key(const mcnn_param *row, mcnn_key_map_fn map, void *ctx, char *key,
+                            size_t size)
+{
+    if (!map) return row->name;
+    return map(row->name, key, size, ctx) ? key : NULL;
+}
+
 mcnn_status mcnn_params_load(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map, void *ctx,
                              unsigned char *used)
 {
     char key[256];
     for (int i = 0; i < p->count; i++) {
         const mcnn_param *row = &p->table[i];
-        const char *name = row->name;
-        if (map) {
-            if (!map(row->name, key, sizeof key, ctx)) continue;
-            name = key;
-        }
+        const char *name = file_key(row, map, ctx, key, sizeof key);
+        if (!name) continue;
         MCNN_TRY(mcnn_safetensors_load_f32(st, name, p->data + row->offset, row->ndim, row->shape));
         if (used) {
             const mcnn_st_tensor *t = mcnn_safetensors_find(st, name);
             used[t - mcnn_safetensors_at(st, 0)] = 1;
         }
+    }
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_params_check_file(const mcnn_params *p, const mcnn_safetensors *st,
+                                   mcnn_key_map_fn map, void *ctx)
+{
+    char key[256];
+    for (int i = 0; i < p->count; i++) {
+        const mcnn_param *row = &p->table[i];
+        const char *name = file_key(row, map, ctx, key, sizeof key);
+        if (name) MCNN_TRY(mcnn_safetensors_expect(st, name, row->ndim, row->shape, NULL));
     }
     return MCNN_OK;
 }

@@ -42,7 +42,8 @@ static mcnn_status check_config(const mcnn_resnet_config *c)
                               "classes: each must be positive (and sane)", c->in_channels,
                               c->stem_width, c->num_classes);
     for (int s = 0; s < c->stages; s++)
-        if (c->blocks[s] < 1 || c->blocks[s] > 1000 || c->widths[s] < 1 || c->widths[s] > 65536)
+        if (c->blocks[s] < 1 || c->blocks[s] > MCNN_RESNET_MAX_BLOCKS || c->widths[s] < 1 ||
+            c->widths[s] > 65536)
             return mcnn_set_error(MCNN_ERR_ARG, "resnet: stage %d has %d blocks of width %d",
                                   s + 1, c->blocks[s], c->widths[s]);
     if (!(c->bn_eps > 0) || !(c->bn_momentum >= 0 && c->bn_momentum <= 1))
@@ -160,7 +161,7 @@ static void bind_stats(mcnn_resnet *m)
 #undef RUN
 }
 
-mcnn_status mcnn_resnet_new(mcnn_resnet **out, const mcnn_resnet_config *cfg)
+mcnn_status mcnn_resnet_plan(mcnn_resnet **out, const mcnn_resnet_config *cfg)
 {
     *out = NULL;
     MCNN_TRY(check_config(cfg));
@@ -189,17 +190,33 @@ mcnn_status mcnn_resnet_new(mcnn_resnet **out, const mcnn_resnet_config *cfg)
             IC = cfg->widths[st] * expansion;
         }
     if (s == MCNN_OK) s = build_tables(m);
-    if (s == MCNN_OK) s = mcnn_params_alloc(&m->params, 1);
-    if (s == MCNN_OK) s = mcnn_params_alloc(&m->buffers, 0);
     if (s != MCNN_OK) {
         mcnn_resnet_free(m);
         return s;
     }
+    *out = m;
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_resnet_alloc(mcnn_resnet *m)
+{
+    MCNN_TRY(mcnn_params_alloc(&m->params, 1));
+    MCNN_TRY(mcnn_params_alloc(&m->buffers, 0));
     bind_views(m, &m->w, m->params.data);
     bind_views(m, &m->g, m->params.grad);
     bind_stats(m);
-    *out = m;
     return MCNN_OK;
+}
+
+mcnn_status mcnn_resnet_new(mcnn_resnet **out, const mcnn_resnet_config *cfg)
+{
+    MCNN_TRY(mcnn_resnet_plan(out, cfg));
+    mcnn_status s = mcnn_resnet_alloc(*out);
+    if (s != MCNN_OK) {
+        mcnn_resnet_free(*out);
+        *out = NULL;
+    }
+    return s;
 }
 
 static void fill_uniform(float *x, size_t n, float a, mcnn_rng *r)

@@ -79,6 +79,11 @@ struct mcnn_resnet {
 
 /* Check cfg, build both tables, allocate and bind (no initialisation: all zero). */
 mcnn_status mcnn_resnet_new(mcnn_resnet **out, const mcnn_resnet_config *cfg);
+#define MCNN_RESNET_MAX_BLOCKS 1000 /* per stage */
+/* The two halves of mcnn_resnet_new: check cfg and build both tables (nothing sized by the
+ * model yet, so a loader can check the tables against its file first), then allocate and bind. */
+mcnn_status mcnn_resnet_plan(mcnn_resnet **out, const mcnn_resnet_config *cfg);
+mcnn_status mcnn_resnet_alloc(mcnn_resnet *m);
 /* Release the planned activations (resnet_run.c). */
 void mcnn_resnet_acts_free(resnet_acts *a);
 /* torchvision's initialisation (used by create and for a new fc). */

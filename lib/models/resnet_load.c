@@ -21,31 +21,6 @@ static int map_key(const char *name, char *buf, size_t size, void *vctx)
     return 1;
 }
 
-/* 1 + the largest S of any tensor named "layerS.<anything>" (stages are numbered from 1). */
-static int count_stages(const mcnn_safetensors *st)
-{
-    int stages = 0;
-    for (int i = 0; i < mcnn_safetensors_count(st); i++) {
-        const char *name = mcnn_safetensors_at(st, i)->name;
-        int s, n = 0;
-        if (sscanf(name, "layer%d.%n", &s, &n) == 1 && n && s > stages && s < 1000) stages = s;
-    }
-    return stages;
-}
-
-/* A tensor the configuration is read from: present, with ndim dimensions. */
-static mcnn_status need(const mcnn_st_tensor **t, mcnn_safetensors *st, const char *name, int ndim)
-{
-    *t = mcnn_safetensors_find(st, name);
-    if (!*t)
-        return mcnn_set_error(MCNN_ERR_NOT_FOUND, "%s: tensor '%s' is missing",
-                              mcnn_safetensors_path(st), name);
-    if ((*t)->ndim != ndim || (*t)->numel == 0 || (*t)->shape[0] > 1 << 24)
-        return mcnn_set_error(MCNN_ERR_SHAPE, "%s: '%s' has %d dimensions, expected %d",
-                              mcnn_safetensors_path(st), name, (*t)->ndim, ndim);
-    return MCNN_OK;
-}
-
 /* Read the configuration off the checkpoint's shapes. */
 static mcnn_status read_config(mcnn_resnet_config *c, mcnn_safetensors *st)
 {
@@ -60,7 +35,7 @@ static mcnn_status read_config(mcnn_resnet_config *c, mcnn_safetensors *st)
         return mcnn_set_error(MCNN_ERR_FORMAT, "%s: not a ResNet checkpoint ('conv1.weight' "
                               "missing)", path);
     }
-    MCNN_TRY(need(&t, st, "conv1.weight", 4));
+    MCNN_TRY(mcnn_checkpoint_need(&t, st, "conv1.weight", 4));
     c->stem_width = (int)t->shape[0];
     c->in_channels = (int)t->shape[1];
     if (t->shape[2] == 7 && t->shape[3] == 7) c->stem = MCNN_RESNET_STEM_IMAGENET;
@@ -69,26 +44,33 @@ static mcnn_status read_config(mcnn_resnet_config *c, mcnn_safetensors *st)
         return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "%s: 'conv1.weight' is a %lldx%lld kernel; "
                               "the stems are 7x7 (ImageNet) and 3x3 (small images)", path,
                               (long long)t->shape[2], (long long)t->shape[3]);
-    c->stages = count_stages(st);
+    MCNN_TRY(mcnn_checkpoint_count(&c->stages, st, "layer", 1, MCNN_RESNET_MAX_STAGES, "stage"));
     if (c->stages == 0)
         return mcnn_set_error(MCNN_ERR_FORMAT, "%s: no residual stages ('layer1.0.conv1.weight' "
                               "missing)", path);
-    if (c->stages > MCNN_RESNET_MAX_STAGES)
-        return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "%s: %d stages (at most %d)", path, c->stages,
-                              MCNN_RESNET_MAX_STAGES);
     c->block = mcnn_safetensors_find(st, "layer1.0.conv3.weight") ? MCNN_RESNET_BOTTLENECK
                                                                    : MCNN_RESNET_BASIC;
     for (int s = 0; s < c->stages; s++) {
         char name[64];
         snprintf(name, sizeof name, "layer%d.", s + 1);
-        c->blocks[s] = mcnn_checkpoint_count_layers(st, name);
+        MCNN_TRY(mcnn_checkpoint_count(&c->blocks[s], st, name, 0, MCNN_RESNET_MAX_BLOCKS,
+                                       "block"));
         snprintf(name, sizeof name, "layer%d.0.conv1.weight", s + 1);
-        MCNN_TRY(need(&t, st, name, 4));
+        MCNN_TRY(mcnn_checkpoint_need(&t, st, name, 4));
         c->widths[s] = (int)t->shape[0];
     }
-    t = mcnn_safetensors_find(st, "fc.weight");
-    c->num_classes = t && t->ndim == 2 ? (int)t->shape[0] : 0;
+    if (mcnn_safetensors_find(st, "fc.weight")) { /* none: the caller gives the classes */
+        MCNN_TRY(mcnn_checkpoint_need(&t, st, "fc.weight", 2));
+        c->num_classes = (int)t->shape[0];
+    }
     return MCNN_OK;
+}
+
+/* Every tensor of both tables is in the file with its shape, before allocating them. */
+static mcnn_status check_file(mcnn_resnet *m, mcnn_safetensors *st, load_ctx *ctx)
+{
+    MCNN_TRY(mcnn_params_check_file(&m->params, st, map_key, ctx));
+    return mcnn_params_check_file(&m->buffers, st, NULL, NULL);
 }
 
 /* Mark "<bn>.num_batches_tracked" used for every BN of the model, and take its value (any
@@ -130,8 +112,10 @@ mcnn_status mcnn_resnet_load(mcnn_resnet **out, const char *path,
     mcnn_resnet *m = NULL;
     unsigned char *used = calloc((size_t)mcnn_safetensors_count(st) + 1, 1);
     if (s == MCNN_OK && !used) s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
-    if (s == MCNN_OK && (s = mcnn_resnet_new(&m, &cfg)) != MCNN_OK)
+    if (s == MCNN_OK && (s = mcnn_resnet_plan(&m, &cfg)) != MCNN_OK)
         s = mcnn_wrap_error(s, "%s: ", path);
+    if (s == MCNN_OK) s = check_file(m, st, &ctx);
+    if (s == MCNN_OK) s = mcnn_resnet_alloc(m);
     if (s == MCNN_OK) s = mcnn_params_load(&m->params, st, map_key, &ctx, used);
     if (s == MCNN_OK) s = mcnn_params_load(&m->buffers, st, NULL, NULL, used);
     if (s == MCNN_OK && ctx.skip_fc) {

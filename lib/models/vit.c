@@ -30,6 +30,12 @@ static mcnn_status check_config(const mcnn_vit_config *c)
                                             "be positive");
     if (c->image_size > 4096)
         return mcnn_set_error(MCNN_ERR_ARG, "vit: image size %d is absurd", c->image_size);
+    /* sane maxima, so that a configuration read off a file cannot size absurd tables */
+    if (c->layers > 1024 || c->width > 65536 || c->mlp_dim > 1 << 18 || c->in_channels > 4096 ||
+        c->num_classes > 1 << 24)
+        return mcnn_set_error(MCNN_ERR_ARG, "vit: %d layers (at most 1024), width %d (65536), "
+                              "MLP %d (262144), %d channels (4096), %d classes (16777216)",
+                              c->layers, c->width, c->mlp_dim, c->in_channels, c->num_classes);
     return MCNN_OK;
 }
 
@@ -39,6 +45,7 @@ static mcnn_status check_config(const mcnn_vit_config *c)
 
 mcnn_status mcnn_vit_build_table(mcnn_params *p, const mcnn_vit_config *cfg)
 {
+    MCNN_TRY(check_config(cfg));
     const int64_t C = cfg->width, F = cfg->mlp_dim, PS = cfg->patch_size;
     const int64_t G = cfg->image_size / cfg->patch_size, T = 1 + G * G;
     char name[128];

@@ -45,7 +45,7 @@ struct mcnn_vit {
     vit_acts acts;
 };
 
-/* Build the table for cfg (no allocation of values). */
+/* Check cfg and build the table for it (no allocation of values). */
 mcnn_status mcnn_vit_build_table(mcnn_params *p, const mcnn_vit_config *cfg);
 /* Point w and g at the values and gradients; allocate the per-block arrays. */
 mcnn_status mcnn_vit_bind(mcnn_vit *m);

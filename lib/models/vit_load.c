@@ -5,6 +5,7 @@
 #include "checkpoint.h"
 #include "pos_embed.h"
 #include "vit_internal.h"
+#include "io/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,46 +83,127 @@ static const mcnn_st_tensor *find_mapped(mcnn_safetensors *st, const load_ctx *c
     return mcnn_safetensors_find(st, key);
 }
 
-/* Read the configuration off the checkpoint's shapes. */
+/* A tensor the configuration is read from, by its torchvision name (mapped to the file's). */
+static mcnn_status need(const mcnn_st_tensor **t, mcnn_safetensors *st, const load_ctx *ctx,
+                        const char *name, int ndim)
+{
+    char key[160];
+    load_ctx plain = *ctx;
+    plain.skip_pos = plain.skip_head = 0;
+    if (!map_key(name, key, sizeof key, &plain)) snprintf(key, sizeof key, "%s", name);
+    return mcnn_checkpoint_need(t, st, key, ndim);
+}
+
+/* A head count from the metadata: "heads" (what we write), "num_heads" (torchvision's
+ * VisionTransformer argument), or either inside the "config" JSON.  0 when none is there;
+ * -1 (error set) when one is there but is no positive integer dividing width. */
+static int heads_from_meta(mcnn_safetensors *st, int width)
+{
+    static const char *const keys[] = {"heads", "num_heads"};
+    const char *path = mcnn_safetensors_path(st);
+    for (int k = 0; k < 2; k++) {
+        const char *v = mcnn_safetensors_meta(st, keys[k]);
+        if (!v) continue;
+        char *end;
+        long h = strtol(v, &end, 10);
+        if (end == v || *end || h <= 0 || h > width || width % h) {
+            mcnn_set_error(MCNN_ERR_FORMAT, "%s: metadata \"%s\" is '%.40s', not a head count "
+                           "dividing the width %d", path, keys[k], v, width);
+            return -1;
+        }
+        return (int)h;
+    }
+    const char *config = mcnn_safetensors_meta(st, "config");
+    mcnn_json_doc doc;
+    int heads = 0;
+    if (config && mcnn_json_parse(&doc, config, strlen(config)) == MCNN_OK) {
+        for (int k = 0; k < 2 && !heads; k++) {
+            const mcnn_json *h = mcnn_json_get(doc.root, keys[k]);
+            if (!h) continue;
+            if (h->type != MCNN_JSON_NUMBER || !h->is_int || h->i <= 0 || h->i > width ||
+                width % h->i) {
+                mcnn_set_error(MCNN_ERR_FORMAT, "%s: metadata \"config\" has \"%s\" that is "
+                               "not a head count dividing the width %d", path, keys[k], width);
+                heads = -1;
+            } else {
+                heads = (int)h->i;
+            }
+        }
+        mcnn_json_free(&doc);
+    }
+    if (heads == 0) mcnn_clear_error(); /* a config that is no JSON says nothing about heads */
+    return heads;
+}
+
+/* Heads cannot be read from shapes.  In order: the caller's option, the metadata, and the
+ * guess width / 64 (true of ViT-Ti/S/B/L/H). */
+static mcnn_status read_heads(int *heads, mcnn_safetensors *st, int width, int option)
+{
+    if (option > 0) return *heads = option, MCNN_OK;
+    *heads = heads_from_meta(st, width);
+    if (*heads < 0) return MCNN_ERR_FORMAT;
+    if (*heads == 0 && width % 64 == 0) *heads = width / 64;
+    if (*heads == 0)
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: cannot tell the head count: the metadata "
+                              "has no \"heads\" or \"num_heads\", and width %d is not a "
+                              "multiple of 64 (the guess width / 64); pass "
+                              "mcnn_vit_load_options.heads", mcnn_safetensors_path(st), width);
+    return MCNN_OK;
+}
+
+/* Read the configuration off the checkpoint's shapes.  Every size is bounded here and checked
+ * against the file (mcnn_params_check_file) before the model is allocated. */
 static mcnn_status read_config(mcnn_vit_config *c, mcnn_safetensors *st, const load_ctx *ctx,
                                const mcnn_vit_load_options *opt)
 {
     const char *path = mcnn_safetensors_path(st);
-    const mcnn_st_tensor *patch = find_mapped(st, ctx, "conv_proj.weight");
-    const mcnn_st_tensor *pos = find_mapped(st, ctx, "encoder.pos_embedding");
-    const mcnn_st_tensor *fc1 = find_mapped(st, ctx, "encoder.layers.encoder_layer_0.mlp.0.weight");
-    const mcnn_st_tensor *head = find_mapped(st, ctx, "heads.head.weight");
-    if (!pos || !fc1)
+    const mcnn_st_tensor *patch, *pos, *fc1, *head = find_mapped(st, ctx, "heads.head.weight");
+    if (!find_mapped(st, ctx, "encoder.pos_embedding") ||
+        !find_mapped(st, ctx, "encoder.layers.encoder_layer_0.mlp.0.weight"))
         return mcnn_set_error(MCNN_ERR_FORMAT, "%s: not a ViT checkpoint (%s missing)", path,
-                              pos ? "the first block's MLP" : "the positional embedding");
-    if (patch->ndim != 4 || patch->shape[2] != patch->shape[3])
-        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: patch embedding is not (C, IC, P, P)", path);
+                              find_mapped(st, ctx, "encoder.pos_embedding")
+                                  ? "the first block's MLP" : "the positional embedding");
+    MCNN_TRY(need(&patch, st, ctx, "conv_proj.weight", 4));
+    MCNN_TRY(need(&pos, st, ctx, "encoder.pos_embedding", 3));
+    MCNN_TRY(need(&fc1, st, ctx, "encoder.layers.encoder_layer_0.mlp.0.weight", 2));
+    if (patch->shape[2] != patch->shape[3] || patch->shape[2] > MCNN_CHECKPOINT_MAX_IMAGE)
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: patch embedding is not (C, IC, P, P) with "
+                              "P <= %d", path, MCNN_CHECKPOINT_MAX_IMAGE);
     memset(c, 0, sizeof *c);
     c->width = (int)patch->shape[0];
     c->in_channels = (int)patch->shape[1];
     c->patch_size = (int)patch->shape[2];
     c->mlp_dim = (int)fc1->shape[0];
     c->ln_eps = 1e-6f;
-    if (pos->ndim != 3 || pos->shape[2] != c->width)
+    if (pos->shape[0] != 1 || pos->shape[2] != c->width)
         return mcnn_set_error(MCNN_ERR_FORMAT, "%s: positional embedding is not (1, T, %d)", path,
                               c->width);
-    int grid = 0;
-    while ((int64_t)(grid + 1) * (grid + 1) <= pos->shape[1] - 1) grid++;
-    if ((int64_t)grid * grid != pos->shape[1] - 1)
-        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: %lld positions are not 1 + a square grid",
-                              path, (long long)pos->shape[1]);
+    const int grid = mcnn_checkpoint_grid(pos->shape[1]);
+    if (grid < 0 || (int64_t)grid * c->patch_size > MCNN_CHECKPOINT_MAX_IMAGE)
+        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: %lld positions are not 1 + a square grid of "
+                              "an image of at most %d pixels", path, (long long)pos->shape[1],
+                              MCNN_CHECKPOINT_MAX_IMAGE);
     c->image_size = grid * c->patch_size;
-    c->layers = mcnn_checkpoint_count_layers(st, ctx->names == NAMES_TIMM
-                                                     ? "blocks." : "encoder.layers.encoder_layer_");
+    MCNN_TRY(mcnn_checkpoint_count(&c->layers, st, ctx->names == NAMES_TIMM
+                                                   ? "blocks." : "encoder.layers.encoder_layer_",
+                                   0, MCNN_CHECKPOINT_MAX_LAYERS, "block"));
     if (c->layers == 0) return mcnn_set_error(MCNN_ERR_FORMAT, "%s: no transformer blocks", path);
-    c->num_classes = head && head->ndim == 2 ? (int)head->shape[0] : 0;
-    const char *meta_heads = mcnn_safetensors_meta(st, "heads");
-    c->heads = meta_heads ? atoi(meta_heads) : opt->heads ? opt->heads
-               : c->width % 64 == 0 ? c->width / 64 : 0;
-    if (c->heads <= 0)
-        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: cannot tell the head count of width %d; "
-                                               "pass it in the load options", path, c->width);
-    return MCNN_OK;
+    if (head && (head->ndim != 2 || head->shape[0] < 1 || head->shape[0] > MCNN_CHECKPOINT_MAX_DIM))
+        return mcnn_set_error(MCNN_ERR_SHAPE, "%s: '%s' is not a (classes, width) head", path,
+                              head->name);
+    c->num_classes = head ? (int)head->shape[0] : 0;
+    return read_heads(&c->heads, st, c->width, opt->heads);
+}
+
+/* Every tensor the configuration implies is in the file with its shape, before allocating. */
+static mcnn_status check_file(const mcnn_vit_config *cfg, mcnn_safetensors *st, load_ctx *ctx)
+{
+    mcnn_params table = {0};
+    mcnn_status s = mcnn_vit_build_table(&table, cfg);
+    if (s != MCNN_OK) s = mcnn_wrap_error(s, "%s: ", mcnn_safetensors_path(st));
+    else s = mcnn_params_check_file(&table, st, map_key, ctx);
+    mcnn_params_free(&table);
+    return s;
 }
 
 mcnn_status mcnn_vit_load(mcnn_vit **out, const char *path, const mcnn_vit_load_options *opt)
@@ -150,12 +232,14 @@ mcnn_status mcnn_vit_load(mcnn_vit **out, const char *path, const mcnn_vit_load_
                            path);
     ctx.skip_pos = cfg.image_size != file_cfg.image_size;
     ctx.skip_head = cfg.num_classes != file_cfg.num_classes;
+    if (s == MCNN_OK) s = check_file(&cfg, st, &ctx);
 
     mcnn_vit *m = NULL;
     unsigned char *used = calloc((size_t)mcnn_safetensors_count(st) + 1, 1);
     float *pos = NULL;
     if (s == MCNN_OK && !used) s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
-    if (s == MCNN_OK) s = mcnn_vit_create(&m, &cfg, 0); /* random head if it is replaced */
+    if (s == MCNN_OK && (s = mcnn_vit_create(&m, &cfg, 0)) != MCNN_OK) /* random new head */
+        s = mcnn_wrap_error(s, "%s: ", path);
     if (s == MCNN_OK) s = mcnn_params_load(&m->params, st, map_key, &ctx, used);
     if (s == MCNN_OK && ctx.skip_pos) {
         /* Keep the class position, resample the grid positions to the new size. */
