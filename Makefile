@@ -96,6 +96,7 @@ $(BUILD)/tests/%: tests/%.c tests/mcnn_test.h $(BUILD)/libmcnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libmcnn.a $(LDLIBS)
 
+$(BUILD)/tests/test_readme $(BUILD)/tests/test_install: tests/readme_example.h
 # The learner's ViT is tested by including it.
 $(BUILD)/tests/test_tiny_vit: docs/examples/tiny_vit.c
 
@@ -150,9 +151,13 @@ ifeq ($(filter $(LIBDIR),/lib /lib64 /usr/lib /usr/lib64),)
   PC_RPATH := -Wl,-rpath,$${libdir}
 endif
 HEADERS := $(sort $(wildcard include/mcnn/*.h))
+# Paths in libmcnn.pc are written from ${prefix}, so `pkg-config --define-variable=prefix=DIR`
+# finds a copy installed with DESTDIR or moved elsewhere.
+under_prefix = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 
 $(BUILD)/libmcnn.pc: FORCE
-	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(call under_prefix,$(LIBDIR))' \
+	  'includedir=$(call under_prefix,$(INCLUDEDIR))' '' \
 	  'Name: libmcnn' \
 	  'Description: pure-C neural networks for vision and vision-language models' \
 	  'Version: $(VERSION)' \
