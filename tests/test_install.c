@@ -30,11 +30,13 @@ static int sh(const char *fmt, ...)
     return readme_run(cmd, out, sizeof out);
 }
 
-/* make TARGET VARIABLES for the build under test, outside the make running the tests */
+/* make TARGET VARIABLES for the build under test, outside the make running the tests; its
+ * exit status, and the end of its output in out when it fails */
 static int make(const char *target, const char *destdir, const char *prefix)
 {
     return sh("env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s --no-print-directory %s %s "
-              "DESTDIR=%s PREFIX=%s 2>&1 | tail -n 3", target, vars, destdir, prefix);
+              "DESTDIR=%s PREFIX=%s >%s/make.log 2>&1 || { tail -n 3 %s/make.log; exit 1; }",
+              target, vars, destdir, prefix, root, root);
 }
 
 static int is_file(const char *dir, const char *name)
