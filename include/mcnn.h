@@ -3,12 +3,9 @@
 #ifndef MCNN_H
 #define MCNN_H
 
-#define MCNN_VERSION_MAJOR 0
-#define MCNN_VERSION_MINOR 1
-#define MCNN_VERSION_PATCH 0
-
 #include "mcnn/core.h"
 #include "mcnn/gemm.h"
+#include "mcnn/gradcheck.h"
 #include "mcnn/ops.h"
 #include "mcnn/optim.h"
 #include "mcnn/safetensors.h"

@@ -3,43 +3,11 @@
  * the sample's file name), and agree with the library called directly. */
 #define _POSIX_C_SOURCE 200809L
 #include "mcnn_test.h"
+#include "readme_example.h"
 
 #include <unistd.h>
 
 static char dir[256];
-
-/* The first ```c block of README.md, written to path. */
-static int extract_example(const char *path)
-{
-    FILE *in = fopen("README.md", "r"), *out = fopen(path, "w");
-    char line[1024];
-    int inside = 0, lines = 0;
-    while (in && out && fgets(line, sizeof line, in)) {
-        if (!inside && strncmp(line, "```c", 4) == 0) {
-            inside = 1;
-            continue;
-        }
-        if (inside && strncmp(line, "```", 3) == 0) break;
-        if (inside) fputs(line, out), lines++;
-    }
-    if (in) fclose(in);
-    if (out) fclose(out);
-    return lines;
-}
-
-/* Run cmd; return its first output line in out. */
-static int run(const char *cmd, char *out, size_t size)
-{
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    out[0] = '\0';
-    if (!fgets(out, (int)size, p)) out[0] = '\0';
-    out[strcspn(out, "\n")] = '\0';
-    char rest[256];
-    while (fgets(rest, sizeof rest, p)) {
-    }
-    return pclose(p);
-}
 
 static void test_readme_example(void)
 {
@@ -47,14 +15,14 @@ static void test_readme_example(void)
     char src[512], exe[512], cmd[2048], out[512];
     snprintf(src, sizeof src, "%s/classify.c", dir);
     snprintf(exe, sizeof exe, "%s/classify", dir);
-    TEST_ASSERT(extract_example(src) > 10, "README.md has no ```c example");
+    TEST_ASSERT(readme_example(src) > 10, "README.md has no ```c example");
     /* The flags README gives, plus those of this build's variant. */
     const char *omp = strstr(build, "noomp") ? "" : "-fopenmp";
     const char *san = strstr(build, "sanitize") ? "-fsanitize=address,undefined" : "";
     snprintf(cmd, sizeof cmd,
              "cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude %s %s/libmcnn.a -lm %s %s -o %s 2>&1",
              src, build, omp, san, exe);
-    int status = run(cmd, out, sizeof out);
+    int status = readme_run(cmd, out, sizeof out);
     TEST_ASSERT(status == 0, "the README example does not compile: %s", out);
     if (status != 0) return;
 
@@ -71,7 +39,7 @@ static void test_readme_example(void)
     }
     const char *sample = "weights/samples/0002-trouser.png";
     snprintf(cmd, sizeof cmd, "%s %s %s 2>&1", exe, model, sample);
-    status = run(cmd, out, sizeof out);
+    status = readme_run(cmd, out, sizeof out);
     TEST_ASSERT(status == 0, "the example failed: %s", out);
 
     /* the same answer from the library called here */

@@ -16,6 +16,22 @@
 extern "C" {
 #endif
 
+/* ---- version ---------------------------------------------------------------------------------
+ * The version of the headers; mcnn_version() returns the library's, so a program can check that
+ * the libmcnn.so it runs with is the one it was compiled for.  The Makefile reads these three
+ * lines: the shared library is libmcnn.so.MAJOR.MINOR.PATCH with SONAME libmcnn.so.MAJOR. */
+#define MCNN_VERSION_MAJOR 0
+#define MCNN_VERSION_MINOR 2
+#define MCNN_VERSION_PATCH 0
+#define MCNN_VERSION_STR_(x) #x
+#define MCNN_VERSION_STR(x) MCNN_VERSION_STR_(x)
+#define MCNN_VERSION_STRING                                                                 \
+    MCNN_VERSION_STR(MCNN_VERSION_MAJOR) "." MCNN_VERSION_STR(MCNN_VERSION_MINOR) "."        \
+        MCNN_VERSION_STR(MCNN_VERSION_PATCH)
+
+/* "MAJOR.MINOR.PATCH" of the library linked in (static, never NULL). */
+MCNN_API const char *mcnn_version(void);
+
 /* ---- errors ------------------------------------------------------------------------------
  * Every fallible function returns an mcnn_status.  The detail (which file, which tensor,
  * which shapes) goes to a thread-local message read with mcnn_last_error().  Nothing in the
