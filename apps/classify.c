@@ -273,6 +273,15 @@ static void weights_dir(char *out, size_t size)
     snprintf(out, size, "weights");
 }
 
+/* A file that is not there, or is a folder: named, with the command that fetches it. */
+static int missing(const char *what, const char *path, const char *fetch_hint)
+{
+    if (is_dir(path)) app_error("%s %s is a directory, not a file", what, path);
+    else app_error("%s %s not found%s%s", what, path, fetch_hint ? "; fetch it with: " : "",
+                   fetch_hint ? fetch_hint : "");
+    return -1;
+}
+
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -319,11 +328,8 @@ static int read_labels(label_set *ls, const char *path, const char *fetch_hint)
 {
     memset(ls, 0, sizeof *ls);
     struct stat st;
-    if (stat(path, &st) != 0 && errno == ENOENT) {
-        app_error("label file %s not found%s%s", path, fetch_hint ? "; fetch it with: " : "",
-                  fetch_hint ? fetch_hint : "");
-        return -1;
-    }
+    if ((stat(path, &st) != 0 && errno == ENOENT) || is_dir(path))
+        return missing("label file", path, fetch_hint);
     if (mcnn_read_label_list(&ls->names, &ls->n, path) != MCNN_OK) {
         app_error("%s", mcnn_last_error());
         return -1;
@@ -464,11 +470,9 @@ static int load_clip_text(model *m, const options *o, const char *wdir)
     char vocab[PATH_MAX + 64];
     if (o->vocab) snprintf(vocab, sizeof vocab, "%s", o->vocab);
     else find_vocab(vocab, sizeof vocab, m->path, wdir);
-    if (!is_file(vocab)) {
-        app_error("CLIP vocabulary %s not found; fetch it with: weights/download.sh clip-vit-b32"
-                  " (or give --vocab FILE)", vocab);
-        return -1;
-    }
+    if (!is_file(vocab))
+        return missing("CLIP vocabulary", vocab,
+                       "weights/download.sh clip-vit-b32 (or give --vocab FILE)");
     /* text embeddings, from the cache when it has them (then the tokenizer is not needed) */
     static const char *const default_prompt[] = {MOVIECLIP_PROMPT};
     const char *const *tmpl = o->prompts.count ? o->prompts.items : default_prompt;
@@ -544,12 +548,9 @@ static int load_model(model *m, const options *o)
     if (o->model) snprintf(path, sizeof path, "%s", o->model);
     else snprintf(path, sizeof path, "%s/%s", wdir, DEFAULT_MODEL);
     m->path = dup_str(path);
-    if (!is_file(path)) {
-        if (o->model) app_error("model %s not found", path);
-        else app_error("model %s not found; fetch it with: %s (or give --model FILE)", path,
-                       download_hint(path));
-        return -1;
-    }
+    if (!is_file(path))
+        return missing("model", path, o->model ? NULL : "weights/download.sh clip-vit-b32 (or "
+                                                        "give --model FILE)");
     mcnn_safetensors *st;
     if (mcnn_safetensors_open(&st, path) != MCNN_OK) return lib_error();
     int rc = load_opened(m, o, st, wdir);

@@ -871,6 +871,13 @@ static void test_missing_files(void)
     rc = run("--model '%s' '%s'", tpath("nope.safetensors"), ref_image(0));
     TEST_ASSERT(rc == 1, "exit %d", rc);
     expect_err("explicit model", 2, "nope.safetensors", "not found");
+    /* a folder where a file is expected: said so (issue 15 item 6: "not found" before) */
+    const char *dir_as[] = {"--model", "--labels", "--vocab"};
+    for (int k = 0; k < 3; k++) {
+        rc = run("%s %s '%s' '%s'", base, dir_as[k], tpath("m_only"), ref_image(0));
+        TEST_ASSERT(rc == 1, "%s DIR: exit %d", dir_as[k], rc);
+        expect_err(dir_as[k], 2, "m_only", "is a directory");
+    }
     /* the vocabulary, looked for next to the model and in the weights folder */
     snprintf(cmd, sizeof cmd, "ln -sf '%s' '%s'", test_shared_path("ref/clip_tiny.safetensors"),
              tpath("m_only/model.safetensors"));
