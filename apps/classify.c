@@ -888,6 +888,7 @@ int main(int argc, char **argv)
     model m;
     run r = {.o = &o, .m = &m};
     input *ins = NULL;
+    char *emb_path = NULL;      /* --embeddings, links followed */
     int nin = 0, rc = 1, outputs_opened = 0;
     char err[1024];
     if (load_model(&m, &o)) goto done;
@@ -901,8 +902,8 @@ int main(int argc, char **argv)
         goto done;
     }
     outputs_opened = 1;
-    if (o.emb && outfile_probe(o.emb, err, sizeof err)) { /* written at the end: fail now */
-        app_error("--embeddings %s", err);
+    if (o.emb && !(emb_path = outfile_final_path(o.emb, err, sizeof err))) {
+        app_error("--embeddings %s", err); /* written at the end: fail now, not then */
         goto done;
     }
     if (o.truth) r.out.truth = truth_source_parse(o.truth);
@@ -948,7 +949,7 @@ int main(int argc, char **argv)
         app_error("%s", err);
         rc = 1;
     }
-    if (o.emb && embeddings_save(&r.emb, o.emb, m.kind == MODEL_CLIP ? "embeddings" : "logits",
+    if (o.emb && embeddings_save(&r.emb, emb_path, m.kind == MODEL_CLIP ? "embeddings" : "logits",
                                  m.kind == MODEL_CLIP ? "clip-image-embeddings (L2-normalised)"
                                                       : "classifier-logits",
                                  m.path, m.labels.v, err, sizeof err)) {
@@ -970,7 +971,7 @@ done:
     if (outputs_opened) outputs_close(&r.out, 0, err, sizeof err);
     if (app_close_stdout()) rc = 1;
     for (int i = 0; i < nin; i++) input_free(&ins[i]);
-    free(ins);
+    free(ins), free(emb_path);
     free(r.batch), free(r.slot_err), free(r.images), free(r.feats), free(r.scores);
     free(r.shots);
     if (o.emb) embeddings_free(&r.emb);

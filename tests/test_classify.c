@@ -737,26 +737,41 @@ static void test_train_checkpoint(void)
 }
 
 /* ---- the text-embedding cache ---------------------------------------------------------------- */
+/* A folder dir with model.safetensors, a link to the tiny CLIP (its cache goes into the folder);
+ * lab and voc (1024 bytes each): the shared label and vocabulary files. */
+static void cache_folder(const char *dir, char *lab, char *voc)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln -sf '%s' '%s/model.safetensors'", dir,
+             test_shared_path("ref/clip_tiny.safetensors"), dir);
+    TEST_ASSERT(sh(cmd) == 0, "setup");
+    snprintf(lab, 1024, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
+    snprintf(voc, 1024, "%s", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
+}
+
+/* The path of the (first) cache entry in dir into entry (1024 bytes): 1, or 0 when none. */
+static int cache_entry(const char *dir, char *entry)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "ls '%s'/text-cache/model-*.safetensors > '%s'", dir,
+             tpath("cache_list.txt"));
+    TEST_ASSERT(sh(cmd) == 0, "no cache entry written next to the model in %s", dir);
+    char *list = slurp(tpath("cache_list.txt"));
+    entry[0] = '\0';
+    if (list) sscanf(list, "%1023s", entry);
+    free(list);
+    return entry[0] != '\0';
+}
+
 static void test_text_cache(void)
 {
     if (!have_data()) return;
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln -sf '%s' '%s'", tpath("w"),
-             test_shared_path("ref/clip_tiny.safetensors"), tpath("w/model.safetensors"));
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    char cmd[2048], lab[1024], voc[1024], entry[1024];
+    cache_folder(tpath("w"), lab, voc);
     const char *cargs = "--labels '%s' --vocab '%s' --model '%s' --no-table --top 179 --json '%s' '%s'";
-    char lab[1024], voc[1024];
-    snprintf(lab, sizeof lab, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
-    snprintf(voc, sizeof voc, "%s", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
     int rc = run(cargs, lab, voc, tpath("w/model.safetensors"), tpath("c1.json"), ref_image(0));
     TEST_ASSERT(rc == 0, "exit %d", rc);
-    snprintf(cmd, sizeof cmd, "ls '%s'/text-cache/model-*.safetensors > '%s'", tpath("w"),
-             tpath("cache_list.txt"));
-    TEST_ASSERT(sh(cmd) == 0, "no cache entry written next to the model");
-    char *list = slurp(tpath("cache_list.txt"));
-    char entry[1024] = "";
-    if (list) sscanf(list, "%1023s", entry);
-    free(list);
+    cache_entry(tpath("w"), entry);
     /* Replace the entry's embeddings (same key) by one vector for every label: a run that reads
      * the cache then scores every label 1/179 - proof that the cache, not the model, was used. */
     mcnn_safetensors *st;
@@ -1228,22 +1243,12 @@ static void test_nonfinite_scores(void)
 static void test_poisoned_text_cache(void)
 {
     if (!have_data()) return;
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln -sf '%s' '%s'", tpath("pc"),
-             test_shared_path("ref/clip_tiny.safetensors"), tpath("pc/model.safetensors"));
-    TEST_ASSERT(sh(cmd) == 0, "setup");
-    char lab[1024], voc[1024];
-    snprintf(lab, sizeof lab, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
-    snprintf(voc, sizeof voc, "%s", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
+    char lab[1024], voc[1024], entry[1024], key[64] = "";
+    cache_folder(tpath("pc"), lab, voc);
     const char *cargs = "--labels '%s' --vocab '%s' --model '%s' --no-table --json '%s' '%s'";
     int rc = run(cargs, lab, voc, tpath("pc/model.safetensors"), tpath("pc0.json"), ref_image(0));
     TEST_ASSERT(rc == 0, "exit %d", rc);
-    snprintf(cmd, sizeof cmd, "ls '%s'/text-cache/model-*.safetensors > '%s'", tpath("pc"),
-             tpath("pc_list.txt"));
-    TEST_ASSERT(sh(cmd) == 0, "no cache entry");
-    char *list = slurp(tpath("pc_list.txt")), entry[1024] = "", key[64] = "";
-    if (list) sscanf(list, "%1023s", entry);
-    free(list);
+    cache_entry(tpath("pc"), entry);
     mcnn_safetensors *st;
     if (!entry[0] || mcnn_safetensors_open(&st, entry) != MCNN_OK) {
         TEST_ASSERT(0, "cannot open the cache entry '%s'", entry);
@@ -1330,6 +1335,13 @@ static void test_write_errors(void)
     TEST_ASSERT(rc == 1, "exit %d", rc);
     expect_err("unwritable --embeddings", 2, "no_dir/e.safetensors", "No such file or directory");
     expect_no_stdout("unwritable --embeddings");
+    /* a pipe (or a device) is not replaced by a renamed file; it is refused before the work */
+    TEST_ASSERT(mkfifo(tpath("emb.fifo"), 0600) == 0, "mkfifo");
+    rc = run("--model %s --embeddings '%s' %s", DEMO, tpath("emb.fifo"), img);
+    TEST_ASSERT(rc == 1, "--embeddings FIFO: exit %d", rc);
+    expect_err("--embeddings FIFO", 2, "emb.fifo", "not a regular file");
+    struct stat st;
+    TEST_ASSERT(stat(tpath("emb.fifo"), &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO was replaced");
 }
 
 /* Frames of two alternating colours: with --min-shot-len 1 every frame is a shot. */

@@ -27,6 +27,15 @@ void app_error(const char *fmt, ...)
     free(shown), free(buf);
 }
 
+int fail_with(char *err, size_t errsize, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 static int append(arg_strings *s, const char *v)
 {
     const char **p = realloc(s->items, (size_t)(s->count + 1) * sizeof *p);

@@ -16,15 +16,6 @@
 
 enum { MAX_DEPTH = 64 }; /* directory recursion (links back are caught before: seen_dirs) */
 
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -88,16 +79,16 @@ static int seen_before(seen_dirs *s, const struct stat *st)
 static int scan(list *out, const char *dir, int depth, seen_dirs *seen, char *err, size_t errsize)
 {
     if (depth > MAX_DEPTH)
-        return fail(err, errsize, "%s: directories nested deeper than %d", dir, MAX_DEPTH);
+        return fail_with(err, errsize, "%s: directories nested deeper than %d", dir, MAX_DEPTH);
     struct stat self;
     int before = stat(dir, &self) == 0 ? seen_before(seen, &self) : 0;
-    if (before < 0) return fail(err, errsize, "out of memory");
+    if (before < 0) return fail_with(err, errsize, "out of memory");
     if (before) {
         app_error("note: %s: a folder already searched (a symbolic link back to it), skipped", dir);
         return 0;
     }
     DIR *d = opendir(dir);
-    if (!d) return fail(err, errsize, "%s: %s", dir, strerror(errno));
+    if (!d) return fail_with(err, errsize, "%s: %s", dir, strerror(errno));
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d))) {
@@ -105,7 +96,7 @@ static int scan(list *out, const char *dir, int depth, seen_dirs *seen, char *er
         size_t n = strlen(dir) + strlen(e->d_name) + 2;
         char *path = malloc(n);
         if (!path) {
-            rc = fail(err, errsize, "out of memory");
+            rc = fail_with(err, errsize, "out of memory");
             break;
         }
         snprintf(path, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
@@ -118,7 +109,7 @@ static int scan(list *out, const char *dir, int depth, seen_dirs *seen, char *er
             rc = scan(out, path, depth + 1, seen, err, errsize);
             free(path);
         } else if (S_ISREG(st.st_mode) && input_is_image_name(e->d_name)) {
-            if (list_add(out, path)) rc = fail(err, errsize, "out of memory");
+            if (list_add(out, path)) rc = fail_with(err, errsize, "out of memory");
         } else {
             free(path);
         }
@@ -137,15 +128,15 @@ int input_expand(input *in, const char *arg, int is_video, char *err, size_t err
     memset(in, 0, sizeof *in);
     in->path = dup_str(arg);
     in->name = dup_str(strcmp(arg, "-") == 0 ? "stdin" : arg);
-    if (!in->path || !in->name) return fail(err, errsize, "out of memory");
+    if (!in->path || !in->name) return fail_with(err, errsize, "out of memory");
     if (strcmp(arg, "-") == 0 && !is_video) {
         in->kind = INPUT_STDIN;
         return 0;
     }
     struct stat st;
-    if (stat(arg, &st) != 0) return fail(err, errsize, "%s: %s", arg, strerror(errno));
+    if (stat(arg, &st) != 0) return fail_with(err, errsize, "%s: %s", arg, strerror(errno));
     if (is_video) {
-        if (S_ISDIR(st.st_mode)) return fail(err, errsize, "%s: is a directory, not a video", arg);
+        if (S_ISDIR(st.st_mode)) return fail_with(err, errsize, "%s: is a directory, not a video", arg);
         in->kind = INPUT_VIDEO;
         return 0;
     }
@@ -160,10 +151,10 @@ int input_expand(input *in, const char *arg, int is_video, char *err, size_t err
             free(l.v);
             return -1;
         }
-        qsort(l.v, (size_t)l.n, sizeof *l.v, by_path);
+        if (l.n) qsort(l.v, (size_t)l.n, sizeof *l.v, by_path); /* l.v is NULL when empty */
     } else {
         in->kind = INPUT_IMAGE;
-        if (list_add(&l, dup_str(arg))) return fail(err, errsize, "out of memory");
+        if (list_add(&l, dup_str(arg))) return fail_with(err, errsize, "out of memory");
     }
     in->files = l.v;
     in->nfiles = l.n;
@@ -239,16 +230,16 @@ int video_probe(video_info *info, const char *path, char *err, size_t errsize)
 {
     memset(info, 0, sizeof *info);
     if (!program_on_path("ffprobe"))
-        return fail(err, errsize, "%s: ffprobe (part of ffmpeg) is not installed, so the frame "
+        return fail_with(err, errsize, "%s: ffprobe (part of ffmpeg) is not installed, so the frame "
                     "rate is unknown; give --fps", path), VIDEO_NO_RATE;
     char q[2048], cmd[2400];
-    if (shell_quote(q, sizeof q, path)) return fail(err, errsize, "%s: path too long", path);
+    if (shell_quote(q, sizeof q, path)) return fail_with(err, errsize, "%s: path too long", path);
     /* ffprobe's own complaints come through the pipe too (2>&1), to be quoted, not shown raw */
     snprintf(cmd, sizeof cmd, "ffprobe -v error -select_streams v:0 -show_entries "
              "stream=avg_frame_rate,r_frame_rate:format=duration -of default=nw=1 -i %s "
              "</dev/null 2>&1", q);
     FILE *p = popen(cmd, "r");
-    if (!p) return fail(err, errsize, "%s: cannot run ffprobe: %s", path, strerror(errno));
+    if (!p) return fail_with(err, errsize, "%s: cannot run ffprobe: %s", path, strerror(errno));
     char line[512], why[512] = "";
     double avg = 0, r = 0;
     int stream = 0;
@@ -262,11 +253,11 @@ int video_probe(video_info *info, const char *path, char *err, size_t errsize)
     info->fps = avg > 0 ? avg : r;
     if (!(info->duration > 0)) info->duration = 0;
     if (status != 0)
-        return fail(err, errsize, "%s: not a video ffmpeg can read%s%s%s", path,
+        return fail_with(err, errsize, "%s: not a video ffmpeg can read%s%s%s", path,
                     why[0] ? " (ffprobe: " : "", why, why[0] ? ")" : "");
-    if (!stream) return fail(err, errsize, "%s: has no video stream", path);
+    if (!stream) return fail_with(err, errsize, "%s: has no video stream", path);
     if (info->fps <= 0)
-        return fail(err, errsize, "%s: the video's frame rate is unknown; give --fps", path),
+        return fail_with(err, errsize, "%s: the video's frame rate is unknown; give --fps", path),
                VIDEO_NO_RATE;
     return 0;
 }
@@ -274,7 +265,7 @@ int video_probe(video_info *info, const char *path, char *err, size_t errsize)
 int video_check_ffmpeg(const char *path, char *err, size_t errsize)
 {
     if (program_on_path("ffmpeg")) return 0;
-    return fail(err, errsize, "%s: --video needs ffmpeg, which is not installed (Debian: apt-get "
+    return fail_with(err, errsize, "%s: --video needs ffmpeg, which is not installed (Debian: apt-get "
                 "install ffmpeg); or decode the video elsewhere and pipe its frames in: "
                 "ffmpeg -i VIDEO -f image2pipe -vcodec ppm - | mcnn-classify -", path);
 }
@@ -289,7 +280,7 @@ int frame_stream_open(frame_stream *s, const input *in, double fps, char *err, s
         if (video_check_ffmpeg(in->path, err, errsize)) return -1;
         char q[2048], cmd[2700];
         if (shell_quote(q, sizeof q, in->path))
-            return fail(err, errsize, "%s: path too long", in->path);
+            return fail_with(err, errsize, "%s: path too long", in->path);
         /* ffmpeg's complaints go to a file, quoted in our message if it fails */
         snprintf(s->errlog, sizeof s->errlog, "/tmp/mcnn-ffmpeg-XXXXXX");
         int fd = mkstemp(s->errlog);
@@ -300,7 +291,7 @@ int frame_stream_open(frame_stream *s, const input *in, double fps, char *err, s
         snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -v error -i %s -an -sn -vf fps=%.9g "
                  "-f image2pipe -vcodec ppm - 2>%s", q, fps, fd < 0 ? "/dev/null" : s->errlog);
         s->f = popen(cmd, "r");
-        if (!s->f) return fail(err, errsize, "%s: cannot run ffmpeg: %s", in->path, strerror(errno));
+        if (!s->f) return fail_with(err, errsize, "%s: cannot run ffmpeg: %s", in->path, strerror(errno));
         s->is_pipe = 1;
         snprintf(s->label, sizeof s->label, "%s (ffmpeg)", in->path);
     }
@@ -333,12 +324,12 @@ int frame_stream_close(frame_stream *s, int finished, char *err, size_t errsize)
         if (!finished)
             ;
         else if (status == -1)
-            rc = fail(err, errsize, "%s: %s", s->label, strerror(errno));
+            rc = fail_with(err, errsize, "%s: %s", s->label, strerror(errno));
         else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-            rc = fail(err, errsize, "%s: ffmpeg exited with status %d%s%s%s", s->label,
+            rc = fail_with(err, errsize, "%s: ffmpeg exited with status %d%s%s%s", s->label,
                       WEXITSTATUS(status), why[0] ? " (" : "", why, why[0] ? ")" : "");
         else if (WIFSIGNALED(status))
-            rc = fail(err, errsize, "%s: ffmpeg killed by signal %d", s->label, WTERMSIG(status));
+            rc = fail_with(err, errsize, "%s: ffmpeg killed by signal %d", s->label, WTERMSIG(status));
     }
     s->f = NULL;
     return rc;

@@ -13,15 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* ---- temporary files removed at exit and on a stopping signal ----------------------------- */
 enum { MAX_TEMPS = 16 };
 static char *volatile temps[MAX_TEMPS]; /* read by the signal handler */
@@ -103,29 +94,29 @@ int outfile_open(outfile *o, const char *path, char *err, size_t errsize)
     if (strcmp(path, "-") == 0) {
         o->f = stdout;
         o->path = dup_str("stdout");
-        return o->path ? 0 : fail(err, errsize, "out of memory");
+        return o->path ? 0 : fail_with(err, errsize, "out of memory");
     }
     int in_place;
     o->path = dup_str(path);
     o->target = find_target(path, &in_place);
-    if (!o->path || (!o->target && !in_place)) return outfile_free(o), fail(err, errsize, "out of memory");
+    if (!o->path || (!o->target && !in_place)) return outfile_free(o), fail_with(err, errsize, "out of memory");
     if (in_place) {
         o->f = fopen(path, "w");
         if (!o->f) {
             int e = errno;
             outfile_free(o);
-            return fail(err, errsize, "%s: cannot write: %s", path, strerror(e));
+            return fail_with(err, errsize, "%s: cannot write: %s", path, strerror(e));
         }
         return 0;
     }
     size_t n = strlen(o->target) + 32;
     o->tmp = malloc(n);
-    if (!o->tmp) return outfile_free(o), fail(err, errsize, "out of memory");
+    if (!o->tmp) return outfile_free(o), fail_with(err, errsize, "out of memory");
     snprintf(o->tmp, n, "%s.tmp.%ld", o->target, (long)getpid());
     o->f = fopen(o->tmp, "w");
     if (!o->f) {
         int e = errno;
-        fail(err, errsize, "%s: cannot write: %s", path, strerror(e));
+        fail_with(err, errsize, "%s: cannot write: %s", path, strerror(e));
         free(o->tmp), o->tmp = NULL;
         outfile_free(o);
         return -1;
@@ -149,7 +140,7 @@ int outfile_commit(outfile *o, char *err, size_t errsize)
     int e = o->error;
     if (!e && fflush(o->f) != 0) e = errno ? errno : EIO;
     if (o->f == stdout) { /* reported here, so not again by app_close_stdout */
-        int rc = e ? fail(err, errsize, "%s: write error: %s", o->path, strerror(e)) : 0;
+        int rc = e ? fail_with(err, errsize, "%s: write error: %s", o->path, strerror(e)) : 0;
         clearerr(stdout);
         outfile_free(o);
         return rc;
@@ -159,7 +150,7 @@ int outfile_commit(outfile *o, char *err, size_t errsize)
     o->f = NULL;
     if (!e && o->tmp && rename(o->tmp, o->target) != 0) e = errno;
     if (e && o->tmp) unlink(o->tmp);
-    int rc = e ? fail(err, errsize, "%s: write error: %s%s", o->path, strerror(e),
+    int rc = e ? fail_with(err, errsize, "%s: write error: %s%s", o->path, strerror(e),
                       o->tmp ? "; the previous file, if any, is unchanged" : "")
                : 0;
     outfile_free(o);
@@ -173,12 +164,19 @@ void outfile_discard(outfile *o)
     outfile_free(o);
 }
 
-int outfile_probe(const char *path, char *err, size_t errsize)
+char *outfile_final_path(const char *path, char *err, size_t errsize)
 {
+    int in_place;
+    char *target = find_target(path, &in_place);
+    if (in_place) {
+        fail_with(err, errsize, "%s: not a regular file (the file is written beside it, then "
+                  "renamed over it)", path);
+        return NULL;
+    }
     outfile o;
-    if (outfile_open(&o, path, err, errsize)) return -1;
+    if (!target || outfile_open(&o, target, err, errsize)) return free(target), NULL;
     outfile_discard(&o);
-    return 0;
+    return target;
 }
 
 int app_close_stdout(void)

@@ -36,9 +36,11 @@ int outfile_commit(outfile *o, char *err, size_t errsize);
 /* Close and remove the temporary file, keeping any previous file (after a failed run). */
 void outfile_discard(outfile *o);
 
-/* Whether path can be written as an outfile now: the temporary file is created and removed.
- * For outputs written only at the end of a run, so a bad path fails before the work. */
-int outfile_probe(const char *path, char *err, size_t errsize);
+/* For a file written at the end of a run by another atomic writer (mcnn_safetensors_write):
+ * the regular file to write (path, or the file a link names), malloc'ed, once a temporary file
+ * could be created beside it, so that a bad path fails before the work, not after it.  NULL
+ * with a message for a folder that does not exist, a device, a pipe. */
+char *outfile_final_path(const char *path, char *err, size_t errsize);
 
 /* Flush and close stdout at the end of main: a full disk or a closed pipe is reported
  * ("<app>: stdout: write error: No space left on device").  Returns 0, or -1. */

@@ -1,6 +1,7 @@
 /* Writing the table, the JSON, the weak labels and the embeddings; see output.h. */
 #include "output.h"
 
+#include "args.h"
 #include "escape.h"
 #include "mcnn.h"
 
@@ -9,15 +10,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* A JSON string literal straight to a file. */
 static void put_json_string(FILE *f, const char *s)
@@ -70,7 +62,7 @@ int outputs_open(outputs *o, const char *const *labels, int L, int top, int tabl
     o->id_width = 32;
     o->timed = 1;
     o->order = malloc((size_t)L * sizeof(int));
-    if (!o->order) return fail(err, errsize, "out of memory");
+    if (!o->order) return fail_with(err, errsize, "out of memory");
     if (json_path && outfile_open(&o->json, json_path, err, errsize)) return free(o->order), -1;
     if (weak_path && outfile_open(&o->weak, weak_path, err, errsize)) {
         outfile_discard(&o->json);
@@ -227,7 +219,7 @@ int outputs_close(outputs *o, int complete, char *err, size_t errsize)
     }
     if (complete && o->truth_unknown && !rc) {
         char *name = display_text(o->truth_missing, NULL);
-        rc = fail(err, errsize, "%lld shot(s) have a true class that matches none of the "
+        rc = fail_with(err, errsize, "%lld shot(s) have a true class that matches none of the "
                   "model's labels (the first: '%s')", (long long)o->truth_unknown,
                   name ? name : "?");
         free(name);
@@ -310,7 +302,7 @@ int embeddings_save(const embeddings *e, const char *path, const char *tensor_na
     char *labs = json_array(labels, e->L), *model = utf8_from_name(model_path);
     if (!names || !labs || !model) {
         free(names), free(labs), free(model);
-        return fail(err, errsize, "%s: out of memory", path);
+        return fail_with(err, errsize, "%s: out of memory", path);
     }
     static const float none = 0;
     static const int64_t none_i = 0;
@@ -323,7 +315,7 @@ int embeddings_save(const embeddings *e, const char *path, const char *tensor_na
     const char *meta[] = {"kind", kind, "model", model, "labels", labs, "names", names};
     mcnn_status s = mcnn_safetensors_write(path, t, 4, meta, 4);
     free(names), free(labs), free(model);
-    return s == MCNN_OK ? 0 : fail(err, errsize, "%s", mcnn_last_error());
+    return s == MCNN_OK ? 0 : fail_with(err, errsize, "%s", mcnn_last_error());
 }
 
 void embeddings_free(embeddings *e)
