@@ -69,7 +69,8 @@ static const char epilog[] =
     "searched for them is $MCNN_WEIGHTS, else ./weights, else weights/ beside the program's\n"
     "build folder.\n"
     "Exit status: 0 when every input was read; 1 when any input failed (the others are still\n"
-    "processed and reported); 2 for a bad command line.\n";
+    "processed and reported) or an output could not be written (the reason is named; an\n"
+    "output file is replaced only when complete); 2 for a bad command line.\n";
 
 static int parse_interp(const char *s, mcnn_resample *out)
 {
@@ -213,6 +214,15 @@ static int check_options(const options *o)
         app_error("--json and --weak-labels cannot both go to stdout ('-')");
         return -1;
     }
+    const struct { const char *name, *path; } outs[] = {
+        {"--json", o->json}, {"--weak-labels", o->weak}, {"--embeddings", o->emb}};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (outs[i].path && outs[j].path && !strcmp(outs[i].path, outs[j].path) &&
+                strcmp(outs[i].path, "-")) {
+                app_error("%s and %s both name %s", outs[i].name, outs[j].name, outs[i].path);
+                return -1;
+            }
     int stdin_count = 0;
     for (int i = 0; i < o->inputs.count; i++) stdin_count += strcmp(o->inputs.items[i], "-") == 0;
     if (stdin_count > 1) {

@@ -1092,6 +1092,7 @@ static void test_bad_options(void)
         {"", "no input"},
         {"- -", "'-' (stdin) given 2 times"},
         {"--json - --weak-labels - x.ppm", "cannot both go to stdout"},
+        {"--json o.json --embeddings o.json x.ppm", "--json and --embeddings both name o.json"},
         {"--truth label x.ppm", "--truth: 'label' is neither name nor dir"},
         {"--truth name -", "--truth reads each image's class from its file"},
     };
