@@ -15,7 +15,9 @@
 #define _XOPEN_SOURCE 700
 #include "common/args.h"
 #include "common/check.h"
+#include "common/escape.h"
 #include "common/inputs.h"
+#include "common/outfile.h"
 #include "common/output.h"
 #include "common/progress.h"
 #include "common/text_cache.h"
@@ -67,7 +69,8 @@ static const char epilog[] =
     "searched for them is $MCNN_WEIGHTS, else ./weights, else weights/ beside the program's\n"
     "build folder.\n"
     "Exit status: 0 when every input was read; 1 when any input failed (the others are still\n"
-    "processed and reported); 2 for a bad command line.\n";
+    "processed and reported) or an output could not be written (the reason is named; an\n"
+    "output file is replaced only when complete); 2 for a bad command line.\n";
 
 static int parse_interp(const char *s, mcnn_resample *out)
 {
@@ -177,7 +180,7 @@ static int parse_options(options *o, int argc, char **argv)
     int r = args_parse(specs, argc, argv, &o->inputs);
     if (r == ARGS_HELP) {
         args_help(stdout, usage, specs, epilog);
-        exit(0);
+        exit(app_close_stdout() ? 1 : 0);
     }
     if (r == ARGS_ERROR) return -1;
     return check_options(o);
@@ -211,6 +214,15 @@ static int check_options(const options *o)
         app_error("--json and --weak-labels cannot both go to stdout ('-')");
         return -1;
     }
+    const struct { const char *name, *path; } outs[] = {
+        {"--json", o->json}, {"--weak-labels", o->weak}, {"--embeddings", o->emb}};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (outs[i].path && outs[j].path && !strcmp(outs[i].path, outs[j].path) &&
+                strcmp(outs[i].path, "-")) {
+                app_error("%s and %s both name %s", outs[i].name, outs[j].name, outs[i].path);
+                return -1;
+            }
     int stdin_count = 0;
     for (int i = 0; i < o->inputs.count; i++) stdin_count += strcmp(o->inputs.items[i], "-") == 0;
     if (stdin_count > 1) {
@@ -271,6 +283,15 @@ static void weights_dir(char *out, size_t size)
     snprintf(out, size, "weights");
 }
 
+/* A file that is not there, or is a folder: named, with the command that fetches it. */
+static int missing(const char *what, const char *path, const char *fetch_hint)
+{
+    if (is_dir(path)) app_error("%s %s is a directory, not a file", what, path);
+    else app_error("%s %s not found%s%s", what, path, fetch_hint ? "; fetch it with: " : "",
+                   fetch_hint ? fetch_hint : "");
+    return -1;
+}
+
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -284,8 +305,8 @@ static char *dup_str(const char *s)
 
 /* ---- labels ------------------------------------------------------------------------------- */
 typedef struct label_set {
-    char *blob;
-    const char **v;
+    char **names;               /* n strings, each malloc'ed (mcnn_free_label_list) */
+    const char *const *v;       /* the same, for the const interfaces              */
     int n;
 } label_set;
 
@@ -311,49 +332,19 @@ static int check_unique(const label_set *ls, const char *source)
     return 0;
 }
 
-/* One label per line; surrounding whitespace and empty lines are dropped. */
+/* A label file, read as mcnn-train reads it (mcnn_read_label_list: one label per line); a
+ * missing default file gets the command that fetches it. */
 static int read_labels(label_set *ls, const char *path, const char *fetch_hint)
 {
     memset(ls, 0, sizeof *ls);
-    unsigned char *data;
-    size_t size;
-    if (mcnn_read_file_maybe_gzip(&data, &size, path) != MCNN_OK) {
-        if (!is_file(path))
-            app_error("label file %s not found%s%s", path, fetch_hint ? "; fetch it with: " : "",
-                      fetch_hint ? fetch_hint : "");
-        else
-            app_error("%s", mcnn_last_error());
+    struct stat st;
+    if ((stat(path, &st) != 0 && errno == ENOENT) || is_dir(path))
+        return missing("label file", path, fetch_hint);
+    if (mcnn_read_label_list(&ls->names, &ls->n, path) != MCNN_OK) {
+        app_error("%s", mcnn_last_error());
         return -1;
     }
-    if (!mcnn_utf8_valid((const char *)data, size)) {
-        app_error("%s: not UTF-8 text", path);
-        free(data);
-        return -1;
-    }
-    ls->blob = (char *)data;
-    int cap = 0;
-    for (char *p = ls->blob; p < ls->blob + size;) {
-        char *e = memchr(p, '\n', (size_t)(ls->blob + size - p));
-        char *end = e ? e : ls->blob + size;
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
-        char *q = end;
-        while (q > p && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\r')) q--;
-        *q = '\0';
-        if (q > p) {
-            if (ls->n == cap) {
-                cap = cap ? 2 * cap : 256;
-                const char **v = realloc(ls->v, (size_t)cap * sizeof *v);
-                if (!v) return app_error("out of memory"), -1;
-                ls->v = v;
-            }
-            ls->v[ls->n++] = p;
-        }
-        p = end + 1;
-    }
-    if (ls->n == 0) {
-        app_error("%s: no labels in the file", path);
-        return -1;
-    }
+    ls->v = (const char *const *)ls->names;
     return check_unique(ls, path);
 }
 
@@ -362,26 +353,16 @@ static int labels_from_classifier(label_set *ls, const mcnn_classifier *c, const
 {
     memset(ls, 0, sizeof *ls);
     const int n = mcnn_classifier_num_classes(c);
-    size_t bytes = 0;
-    for (int k = 0; k < n; k++) bytes += strlen(mcnn_classifier_label(c, k)) + 1;
-    ls->blob = malloc(bytes);
-    ls->v = malloc((size_t)n * sizeof *ls->v);
-    if (!ls->blob || !ls->v) return app_error("out of memory"), -1;
-    char *p = ls->blob;
-    for (int k = 0; k < n; k++) {
-        const char *name = mcnn_classifier_label(c, k);
-        size_t len = strlen(name) + 1;
-        memcpy(p, name, len);
-        ls->v[ls->n++] = p;
-        p += len;
-    }
+    ls->names = calloc((size_t)n, sizeof *ls->names);
+    if (!ls->names) return app_error("out of memory"), -1;
+    ls->v = (const char *const *)ls->names;
+    for (ls->n = 0; ls->n < n; ls->n++) ls->names[ls->n] = dup_str(mcnn_classifier_label(c, ls->n));
     return check_unique(ls, path);
 }
 
 static void labels_free(label_set *ls)
 {
-    free(ls->blob);
-    free(ls->v);
+    mcnn_free_label_list(ls->names, ls->n);
     memset(ls, 0, sizeof *ls);
 }
 
@@ -499,11 +480,9 @@ static int load_clip_text(model *m, const options *o, const char *wdir)
     char vocab[PATH_MAX + 64];
     if (o->vocab) snprintf(vocab, sizeof vocab, "%s", o->vocab);
     else find_vocab(vocab, sizeof vocab, m->path, wdir);
-    if (!is_file(vocab)) {
-        app_error("CLIP vocabulary %s not found; fetch it with: weights/download.sh clip-vit-b32"
-                  " (or give --vocab FILE)", vocab);
-        return -1;
-    }
+    if (!is_file(vocab))
+        return missing("CLIP vocabulary", vocab,
+                       "weights/download.sh clip-vit-b32 (or give --vocab FILE)");
     /* text embeddings, from the cache when it has them (then the tokenizer is not needed) */
     static const char *const default_prompt[] = {MOVIECLIP_PROMPT};
     const char *const *tmpl = o->prompts.count ? o->prompts.items : default_prompt;
@@ -579,12 +558,9 @@ static int load_model(model *m, const options *o)
     if (o->model) snprintf(path, sizeof path, "%s", o->model);
     else snprintf(path, sizeof path, "%s/%s", wdir, DEFAULT_MODEL);
     m->path = dup_str(path);
-    if (!is_file(path)) {
-        if (o->model) app_error("model %s not found", path);
-        else app_error("model %s not found; fetch it with: %s (or give --model FILE)", path,
-                       download_hint(path));
-        return -1;
-    }
+    if (!is_file(path))
+        return missing("model", path, o->model ? NULL : "weights/download.sh clip-vit-b32 (or "
+                                                        "give --model FILE)");
     mcnn_safetensors *st;
     if (mcnn_safetensors_open(&st, path) != MCNN_OK) return lib_error();
     int rc = load_opened(m, o, st, wdir);
@@ -608,6 +584,7 @@ typedef struct shot_acc {
     int64_t start_frame, end_frame;
     double start_time, end_time;
     int frames, scored, closed;
+    int still;                  /* a still image: no frame numbers or times to show */
     double *sum;                /* (L) sum of the frames' scores                     */
 } shot_acc;
 
@@ -631,8 +608,9 @@ typedef struct run {
     shot_acc *shots;            /* pending: shots[0..nshots) in order; the last may be open */
     int nshots, cap_shots;
     int64_t next_shot, frames_done;
-    char **failures;
-    int nfail;
+    int nfail;                  /* failures reported (each once, when it happens)    */
+    const char *nonfinite_in;   /* the input whose non-finite scores were reported     */
+    int64_t nonfinite;          /* frames left out for non-finite scores               */
 } run;
 
 static void failure(run *r, const char *fmt, ...)
@@ -644,11 +622,7 @@ static void failure(run *r, const char *fmt, ...)
     va_end(ap);
     progress_clear(&r->prog);
     app_error("%s", msg);
-    char **f = realloc(r->failures, (size_t)(r->nfail + 1) * sizeof *f);
-    if (f) {
-        r->failures = f;
-        r->failures[r->nfail++] = dup_str(msg);
-    }
+    r->nfail++;
 }
 
 static void shot_begin(run *r, const char *video, const char *key, const char *id,
@@ -688,14 +662,16 @@ static void emit_closed_shots(run *r)
         if (s->scored > 0) { /* a shot whose frames all failed has nothing to say */
             for (int l = 0; l < L; l++) mean[l] = (float)(s->sum[l] / s->scored);
             shot_out so = {s->video, s->key, s->id, s->start_frame, s->end_frame,
-                           s->start_time, s->end_time, s->scored, mean};
+                           s->start_time, s->end_time, s->scored, s->still, mean};
             progress_clear(&r->prog);
             outputs_shot(&r->out, &so);
         }
         free(s->video), free(s->key), free(s->id), free(s->sum);
     }
-    memmove(r->shots, r->shots + done, (size_t)(r->nshots - done) * sizeof *r->shots);
-    r->nshots -= done;
+    if (done) { /* (r->shots is NULL before the first shot: no memmove on it) */
+        memmove(r->shots, r->shots + done, (size_t)(r->nshots - done) * sizeof *r->shots);
+        r->nshots -= done;
+    }
     free(mean);
     progress_update(&r->prog, r->frames_done, r->out.shots);
 }
@@ -705,6 +681,27 @@ static shot_acc *find_shot(run *r, int64_t number)
     for (int i = 0; i < r->nshots; i++)
         if (r->shots[i].number == number) return &r->shots[i];
     return NULL;
+}
+
+static int all_finite(const float *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+/* A frame whose scores (or embedding, or logits) hold a NaN or an infinity says nothing: it is
+ * left out of its shot like a frame that did not decode, and named once per input (a broken
+ * checkpoint would otherwise give a line per frame); the summary counts them all. */
+static void nonfinite_frame(run *r, const slot *sl, int still)
+{
+    if (r->nonfinite++ == 0 || r->nonfinite_in != sl->name) {
+        char where[48] = "";
+        if (!still) snprintf(where, sizeof where, " frame %lld:", (long long)sl->frame);
+        failure(r, "%s:%s the model's scores are not finite (NaN or infinity), so the frame is "
+                "left out (a damaged checkpoint?)", sl->name, where);
+    }
+    r->nonfinite_in = sl->name;
 }
 
 /* Preprocess the batch (in parallel), encode it, score it, add the scores to the shots. */
@@ -750,6 +747,11 @@ static void flush(run *r)
     for (int i = 0; i < good; i++) {
         shot_acc *s = find_shot(r, r->batch[i].shot_number);
         const float *sc = r->scores + (size_t)i * L;
+        if (!all_finite(sc, L) || !all_finite(r->feats + (size_t)i * D, D)) {
+            nonfinite_frame(r, &r->batch[i], s->still);
+            s->frames--;
+            continue;
+        }
         for (int l = 0; l < L; l++) s->sum[l] += sc[l];
         s->scored++;
         if (r->o->emb && embeddings_add(&r->emb, r->feats + (size_t)i * D, sc, r->batch[i].frame,
@@ -773,8 +775,16 @@ static void add_frame(run *r, mcnn_image *img, int64_t frame, const char *name)
 }
 
 /* ---- inputs --------------------------------------------------------------------------------- */
+/* An image, or a folder of unrelated images: frame numbers and times mean nothing for its shots
+ * (a --shot-per-dir folder or an --fps rate makes its images frames of a sequence). */
+static int input_is_still(const options *o, const input *in)
+{
+    return in->kind == INPUT_IMAGE || (in->kind == INPUT_DIR && !o->shot_per_dir && !o->fps_set);
+}
+
 static void run_files(run *r, const input *in)
 {
+    const int still = input_is_still(r->o, in);
     const int one_shot = in->kind == INPUT_DIR && r->o->shot_per_dir;
     const double fps = r->o->fps_set ? r->o->fps : 0;
     const size_t plen = strlen(in->path);
@@ -794,6 +804,7 @@ static void run_files(run *r, const input *in)
                 while (*key == '/') key++;
             }
             shot_begin(r, in->name, key, file, frame, fps > 0 ? frame / fps : 0.0);
+            r->shots[r->nshots - 1].still = still;
         }
         add_frame(r, &img, frame, file);
         if (!one_shot) shot_end(r, frame, fps > 0 ? (frame + 1) / fps : 0.0);
@@ -812,8 +823,8 @@ static void run_stream(run *r, const input *in)
         return failure(r, "%s", err);
     if (in->kind == INPUT_VIDEO) { /* the video's own rate, unless --fps; its duration */
         video_info vi;
-        if (video_probe(&vi, in->path, err, sizeof err) && !r->o->fps_set)
-            return failure(r, "%s", err);
+        const int probe = video_probe(&vi, in->path, err, sizeof err);
+        if (probe && !(probe == VIDEO_NO_RATE && r->o->fps_set)) return failure(r, "%s", err);
         if (!r->o->fps_set) fps = vi.fps;
         expected = (int64_t)(vi.duration * fps);
     }
@@ -849,6 +860,31 @@ static void run_stream(run *r, const input *in)
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
+/* The table's first column as wide as the widest shot name (up to 60 display columns; longer
+ * names lose their start to "…"), and the frame and time columns only when some input has
+ * frames in sequence. */
+static void table_layout(outputs *out, const options *o, const input *ins, int nin)
+{
+    int widest = 4, timed = 0;
+    for (int i = 0; i < nin; i++) {
+        const input *in = &ins[i];
+        int w = 0;
+        timed |= !input_is_still(o, in);
+        if (in->kind == INPUT_IMAGE || (in->kind == INPUT_DIR && !o->shot_per_dir)) {
+            for (int k = 0; k < in->nfiles; k++) {
+                free(display_text(in->files[k], &w));
+                if (w > widest) widest = w;
+            }
+            continue;
+        }
+        free(display_text(in->name, &w)); /* "name" (a folder), "name#12" (a stream's shot) */
+        w += in->kind == INPUT_DIR ? 0 : 7;
+        if (w > widest) widest = w;
+    }
+    out->id_width = widest < 60 ? widest : 60;
+    out->timed = timed;
+}
+
 int main(int argc, char **argv)
 {
     app_name = "mcnn-classify";
@@ -862,6 +898,7 @@ int main(int argc, char **argv)
     model m;
     run r = {.o = &o, .m = &m};
     input *ins = NULL;
+    char *emb_path = NULL;      /* --embeddings, links followed */
     int nin = 0, rc = 1, outputs_opened = 0;
     char err[1024];
     if (load_model(&m, &o)) goto done;
@@ -875,6 +912,10 @@ int main(int argc, char **argv)
         goto done;
     }
     outputs_opened = 1;
+    if (o.emb && !(emb_path = outfile_final_path(o.emb, err, sizeof err))) {
+        app_error("--embeddings %s", err); /* written at the end: fail now, not then */
+        goto done;
+    }
     if (o.truth) r.out.truth = truth_source_parse(o.truth);
     if (o.emb) embeddings_init(&r.emb, m.dim, L);
     r.batch = calloc((size_t)o.batch, sizeof *r.batch);
@@ -901,6 +942,7 @@ int main(int argc, char **argv)
         total_images += ins[nin].nfiles;
         nin++;
     }
+    table_layout(&r.out, &o, ins, nin);
     progress_init(&r.prog, !o.quiet && (o.progress || progress_stderr_is_tty()), total_images);
 
     for (int i = 0; i < nin; i++) {
@@ -912,29 +954,34 @@ int main(int argc, char **argv)
 
     rc = 0;
     outputs_opened = 0;
-    if (outputs_close(&r.out, err, sizeof err)) {
+    const int64_t shots = r.out.shots;
+    if (outputs_close(&r.out, 1, err, sizeof err)) {
         app_error("%s", err);
         rc = 1;
     }
-    if (o.emb && embeddings_save(&r.emb, o.emb, m.kind == MODEL_CLIP ? "embeddings" : "logits",
+    if (o.emb && embeddings_save(&r.emb, emb_path, m.kind == MODEL_CLIP ? "embeddings" : "logits",
                                  m.kind == MODEL_CLIP ? "clip-image-embeddings (L2-normalised)"
                                                       : "classifier-logits",
                                  m.path, m.labels.v, err, sizeof err)) {
         app_error("%s", err);
         rc = 1;
     }
-    if (r.nfail) {
-        fprintf(stderr, "%s: %d input%s failed:\n", app_name, r.nfail, r.nfail > 1 ? "s" : "");
-        for (int i = 0; i < r.nfail; i++) fprintf(stderr, "  %s\n", r.failures[i]);
+    if (r.nfail) { /* each was named when it happened */
+        char frames[96] = "";
+        if (r.nonfinite)
+            snprintf(frames, sizeof frames, "; %lld frame%s left out for non-finite scores",
+                     (long long)r.nonfinite, r.nonfinite > 1 ? "s" : "");
+        app_error("%d input%s failed (named above)%s; %lld shot%s classified", r.nfail,
+                  r.nfail > 1 ? "s" : "", frames, (long long)shots,
+                  shots == 1 ? "" : "s");
         rc = 1;
     }
 
 done:
-    if (outputs_opened) outputs_close(&r.out, err, sizeof err);
+    if (outputs_opened) outputs_close(&r.out, 0, err, sizeof err);
+    if (app_close_stdout()) rc = 1;
     for (int i = 0; i < nin; i++) input_free(&ins[i]);
-    for (int i = 0; i < r.nfail; i++) free(r.failures[i]);
-    free(r.failures);
-    free(ins);
+    free(ins), free(emb_path);
     free(r.batch), free(r.slot_err), free(r.images), free(r.feats), free(r.scores);
     free(r.shots);
     if (o.emb) embeddings_free(&r.emb);

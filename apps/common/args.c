@@ -1,6 +1,8 @@
 /* The option parser; see args.h. */
 #include "args.h"
 
+#include "escape.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,14 +11,29 @@
 
 const char *app_name = "mcnn";
 
+/* The message is one line of plain text whatever the names in it hold (escape.h). */
 void app_error(const char *fmt, ...)
+{
+    va_list ap, again;
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    const int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf) vsnprintf(buf, (size_t)n + 1, fmt, again);
+    va_end(again);
+    char *shown = buf ? display_text(buf, NULL) : NULL;
+    fprintf(stderr, "%s: %s\n", app_name, shown ? shown : "(out of memory for the message)");
+    free(shown), free(buf);
+}
+
+int fail_with(char *err, size_t errsize, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", app_name);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(err, errsize, fmt, ap);
     va_end(ap);
+    return -1;
 }
 
 static int append(arg_strings *s, const char *v)

@@ -65,4 +65,10 @@ __attribute__((format(printf, 1, 2)))
 #endif
 void app_error(const char *fmt, ...);
 
+/* For functions that return a message to their caller: format it into err, return -1. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int fail_with(char *err, size_t errsize, const char *fmt, ...);
+
 #endif

@@ -2,6 +2,8 @@
 #define _XOPEN_SOURCE 700
 #include "inputs.h"
 
+#include "args.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -12,16 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { MAX_DEPTH = 64 }; /* directory recursion: also stops symlink loops */
-
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+enum { MAX_DEPTH = 64 }; /* directory recursion (links back are caught before: seen_dirs) */
 
 static char *dup_str(const char *s)
 {
@@ -59,14 +52,43 @@ static int list_add(list *l, char *s)
     return 0;
 }
 
+/* The folders searched so far, by device and inode: a symbolic link back to a folder (a loop,
+ * "self -> .") or a second link to one is searched once. */
+typedef struct seen_dirs {
+    struct { dev_t dev; ino_t ino; } *v;
+    int n, cap;
+} seen_dirs;
+
+/* 1 when dir was searched before; else it is recorded (-1: out of memory). */
+static int seen_before(seen_dirs *s, const struct stat *st)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].dev == st->st_dev && s->v[i].ino == st->st_ino) return 1;
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        void *v = realloc(s->v, (size_t)cap * sizeof *s->v);
+        if (!v) return -1;
+        s->v = v, s->cap = cap;
+    }
+    s->v[s->n].dev = st->st_dev, s->v[s->n].ino = st->st_ino;
+    s->n++;
+    return 0;
+}
+
 /* Every image file under dir; hidden entries (".name") are skipped. */
-static int scan(list *out, const char *dir, int depth, char *err, size_t errsize)
+static int scan(list *out, const char *dir, int depth, seen_dirs *seen, char *err, size_t errsize)
 {
     if (depth > MAX_DEPTH)
-        return fail(err, errsize, "%s: directories nested deeper than %d (a symlink loop?)", dir,
-                    MAX_DEPTH);
+        return fail_with(err, errsize, "%s: directories nested deeper than %d", dir, MAX_DEPTH);
+    struct stat self;
+    int before = stat(dir, &self) == 0 ? seen_before(seen, &self) : 0;
+    if (before < 0) return fail_with(err, errsize, "out of memory");
+    if (before) {
+        app_error("note: %s: a folder already searched (a symbolic link back to it), skipped", dir);
+        return 0;
+    }
     DIR *d = opendir(dir);
-    if (!d) return fail(err, errsize, "%s: %s", dir, strerror(errno));
+    if (!d) return fail_with(err, errsize, "%s: %s", dir, strerror(errno));
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d))) {
@@ -74,7 +96,7 @@ static int scan(list *out, const char *dir, int depth, char *err, size_t errsize
         size_t n = strlen(dir) + strlen(e->d_name) + 2;
         char *path = malloc(n);
         if (!path) {
-            rc = fail(err, errsize, "out of memory");
+            rc = fail_with(err, errsize, "out of memory");
             break;
         }
         snprintf(path, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
@@ -84,10 +106,10 @@ static int scan(list *out, const char *dir, int depth, char *err, size_t errsize
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
-            rc = scan(out, path, depth + 1, err, errsize);
+            rc = scan(out, path, depth + 1, seen, err, errsize);
             free(path);
         } else if (S_ISREG(st.st_mode) && input_is_image_name(e->d_name)) {
-            if (list_add(out, path)) rc = fail(err, errsize, "out of memory");
+            if (list_add(out, path)) rc = fail_with(err, errsize, "out of memory");
         } else {
             free(path);
         }
@@ -106,30 +128,33 @@ int input_expand(input *in, const char *arg, int is_video, char *err, size_t err
     memset(in, 0, sizeof *in);
     in->path = dup_str(arg);
     in->name = dup_str(strcmp(arg, "-") == 0 ? "stdin" : arg);
-    if (!in->path || !in->name) return fail(err, errsize, "out of memory");
+    if (!in->path || !in->name) return fail_with(err, errsize, "out of memory");
     if (strcmp(arg, "-") == 0 && !is_video) {
         in->kind = INPUT_STDIN;
         return 0;
     }
     struct stat st;
-    if (stat(arg, &st) != 0) return fail(err, errsize, "%s: %s", arg, strerror(errno));
+    if (stat(arg, &st) != 0) return fail_with(err, errsize, "%s: %s", arg, strerror(errno));
     if (is_video) {
-        if (S_ISDIR(st.st_mode)) return fail(err, errsize, "%s: is a directory, not a video", arg);
+        if (S_ISDIR(st.st_mode)) return fail_with(err, errsize, "%s: is a directory, not a video", arg);
         in->kind = INPUT_VIDEO;
         return 0;
     }
     list l = {0};
     if (S_ISDIR(st.st_mode)) {
         in->kind = INPUT_DIR;
-        if (scan(&l, arg, 0, err, errsize)) {
+        seen_dirs seen = {0};
+        int rc = scan(&l, arg, 0, &seen, err, errsize);
+        free(seen.v);
+        if (rc) {
             for (int i = 0; i < l.n; i++) free(l.v[i]);
             free(l.v);
             return -1;
         }
-        qsort(l.v, (size_t)l.n, sizeof *l.v, by_path);
+        if (l.n) qsort(l.v, (size_t)l.n, sizeof *l.v, by_path); /* l.v is NULL when empty */
     } else {
         in->kind = INPUT_IMAGE;
-        if (list_add(&l, dup_str(arg))) return fail(err, errsize, "out of memory");
+        if (list_add(&l, dup_str(arg))) return fail_with(err, errsize, "out of memory");
     }
     in->files = l.v;
     in->nfiles = l.n;
@@ -191,39 +216,56 @@ static double parse_rate(const char *s)
     return num / den > 0 && num / den < 10000 ? num / den : 0;
 }
 
+/* line without its newline and, when ffprobe put the file's name first, without that */
+static const char *probe_reason(char *line, const char *path)
+{
+    line[strcspn(line, "\r\n")] = '\0';
+    const size_t n = strlen(path);
+    if (strncmp(line, path, n) == 0 && line[n] == ':') line += n + 1;
+    while (*line == ' ') line++;
+    return line;
+}
+
 int video_probe(video_info *info, const char *path, char *err, size_t errsize)
 {
     memset(info, 0, sizeof *info);
     if (!program_on_path("ffprobe"))
-        return fail(err, errsize, "%s: ffprobe (part of ffmpeg) is not installed, so the frame "
-                    "rate is unknown; give --fps", path);
+        return fail_with(err, errsize, "%s: ffprobe (part of ffmpeg) is not installed, so the frame "
+                    "rate is unknown; give --fps", path), VIDEO_NO_RATE;
     char q[2048], cmd[2400];
-    if (shell_quote(q, sizeof q, path)) return fail(err, errsize, "%s: path too long", path);
+    if (shell_quote(q, sizeof q, path)) return fail_with(err, errsize, "%s: path too long", path);
+    /* ffprobe's own complaints come through the pipe too (2>&1), to be quoted, not shown raw */
     snprintf(cmd, sizeof cmd, "ffprobe -v error -select_streams v:0 -show_entries "
              "stream=avg_frame_rate,r_frame_rate:format=duration -of default=nw=1 -i %s "
-             "</dev/null", q);
+             "</dev/null 2>&1", q);
     FILE *p = popen(cmd, "r");
-    if (!p) return fail(err, errsize, "%s: cannot run ffprobe: %s", path, strerror(errno));
-    char line[256];
+    if (!p) return fail_with(err, errsize, "%s: cannot run ffprobe: %s", path, strerror(errno));
+    char line[512], why[512] = "";
     double avg = 0, r = 0;
+    int stream = 0;
     while (fgets(line, sizeof line, p)) {
-        if (!strncmp(line, "avg_frame_rate=", 15)) avg = parse_rate(line + 15);
-        else if (!strncmp(line, "r_frame_rate=", 13)) r = parse_rate(line + 13);
+        if (!strncmp(line, "avg_frame_rate=", 15)) avg = parse_rate(line + 15), stream = 1;
+        else if (!strncmp(line, "r_frame_rate=", 13)) r = parse_rate(line + 13), stream = 1;
         else if (!strncmp(line, "duration=", 9)) info->duration = atof(line + 9);
+        else if (!why[0]) snprintf(why, sizeof why, "%s", probe_reason(line, path));
     }
     int status = pclose(p);
     info->fps = avg > 0 ? avg : r;
-    if (status != 0 || info->fps <= 0)
-        return fail(err, errsize, "%s: ffprobe finds no video stream with a frame rate; give "
-                    "--fps", path);
     if (!(info->duration > 0)) info->duration = 0;
+    if (status != 0)
+        return fail_with(err, errsize, "%s: not a video ffmpeg can read%s%s%s", path,
+                    why[0] ? " (ffprobe: " : "", why, why[0] ? ")" : "");
+    if (!stream) return fail_with(err, errsize, "%s: has no video stream", path);
+    if (info->fps <= 0)
+        return fail_with(err, errsize, "%s: the video's frame rate is unknown; give --fps", path),
+               VIDEO_NO_RATE;
     return 0;
 }
 
 int video_check_ffmpeg(const char *path, char *err, size_t errsize)
 {
     if (program_on_path("ffmpeg")) return 0;
-    return fail(err, errsize, "%s: --video needs ffmpeg, which is not installed (Debian: apt-get "
+    return fail_with(err, errsize, "%s: --video needs ffmpeg, which is not installed (Debian: apt-get "
                 "install ffmpeg); or decode the video elsewhere and pipe its frames in: "
                 "ffmpeg -i VIDEO -f image2pipe -vcodec ppm - | mcnn-classify -", path);
 }
@@ -236,15 +278,20 @@ int frame_stream_open(frame_stream *s, const input *in, double fps, char *err, s
         snprintf(s->label, sizeof s->label, "stdin");
     } else {
         if (video_check_ffmpeg(in->path, err, errsize)) return -1;
-        char q[2048], cmd[2600];
+        char q[2048], cmd[2700];
         if (shell_quote(q, sizeof q, in->path))
-            return fail(err, errsize, "%s: path too long", in->path);
+            return fail_with(err, errsize, "%s: path too long", in->path);
+        /* ffmpeg's complaints go to a file, quoted in our message if it fails */
+        snprintf(s->errlog, sizeof s->errlog, "/tmp/mcnn-ffmpeg-XXXXXX");
+        int fd = mkstemp(s->errlog);
+        if (fd < 0) s->errlog[0] = '\0';
+        else close(fd);
         /* -nostdin: ffmpeg must not eat our terminal input; fps filter: a constant rate, so
          * frame i is at i / fps seconds */
         snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -v error -i %s -an -sn -vf fps=%.9g "
-                 "-f image2pipe -vcodec ppm -", q, fps);
+                 "-f image2pipe -vcodec ppm - 2>%s", q, fps, fd < 0 ? "/dev/null" : s->errlog);
         s->f = popen(cmd, "r");
-        if (!s->f) return fail(err, errsize, "%s: cannot run ffmpeg: %s", in->path, strerror(errno));
+        if (!s->f) return fail_with(err, errsize, "%s: cannot run ffmpeg: %s", in->path, strerror(errno));
         s->is_pipe = 1;
         snprintf(s->label, sizeof s->label, "%s (ffmpeg)", in->path);
     }
@@ -267,15 +314,22 @@ int frame_stream_close(frame_stream *s, int finished, char *err, size_t errsize)
         /* Stopped early: closing the pipe makes ffmpeg end on a broken pipe, an exit status
          * that says nothing about the video, so it is not reported. */
         int status = pclose(s->f);
+        char why[512] = "";
+        FILE *log = s->errlog[0] ? fopen(s->errlog, "r") : NULL;
+        if (log) {
+            if (fgets(why, sizeof why, log)) why[strcspn(why, "\r\n")] = '\0';
+            fclose(log);
+        }
+        if (s->errlog[0]) unlink(s->errlog);
         if (!finished)
             ;
         else if (status == -1)
-            rc = fail(err, errsize, "%s: %s", s->label, strerror(errno));
+            rc = fail_with(err, errsize, "%s: %s", s->label, strerror(errno));
         else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-            rc = fail(err, errsize, "%s: ffmpeg exited with status %d", s->label,
-                      WEXITSTATUS(status));
+            rc = fail_with(err, errsize, "%s: ffmpeg exited with status %d%s%s%s", s->label,
+                      WEXITSTATUS(status), why[0] ? " (" : "", why, why[0] ? ")" : "");
         else if (WIFSIGNALED(status))
-            rc = fail(err, errsize, "%s: ffmpeg killed by signal %d", s->label, WTERMSIG(status));
+            rc = fail_with(err, errsize, "%s: ffmpeg killed by signal %d", s->label, WTERMSIG(status));
     }
     s->f = NULL;
     return rc;

@@ -43,13 +43,17 @@ typedef struct video_info {
 /* 0 when ffmpeg is on PATH; else -1 with a message saying what to do. */
 int video_check_ffmpeg(const char *path, char *err, size_t errsize);
 
-/* Ask ffprobe for a video's frame rate and duration.  Returns 0, or -1 with a message. */
+/* Ask ffprobe for a video's frame rate and duration.  Returns 0; -1 with a message when the
+ * file is not a video (ffprobe's reason quoted) or has no video stream; VIDEO_NO_RATE with a
+ * message when it is one but its rate is unknown, or ffprobe is missing (then --fps helps). */
+enum { VIDEO_NO_RATE = -2 };
 int video_probe(video_info *info, const char *path, char *err, size_t errsize);
 
 typedef struct frame_stream {
     FILE *f;
     int is_pipe;            /* opened with popen: closed with pclose            */
     char label[512];        /* for messages: "stdin", "movie.mp4 (ffmpeg)"      */
+    char errlog[32];        /* ffmpeg's stderr, a temporary file ("" for none)  */
     mcnn_ppm_stream ppm;
 } frame_stream;
 

@@ -1,32 +1,15 @@
 /* Writing the table, the JSON, the weak labels and the embeddings; see output.h. */
 #include "output.h"
 
-#include "io/json.h"
+#include "args.h"
+#include "escape.h"
 #include "mcnn.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-char *json_quote(const char *s)
-{
-    size_t n = strlen(s), m = mcnn_json_escape(NULL, s, n);
-    char *q = malloc(m + 1);
-    if (!q) return NULL;
-    mcnn_json_escape(q, s, n);
-    q[m] = '\0';
-    return q;
-}
 
 /* A JSON string literal straight to a file. */
 static void put_json_string(FILE *f, const char *s)
@@ -34,6 +17,21 @@ static void put_json_string(FILE *f, const char *s)
     char *q = json_quote(s);
     fputs(q ? q : "\"\"", f);
     free(q);
+}
+
+/* A JSON number in format fmt, or null for NaN and infinities (JSON has neither). */
+static void put_json_number(FILE *f, const char *fmt, double v)
+{
+    if (isfinite(v)) fprintf(f, fmt, v);
+    else fputs("null", f);
+}
+
+/* Text for the terminal or a line of text: control characters and invalid bytes escaped. */
+static void put_display(FILE *f, const char *s)
+{
+    char *d = display_text(s, NULL);
+    fputs(d ? d : "?", f);
+    free(d);
 }
 
 void rank_labels(int *order, const float *scores, int L, int k)
@@ -51,14 +49,6 @@ void rank_labels(int *order, const float *scores, int L, int k)
     }
 }
 
-static FILE *open_out(const char *path, char *err, size_t errsize)
-{
-    if (strcmp(path, "-") == 0) return stdout;
-    FILE *f = fopen(path, "w");
-    if (!f) fail(err, errsize, "%s: cannot write: %s", path, strerror(errno));
-    return f;
-}
-
 int outputs_open(outputs *o, const char *const *labels, int L, int top, int table,
                  const char *json_path, const char *weak_path, double weak_top1,
                  double weak_rest, char *err, size_t errsize)
@@ -69,28 +59,57 @@ int outputs_open(outputs *o, const char *const *labels, int L, int top, int tabl
     o->top = top < L ? top : L;
     o->weak_top1 = weak_top1;
     o->weak_rest = weak_rest;
+    o->id_width = 32;
+    o->timed = 1;
     o->order = malloc((size_t)L * sizeof(int));
-    if (!o->order) return fail(err, errsize, "out of memory");
-    if (json_path && !(o->json = open_out(json_path, err, errsize))) return free(o->order), -1;
-    o->json_path = json_path;
-    if (weak_path && !(o->weak = open_out(weak_path, err, errsize))) {
-        if (o->json && o->json != stdout) fclose(o->json);
+    if (!o->order) return fail_with(err, errsize, "out of memory");
+    if (json_path && outfile_open(&o->json, json_path, err, errsize)) return free(o->order), -1;
+    if (weak_path && outfile_open(&o->weak, weak_path, err, errsize)) {
+        outfile_discard(&o->json);
         free(o->order);
         return -1;
     }
-    o->weak_path = weak_path;
-    if (table) {
-        o->table = stdout;
-        fprintf(o->table, "%-32s %7s %7s %9s %9s  top %d (score)\n", "shot", "first", "last",
-                "start s", "end s", o->top);
+    o->table = table;
+    if (table && outfile_open(&o->out, "-", err, errsize)) {
+        outfile_discard(&o->json), outfile_discard(&o->weak);
+        free(o->order);
+        return -1;
     }
-    if (o->json) fputc('{', o->json);
+    if (o->json.f) fputc('{', o->json.f);
     return 0;
+}
+
+/* The header, before the first row (no header when nothing was classified). */
+static void table_header(outputs *o)
+{
+    FILE *f = o->out.f;
+    fprintf(f, "%-*s", o->id_width, "shot");
+    if (o->timed) fprintf(f, " %7s %7s %9s %9s ", "first", "last", "start s", "end s");
+    fprintf(f, " top %d (score)\n", o->top);
+    o->header_done = 1;
+}
+
+static void table_row(outputs *o, const shot_out *s)
+{
+    FILE *f = o->out.f;
+    if (!o->header_done) table_header(o);
+    char *id = display_fit(s->id, o->id_width);
+    fputs(id ? id : "?", f);
+    free(id);
+    if (o->timed && s->still) fprintf(f, " %7s %7s %9s %9s ", "-", "-", "-", "-");
+    else if (o->timed)
+        fprintf(f, " %7lld %7lld %9.3f %9.3f ", (long long)s->start_frame,
+                (long long)s->end_frame, s->start_time, s->end_time);
+    for (int k = 0; k < o->top; k++) {
+        fputc(' ', f);
+        put_display(f, o->labels[o->order[k]]);
+        fprintf(f, " (%.4f)%s", s->scores[o->order[k]], k + 1 < o->top ? "," : "");
+    }
 }
 
 static void json_shot(outputs *o, const shot_out *s)
 {
-    FILE *f = o->json;
+    FILE *f = o->json.f;
     if (!o->json_video || strcmp(o->json_video, s->video) != 0) { /* a new video object */
         if (o->json_video) fputs("\n  }", f);
         fputs(o->json_videos++ ? ",\n  " : "\n  ", f);
@@ -104,13 +123,17 @@ static void json_shot(outputs *o, const shot_out *s)
     }
     fputs(o->json_shots++ ? ",\n    " : "\n    ", f);
     put_json_string(f, s->key);
-    fprintf(f, ": {\"start_frame\": %lld, \"end_frame\": %lld, \"start_time\": %.3f, "
-               "\"end_time\": %.3f, \"labels\": {",
-            (long long)s->start_frame, (long long)s->end_frame, s->start_time, s->end_time);
+    fprintf(f, ": {\"start_frame\": %lld, \"end_frame\": %lld, \"start_time\": ",
+            (long long)s->start_frame, (long long)s->end_frame);
+    put_json_number(f, "%.3f", s->start_time);
+    fputs(", \"end_time\": ", f);
+    put_json_number(f, "%.3f", s->end_time);
+    fputs(", \"labels\": {", f);
     for (int k = 0; k < o->top; k++) {
         if (k) fputs(", ", f);
         put_json_string(f, o->labels[o->order[k]]);
-        fprintf(f, ": %.8g", s->scores[o->order[k]]);
+        fputs(": ", f);
+        put_json_number(f, "%.8g", s->scores[o->order[k]]);
     }
     fputs("}}", f);
 }
@@ -119,12 +142,13 @@ static void json_shot(outputs *o, const shot_out *s)
  * (rank 3)" at the end of its table row, and the tally for the summary. */
 static void put_truth(outputs *o, const shot_out *s)
 {
-    char name[64];
+    char name[256];
+    FILE *f = o->table ? o->out.f : NULL;
     const int t = truth_label(s->id, o->truth, o->labels, o->L, name, sizeof name);
     if (t < 0) {
         o->truth_unknown++;
         if (!o->truth_missing[0]) snprintf(o->truth_missing, sizeof o->truth_missing, "%s", name);
-        if (o->table) fprintf(o->table, "  | truth '%s': matches no label", name);
+        if (f) fputs("  | truth '", f), put_display(f, name), fputs("': matches no label", f);
         return;
     }
     int rank = 1; /* as rank_labels orders them: higher scores, then earlier labels on a tie */
@@ -133,9 +157,11 @@ static void put_truth(outputs *o, const shot_out *s)
     o->truth_n++;
     o->truth_top1 += rank == 1;
     o->truth_topk += rank <= o->top;
-    if (!o->table) return;
-    if (rank == 1) fprintf(o->table, "  | truth %s: right", o->labels[t]);
-    else fprintf(o->table, "  | truth %s: WRONG (rank %d)", o->labels[t], rank);
+    if (!f) return;
+    fputs("  | truth ", f);
+    put_display(f, o->labels[t]);
+    if (rank == 1) fputs(": right", f);
+    else fprintf(f, ": WRONG (rank %d)", rank);
 }
 
 void outputs_shot(outputs *o, const shot_out *s)
@@ -143,47 +169,47 @@ void outputs_shot(outputs *o, const shot_out *s)
     const int kweak = o->L < 5 ? o->L : 5; /* MovieCLIP looks at the top 5 */
     rank_labels(o->order, s->scores, o->L, o->top > kweak ? o->top : kweak);
     o->shots++;
-    if (o->table) {
-        fprintf(o->table, "%-32s %7lld %7lld %9.3f %9.3f ", s->id, (long long)s->start_frame,
-                (long long)s->end_frame, s->start_time, s->end_time);
-        for (int k = 0; k < o->top; k++)
-            fprintf(o->table, " %s (%.4f)%s", o->labels[o->order[k]], s->scores[o->order[k]],
-                    k + 1 < o->top ? "," : "");
+    if (o->table && !o->out.error) {
+        table_row(o, s);
         if (o->truth) put_truth(o, s);
-        fputc('\n', o->table);
+        fputc('\n', o->out.f);
+        fflush(o->out.f); /* a row as soon as its shot is done */
+        outfile_check(&o->out);
     } else if (o->truth) {
         put_truth(o, s);
     }
-    if (o->json) json_shot(o, s);
-    if (o->weak && s->scores[o->order[0]] >= o->weak_top1) {
+    if (o->json.f) json_shot(o, s), outfile_check(&o->json);
+    if (o->weak.f && s->scores[o->order[0]] >= o->weak_top1) {
         /* MovieCLIP's multi-label lines: top-1, then those of top-2..5 above the second bar */
-        fprintf(o->weak, "%s %d", s->id, o->order[0]);
+        FILE *f = o->weak.f;
+        put_display(f, s->id);
+        fprintf(f, " %d", o->order[0]);
         for (int k = 1; k < kweak; k++)
-            if (s->scores[o->order[k]] >= o->weak_rest) fprintf(o->weak, " %d", o->order[k]);
-        fputc('\n', o->weak);
+            if (s->scores[o->order[k]] >= o->weak_rest) fprintf(f, " %d", o->order[k]);
+        fputc('\n', f);
+        outfile_check(&o->weak);
     }
-    if (o->table) fflush(o->table);
 }
 
-static int close_out(FILE *f, const char *path, char *err, size_t errsize)
+/* Commit (or discard) one output file; the first error is kept in err. */
+static int finish(outfile *f, int complete, int rc, char *err, size_t errsize)
 {
-    if (!f) return 0;
-    int bad = ferror(f);
-    if (f == stdout) bad |= fflush(f) != 0;
-    else bad |= fclose(f) != 0;
-    return bad ? fail(err, errsize, "%s: write error", path) : 0;
+    if (!f->f) return rc;
+    if (!complete) return outfile_discard(f), rc;
+    char msg[1024];
+    if (outfile_commit(f, msg, sizeof msg) == 0) return rc;
+    if (!rc) snprintf(err, errsize, "%s", msg);
+    return -1;
 }
 
-int outputs_close(outputs *o, char *err, size_t errsize)
+int outputs_close(outputs *o, int complete, char *err, size_t errsize)
 {
     int rc = 0;
-    if (o->json) {
-        fputs(o->json_video ? "\n  }\n}\n" : "}\n", o->json);
-        rc |= close_out(o->json, o->json_path, err, errsize);
-    }
-    if (o->weak) rc |= close_out(o->weak, o->weak_path, err, errsize);
-    if (o->truth && o->truth_n) {
-        FILE *f = o->table ? o->table : stderr;
+    if (o->json.f) fputs(o->json_video ? "\n  }\n}\n" : "}\n", o->json.f);
+    rc = finish(&o->json, complete, rc, err, errsize);
+    rc = finish(&o->weak, complete, rc, err, errsize);
+    if (complete && o->truth && o->truth_n) {
+        FILE *f = o->table && !o->out.error ? o->out.f : stderr;
         fprintf(f, "truth: top-1 right for %lld of %lld (%.1f%%)", (long long)o->truth_top1,
                 (long long)o->truth_n, 100.0 * (double)o->truth_top1 / (double)o->truth_n);
         if (o->top > 1)
@@ -191,11 +217,14 @@ int outputs_close(outputs *o, char *err, size_t errsize)
                     100.0 * (double)o->truth_topk / (double)o->truth_n);
         fputc('\n', f);
     }
-    if (o->truth_unknown && !rc)
-        rc |= fail(err, errsize, "%lld shot(s) have a true class that matches none of the "
-                   "model's labels (the first: '%s')", (long long)o->truth_unknown,
-                   o->truth_missing);
-    if (o->table && fflush(o->table) != 0) rc |= fail(err, errsize, "stdout: write error");
+    if (complete && o->truth_unknown && !rc) {
+        char *name = display_text(o->truth_missing, NULL);
+        rc = fail_with(err, errsize, "%lld shot(s) have a true class that matches none of the "
+                  "model's labels (the first: '%s')", (long long)o->truth_unknown,
+                  name ? name : "?");
+        free(name);
+    }
+    rc = finish(&o->out, 1, rc, err, errsize);
     free(o->json_video);
     free(o->order);
     memset(o, 0, sizeof *o);
@@ -241,20 +270,27 @@ int embeddings_add(embeddings *e, const float *vec, const float *scores, int64_t
     return 0;
 }
 
-/* A JSON array of strings, malloc'ed. */
+/* A JSON array of strings (each as valid UTF-8: escape.h), malloc'ed. */
 static char *json_array(const char *const *s, int64_t n)
 {
-    size_t len = 3;
-    for (int64_t i = 0; i < n; i++) len += mcnn_json_escape(NULL, s[i], strlen(s[i])) + 1;
-    char *a = malloc(len), *p = a;
-    if (!a) return NULL;
-    *p++ = '[';
-    for (int64_t i = 0; i < n; i++) {
-        if (i) *p++ = ',';
-        p += mcnn_json_escape(p, s[i], strlen(s[i]));
+    size_t len = 3, used = 1;
+    char *a = malloc(len);
+    if (a) a[0] = '[';
+    for (int64_t i = 0; i < n && a; i++) {
+        char *q = json_quote(s[i]);
+        size_t k = q ? strlen(q) : 0;
+        char *b = q ? realloc(a, len + k + 1) : NULL;
+        if (!b) {
+            free(q), free(a);
+            return NULL;
+        }
+        a = b, len += k + 1;
+        if (i) a[used++] = ',';
+        memcpy(a + used, q, k);
+        used += k;
+        free(q);
     }
-    *p++ = ']';
-    *p = '\0';
+    if (a) a[used++] = ']', a[used] = '\0';
     return a;
 }
 
@@ -263,10 +299,10 @@ int embeddings_save(const embeddings *e, const char *path, const char *tensor_na
                     char *err, size_t errsize)
 {
     char *names = json_array((const char *const *)e->names, e->n);
-    char *labs = json_array(labels, e->L);
-    if (!names || !labs) {
-        free(names), free(labs);
-        return fail(err, errsize, "%s: out of memory", path);
+    char *labs = json_array(labels, e->L), *model = utf8_from_name(model_path);
+    if (!names || !labs || !model) {
+        free(names), free(labs), free(model);
+        return fail_with(err, errsize, "%s: out of memory", path);
     }
     static const float none = 0;
     static const int64_t none_i = 0;
@@ -276,11 +312,10 @@ int embeddings_save(const embeddings *e, const char *path, const char *tensor_na
         {"frame_index", MCNN_DTYPE_I64, 1, {e->n}, e->n ? (const void *)e->frame : &none_i},
         {"shot_index", MCNN_DTYPE_I64, 1, {e->n}, e->n ? (const void *)e->shot : &none_i},
     };
-    const char *meta[] = {"kind", kind, "model", model_path, "labels", labs, "names", names};
+    const char *meta[] = {"kind", kind, "model", model, "labels", labs, "names", names};
     mcnn_status s = mcnn_safetensors_write(path, t, 4, meta, 4);
-    free(names);
-    free(labs);
-    return s == MCNN_OK ? 0 : fail(err, errsize, "%s", mcnn_last_error());
+    free(names), free(labs), free(model);
+    return s == MCNN_OK ? 0 : fail_with(err, errsize, "%s", mcnn_last_error());
 }
 
 void embeddings_free(embeddings *e)

@@ -8,6 +8,7 @@
 #ifndef MCNN_APPS_OUTPUT_H
 #define MCNN_APPS_OUTPUT_H
 
+#include "outfile.h"
 #include "truth.h"
 
 #include <stdint.h>
@@ -20,17 +21,19 @@ typedef struct shot_out {
     int64_t start_frame, end_frame; /* inclusive                                          */
     double start_time, end_time;  /* seconds; end = the time the shot's last frame ends   */
     int frames;                   /* frames scored                                        */
+    int still;                    /* a still image: frames and times mean nothing          */
     const float *scores;          /* (L) mean of the frames' scores                       */
 } shot_out;
 
 typedef struct outputs {
     const char *const *labels;
     int L, top;
-    FILE *table;                  /* NULL: no table                                        */
-    FILE *json;                   /* NULL: no JSON                                         */
-    const char *json_path;
-    FILE *weak;
-    const char *weak_path;
+    int table;                    /* a table on stdout                                     */
+    int id_width;                 /* the table's first column, in display columns          */
+    int timed;                    /* the table has the frame and time columns              */
+    int header_done;              /* the header is printed before the first row only      */
+    outfile out;                  /* stdout, for the table                                 */
+    outfile json, weak;           /* f == NULL: not asked for                              */
     double weak_top1, weak_rest;  /* 0.4 and 0.1 in MovieCLIP                              */
     char *json_video;             /* the video whose object is open                        */
     int json_videos, json_shots;  /* written so far (in the open video for shots)          */
@@ -38,17 +41,20 @@ typedef struct outputs {
     int *order;                   /* (L) scratch for the ranking                           */
     truth_source truth;           /* set after outputs_open: each shot's true class from  */
     int64_t truth_n, truth_top1, truth_topk, truth_unknown; /* its id (a file path)      */
-    char truth_missing[64];       /* the first class that matched no label                 */
+    char truth_missing[256];      /* the first class that matched no label                 */
 } outputs;
 
-/* json_path / weak_path: a file, "-" for stdout, or NULL.  Returns 0, or -1 with a message. */
+/* json_path / weak_path: a file (written atomically: outfile.h), "-" for stdout, or NULL.
+ * table: a table on stdout; id_width and timed may be changed before the first shot.
+ * Returns 0, or -1 with a message. */
 int outputs_open(outputs *o, const char *const *labels, int L, int top, int table,
                  const char *json_path, const char *weak_path, double weak_top1,
                  double weak_rest, char *err, size_t errsize);
 void outputs_shot(outputs *o, const shot_out *s);
-/* Finish the JSON and close the files; a write error is reported (-1 with a message), and so
- * is a true class that matched no label (after the truth summary line). */
-int outputs_close(outputs *o, char *err, size_t errsize);
+/* Finish the JSON and commit the files; a write error is reported (-1 with a message naming the
+ * file and the reason), and so is a true class that matched no label (after the truth summary
+ * line).  complete = 0 (a failed run): the files are discarded, the previous ones kept. */
+int outputs_close(outputs *o, int complete, char *err, size_t errsize);
 
 /* Labels ranked by score, highest first (ties: the earlier label first): order[0..k). */
 void rank_labels(int *order, const float *scores, int L, int k);
@@ -66,15 +72,13 @@ typedef struct embeddings {
 void embeddings_init(embeddings *e, int dim, int L);
 int embeddings_add(embeddings *e, const float *vec, const float *scores, int64_t frame,
                    int64_t shot, const char *name);
-/* Save: tensors "embeddings" or "logits" (n, dim) as kind says, "scores" (n, L), "frame_index"
- * and "shot_index" (n) I64; metadata "names" (JSON array, one per row), "labels", "kind",
- * "model".  Returns 0, or -1 with a message. */
+/* Save (atomically: mcnn_safetensors_write): tensors "embeddings" or "logits" (n, dim) as kind
+ * says, "scores" (n, L), "frame_index" and "shot_index" (n) I64; metadata "names" (JSON array,
+ * one per row), "labels", "kind", "model", every string as valid UTF-8 (escape.h).  Returns 0,
+ * or -1 with a message. */
 int embeddings_save(const embeddings *e, const char *path, const char *tensor_name,
                     const char *kind, const char *model_path, const char *const *labels,
                     char *err, size_t errsize);
 void embeddings_free(embeddings *e);
-
-/* s as a JSON string literal with its quotes, malloc'ed (NULL when out of memory). */
-char *json_quote(const char *s);
 
 #endif

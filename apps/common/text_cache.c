@@ -2,7 +2,10 @@
 #define _XOPEN_SOURCE 700
 #include "text_cache.h"
 
+#include "args.h"
 #include "mcnn.h"
+
+#include <math.h>
 
 #include <limits.h>
 #include <stdint.h>
@@ -62,21 +65,44 @@ void text_cache_init(text_cache *c, const char *model_path, const char *vocab_pa
     if (n < 0 || (size_t)n >= sizeof c->path) c->path[0] = '\0';
 }
 
+/* Why the rows cannot be CLIP text embeddings (they are unit vectors), or NULL. */
+static const char *bad_rows(const float *v, int L, int dim)
+{
+    for (int l = 0; l < L; l++) {
+        double sq = 0;
+        for (int d = 0; d < dim; d++) {
+            if (!isfinite(v[(size_t)l * dim + d])) return "values that are not finite";
+            sq += (double)v[(size_t)l * dim + d] * v[(size_t)l * dim + d];
+        }
+        if (fabs(sq - 1.0) > 1e-3) return "vectors that are not of length 1";
+    }
+    return NULL;
+}
+
 int text_cache_load(const text_cache *c, float *out, int L, int dim)
 {
-    if (!c->path[0]) return 0;
+    struct stat sb;
+    if (!c->path[0] || stat(c->path, &sb) != 0) return 0; /* no entry yet: the usual first run */
+    char why[512] = "";
     mcnn_safetensors *st;
     if (mcnn_safetensors_open(&st, c->path) != MCNN_OK) {
-        mcnn_clear_error();
-        return 0;
+        snprintf(why, sizeof why, "%s", mcnn_last_error());
+    } else {
+        const char *key = mcnn_safetensors_meta(st, "key");
+        if (!key || strcmp(key, c->key) != 0)
+            snprintf(why, sizeof why, "its key is not %s", c->key);
+        else if (mcnn_safetensors_load_f32(st, "text_embeddings", out, 2,
+                                           (const int64_t[]){L, dim}) != MCNN_OK)
+            snprintf(why, sizeof why, "%s", mcnn_last_error());
+        else if (bad_rows(out, L, dim))
+            snprintf(why, sizeof why, "it holds %s", bad_rows(out, L, dim));
+        mcnn_safetensors_close(st);
     }
-    const char *key = mcnn_safetensors_meta(st, "key");
-    int ok = key && strcmp(key, c->key) == 0 &&
-             mcnn_safetensors_load_f32(st, "text_embeddings", out, 2,
-                                       (const int64_t[]){L, dim}) == MCNN_OK;
-    mcnn_safetensors_close(st);
     mcnn_clear_error();
-    return ok;
+    if (why[0])
+        app_error("warning: text-embedding cache %s is not usable (%s): the embeddings are "
+                  "computed again and the entry rewritten", c->path, why);
+    return !why[0];
 }
 
 /* A folder is taken as read-only when access() says so or when it has no write bit at all:

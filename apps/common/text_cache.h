@@ -3,9 +3,11 @@
  * lives next to the weights, in <model's folder>/text-cache/<model name>-<key>.safetensors,
  * where key is a 64-bit FNV-1a hash of the model file's path, size and modification time, the
  * vocabulary file's, the labels and the templates (so an edited label file or a re-downloaded
- * model never meets a stale entry).  Every failure (a read-only folder, a damaged entry) falls
- * back silently to computing the embeddings; a model folder without write bits is left alone
- * even when the user (root) could write to it. */
+ * model never meets a stale entry).  Every failure falls back to computing the embeddings: a
+ * read-only folder silently (a model folder without write bits is left alone even when the
+ * user, root, could write to it); an entry that cannot be what it claims (unreadable, another
+ * key, another shape, a NaN or infinity, a row not of length 1) with a warning, and the entry is
+ * rewritten. */
 #ifndef MCNN_APPS_TEXT_CACHE_H
 #define MCNN_APPS_TEXT_CACHE_H
 
@@ -20,7 +22,8 @@ typedef struct text_cache {
 void text_cache_init(text_cache *c, const char *model_path, const char *vocab_path,
                      const char *const *labels, int L, const char *const *templates, int T,
                      int dim);
-/* 1 when the entry exists, has this key and shape, and was read into out (L, dim). */
+/* 1 when the entry exists, has this key and shape, holds unit vectors, and was read into out
+ * (L, dim); 0 otherwise (with a warning on stderr when an entry exists but is unusable). */
 int text_cache_load(const text_cache *c, float *out, int L, int dim);
 /* Write the entry (atomically); failures are ignored. */
 void text_cache_save(const text_cache *c, const float *emb, int L, int dim);

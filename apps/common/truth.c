@@ -11,13 +11,17 @@ truth_source truth_source_parse(const char *s)
     return TRUTH_NONE;
 }
 
-/* a and b equal when only letters and digits count, case ignored */
+/* Bytes that count: ASCII letters and digits, and every byte of a non-ASCII character (CJK
+ * names are all "punctuation" to isalnum, which would make every one of them equal ""). */
+static int counts(unsigned char c) { return c >= 0x80 || isalnum(c); }
+
+/* a and b equal when only letters and digits count, ASCII case ignored */
 static int same_class(const char *a, size_t na, const char *b)
 {
     size_t i = 0;
     for (;;) {
-        while (i < na && !isalnum((unsigned char)a[i])) i++;
-        while (*b && !isalnum((unsigned char)*b)) b++;
+        while (i < na && !counts((unsigned char)a[i])) i++;
+        while (*b && !counts((unsigned char)*b)) b++;
         if (i == na || !*b) return i == na && !*b; /* equal only if both ran out */
         if (tolower((unsigned char)a[i]) != tolower((unsigned char)*b)) return 0;
         i++, b++;

@@ -1,7 +1,8 @@
 /* The true class of an image, read from where data sets put it: the file name
  * (Fashion-MNIST samples "0019-t-shirt-top.png": the part after a leading number) or the
- * folder (ImageNet style "train/dog/1.jpg").  Matched to the model's labels ignoring case and
- * everything but letters and digits, so "t-shirt-top" is "T-shirt/top". */
+ * folder (ImageNet style "train/dog/1.jpg").  Matched to the model's labels ignoring ASCII case
+ * and ASCII punctuation, so "t-shirt-top" is "T-shirt/top"; non-ASCII characters (UTF-8 bytes)
+ * are compared as they are, so "猫" is not "犬". */
 #ifndef MCNN_APPS_TRUTH_H
 #define MCNN_APPS_TRUTH_H
 
