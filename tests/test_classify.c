@@ -1398,7 +1398,8 @@ static void test_json_replaced_atomically(void)
     free(mid);
     fclose(f);
     char *rc = NULL;
-    for (int i = 0; i < 600 && !(rc = slurp(tpath("atomic.rc"))); i++) nanosleep(&(struct timespec){0, 100000000}, NULL);
+    for (int i = 0; i < 1800 && !(rc = slurp(tpath("atomic.rc"))); i++)
+        nanosleep(&(struct timespec){0, 100000000}, NULL);
     TEST_ASSERT(rc && atoi(rc) == 0, "exit %s", rc ? rc : "(did not finish)");
     free(rc);
     mcnn_json_doc doc;
