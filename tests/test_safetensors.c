@@ -576,6 +576,30 @@ static void expect_rejected(const char *path, const char *what, mcnn_status want
     if (s == MCNN_OK) mcnn_safetensors_close(st);
 }
 
+/* A write never replaces what is not a regular file: as root, renaming over /dev/null would
+ * turn the device into a file (a FIFO stands in for it here). */
+static void test_write_not_over_devices(void)
+{
+    float v[2] = {1, 2};
+    mcnn_st_entry e = {"v", MCNN_DTYPE_F32, 1, {2}, v};
+    const char *fifo = scratch("fifo");
+    unlink(fifo);
+    TEST_ASSERT(mkfifo(fifo, 0600) == 0, "mkfifo");
+    mcnn_status s = mcnn_safetensors_write(fifo, &e, 1, NULL, 0);
+    struct stat sb;
+    TEST_ASSERT(s == MCNN_ERR_IO && strstr(mcnn_last_error(), "not a regular file"), "fifo: %s",
+                mcnn_last_error());
+    TEST_ASSERT(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode), "the FIFO was replaced");
+    unlink(fifo);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", scratch("a_dir"));
+    mkdir(dir, 0700);
+    s = mcnn_safetensors_write(dir, &e, 1, NULL, 0);
+    TEST_ASSERT(s == MCNN_ERR_IO && strstr(mcnn_last_error(), "directory"), "dir: %s",
+                mcnn_last_error());
+    rmdir(dir);
+}
+
 static void test_corrupt_headers(void)
 {
     const char *path = scratch("corrupt");
@@ -663,6 +687,7 @@ int main(void)
     TEST_RUN(test_write_format);
     TEST_RUN(test_round_trip);
     TEST_RUN(test_write_atomic);
+    TEST_RUN(test_write_not_over_devices);
     TEST_RUN(test_corrupt_headers);
     TEST_RUN(test_corrupt_files);
     return test_summary();

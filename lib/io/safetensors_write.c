@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- a growable text buffer for the header ------------------------------------------------ */
@@ -128,6 +129,13 @@ static mcnn_status check_entry(const char *path, const mcnn_st_entry *e, size_t 
 static mcnn_status check_args(const char *path, const mcnn_st_entry *tensors, int n,
                               const char *const *meta, int nmeta)
 {
+    /* The write renames a new file over path: over a device (run as root, /dev/null) or a
+     * folder that would replace it, so only a regular file or nothing may be there. */
+    struct stat sb;
+    if (path && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return mcnn_set_error(MCNN_ERR_IO, "%s: not a regular file (a %s): a checkpoint is "
+                              "written to a new file renamed over it", path,
+                              S_ISDIR(sb.st_mode) ? "directory" : "device, pipe or socket");
     if (n < 0 || (n > 0 && !tensors) || nmeta < 0 || (nmeta > 0 && !meta))
         return mcnn_set_error(MCNN_ERR_ARG, "%s: bad tensor or metadata list (n %d, nmeta %d)", path, n,
                               nmeta);
