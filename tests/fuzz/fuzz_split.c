@@ -20,11 +20,12 @@ static void touch(const char *name)
     if (f) fclose(f);
 }
 
-/* The image folder, made once per process (and left in /tmp: a handful of empty files). */
+/* The image folder, made once per process: one per user, shared by every run (replay runs each
+ * input in a new process) and left in /tmp, three empty files that every run makes the same. */
 static const char *image_root(void)
 {
     if (!root[0]) {
-        snprintf(root, sizeof root, "/tmp/mcnn-fuzz-split-%ld", (long)getpid());
+        snprintf(root, sizeof root, "/tmp/mcnn-fuzz-split-%ld", (long)getuid());
         char sub[96];
         snprintf(sub, sizeof sub, "%s/sub", root);
         mkdir(root, 0700);

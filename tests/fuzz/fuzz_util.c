@@ -42,7 +42,7 @@ static int slot_open(int slot)
         if (!f) return -1;
         fd = dup(fileno(f));
         fclose(f);
-        unlink(slot_path[slot]); /* the fd keeps it; nothing is left behind at exit ... */
+        unlink(slot_path[slot]); /* the descriptor keeps the file alive; nothing is left behind */
         if (fd >= 0) snprintf(slot_path[slot], sizeof slot_path[slot], "/proc/self/fd/%d", fd);
     }
     return slot_fd[slot] = fd;
