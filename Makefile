@@ -9,6 +9,10 @@ NATIVE  ?= 0
 DEBUG   ?= 0
 
 BUILD := build
+# clang's objects go to their own folder, so switching compilers never mixes them either
+ifneq ($(findstring clang,$(CC)),)
+  BUILD := $(BUILD)/clang
+endif
 ifeq ($(OPENMP),0)
   BUILD := $(BUILD)/noomp
 endif
@@ -187,5 +191,78 @@ uninstall:
 
 .PHONY: FORCE
 FORCE:
+
+# ---- fuzzing: tests/fuzz/, docs/fuzzing.md ----------------------------------------------------
+# Each tests/fuzz/fuzz_<driver>.c builds twice: with tests/fuzz/replay_main.c as
+# $(BUILD)/tests/test_fuzz_<driver>, which `make test` runs over the seeds and
+# tests/fuzz/regressions/<driver>/ (any compiler, any switches); and, by `make fuzz`, with clang's
+# libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer as build/fuzz/fuzz_<driver>.
+# `make fuzz-run FUZZ_SECONDS=N` fuzzes each driver for N seconds, one after another
+# (FUZZ_DRIVERS="png jpeg" for some only); new inputs go to build/fuzz/corpus/<driver>/, crashes
+# to build/fuzz/artifacts/<driver>/.
+FUZZ_DRIVERS ?= $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_util.c,$(wildcard tests/fuzz/fuzz_*.c))))
+FUZZ_HEADERS := $(wildcard tests/fuzz/*.h)
+FUZZ_REPLAYS := $(FUZZ_DRIVERS:%=$(BUILD)/tests/test_fuzz_%)
+FUZZ_SEEDS   := $(BUILD)/fuzz-seeds/.made
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -O1 -g -fno-omit-frame-pointer -fopenmp-simd -Iinclude -Ilib \
+                -Itests/fuzz -Wno-pass-failed -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+.PHONY: fuzz fuzz-seeds fuzz-run
+
+test: $(FUZZ_REPLAYS) $(FUZZ_SEEDS)
+
+$(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_util.c \
+                            $(FUZZ_HEADERS) $(BUILD)/libmcnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/fuzz -DFUZZ_NAME='"$*"' $(LDFLAGS) -o $@ $< tests/fuzz/replay_main.c \
+	    tests/fuzz/fuzz_util.c $(BUILD)/libmcnn.a $(LDLIBS)
+
+$(BUILD)/tests/make_fuzz_seeds: tests/fuzz/make_seeds.c $(BUILD)/libmcnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmcnn.a $(LDLIBS)
+
+fuzz-seeds: $(FUZZ_SEEDS)
+$(FUZZ_SEEDS): tests/fuzz/make_seeds.sh $(BUILD)/tests/make_fuzz_seeds \
+               $(wildcard tests/data/*.safetensors tests/data/*/* weights/*.safetensors weights/samples/*)
+	sh tests/fuzz/make_seeds.sh $(BUILD)/fuzz-seeds $(BUILD)/tests/make_fuzz_seeds
+	@touch $@
+
+# the library again, instrumented for libFuzzer's coverage, without OpenMP
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/libmcnn.a: $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/obj/tests/fuzz/fuzz_util.o $(FUZZ_DIR)/libmcnn.a \
+                    $(FUZZ_HEADERS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/obj/tests/fuzz/fuzz_util.o \
+	    $(FUZZ_DIR)/libmcnn.a -lm
+
+fuzz: $(FUZZ_DRIVERS:%=$(FUZZ_DIR)/fuzz_%) $(FUZZ_SEEDS)
+
+# Each driver in turn, its log in build/fuzz/logs/; a crash or hang stops that driver only, and
+# the run fails at the end naming them.
+fuzz-run: fuzz
+	@failed=""; mkdir -p $(FUZZ_DIR)/logs; for d in $(FUZZ_DRIVERS); do \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$d $(FUZZ_DIR)/artifacts/$$d; \
+	    reg=tests/fuzz/regressions/$$d; [ -d $$reg ] || reg=; \
+	    dict=tests/fuzz/$$d.dict; [ -f $$dict ] && dict=-dict=$$dict || dict=; \
+	    echo "fuzz-run: $$d for $(FUZZ_SECONDS) s"; \
+	    MCNN_SHARED=$${MCNN_SHARED:-../shared} $(FUZZ_DIR)/fuzz_$$d -max_total_time=$(FUZZ_SECONDS) \
+	        -timeout=10 -print_final_stats=1 $$dict -artifact_prefix=$(FUZZ_DIR)/artifacts/$$d/ \
+	        $(FUZZ_DIR)/corpus/$$d $(BUILD)/fuzz-seeds/$$d $$reg > $(FUZZ_DIR)/logs/$$d.log 2>&1 \
+	        || failed="$$failed $$d"; \
+	    grep -E '^(stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY|.*Test unit written)' \
+	        $(FUZZ_DIR)/logs/$$d.log; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz-run: found crashes in:$$failed (see $(FUZZ_DIR)/artifacts/)"; exit 1; fi
+
+-include $(FUZZ_DIR)/obj/lib/*/*.d $(FUZZ_DIR)/obj/tests/fuzz/*.d
 
 -include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d)

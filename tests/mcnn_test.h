@@ -128,10 +128,14 @@ static inline double test_close_rel(const char *what, const float *got, const fl
 /* Path of a file in the shared data folder ($MCNN_SHARED, default ../shared). */
 static inline const char *test_shared_path(const char *rel)
 {
-    static char buf[1024];
+    /* a few buffers in turn: f(test_shared_path(a), g()) where g calls it too must not see its
+     * first result overwritten (clang evaluates arguments left to right, gcc right to left) */
+    static char buf[8][1024];
+    static int k;
+    k = (k + 1) % 8;
     const char *root = getenv("MCNN_SHARED");
-    snprintf(buf, sizeof buf, "%s/%s", root && *root ? root : "../shared", rel);
-    return buf;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", root && *root ? root : "../shared", rel);
+    return buf[k];
 }
 
 /* Read a whole tensor from a golden file as float32 into a fresh buffer (free with free()).

@@ -119,7 +119,11 @@ static void build_and_run(const char *cmd_line, const char *src, const char *pre
     if (!o || !c) return;
     size_t name_len = strcspn(o + 3, " \n");
     snprintf(exe, sizeof exe, "%s/%.*s", root, (int)name_len, o + 3);
-    snprintf(cmd, sizeof cmd, "cc%s %.*s %s %.*s-o %s%s", sanitize ? " -fsanitize=address,undefined" : "",
+    /* README says cc; the compiler that built the library is used (another one's sanitizer
+     * runtime would not link) */
+    const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+    snprintf(cmd, sizeof cmd, "%s%s %.*s %s %.*s-o %s%s", cc,
+             sanitize ? " -fsanitize=address,undefined" : "",
              (int)(c - cmd_line - 2), cmd_line + 2, src, (int)(o - c - 12), c + 12, exe,
              o + 3 + name_len);
     int status = sh("env PKG_CONFIG_PATH=%s/lib/pkgconfig sh -c '%s' 2>&1 | grep -v "
@@ -181,7 +185,8 @@ int main(void)
     /* the make switches that give this build folder (see the Makefile's top) */
     openmp = strstr(build, "noomp") == NULL;
     sanitize = strstr(build, "sanitize") != NULL;
-    snprintf(vars, sizeof vars, "%s%s%s%s", openmp ? "" : "OPENMP=0 ",
+    snprintf(vars, sizeof vars, "%s%s%s%s%s", strstr(build, "clang") ? "CC=clang " : "",
+             openmp ? "" : "OPENMP=0 ",
              sanitize ? "SANITIZE=1 " : "", strstr(build, "native") ? "NATIVE=1 " : "",
              strstr(build, "debug") ? "DEBUG=1" : "");
     char cwd[512];

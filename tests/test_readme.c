@@ -19,9 +19,12 @@ static void test_readme_example(void)
     /* The flags README gives, plus those of this build's variant. */
     const char *omp = strstr(build, "noomp") ? "" : "-fopenmp";
     const char *san = strstr(build, "sanitize") ? "-fsanitize=address,undefined" : "";
+    /* the compiler that built the library (make exports CC=clang given on its command line):
+     * another one's sanitizer runtime would not link */
+    const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
     snprintf(cmd, sizeof cmd,
-             "cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude %s %s/libmcnn.a -lm %s %s -o %s 2>&1",
-             src, build, omp, san, exe);
+             "%s -std=c11 -O2 -Wall -Wextra -Werror -Iinclude %s %s/libmcnn.a -lm %s %s -o %s 2>&1",
+             cc, src, build, omp, san, exe);
     int status = readme_run(cmd, out, sizeof out);
     TEST_ASSERT(status == 0, "the README example does not compile: %s", out);
     if (status != 0) return;

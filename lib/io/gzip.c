@@ -208,10 +208,13 @@ mcnn_status mcnn_read_file_maybe_gzip_max(unsigned char **out, size_t *out_size,
         return MCNN_OK;
     }
     mcnn_bytes o = {.max = max_bytes < MCNN_INFLATE_DEFAULT_MAX ? max_bytes : MCNN_INFLATE_DEFAULT_MAX};
-    /* the last member's ISIZE is usually the whole size (exact for one member under 4 GB);
-     * trust it only as far as deflate's maximum ratio (~1032:1) and the limit allow */
+    /* the last member's ISIZE is usually the whole size (exact for one member under 4 GB),
+     * but it is read before anything is checked: trusted only up to 16 times the file (more
+     * than text or images compress), so a truncated or hostile file cannot make us reserve
+     * deflate's maximum ratio (~1032:1, 1 GB for a 1 MB file) up front; a larger output
+     * grows the buffer as it comes */
     size_t guess = n >= 18 ? le32(raw + n - 4) : 0;
-    size_t most = n < o.max / 1032 ? n * 1032 : o.max;
+    size_t most = n < o.max / 16 ? n * 16 : o.max;
     if (guess > most) guess = most;
     mcnn_status st = mcnn_bytes_reserve(&o, guess ? guess : 1, path);
     if (st == MCNN_OK) st = gunzip(&o, raw, n, path);
