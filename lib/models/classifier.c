@@ -294,11 +294,14 @@ mcnn_status mcnn_classifier_load(mcnn_classifier **out, const char *path,
     else if (mcnn_safetensors_find(st, "conv_proj.weight") ||
              mcnn_safetensors_find(st, "patch_embed.proj.weight")) kind = MCNN_ARCH_VIT;
     else {
+        /* the message first: arch points into the file's header, freed by the close */
+        mcnn_status bad = mcnn_set_error(MCNN_ERR_FORMAT, "%s: not a ResNet or ViT classifier "
+                                         "(metadata \"arch\" is %s%s%s, and neither "
+                                         "'conv1.weight' nor 'conv_proj.weight' is there)", path,
+                                         arch ? "'" : "", arch ? arch : "missing",
+                                         arch ? "'" : "");
         mcnn_safetensors_close(st);
-        return mcnn_set_error(MCNN_ERR_FORMAT, "%s: not a ResNet or ViT classifier (metadata "
-                              "\"arch\" is %s%s%s, and neither 'conv1.weight' nor "
-                              "'conv_proj.weight' is there)", path, arch ? "'" : "",
-                              arch ? arch : "missing", arch ? "'" : "");
+        return bad;
     }
     mcnn_classifier *c = calloc(1, sizeof *c);
     mcnn_status s = c ? MCNN_OK : mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);

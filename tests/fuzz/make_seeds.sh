@@ -12,12 +12,13 @@ sep='
 --8<--
 '
 drivers="png jpeg ppm ppm_stream inflate json safetensors idx bpe_vocab tokenizer split
-         classifier vit resnet clip"
+         classifier vit resnet clip torch"
 for d in $drivers; do rm -rf "${out:?}/$d"; mkdir -p "$out/$d"; done
 
 img=tests/data/images
 cp $img/*.png $img/bad_png.bin weights/samples/*.png "$out/png/"
 cp tests/data/jpeg/*.jpg "$out/jpeg/"
+cp tests/data/torch/* "$out/torch/"
 cp $img/*.ppm $img/*.pgm $img/bad_ppm.bin "$out/ppm/"
 
 # streams: single binary frames, and runs of frames back to back (ffmpeg's image2pipe)
