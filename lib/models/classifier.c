@@ -20,7 +20,6 @@ struct mcnn_classifier {
     char **labels;                  /* num_classes names */
     mcnn_classifier_preprocess pre;
     int multilabel, frozen;
-    int train_B;                    /* batch of the last forward (for a frozen ViT's backward) */
 };
 
 /* ---- small-variant defaults ---------------------------------------------------------------- *
@@ -484,7 +483,6 @@ int mcnn_classifier_trainable(const mcnn_classifier *c, const mcnn_param **rows)
 mcnn_status mcnn_classifier_forward(mcnn_classifier *c, float *logits, const float *images, int B,
                                     int train)
 {
-    c->train_B = B;
     if (c->resnet) {
         const mcnn_resnet_mode mode = !train ? MCNN_RESNET_EVAL
                                       : c->frozen ? MCNN_RESNET_EVAL : MCNN_RESNET_TRAIN;
@@ -499,11 +497,6 @@ mcnn_status mcnn_classifier_backward(mcnn_classifier *c, const float *dlogits)
     if (c->resnet)
         return c->frozen ? mcnn_resnet_backward_head(c->resnet, dlogits)
                          : mcnn_resnet_backward(c->resnet, dlogits);
-    if (!c->frozen) return mcnn_vit_backward(c->vit, dlogits);
-    /* the head alone: logits = feat · Wᵀ + b, feat from the last forward */
-    mcnn_vit *m = c->vit;
-    if (!m->acts.B) return mcnn_set_error(MCNN_ERR_ARG, "classifier_backward: no forward pass");
-    mcnn_linear_backward(NULL, m->g.head_w, m->g.head_b, dlogits, m->acts.feat, m->w.head_w,
-                         m->acts.B, m->cfg.width, m->cfg.num_classes);
-    return MCNN_OK;
+    return c->frozen ? mcnn_vit_backward_head(c->vit, dlogits) : mcnn_vit_backward(c->vit, dlogits);
 }
+
