@@ -6,6 +6,7 @@
 #include "mcnn/classifier.h"
 #include "mcnn/data.h"
 #include "resnet_internal.h"
+#include "session_internal.h"
 #include "vit_internal.h"
 
 #include <stdio.h>
@@ -500,3 +501,33 @@ mcnn_status mcnn_classifier_backward(mcnn_classifier *c, const float *dlogits)
     return c->frozen ? mcnn_vit_backward_head(c->vit, dlogits) : mcnn_vit_backward(c->vit, dlogits);
 }
 
+/* ---- sessions: a session of the network inside, in the classifier's envelope --------------- */
+static mcnn_status init_inner(void *inner, const void *model)
+{
+    const mcnn_classifier *c = model;
+    return c->resnet ? mcnn_resnet_session_create(inner, c->resnet)
+                     : mcnn_vit_session_create(inner, c->vit);
+}
+
+static void release_inner(void *inner)
+{
+    mcnn_session_free(*(mcnn_session **)inner);
+}
+
+mcnn_status mcnn_classifier_session_create(mcnn_session **out, const mcnn_classifier *c)
+{
+    return mcnn_session_create(out, SESSION_CLASSIFIER, c, sizeof(mcnn_session *), init_inner,
+                               release_inner);
+}
+
+mcnn_status mcnn_classifier_session_forward(mcnn_session *s, float *logits, const float *images,
+                                            int B)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_CLASSIFIER, "classifier_session_forward"));
+    const mcnn_classifier *c = s->model;
+    mcnn_session *inner = *(mcnn_session **)s->acts;
+    if (c->resnet)
+        return mcnn_resnet_session_forward(inner, logits, images, B, c->image_size,
+                                           c->image_size);
+    return mcnn_vit_session_forward(inner, logits, images, B);
+}

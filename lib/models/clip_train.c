@@ -6,6 +6,7 @@
  *   backward: the same steps reversed, into every parameter's gradient. */
 #include "internal.h"
 #include "clip_internal.h"
+#include "session_internal.h"
 
 #include <string.h>
 
@@ -106,3 +107,39 @@ const float *mcnn_clip_intermediate(const mcnn_clip *m, const char *name, int *T
     return mcnn_clip_acts_intermediate(m, &m->acts, name, T);
 }
 
+/* ---- sessions ------------------------------------------------------------------------------ */
+static mcnn_status init_acts(void *a, const void *m)
+{
+    return mcnn_clip_acts_init(a, m);
+}
+
+static void release_acts(void *a)
+{
+    mcnn_clip_acts_free(a);
+}
+
+mcnn_status mcnn_clip_session_create(mcnn_session **out, const mcnn_clip *m)
+{
+    return mcnn_session_create(out, SESSION_CLIP, m, sizeof(clip_acts), init_acts, release_acts);
+}
+
+mcnn_status mcnn_clip_session_encode_image(mcnn_session *s, float *features, const float *images,
+                                           int B)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_CLIP, "clip_session_encode_image"));
+    return mcnn_clip_vision_forward(s->model, s->acts, features, images, B, 0);
+}
+
+mcnn_status mcnn_clip_session_encode_text(mcnn_session *s, float *features, const int32_t *tokens,
+                                          int N)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_CLIP, "clip_session_encode_text"));
+    return mcnn_clip_text_forward(s->model, s->acts, features, tokens, N, 0);
+}
+
+const float *mcnn_clip_session_intermediate(const mcnn_session *s, const char *name, int *T)
+{
+    if (T) *T = 0;
+    if (!s || s->kind != SESSION_CLIP || !name) return NULL;
+    return mcnn_clip_acts_intermediate(s->model, s->acts, name, T);
+}

@@ -12,6 +12,7 @@
 #include "core/profile.h"
 #include "../ops/conv2d_lanes.h"
 #include "resnet_internal.h"
+#include "session_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -404,3 +405,28 @@ size_t mcnn_resnet_activation_bytes(const mcnn_resnet *m)
     return m->acts.arena.size;
 }
 
+/* ---- sessions ------------------------------------------------------------------------------ */
+static void release_acts(void *a)
+{
+    mcnn_resnet_acts_free(a);
+}
+
+mcnn_status mcnn_resnet_session_create(mcnn_session **out, const mcnn_resnet *m)
+{
+    /* zeroed acts are an empty plan: the first forward sizes them */
+    return mcnn_session_create(out, SESSION_RESNET, m, sizeof(resnet_acts), NULL, release_acts);
+}
+
+mcnn_status mcnn_resnet_session_forward(mcnn_session *s, float *logits, const float *images, int N,
+                                        int H, int W)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_RESNET, "resnet_session_forward"));
+    return mcnn_resnet_run_forward(s->model, s->acts, logits, images, N, H, W, MCNN_RESNET_EVAL);
+}
+
+const float *mcnn_resnet_session_features(const mcnn_session *s)
+{
+    if (!s || s->kind != SESSION_RESNET) return NULL;
+    const resnet_acts *a = s->acts;
+    return a->ran ? a->feat : NULL;
+}

@@ -10,6 +10,7 @@
  *   7 head            -> logits (B, K) */
 #include "internal.h"
 #include "core/profile.h"
+#include "session_internal.h"
 #include "vit_internal.h"
 
 #include <stdlib.h>
@@ -145,3 +146,30 @@ const float *mcnn_vit_block_output(const mcnn_vit *m, int l)
     return mcnn_stack_output(&m->acts.stack, &m->stack, l);
 }
 
+/* ---- sessions ------------------------------------------------------------------------------ */
+static mcnn_status init_acts(void *a, const void *m)
+{
+    return mcnn_vit_acts_init(a, m);
+}
+
+static void release_acts(void *a)
+{
+    mcnn_vit_acts_free(a);
+}
+
+mcnn_status mcnn_vit_session_create(mcnn_session **out, const mcnn_vit *m)
+{
+    return mcnn_session_create(out, SESSION_VIT, m, sizeof(vit_acts), init_acts, release_acts);
+}
+
+mcnn_status mcnn_vit_session_forward(mcnn_session *s, float *logits, const float *images, int B)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_VIT, "vit_session_forward"));
+    return mcnn_vit_run_forward(s->model, s->acts, logits, images, B, 0);
+}
+
+const float *mcnn_vit_session_features(const mcnn_session *s)
+{
+    if (!s || s->kind != SESSION_VIT) return NULL;
+    return ((const vit_acts *)s->acts)->pool.y;
+}
