@@ -1,4 +1,5 @@
-# libmcnn build.  Switches: OPENMP=0|1 (default 1), SANITIZE=1 (address,undefined), NATIVE=1
+# libmcnn build.  Switches: OPENMP=0|1 (default 1), SANITIZE=1 (address,undefined) or
+# SANITIZE=thread (ThreadSanitizer: use with OPENMP=0, libgomp is not instrumented), NATIVE=1
 # (-march=native), DEBUG=1 (-O0 -g, internal asserts).  Each switch combination builds into its
 # own folder under build/, so switching never mixes objects; the default is build/ itself.
 # `make install PREFIX=/usr/local DESTDIR=` installs that build; `make uninstall` removes it.
@@ -18,6 +19,9 @@ ifeq ($(OPENMP),0)
 endif
 ifeq ($(SANITIZE),1)
   BUILD := $(BUILD)/sanitize
+endif
+ifeq ($(SANITIZE),thread)
+  BUILD := $(BUILD)/tsan
 endif
 ifeq ($(NATIVE),1)
   BUILD := $(BUILD)/native
@@ -42,6 +46,10 @@ endif
 ifeq ($(SANITIZE),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SANITIZE),thread)
+  CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=thread
 endif
 ifeq ($(NATIVE),1)
   CFLAGS += -march=native

@@ -13,6 +13,7 @@
 #include "mcnn/shots.h"
 #include "mcnn/preprocess.h"
 #include "mcnn/params.h"
+#include "mcnn/session.h"
 #include "mcnn/vit.h"
 #include "mcnn/resnet.h"
 #include "mcnn/clip.h"

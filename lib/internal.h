@@ -58,6 +58,20 @@ static inline size_t mcnn_mul_size(size_t a, size_t b, int *overflow)
  * else 1 (the ops then split their own work across the threads); 1 inside a parallel region. */
 int mcnn_batch_lanes(int n);
 
+/* Run fn over a batch of n items split into `lanes` shares (lanes from mcnn_batch_lanes): share
+ * t is items b0 .. b0+count-1, b0 = n·t / lanes, one thread each in one parallel region; with
+ * one lane, fn(ctx, 0, 0, n) on the calling thread.  Each item is computed as in the whole
+ * batch, so results do not depend on the number of lanes. */
+typedef void (*mcnn_lane_fn)(void *ctx, int lane, int b0, int count);
+/* What a model's lane function usually needs (as its ctx): the model it reads, the
+ * activations it writes, its input. */
+typedef struct mcnn_lane_args {
+    const void *model;
+    void *acts;
+    const void *input;
+} mcnn_lane_args;
+void mcnn_lanes_run(int lanes, int n, mcnn_lane_fn fn, void *ctx);
+
 /* memset(p, 0, n floats), split across the threads when n is large (a ResNet-50 training step
  * zeroes about 1 GB of activation gradients: serially 3% of the step on two threads). */
 void mcnn_zero_floats(float *p, size_t n);

@@ -32,6 +32,7 @@
 
 #include "core.h"
 #include "params.h"
+#include "session.h"
 #include "preprocess.h"
 #include "safetensors.h"
 
@@ -113,12 +114,26 @@ MCNN_API mcnn_params *mcnn_classifier_buffers(mcnn_classifier *c);
 MCNN_API void mcnn_classifier_freeze_backbone(mcnn_classifier *c, int freeze);
 MCNN_API int mcnn_classifier_trainable(const mcnn_classifier *c, const mcnn_param **rows);
 
-/* logits (B, num_classes) from images (B, in_channels, S, S), normalised as the preprocess
+/* Threads: the calls that take the classifier itself use the network's own session and its
+ * gradients: one thread at a time.  Label, preprocess and config getters only read; their
+ * strings and structs live as long as the classifier (or until set_labels / set_preprocess).
+ * For several threads on one classifier, give each its own session (below).
+ *
+ * logits (B, num_classes) from images (B, in_channels, S, S), normalised as the preprocess
  * says.  train = 1: batch statistics and everything kept for backward; 0: evaluation. */
 MCNN_API mcnn_status mcnn_classifier_forward(mcnn_classifier *c, float *logits,
                                              const float *images, int B, int train);
 /* Accumulates into the parameter gradients, for the last forward with train = 1. */
 MCNN_API mcnn_status mcnn_classifier_backward(mcnn_classifier *c, const float *dlogits);
+
+/* ---- sessions: one per thread on a shared classifier (evaluation) -------------------------
+ * A session for c (over its ResNet or ViT), nothing allocated until the first forward.  c must
+ * outlive it and not change while it runs. */
+MCNN_API mcnn_status mcnn_classifier_session_create(mcnn_session **out,
+                                                    const mcnn_classifier *c);
+/* mcnn_classifier_forward with train = 0, into the session: the same bits. */
+MCNN_API mcnn_status mcnn_classifier_session_forward(mcnn_session *s, float *logits,
+                                                     const float *images, int B);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 
 #include "core.h"
 #include "params.h"
+#include "session.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,6 +49,10 @@ MCNN_API mcnn_params *mcnn_clip_params(mcnn_clip *m);
 MCNN_API float mcnn_clip_logit_scale(const mcnn_clip *m); /* exp(logit_scale) */
 
 /* ---- inference ------------------------------------------------------------------------------
+ * Threads: the calls here that take the model use its own session (one thread at a time; not
+ * while anything trains the model).  For several threads on one model, give each its own
+ * session (mcnn_clip_session_*, below): the encoders only read the model.
+ *
  * features (B, embed_dim), as encode_image: NOT normalised.  images (B, 3, R, R) normalised with
  * CLIP's mean and std, R = image_size. */
 MCNN_API mcnn_status mcnn_clip_encode_image(mcnn_clip *m, float *features, const float *images,
@@ -71,8 +76,26 @@ MCNN_API mcnn_status mcnn_clip_train_backward(mcnn_clip *m, float dloss);
  * "visual.ln_pre" (B, T, W), "visual.block0" (B, T, W) (training only), "visual.ln_post" (B, W)
  * with *T = 0, "text.embed" (N, T', w) and "text.block0" (N, T', w) (training only) with T' the
  * positions computed, "text.ln_final" (N, w) with *T = 0: ln_final applied to each text's
- * end-of-text row only (what encode_text multiplies by text_projection).  NULL when not kept. */
+ * end-of-text row only (what encode_text multiplies by text_projection).  NULL when not kept.
+ * Owned by the model: valid until the next forward of the same tower (encode_image for
+ * "visual.*", encode_text for "text.*", a training forward for both) or mcnn_clip_free; the
+ * arrays move when the batch size or the mode changes. */
 MCNN_API const float *mcnn_clip_intermediate(const mcnn_clip *m, const char *name, int *T);
+
+/* ---- sessions: one per thread on a shared model (inference) -------------------------------
+ * A session for m with its own activations for both towers, nothing allocated until the first
+ * forward.  m must outlive it and not change while it runs. */
+MCNN_API mcnn_status mcnn_clip_session_create(mcnn_session **out, const mcnn_clip *m);
+/* mcnn_clip_encode_image / _encode_text into the session: the same bits. */
+MCNN_API mcnn_status mcnn_clip_session_encode_image(mcnn_session *s, float *features,
+                                                    const float *images, int B);
+MCNN_API mcnn_status mcnn_clip_session_encode_text(mcnn_session *s, float *features,
+                                                   const int32_t *tokens, int N);
+/* mcnn_clip_intermediate of the session's last forwards ("visual.ln_pre", "visual.ln_post",
+ * "text.embed", "text.ln_final"); owned by the session, valid until its next forward of the
+ * same tower or mcnn_session_free. */
+MCNN_API const float *mcnn_clip_session_intermediate(const mcnn_session *s, const char *name,
+                                                     int *T);
 
 
 /* ---- zero-shot classification: prompt ensembling and MovieCLIP's scores ---------------------
@@ -80,7 +103,8 @@ MCNN_API const float *mcnn_clip_intermediate(const mcnn_clip *m, const char *nam
  * tokenized (clip.tokenize, no truncation) and encoded, each embedding is normalised, the
  * normalised embeddings of one label are averaged over the templates and the mean is
  * normalised again.  With one template this is just the normalised text feature.  MovieCLIP
- * tags a frame with softmax(100 · cos(image, text)) over its 179 labels. */
+ * tags a frame with softmax(100 · cos(image, text)) over its 179 labels.  The two embedding
+ * calls run the model's own encoders (its own session): one thread at a time per model. */
 struct mcnn_tokenizer;
 
 /* template with every "{label}" (and every Python-style "{}") replaced by label, into dst of

@@ -23,6 +23,7 @@
 
 #include "core.h"
 #include "params.h"
+#include "session.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -97,7 +98,12 @@ typedef enum mcnn_resnet_mode {
                                   map), activations kept: fine-tuning with frozen BN     */
 } mcnn_resnet_mode;
 
-/* logits (N, num_classes) from images (N, in_channels, H, W), normalised.  All activation
+/* Threads: an EVAL forward only reads the model; TRAIN also updates its running statistics.
+ * For several threads on one model, give each its own session (below, mcnn/session.h).  The
+ * calls below that take the model itself use the model's own session: one thread at a time,
+ * and not while sessions of the model run if the call trains.
+ *
+ * logits (N, num_classes) from images (N, in_channels, H, W), normalised.  All activation
  * memory is one arena planned for (N, H, W, kept or not) on the first call and re-planned only
  * when one of them changes; nothing is allocated per call otherwise. */
 MCNN_API mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *images,
@@ -109,14 +115,28 @@ MCNN_API mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits);
 /* The same for the fc alone (a linear probe): valid after a forward in any mode. */
 MCNN_API mcnn_status mcnn_resnet_backward_head(mcnn_resnet *m, const float *dlogits);
 
-/* The pooled features (N, feature_dim) of the last forward: what the fc reads. */
+/* The pooled features (N, feature_dim) of the last forward: what the fc reads.  Owned by the
+ * model; valid until its next forward or mcnn_resnet_free (NULL before the first forward). */
 MCNN_API const float *mcnn_resnet_features(const mcnn_resnet *m);
 /* The output of stage s (0-based) of the last forward in mode TRAIN or FROZEN_BN (NULL
- * otherwise); s = -1 gives the stem's output.  Shape written to *C, *H, *W when not NULL. */
+ * otherwise); s = -1 gives the stem's output.  Shape written to *C, *H, *W when not NULL.
+ * Same lifetime as mcnn_resnet_features. */
 MCNN_API const float *mcnn_resnet_stage_output(const mcnn_resnet *m, int s, int *C, int *H,
                                                int *W);
 /* Bytes of the activation arena currently planned (0 before the first forward). */
 MCNN_API size_t mcnn_resnet_activation_bytes(const mcnn_resnet *m);
+
+/* ---- sessions: one per thread on a shared model (inference, mode EVAL) -------------------
+ * A session for m: its own activations, nothing allocated until the first forward.  m must
+ * outlive it and not change while it runs. */
+MCNN_API mcnn_status mcnn_resnet_session_create(mcnn_session **out, const mcnn_resnet *m);
+/* mcnn_resnet_forward in mode EVAL, into the session: the same bits. */
+MCNN_API mcnn_status mcnn_resnet_session_forward(mcnn_session *s, float *logits,
+                                                 const float *images, int N, int H, int W);
+/* The pooled features (N, feature_dim) of the session's last forward; owned by the session,
+ * valid until its next forward or mcnn_session_free.  NULL before the first forward or for a
+ * session of another model type. */
+MCNN_API const float *mcnn_resnet_session_features(const mcnn_session *s);
 
 #ifdef __cplusplus
 }

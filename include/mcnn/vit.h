@@ -10,6 +10,7 @@
 
 #include "core.h"
 #include "params.h"
+#include "session.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,7 +57,13 @@ MCNN_API void mcnn_vit_free(mcnn_vit *m);
 MCNN_API const mcnn_vit_config *mcnn_vit_get_config(const mcnn_vit *m);
 MCNN_API mcnn_params *mcnn_vit_params(mcnn_vit *m);
 
-/* logits (B, num_classes) from images (B, in_channels, image_size, image_size), normalised.
+/* Threads: the weights (mcnn_vit_params(m)->data) are read-only during any forward.  For
+ * several threads on one model, give each its own session (below, and mcnn/session.h).  The
+ * calls below that take the model itself use the model's own session and its gradients: one
+ * thread at a time, and never while sessions of the model run if they train (the optimizer
+ * writes the weights).
+ *
+ * logits (B, num_classes) from images (B, in_channels, image_size, image_size), normalised.
  * train = 1 keeps every block's activations for mcnn_vit_backward (memory grows with the
  * layers); train = 0 reuses one set.  The activation arena is sized on the first call for a
  * batch size and resized only when B or the mode changes. */
@@ -66,10 +73,24 @@ MCNN_API mcnn_status mcnn_vit_forward(mcnn_vit *m, float *logits, const float *i
  * for the batch of the last mcnn_vit_forward with train = 1. */
 MCNN_API mcnn_status mcnn_vit_backward(mcnn_vit *m, const float *dlogits);
 
-/* The class token's final feature (B, width) of the last forward: what the head reads. */
+/* The class token's final feature (B, width) of the last mcnn_vit_forward: what the head reads.
+ * Owned by the model; valid until its next forward or mcnn_vit_free (NULL before the first). */
 MCNN_API const float *mcnn_vit_features(const mcnn_vit *m);
-/* Output of block l (B, T, width) of the last forward with train = 1; for tests. */
+/* Output of block l (B, T, width) of the last forward with train = 1 (else NULL); for tests.
+ * Same lifetime as mcnn_vit_features. */
 MCNN_API const float *mcnn_vit_block_output(const mcnn_vit *m, int l);
+
+/* ---- sessions: one per thread on a shared model (inference) ------------------------------
+ * A session for m: its own activations, nothing allocated until the first forward.  m must
+ * outlive it and not change while it runs. */
+MCNN_API mcnn_status mcnn_vit_session_create(mcnn_session **out, const mcnn_vit *m);
+/* mcnn_vit_forward with train = 0, into the session: the same bits. */
+MCNN_API mcnn_status mcnn_vit_session_forward(mcnn_session *s, float *logits,
+                                              const float *images, int B);
+/* The class token features (B, width) of the session's last forward; owned by the session,
+ * valid until its next forward or mcnn_session_free.  NULL before the first forward or for a
+ * session of another model type. */
+MCNN_API const float *mcnn_vit_session_features(const mcnn_session *s);
 
 #ifdef __cplusplus
 }

@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int mcnn_prof_enabled;
+_Atomic int mcnn_prof_enabled;
 
-/* One profiled model call at a time: the totals are plain globals, written by the runner. */
+/* One profiled model call at a time: the totals are plain globals, written by the runner, the
+ * one thread that took `taken`.  Model calls on other threads meanwhile (sessions) are not
+ * profiled. */
 static double totals[MCNN_PROF_COUNT], run_start;
-static int run_depth, env_read;
-static _Thread_local int is_runner, depth; /* the thread that began the run; nesting of ops */
+static _Atomic int env_read, taken;
+static _Thread_local int is_runner, depth, run_depth; /* the runner; nesting of ops, of runs */
 
 static const char *const names[MCNN_PROF_COUNT] = {
     "conv", "bn", "relu", "pool", "add", "linear", "attention", "layernorm", "act", "softmax",
@@ -30,12 +32,14 @@ void mcnn_prof_leave(mcnn_prof_family f, double start)
 
 void mcnn_prof_run_begin(void)
 {
-    if (!env_read) {
+    if (!atomic_load(&env_read)) {
         const char *env = getenv("MCNN_PROFILE");
-        mcnn_prof_enabled = env && env[0] && env[0] != '0';
-        env_read = 1;
+        atomic_store(&mcnn_prof_enabled, env && env[0] && env[0] != '0');
+        atomic_store(&env_read, 1);
     }
-    if (!mcnn_prof_enabled || run_depth++) return;
+    if (!atomic_load(&mcnn_prof_enabled) || run_depth++) return;
+    int free_ = 0;
+    if (!atomic_compare_exchange_strong(&taken, &free_, 1)) return;
     is_runner = 1;
     for (int f = 0; f < MCNN_PROF_COUNT; f++) totals[f] = 0.0;
     run_start = mcnn_seconds();
@@ -43,7 +47,7 @@ void mcnn_prof_run_begin(void)
 
 void mcnn_prof_run_end(const char *what)
 {
-    if (!mcnn_prof_enabled || --run_depth) return;
+    if (!atomic_load(&mcnn_prof_enabled) || --run_depth || !is_runner) return;
     const double total = mcnn_seconds() - run_start;
     double timed = 0.0;
     fprintf(stderr, "mcnn profile %s: %.1f ms =", what, 1e3 * total);
@@ -53,4 +57,5 @@ void mcnn_prof_run_end(const char *what)
     }
     fprintf(stderr, " other %.1f\n", 1e3 * (total - timed));
     is_runner = 0;
+    atomic_store(&taken, 0);
 }

@@ -11,9 +11,12 @@
  * and only the master thread's calls are summed, so the figures are wall time even when threads
  * each run their own share of the batch through the ops.  A model function brackets its work
  * with mcnn_prof_run_begin() / mcnn_prof_run_end("name"); nested runs print once.  One
- * profiled model call at a time (the totals are plain globals). */
+ * profiled model call at a time (the totals are plain globals): while one runs, model calls
+ * that other threads make (sessions) are not profiled. */
 #ifndef MCNN_PROFILE_H
 #define MCNN_PROFILE_H
+
+#include <stdatomic.h>
 
 typedef enum mcnn_prof_family {
     MCNN_PROF_CONV,      /* conv2d: im2col + GEMM + col2im */
@@ -30,7 +33,9 @@ typedef enum mcnn_prof_family {
     MCNN_PROF_COUNT
 } mcnn_prof_family;
 
-extern int mcnn_prof_enabled; /* MCNN_PROFILE is set (read by the first mcnn_prof_run_begin) */
+/* MCNN_PROFILE is set (read by the first mcnn_prof_run_begin; atomic, as sessions run model
+ * calls on several threads at once) */
+extern _Atomic int mcnn_prof_enabled;
 
 double mcnn_prof_enter(void);  /* start time; -1 nested; 0 not the runner's thread */
 void mcnn_prof_leave(mcnn_prof_family f, double start);  /* add the time since start */
@@ -47,7 +52,8 @@ static inline void mcnn_prof_scope_end(mcnn_prof_scope *s)
 }
 #define MCNN_PROF_SCOPE(family)                                                              \
     mcnn_prof_scope prof_scope_ __attribute__((cleanup(mcnn_prof_scope_end), unused)) = {    \
-        (family), mcnn_prof_enabled ? mcnn_prof_enter() : 0.0}
+        (family), atomic_load_explicit(&mcnn_prof_enabled, memory_order_relaxed)             \
+                      ? mcnn_prof_enter() : 0.0}
 #else
 #define MCNN_PROF_SCOPE(family) ((void)0)
 #endif

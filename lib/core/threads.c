@@ -35,6 +35,19 @@ int mcnn_batch_lanes(int n)
     return t > 1 && n >= t ? t : 1;
 }
 
+void mcnn_lanes_run(int lanes, int n, mcnn_lane_fn fn, void *ctx)
+{
+    if (lanes <= 1) {
+        fn(ctx, 0, 0, n);
+        return;
+    }
+    #pragma omp parallel for num_threads(lanes) schedule(static)
+    for (int t = 0; t < lanes; t++) {
+        const int b0 = (int)((long)n * t / lanes), b1 = (int)((long)n * (t + 1) / lanes);
+        fn(ctx, t, b0, b1 - b0);
+    }
+}
+
 void mcnn_zero_floats(float *p, size_t n)
 {
 #ifdef _OPENMP

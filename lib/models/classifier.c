@@ -7,6 +7,7 @@
 #include "mcnn/classifier.h"
 #include "mcnn/data.h"
 #include "resnet_internal.h"
+#include "session_internal.h"
 #include "vit_internal.h"
 
 #include <math.h>
@@ -22,7 +23,6 @@ struct mcnn_classifier {
     char **labels;                  /* num_classes names */
     mcnn_classifier_preprocess pre;
     int multilabel, frozen;
-    int train_B;                    /* batch of the last forward (for a frozen ViT's backward) */
 };
 
 /* ---- small-variant defaults ---------------------------------------------------------------- *
@@ -526,7 +526,6 @@ int mcnn_classifier_trainable(const mcnn_classifier *c, const mcnn_param **rows)
 mcnn_status mcnn_classifier_forward(mcnn_classifier *c, float *logits, const float *images, int B,
                                     int train)
 {
-    c->train_B = B;
     if (c->resnet) {
         const mcnn_resnet_mode mode = !train ? MCNN_RESNET_EVAL
                                       : c->frozen ? MCNN_RESNET_EVAL : MCNN_RESNET_TRAIN;
@@ -541,11 +540,36 @@ mcnn_status mcnn_classifier_backward(mcnn_classifier *c, const float *dlogits)
     if (c->resnet)
         return c->frozen ? mcnn_resnet_backward_head(c->resnet, dlogits)
                          : mcnn_resnet_backward(c->resnet, dlogits);
-    if (!c->frozen) return mcnn_vit_backward(c->vit, dlogits);
-    /* the head alone: logits = feat · Wᵀ + b, feat from the last forward */
-    mcnn_vit *m = c->vit;
-    if (!m->acts.B) return mcnn_set_error(MCNN_ERR_ARG, "classifier_backward: no forward pass");
-    mcnn_linear_backward(NULL, m->g.head_w, m->g.head_b, dlogits, m->acts.feat, m->w.head_w,
-                         m->acts.B, m->cfg.width, m->cfg.num_classes);
-    return MCNN_OK;
+    return c->frozen ? mcnn_vit_backward_head(c->vit, dlogits) : mcnn_vit_backward(c->vit, dlogits);
+}
+
+/* ---- sessions: a session of the network inside, in the classifier's envelope --------------- */
+static mcnn_status init_inner(void *inner, const void *model)
+{
+    const mcnn_classifier *c = model;
+    return c->resnet ? mcnn_resnet_session_create(inner, c->resnet)
+                     : mcnn_vit_session_create(inner, c->vit);
+}
+
+static void release_inner(void *inner)
+{
+    mcnn_session_free(*(mcnn_session **)inner);
+}
+
+mcnn_status mcnn_classifier_session_create(mcnn_session **out, const mcnn_classifier *c)
+{
+    return mcnn_session_create(out, SESSION_CLASSIFIER, c, sizeof(mcnn_session *), init_inner,
+                               release_inner);
+}
+
+mcnn_status mcnn_classifier_session_forward(mcnn_session *s, float *logits, const float *images,
+                                            int B)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_CLASSIFIER, "classifier_session_forward"));
+    const mcnn_classifier *c = s->model;
+    mcnn_session *inner = *(mcnn_session **)s->acts;
+    if (c->resnet)
+        return mcnn_resnet_session_forward(inner, logits, images, B, c->image_size,
+                                           c->image_size);
+    return mcnn_vit_session_forward(inner, logits, images, B);
 }

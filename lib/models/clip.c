@@ -140,6 +140,31 @@ static mcnn_status bind_views(clip_tensors *v, const mcnn_params *p, const float
     return MCNN_OK;
 }
 
+static void plan_free(clip_plan *plan)
+{
+    mcnn_arena_free(&plan->arena);
+    free(plan->ints);
+    memset(plan, 0, sizeof *plan);
+}
+
+mcnn_status mcnn_clip_acts_init(clip_acts *a, const mcnn_clip *m)
+{
+    memset(a, 0, sizeof *a);
+    mcnn_status s = mcnn_stack_acts_init(&a->va.stack, &m->vstack);
+    if (s == MCNN_OK) s = mcnn_stack_acts_init(&a->ta.stack, &m->tstack);
+    if (s != MCNN_OK) mcnn_clip_acts_free(a);
+    return s;
+}
+
+void mcnn_clip_acts_free(clip_acts *a)
+{
+    plan_free(&a->vplan);
+    plan_free(&a->tplan);
+    mcnn_stack_acts_free(&a->va.stack);
+    mcnn_stack_acts_free(&a->ta.stack);
+    memset(a, 0, sizeof *a);
+}
+
 mcnn_status mcnn_clip_new(mcnn_clip **out, const mcnn_clip_config *cfg)
 {
     *out = NULL;
@@ -149,19 +174,16 @@ mcnn_status mcnn_clip_new(mcnn_clip **out, const mcnn_clip_config *cfg)
     m->cfg = *cfg;
     m->vP = (cfg->image_size / cfg->patch_size) * (cfg->image_size / cfg->patch_size);
     m->vT = 1 + m->vP;
-    m->vblock = (block_cfg){.C = cfg->vision_width, .NH = cfg->vision_heads,
-                            .F = 4 * cfg->vision_width, .eps = 1e-5f, .causal = 0,
-                            .act = BLOCK_QUICK_GELU};
-    m->tblock = (block_cfg){.C = cfg->text_width, .NH = cfg->text_heads, .F = 4 * cfg->text_width,
-                            .eps = 1e-5f, .causal = 1, .act = BLOCK_QUICK_GELU};
-    const size_t VL = (size_t)cfg->vision_layers, TL = (size_t)cfg->text_layers;
-    m->va.blocks = calloc(VL, sizeof(block_acts));
-    m->va.out = calloc(VL < 2 ? 2 : VL, sizeof(float *));
-    m->ta.blocks = calloc(TL, sizeof(block_acts));
-    m->ta.out = calloc(TL < 2 ? 2 : TL, sizeof(float *));
-    mcnn_status s = MCNN_OK;
-    if (!m->va.blocks || !m->va.out || !m->ta.blocks || !m->ta.out)
-        s = mcnn_set_error(MCNN_ERR_NOMEM, "clip: out of memory");
+    m->vembed = (patch_embed_cfg){3, cfg->image_size, cfg->patch_size, cfg->vision_width};
+    m->vstack = (stack_cfg){.layers = cfg->vision_layers,
+                            .block = {.C = cfg->vision_width, .NH = cfg->vision_heads,
+                                      .F = 4 * cfg->vision_width, .eps = CLIP_LN_EPS,
+                                      .causal = 0, .act = BLOCK_QUICK_GELU}};
+    m->tstack = (stack_cfg){.layers = cfg->text_layers,
+                            .block = {.C = cfg->text_width, .NH = cfg->text_heads,
+                                      .F = 4 * cfg->text_width, .eps = CLIP_LN_EPS,
+                                      .causal = 1, .act = BLOCK_QUICK_GELU}};
+    mcnn_status s = mcnn_clip_acts_init(&m->acts, m);
     if (s == MCNN_OK) s = mcnn_clip_build_table(&m->params, cfg);
     if (s == MCNN_OK) s = mcnn_params_alloc(&m->params, 1);
     if (s == MCNN_OK) s = bind_views(&m->w, &m->params, m->params.data, cfg);
@@ -228,16 +250,8 @@ mcnn_status mcnn_clip_create(mcnn_clip **out, const mcnn_clip_config *cfg, uint6
 void mcnn_clip_free(mcnn_clip *m)
 {
     if (!m) return;
-    mcnn_arena_free(&m->vplan.arena);
-    mcnn_arena_free(&m->tplan.arena);
-    mcnn_arena_free(&m->hplan.arena);
-    free(m->vplan.ints);
-    free(m->tplan.ints);
-    free(m->hplan.ints);
-    free(m->va.blocks);
-    free(m->va.out);
-    free(m->ta.blocks);
-    free(m->ta.out);
+    mcnn_clip_acts_free(&m->acts);
+    plan_free(&m->hplan);
     free(m->w.vblocks);
     free(m->w.tblocks);
     free(m->g.vblocks);
@@ -259,6 +273,19 @@ mcnn_params *mcnn_clip_params(mcnn_clip *m)
 float mcnn_clip_logit_scale(const mcnn_clip *m)
 {
     return expf(m->w.logit_scale[0]);
+}
+
+void mcnn_clip_project_forward(float *features, const float *y, const float *proj, int N, int W,
+                               int E)
+{
+    mcnn_gemm(0, 0, N, E, W, 1.0f, y, W, proj, E, 0.0f, features, E);
+}
+
+void mcnn_clip_project_backward(float *dy, float *dproj, const float *dfeatures, const float *y,
+                                const float *proj, int N, int W, int E)
+{
+    mcnn_gemm(0, 1, N, W, E, 1.0f, dfeatures, E, proj, E, 0.0f, dy, W);
+    mcnn_gemm(1, 0, W, E, N, 1.0f, y, W, dfeatures, E, 1.0f, dproj, E);
 }
 
 mcnn_status mcnn_clip_plan_reserve(clip_plan *plan, size_t floats, size_t ints, int batch,

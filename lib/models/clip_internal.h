@@ -4,7 +4,9 @@
 
 #include "mcnn.h"
 #include "mcnn/clip.h"
-#include "../nn/transformer_block.h"
+#include "../nn/patch_embed.h"
+#include "../nn/token_pool.h"
+#include "../nn/transformer_stack.h"
 
 /* Pointers to every parameter by role; built over the values and again over the gradients. */
 typedef struct clip_tensors {
@@ -27,20 +29,11 @@ typedef struct clip_tensors {
 
 typedef struct clip_vision_acts {
     int B;                      /* the batch the arrays are carved for          */
-    float *patches;             /* (B, P, 3·PS·PS)                              */
-    float *tok;                 /* (B, P, W)                                    */
-    float *x0, *x;              /* (B, T, W) class token + patches, + positions */
-    float *pre, *pre_mean, *pre_rstd; /* (B, T, W) (B·T) (B·T): ln_pre, block 0's input */
-    block_acts *blocks;         /* layers when training, else 1 reused          */
-    float **out;                /* block outputs (B, T, W); 2 when not training */
-    float *cls;                 /* (B, W) class token of the last output        */
-    float *post, *post_mean, *post_rstd; /* (B, W) (B) (B): ln_post             */
-    /* backward scratch (training only) */
-    block_acts dblock;
-    float *dx_a, *dx_b;         /* (B, T, W)                                    */
-    float *dpre, *dx;           /* (B, T, W)                                    */
-    float *dpost, *dcls;        /* (B, W)                                       */
-    float *dtok;                /* (B, P, W)                                    */
+    patch_embed_acts embed;     /* patches .. x (B, T, W): class token + patches, + positions */
+    float *pre, *pre_mean, *pre_rstd; /* (B, T, W) (B·T) (B·T): ln_pre, the stack's input */
+    stack_acts stack;           /* the blocks' activations and outputs          */
+    token_pool_acts pool;       /* the class token rows, ln_post: y (B, W)       */
+    float *dx;                  /* (B, T, W) backward scratch (training only)   */
 } clip_vision_acts;
 
 typedef struct clip_text_acts {
@@ -48,13 +41,8 @@ typedef struct clip_text_acts {
     int32_t *ids;               /* (N, T) the computed positions' ids           */
     int32_t *eot;               /* (N) pooling position of each text            */
     float *x0, *x;              /* (N, T, w) token embeddings, + positions      */
-    block_acts *blocks;
-    float **out;                /* (N, T, w)                                    */
-    float *pooled;              /* (N, w) the EOT rows of the last output       */
-    float *fin, *fin_mean, *fin_rstd; /* (N, w) (N) (N): ln_final               */
-    block_acts dblock;
-    float *dx_a, *dx_b;         /* (N, T, w)                                    */
-    float *dfin, *dpooled;      /* (N, w)                                       */
+    stack_acts stack;
+    token_pool_acts pool;       /* the EOT rows of the last output, ln_final: y (N, w) */
 } clip_text_acts;
 
 /* Activations of the contrastive head, for the training step. */
@@ -74,29 +62,54 @@ typedef struct clip_plan {
     int32_t *ints;              /* ids and eot for the text tower               */
 } clip_plan;
 
+/* Both towers' activations and their arenas: everything a forward writes. */
+typedef struct clip_acts {
+    clip_vision_acts va;
+    clip_text_acts ta;
+    clip_plan vplan, tplan;
+} clip_acts;
+
+/* Every layer norm of both towers is PyTorch's default, as OpenAI's LayerNorm subclass keeps it. */
+#define CLIP_LN_EPS 1e-5f
+
 struct mcnn_clip {
     mcnn_clip_config cfg;
     int vT, vP;                 /* image tokens (1 + patches), patches          */
     mcnn_params params;
     clip_tensors w, g;
-    block_cfg vblock, tblock;
-    clip_vision_acts va;
-    clip_text_acts ta;
+    patch_embed_cfg vembed;
+    stack_cfg vstack, tstack;   /* the towers' blocks: widths, heads, QuickGELU, eps, causal */
+    clip_acts acts;             /* the model's own (the calls without a session) */
     clip_head_acts ha;
-    clip_plan vplan, tplan, hplan;
+    clip_plan hplan;
     int trained_N;              /* batch of the last mcnn_clip_train_forward, 0 if none */
 };
 
 mcnn_status mcnn_clip_build_table(mcnn_params *p, const mcnn_clip_config *cfg);
 mcnn_status mcnn_clip_new(mcnn_clip **out, const mcnn_clip_config *cfg);
 
-/* Towers (clip_vision.c, clip_text.c).  train = 1 keeps everything for the backward. */
-mcnn_status mcnn_clip_vision_forward(mcnn_clip *m, float *features, const float *images, int B,
-                                     int train);
+/* Towers (clip_vision.c, clip_text.c): the forward into the activations a (the model is only
+ * read); train = 1 keeps everything for the backward, which uses the model's own activations. */
+mcnn_status mcnn_clip_vision_forward(const mcnn_clip *m, clip_acts *a, float *features,
+                                     const float *images, int B, int train);
 void mcnn_clip_vision_backward(mcnn_clip *m, const float *dfeatures);
-mcnn_status mcnn_clip_text_forward(mcnn_clip *m, float *features, const int32_t *tokens, int N,
-                                   int train);
+mcnn_status mcnn_clip_text_forward(const mcnn_clip *m, clip_acts *a, float *features,
+                                   const int32_t *tokens, int N, int train);
 void mcnn_clip_text_backward(mcnn_clip *m, const float *dfeatures);
+
+/* A tower's projection: features (N, E) = y (N, W) @ proj (W, E), as OpenAI's x @ proj; the
+ * backward writes dy and accumulates dproj += yᵀ @ dfeatures. */
+void mcnn_clip_project_forward(float *features, const float *y, const float *proj, int N, int W,
+                               int E);
+void mcnn_clip_project_backward(float *dy, float *dproj, const float *dfeatures, const float *y,
+                                const float *proj, int N, int W, int E);
+
+/* Activations: a new, empty set (sized by the first forward), and its release (clip.c). */
+mcnn_status mcnn_clip_acts_init(clip_acts *a, const mcnn_clip *m);
+void mcnn_clip_acts_free(clip_acts *a);
+/* An intermediate of the last forward into a (see mcnn_clip_intermediate). */
+const float *mcnn_clip_acts_intermediate(const mcnn_clip *m, const clip_acts *a,
+                                         const char *name, int *T);
 
 /* Make sure plan's arena holds `floats` floats and its ints `ints` int32s; reallocates only
  * when (batch, train) changed or the sizes grew. */

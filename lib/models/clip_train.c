@@ -6,21 +6,18 @@
  *   backward: the same steps reversed, into every parameter's gradient. */
 #include "internal.h"
 #include "clip_internal.h"
+#include "session_internal.h"
 
 #include <string.h>
 
 mcnn_status mcnn_clip_encode_image(mcnn_clip *m, float *features, const float *images, int B)
 {
-    if (B <= 0 || !features || !images)
-        return mcnn_set_error(MCNN_ERR_ARG, "clip_encode_image: batch %d or a NULL buffer", B);
-    return mcnn_clip_vision_forward(m, features, images, B, 0);
+    return mcnn_clip_vision_forward(m, &m->acts, features, images, B, 0);
 }
 
 mcnn_status mcnn_clip_encode_text(mcnn_clip *m, float *features, const int32_t *tokens, int N)
 {
-    if (N <= 0 || !features || !tokens)
-        return mcnn_set_error(MCNN_ERR_ARG, "clip_encode_text: batch %d or a NULL buffer", N);
-    return mcnn_clip_text_forward(m, features, tokens, N, 0);
+    return mcnn_clip_text_forward(m, &m->acts, features, tokens, N, 0);
 }
 
 static void carve_head(clip_head_acts *h, mcnn_carver *c, int N, int E)
@@ -56,8 +53,8 @@ mcnn_status mcnn_clip_train_forward(mcnn_clip *m, float *loss, float *logits_per
     carve_head(h, &fill, N, E);
 
     m->trained_N = 0;
-    MCNN_TRY(mcnn_clip_vision_forward(m, h->img_feat, images, N, 1));
-    MCNN_TRY(mcnn_clip_text_forward(m, h->txt_feat, tokens, N, 1));
+    MCNN_TRY(mcnn_clip_vision_forward(m, &m->acts, h->img_feat, images, N, 1));
+    MCNN_TRY(mcnn_clip_text_forward(m, &m->acts, h->txt_feat, tokens, N, 1));
     mcnn_l2_normalize_forward(h->img_n, h->img_norm, h->img_feat, N, E);
     mcnn_l2_normalize_forward(h->txt_n, h->txt_norm, h->txt_feat, N, E);
     mcnn_clip_logits_forward(h->logits, h->img_n, h->txt_n, m->w.logit_scale[0], N, N, E);
@@ -88,16 +85,61 @@ mcnn_status mcnn_clip_train_backward(mcnn_clip *m, float dloss)
     return MCNN_OK;
 }
 
-const float *mcnn_clip_intermediate(const mcnn_clip *m, const char *name, int *T)
+const float *mcnn_clip_acts_intermediate(const mcnn_clip *m, const clip_acts *a,
+                                         const char *name, int *T)
 {
     const float *p = NULL;
     int t = 0;
-    if (strcmp(name, "visual.ln_pre") == 0) p = m->va.pre, t = m->vT;
-    else if (strcmp(name, "visual.block0") == 0 && m->vplan.train) p = m->va.out[0], t = m->vT;
-    else if (strcmp(name, "visual.ln_post") == 0) p = m->va.post;
-    else if (strcmp(name, "text.embed") == 0) p = m->ta.x, t = m->ta.T;
-    else if (strcmp(name, "text.block0") == 0 && m->tplan.train) p = m->ta.out[0], t = m->ta.T;
-    else if (strcmp(name, "text.ln_final") == 0) p = m->ta.fin;
-    if (T) *T = t;
+    if (strcmp(name, "visual.ln_pre") == 0) p = a->va.pre, t = m->vT;
+    else if (strcmp(name, "visual.block0") == 0)
+        p = mcnn_stack_output(&a->va.stack, &m->vstack, 0), t = m->vT;
+    else if (strcmp(name, "visual.ln_post") == 0) p = a->va.pool.y;
+    else if (strcmp(name, "text.embed") == 0) p = a->ta.x, t = a->ta.T;
+    else if (strcmp(name, "text.block0") == 0)
+        p = mcnn_stack_output(&a->ta.stack, &m->tstack, 0), t = a->ta.T;
+    else if (strcmp(name, "text.ln_final") == 0) p = a->ta.pool.y;
+    if (T) *T = p ? t : 0;
     return p;
+}
+
+const float *mcnn_clip_intermediate(const mcnn_clip *m, const char *name, int *T)
+{
+    return mcnn_clip_acts_intermediate(m, &m->acts, name, T);
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+static mcnn_status init_acts(void *a, const void *m)
+{
+    return mcnn_clip_acts_init(a, m);
+}
+
+static void release_acts(void *a)
+{
+    mcnn_clip_acts_free(a);
+}
+
+mcnn_status mcnn_clip_session_create(mcnn_session **out, const mcnn_clip *m)
+{
+    return mcnn_session_create(out, SESSION_CLIP, m, sizeof(clip_acts), init_acts, release_acts);
+}
+
+mcnn_status mcnn_clip_session_encode_image(mcnn_session *s, float *features, const float *images,
+                                           int B)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_CLIP, "clip_session_encode_image"));
+    return mcnn_clip_vision_forward(s->model, s->acts, features, images, B, 0);
+}
+
+mcnn_status mcnn_clip_session_encode_text(mcnn_session *s, float *features, const int32_t *tokens,
+                                          int N)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_CLIP, "clip_session_encode_text"));
+    return mcnn_clip_text_forward(s->model, s->acts, features, tokens, N, 0);
+}
+
+const float *mcnn_clip_session_intermediate(const mcnn_session *s, const char *name, int *T)
+{
+    if (T) *T = 0;
+    if (!s || s->kind != SESSION_CLIP || !name) return NULL;
+    return mcnn_clip_acts_intermediate(s->model, s->acts, name, T);
 }

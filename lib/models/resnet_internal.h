@@ -86,6 +86,11 @@ mcnn_status mcnn_resnet_plan(mcnn_resnet **out, const mcnn_resnet_config *cfg);
 mcnn_status mcnn_resnet_alloc(mcnn_resnet *m);
 /* Release the planned activations (resnet_run.c). */
 void mcnn_resnet_acts_free(resnet_acts *a);
+/* The forward into the activations a (resnet_run.c).  In mode TRAIN it updates the model's
+ * running statistics (num_batches_tracked is the caller's); otherwise it only reads the model. */
+mcnn_status mcnn_resnet_run_forward(const mcnn_resnet *m, resnet_acts *a, float *logits,
+                                    const float *images, int N, int H, int W,
+                                    mcnn_resnet_mode mode);
 /* torchvision's initialisation (used by create and for a new fc). */
 void mcnn_resnet_init_fc(mcnn_resnet *m, mcnn_rng *r);
 /* The config as JSON, for a checkpoint's metadata: enough to rebuild the model without its

@@ -12,6 +12,7 @@
 #include "core/profile.h"
 #include "../ops/conv2d_lanes.h"
 #include "resnet_internal.h"
+#include "session_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static size_t out_floats(const resblock_cfg *c)
 }
 
 /* The shapes of every layer for input (N, H, W): the stem's, then each block's. */
-static void plan_shapes(mcnn_resnet *m, resnet_acts *a, int N, int H, int W)
+static void plan_shapes(const mcnn_resnet *m, resnet_acts *a, int N, int H, int W)
 {
     const mcnn_resnet_config *c = &m->cfg;
     const int imagenet = c->stem == MCNN_RESNET_STEM_IMAGENET, K = imagenet ? 7 : 3;
@@ -170,9 +171,8 @@ void mcnn_resnet_acts_free(resnet_acts *a)
 
 /* Size the arena for (N, H, W, keep) once.  A plan that keeps everything also serves an eval
  * forward of the same shape, so alternating training and validation does not re-plan. */
-static mcnn_status plan(mcnn_resnet *m, int N, int H, int W, int keep)
+static mcnn_status plan(const mcnn_resnet *m, resnet_acts *a, int N, int H, int W, int keep)
 {
-    resnet_acts *a = &m->acts;
     const int nlanes = keep ? 1 : mcnn_batch_lanes(N);
     if (a->arena.base && a->N == N && a->H == H && a->W == W &&
         (a->keep ? a->conv_lanes == mcnn_batch_lanes(N) : !keep && a->nlanes == nlanes))
@@ -210,10 +210,9 @@ static mcnn_status plan(mcnn_resnet *m, int N, int H, int W, int keep)
 }
 
 /* Steps 1..6 for the n images of one lane: images (n, IC, H, W) -> feat (n, F). */
-static void forward_lane(mcnn_resnet *m, resnet_lane *l, float *feat, const float *images, int n,
-                         mcnn_resnet_mode mode)
+static void forward_lane(const mcnn_resnet *m, const resnet_acts *a, resnet_lane *l, float *feat,
+                         const float *images, int n, mcnn_resnet_mode mode)
 {
-    const resnet_acts *a = &m->acts;
     const mcnn_resnet_config *c = &m->cfg;
     const resnet_tensors *w = &m->w;
     const int S = c->stem_width, F = m->features, kept = a->keep;
@@ -248,8 +247,24 @@ static void forward_lane(mcnn_resnet *m, resnet_lane *l, float *feat, const floa
     mcnn_global_avgpool_forward(feat, x, n, F, OHW);                                         /* 6 */
 }
 
-mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *images, int N, int H,
-                                int W, mcnn_resnet_mode mode)
+typedef struct resnet_lane_job {
+    const mcnn_resnet *m;
+    resnet_acts *a;
+    const float *images;
+    mcnn_resnet_mode mode;
+} resnet_lane_job;
+
+static void run_lane(void *ctx, int lane, int n0, int n)
+{
+    const resnet_lane_job *job = ctx;
+    const size_t image = (size_t)job->m->cfg.in_channels * job->a->H * job->a->W;
+    forward_lane(job->m, job->a, &job->a->lanes[lane], job->a->feat + (size_t)n0 * job->m->features,
+                 job->images + n0 * image, n, job->mode);
+}
+
+mcnn_status mcnn_resnet_run_forward(const mcnn_resnet *m, resnet_acts *a, float *logits,
+                                    const float *images, int N, int H, int W,
+                                    mcnn_resnet_mode mode)
 {
     if (!images || !logits)
         return mcnn_set_error(MCNN_ERR_ARG, "resnet_forward: a NULL buffer");
@@ -257,8 +272,7 @@ mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *imag
         return mcnn_set_error(MCNN_ERR_ARG, "resnet_forward: batch %d of %dx%d images", N, H, W);
     if (mode != MCNN_RESNET_EVAL && mode != MCNN_RESNET_TRAIN && mode != MCNN_RESNET_FROZEN_BN)
         return mcnn_set_error(MCNN_ERR_ARG, "resnet_forward: unknown mode %d", (int)mode);
-    MCNN_TRY(plan(m, N, H, W, mode != MCNN_RESNET_EVAL));
-    resnet_acts *a = &m->acts;
+    MCNN_TRY(plan(m, a, N, H, W, mode != MCNN_RESNET_EVAL));
     const mcnn_resnet_config *c = &m->cfg;
     const resnet_tensors *w = &m->w;
     const resblock_cfg *last = &a->cfgs[m->nblocks - 1];
@@ -266,31 +280,20 @@ mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *imag
         return mcnn_set_error(MCNN_ERR_ARG, "resnet_forward: training batch norm needs more than "
                               "one value per channel, and batch %d at %dx%d leaves %dx%d at the "
                               "last stage", N, H, W, last->OH, last->OW);
-    const int F = m->features, K = c->num_classes, nl = a->nlanes;
-    const size_t image = (size_t)c->in_channels * H * W;
+    const int F = m->features, K = c->num_classes;
     a->ran = 0;
     a->mode = mode;
     mcnn_prof_run_begin();
     if (a->keep)
-        memcpy(a->images, images, N * image * sizeof(float));
+        memcpy(a->images, images, (size_t)N * c->in_channels * H * W * sizeof(float));
 
-    if (nl == 1) {
-        forward_lane(m, &a->lanes[0], a->feat, images, N, mode);                         /* 1-6 */
-    } else {
-        /* Eval, at least one image per thread: each thread takes its share of the images
-         * through the whole network with single-threaded ops (inside a parallel region the
-         * ops' own regions get one thread and GEMM runs serially), so the threads meet once
-         * instead of at every op.  Every image is computed exactly as in one lane, so the
-         * result does not depend on the thread count. */
-        #pragma omp parallel for num_threads(nl) schedule(static)
-        for (int t = 0; t < nl; t++) {
-            const int n0 = (int)((long)N * t / nl), n1 = (int)((long)N * (t + 1) / nl);
-            forward_lane(m, &a->lanes[t], a->feat + (size_t)n0 * F, images + n0 * image,
-                         n1 - n0, mode);
-        }
-    }
+    /* Eval, at least one image per thread: each thread takes its share of the images through
+     * the whole network with single-threaded ops (inside a parallel region the ops' own
+     * regions get one thread and GEMM runs serially), so the threads meet once instead of at
+     * every op.  Training: one lane, whose convs split the batch across the threads. */
+    resnet_lane_job job = {m, a, images, mode};
+    mcnn_lanes_run(a->nlanes, N, run_lane, &job);                                            /* 1-6 */
     mcnn_linear_forward(logits, a->feat, w->fc_w, w->fc_b, N, F, K);                         /* 7 */
-    if (mode == MCNN_RESNET_TRAIN) m->num_batches_tracked++;
     a->ran = 1;
     mcnn_prof_run_end("resnet forward");
     return MCNN_OK;
@@ -303,6 +306,14 @@ static float *next_grad(float **cur, float **other, size_t n)
     *cur = *other, *other = t;
     mcnn_zero_floats(*cur, n);
     return *cur;
+}
+
+mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *images, int N, int H,
+                                int W, mcnn_resnet_mode mode)
+{
+    MCNN_TRY(mcnn_resnet_run_forward(m, &m->acts, logits, images, N, H, W, mode));
+    if (mode == MCNN_RESNET_TRAIN) m->num_batches_tracked++;
+    return MCNN_OK;
 }
 
 mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits)
@@ -392,4 +403,30 @@ const float *mcnn_resnet_stage_output(const mcnn_resnet *m, int s, int *C, int *
 size_t mcnn_resnet_activation_bytes(const mcnn_resnet *m)
 {
     return m->acts.arena.size;
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+static void release_acts(void *a)
+{
+    mcnn_resnet_acts_free(a);
+}
+
+mcnn_status mcnn_resnet_session_create(mcnn_session **out, const mcnn_resnet *m)
+{
+    /* zeroed acts are an empty plan: the first forward sizes them */
+    return mcnn_session_create(out, SESSION_RESNET, m, sizeof(resnet_acts), NULL, release_acts);
+}
+
+mcnn_status mcnn_resnet_session_forward(mcnn_session *s, float *logits, const float *images, int N,
+                                        int H, int W)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_RESNET, "resnet_session_forward"));
+    return mcnn_resnet_run_forward(s->model, s->acts, logits, images, N, H, W, MCNN_RESNET_EVAL);
+}
+
+const float *mcnn_resnet_session_features(const mcnn_session *s)
+{
+    if (!s || s->kind != SESSION_RESNET) return NULL;
+    const resnet_acts *a = s->acts;
+    return a->ran ? a->feat : NULL;
 }

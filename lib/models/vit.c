@@ -118,14 +118,16 @@ mcnn_status mcnn_vit_bind(mcnn_vit *m)
     const mcnn_vit_config *c = &m->cfg;
     m->P = (c->image_size / c->patch_size) * (c->image_size / c->patch_size);
     m->T = 1 + m->P;
-    m->block = (block_cfg){.C = c->width, .NH = c->heads, .F = c->mlp_dim, .eps = c->ln_eps,
-                           .causal = 0, .act = BLOCK_GELU};
+    m->embed = (patch_embed_cfg){c->in_channels, c->image_size, c->patch_size, c->width};
+    m->stack = (stack_cfg){.layers = c->layers,
+                           .block = {.C = c->width, .NH = c->heads, .F = c->mlp_dim,
+                                     .eps = c->ln_eps, .causal = 0, .act = BLOCK_GELU}};
     m->w.blocks = calloc((size_t)c->layers, sizeof(block_grads));
     m->g.blocks = calloc((size_t)c->layers, sizeof(block_grads));
     if (!m->w.blocks || !m->g.blocks) return mcnn_set_error(MCNN_ERR_NOMEM, "vit: out of memory");
     bind_views(&m->w, &m->params, m->params.data, c->layers);
     bind_views(&m->g, &m->params, m->params.grad, c->layers);
-    return MCNN_OK;
+    return mcnn_vit_acts_init(&m->acts, m);
 }
 
 static mcnn_status vit_new(mcnn_vit **out, const mcnn_vit_config *cfg)
@@ -200,9 +202,7 @@ mcnn_status mcnn_vit_create(mcnn_vit **out, const mcnn_vit_config *cfg, uint64_t
 void mcnn_vit_free(mcnn_vit *m)
 {
     if (!m) return;
-    mcnn_arena_free(&m->acts.arena);
-    free(m->acts.blocks);
-    free(m->acts.out);
+    mcnn_vit_acts_free(&m->acts);
     free(m->w.blocks);
     free(m->g.blocks);
     mcnn_params_free(&m->params);

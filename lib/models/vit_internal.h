@@ -4,7 +4,9 @@
 
 #include "mcnn.h"
 #include "mcnn/vit.h"
-#include "../nn/transformer_block.h"
+#include "../nn/patch_embed.h"
+#include "../nn/token_pool.h"
+#include "../nn/transformer_stack.h"
 
 /* Pointers to every parameter, by role.  Built twice from the table: once over the values,
  * once over the gradients. */
@@ -21,19 +23,9 @@ typedef struct vit_tensors {
 typedef struct vit_acts {
     int B, train;
     mcnn_arena arena;
-    float *patches;             /* (B, P, IC·PS·PS)                           */
-    float *tok;                 /* (B, P, C) patch tokens                     */
-    float *x0;                  /* (B, T, C) class token + patch tokens       */
-    float *x;                   /* (B, T, C) + positional embedding: block 0's input */
-    block_acts *blocks;         /* L when training, else 1 reused             */
-    float **out;                /* L block outputs (B, T, C); two when not training */
-    float *cls;                 /* (B, C) class token rows of the last output */
-    float *feat, *feat_mean, *feat_rstd; /* (B, C) (B) (B): final layer norm  */
-    /* backward scratch */
-    block_acts dblock;
-    float *dx_a, *dx_b;         /* (B, T, C) ping-pong                        */
-    float *dfeat, *dcls;        /* (B, C)                                     */
-    float *dtok;                /* (B, P, C)                                  */
+    patch_embed_acts embed;     /* patches .. x (B, T, C): the stack's input  */
+    stack_acts stack;           /* the blocks' activations and outputs        */
+    token_pool_acts pool;       /* the class token rows, their layer norm: y = features (B, C) */
 } vit_acts;
 
 struct mcnn_vit {
@@ -41,7 +33,8 @@ struct mcnn_vit {
     int T, P;                   /* tokens (1 + patches), patches              */
     mcnn_params params;
     vit_tensors w, g;
-    block_cfg block;
+    patch_embed_cfg embed;
+    stack_cfg stack;            /* the encoder: layers, width, heads, MLP, GELU, eps */
     vit_acts acts;
 };
 
@@ -49,5 +42,14 @@ struct mcnn_vit {
 mcnn_status mcnn_vit_build_table(mcnn_params *p, const mcnn_vit_config *cfg);
 /* Point w and g at the values and gradients; allocate the per-block arrays. */
 mcnn_status mcnn_vit_bind(mcnn_vit *m);
+
+/* Activations (vit_run.c): a new, empty set (sized by the first forward), and its release. */
+mcnn_status mcnn_vit_acts_init(vit_acts *a, const mcnn_vit *m);
+void mcnn_vit_acts_free(vit_acts *a);
+/* The head's gradients alone (a linear probe), after a forward in either mode. */
+mcnn_status mcnn_vit_backward_head(mcnn_vit *m, const float *dlogits);
+/* The forward into the activations a (the model is only read). */
+mcnn_status mcnn_vit_run_forward(const mcnn_vit *m, vit_acts *a, float *logits,
+                                 const float *images, int B, int train);
 
 #endif

@@ -10,6 +10,7 @@
  *   7 head            -> logits (B, K) */
 #include "internal.h"
 #include "core/profile.h"
+#include "session_internal.h"
 #include "vit_internal.h"
 
 #include <stdlib.h>
@@ -18,43 +19,30 @@
 /* Carve every activation for (B, train); with a counting carver this only sizes them. */
 static void carve_acts(vit_acts *a, mcnn_carver *c, const mcnn_vit *m, int B, int train)
 {
-    const mcnn_vit_config *cfg = &m->cfg;
-    const size_t C = cfg->width, P = m->P, T = m->T;
-    const size_t PD = (size_t)cfg->in_channels * cfg->patch_size * cfg->patch_size;
-    const int nblocks = train ? cfg->layers : 1, nout = train ? cfg->layers : 2;
-    a->patches = mcnn_carve(c, B * P * PD);
-    a->tok = mcnn_carve(c, B * P * C);
-    a->x0 = mcnn_carve(c, B * T * C);
-    a->x = mcnn_carve(c, B * T * C);
-    for (int l = 0; l < nblocks; l++) mcnn_block_acts_carve(&a->blocks[l], c, &m->block, B, (int)T);
-    for (int l = 0; l < nout; l++) a->out[l] = mcnn_carve(c, B * T * C);
-    a->cls = mcnn_carve(c, B * C);
-    a->feat = mcnn_carve(c, B * C);
-    a->feat_mean = mcnn_carve(c, B);
-    a->feat_rstd = mcnn_carve(c, B);
-    if (train) {
-        mcnn_block_acts_carve(&a->dblock, c, &m->block, B, (int)T);
-        a->dx_a = mcnn_carve(c, B * T * C);
-        a->dx_b = mcnn_carve(c, B * T * C);
-        a->dfeat = mcnn_carve(c, B * C);
-        a->dcls = mcnn_carve(c, B * C);
-        a->dtok = mcnn_carve(c, B * P * C);
-    }
+    mcnn_patch_embed_carve(&a->embed, c, &m->embed, B, train);
+    mcnn_stack_acts_carve(&a->stack, c, &m->stack, B, m->T, train);
+    mcnn_token_pool_carve(&a->pool, c, B, m->cfg.width, train);
+}
+
+mcnn_status mcnn_vit_acts_init(vit_acts *a, const mcnn_vit *m)
+{
+    memset(a, 0, sizeof *a);
+    return mcnn_stack_acts_init(&a->stack, &m->stack);
+}
+
+void mcnn_vit_acts_free(vit_acts *a)
+{
+    mcnn_arena_free(&a->arena);
+    mcnn_stack_acts_free(&a->stack);
+    memset(a, 0, sizeof *a);
 }
 
 /* Size the arena for (B, train) once; later calls with the same shape reuse it. */
-static mcnn_status plan(mcnn_vit *m, int B, int train)
+static mcnn_status plan(const mcnn_vit *m, vit_acts *a, int B, int train)
 {
-    vit_acts *a = &m->acts;
     if (a->arena.base && a->B == B && a->train == train) return MCNN_OK;
     mcnn_arena_free(&a->arena);
-    free(a->blocks);
-    free(a->out);
-    memset(a, 0, sizeof *a);
-    const int L = m->cfg.layers;
-    a->blocks = calloc((size_t)(train ? L : 1), sizeof *a->blocks);
-    a->out = calloc((size_t)(train ? L : 2), sizeof *a->out);
-    if (!a->blocks || !a->out) return mcnn_set_error(MCNN_ERR_NOMEM, "vit: out of memory");
+    a->B = 0;
     mcnn_carver count = {NULL, 0};
     carve_acts(a, &count, m, B, train);
     if (mcnn_arena_init(&a->arena, count.used * sizeof(float)) != MCNN_OK)
@@ -67,62 +55,53 @@ static mcnn_status plan(mcnn_vit *m, int B, int train)
     return MCNN_OK;
 }
 
-/* Steps 1..6 for images b0 .. b0+n-1 of the batch: every activation is (B, ...), image after
- * image, so a share of the batch is the same arrays from image b0 on. */
-static void forward_images(mcnn_vit *m, const float *images, int b0, int n)
+static patch_embed_params embed_view(const vit_tensors *t)
 {
-    const mcnn_vit_config *cfg = &m->cfg;
-    vit_acts *a = &m->acts;
-    const vit_tensors *w = &m->w;
-    const int C = cfg->width, P = m->P, T = m->T, PS = cfg->patch_size;
-    const int IC = cfg->in_channels, H = cfg->image_size, PD = IC * PS * PS;
-    const size_t b = (size_t)b0, TC = (size_t)T * C;
-    float *patches = a->patches + b * P * PD, *tok = a->tok + b * P * C;
-    float *x0 = a->x0 + b * TC, *x = a->x + b * TC, *cls = a->cls + b * C;
-
-    mcnn_patchify_forward(patches, images + b * IC * H * H, n, IC, H, H, PS);         /* 1 */
-    mcnn_linear_forward(tok, patches, w->patch_w, w->patch_b, n * P, PD, C);          /* 2 */
-    mcnn_class_token_forward(x0, tok, w->cls, n, P, C);                               /* 3 */
-    mcnn_add_positional_forward(x, x0, w->pos, n, T, C);                              /* 4 */
-    const float *in = x;
-    for (int l = 0; l < cfg->layers; l++) {                                           /* 5 */
-        block_acts acts = mcnn_block_acts_images(&a->blocks[a->train ? l : 0], &m->block, T, b0);
-        float *out = (a->train ? a->out[l] : a->out[l % 2]) + b * TC;
-        block_params p = mcnn_block_params_view(&w->blocks[l]);
-        mcnn_block_forward(out, &acts, in, &p, &m->block, n, T);
-        in = out;
-    }
-    for (int i = 0; i < n; i++)                                                       /* 6 */
-        memcpy(cls + (size_t)i * C, in + (size_t)i * TC, (size_t)C * sizeof(float));
-    mcnn_layernorm_forward(a->feat + b * C, a->feat_mean + b, a->feat_rstd + b, cls, w->lnf_w,
-                           w->lnf_b, n, C, cfg->ln_eps);
+    return (patch_embed_params){t->patch_w, t->patch_b, t->cls, t->pos};
 }
 
-mcnn_status mcnn_vit_forward(mcnn_vit *m, float *logits, const float *images, int B, int train)
+/* Steps 1..6 for images b0 .. b0+n-1 of the batch (one lane): every activation is (B, ...),
+ * image after image, so a share of the batch is the same arrays from image b0 on. */
+static void forward_images(void *ctx, int lane, int b0, int n)
+{
+    const mcnn_lane_args *args = ctx;
+    const mcnn_vit *m = args->model;
+    vit_acts *a = args->acts;
+    const vit_tensors *w = &m->w;
+    const int C = m->cfg.width, T = m->T;
+    const size_t b = (size_t)b0, TC = (size_t)T * C;
+    const patch_embed_params embed = embed_view(w);
+    (void)lane;
+
+    mcnn_patch_embed_forward(&a->embed, &embed, &m->embed, args->input, b0, n);    /* 1-4 */
+    const float *out = mcnn_stack_forward(&a->stack, w->blocks, &m->stack,         /* 5 */
+                                          a->embed.x + b * TC, b0, n, T);
+    mcnn_token_pool_forward(&a->pool, out, NULL, w->lnf_w, w->lnf_b, m->cfg.ln_eps, b0, n, T, /* 6 */
+                            C);
+}
+
+mcnn_status mcnn_vit_run_forward(const mcnn_vit *m, vit_acts *a, float *logits,
+                                 const float *images, int B, int train)
 {
     if (B <= 0 || !images || !logits)
         return mcnn_set_error(MCNN_ERR_ARG, "vit_forward: batch %d with %s", B,
                               images && logits ? "no images" : "a NULL buffer");
-    MCNN_TRY(plan(m, B, train ? 1 : 0));
-    const vit_acts *a = &m->acts;
-    const int C = m->cfg.width, K = m->cfg.num_classes, lanes = mcnn_batch_lanes(B);
+    MCNN_TRY(plan(m, a, B, train ? 1 : 0));
+    const int C = m->cfg.width, K = m->cfg.num_classes;
     mcnn_prof_run_begin();
-    if (lanes == 1) {
-        forward_images(m, images, 0, B);                                            /* 1-6 */
-    } else {
-        /* With an image per thread, each thread takes its share of the batch
-         * through every block with single-threaded ops (GEMM runs serially inside a parallel
-         * region), so the threads meet once instead of at every op.  Each image is computed
-         * exactly as in the whole batch, so the result does not depend on the thread count. */
-        #pragma omp parallel for num_threads(lanes) schedule(static)
-        for (int t = 0; t < lanes; t++) {
-            const int b0 = (int)((long)B * t / lanes), b1 = (int)((long)B * (t + 1) / lanes);
-            forward_images(m, images, b0, b1 - b0);
-        }
-    }
-    mcnn_linear_forward(logits, a->feat, m->w.head_w, m->w.head_b, B, C, K);          /* 7 */
+    /* With an image per thread, each thread takes its share of the batch through every block
+     * with single-threaded ops (GEMM runs serially inside a parallel region), so the threads
+     * meet once instead of at every op. */
+    mcnn_lane_args ctx = {m, a, images};
+    mcnn_lanes_run(mcnn_batch_lanes(B), B, forward_images, &ctx);                   /* 1-6 */
+    mcnn_linear_forward(logits, a->pool.y, m->w.head_w, m->w.head_b, B, C, K);          /* 7 */
     mcnn_prof_run_end("vit forward");
     return MCNN_OK;
+}
+
+mcnn_status mcnn_vit_forward(mcnn_vit *m, float *logits, const float *images, int B, int train)
+{
+    return mcnn_vit_run_forward(m, &m->acts, logits, images, B, train);
 }
 
 mcnn_status mcnn_vit_backward(mcnn_vit *m, const float *dlogits)
@@ -130,47 +109,67 @@ mcnn_status mcnn_vit_backward(mcnn_vit *m, const float *dlogits)
     vit_acts *a = &m->acts;
     if (!a->train || !a->B)
         return mcnn_set_error(MCNN_ERR_ARG, "vit_backward: no forward pass with train = 1");
-    const mcnn_vit_config *cfg = &m->cfg;
     const vit_tensors *w = &m->w, *g = &m->g;
-    const int B = a->B, C = cfg->width, P = m->P, T = m->T, K = cfg->num_classes;
-    const int PD = cfg->in_channels * cfg->patch_size * cfg->patch_size, L = cfg->layers;
-    const size_t BTC = (size_t)B * T * C;
+    const int B = a->B, C = m->cfg.width, T = m->T, K = m->cfg.num_classes;
     mcnn_prof_run_begin();
 
-    memset(a->dfeat, 0, (size_t)B * C * sizeof(float));
-    memset(a->dcls, 0, (size_t)B * C * sizeof(float));
-    mcnn_linear_backward(a->dfeat, g->head_w, g->head_b, dlogits, a->feat, w->head_w, B, C, K); /* 7 */
-    mcnn_layernorm_backward(a->dcls, g->lnf_w, g->lnf_b, a->dfeat, a->cls, w->lnf_w,             /* 6 */
-                            a->feat_mean, a->feat_rstd, B, C);
-    float *dout = a->dx_a, *dx = a->dx_b;
-    memset(dout, 0, BTC * sizeof(float));
-    for (int b = 0; b < B; b++)
-        memcpy(dout + (size_t)b * T * C, a->dcls + (size_t)b * C, (size_t)C * sizeof(float));
-    for (int l = L - 1; l >= 0; l--) {                                                            /* 5 */
-        const float *in = l ? a->out[l - 1] : a->x;
-        block_params p = mcnn_block_params_view(&w->blocks[l]);
-        memset(dx, 0, BTC * sizeof(float));
-        mcnn_block_backward(dx, &g->blocks[l], &a->dblock, dout, in, &a->blocks[l], &p, &m->block,
-                            B, T);
-        float *t = dout;
-        dout = dx, dx = t;
-    }
-    mcnn_add_positional_backward(NULL, g->pos, dout, B, T, C);                                    /* 4 */
-    memset(a->dtok, 0, (size_t)B * P * C * sizeof(float));                         /* dx0 is dout */
-    mcnn_class_token_backward(a->dtok, g->cls, dout, B, P, C);                                    /* 3 */
-    mcnn_linear_backward(NULL, g->patch_w, g->patch_b, a->dtok, a->patches, w->patch_w, B * P, PD, /* 2 */
-                         C);
+    memset(a->pool.dy, 0, (size_t)B * C * sizeof(float));
+    mcnn_linear_backward(a->pool.dy, g->head_w, g->head_b, dlogits, a->pool.y, w->head_w, B, C, /* 7 */
+                         K);
+    float *dout = mcnn_stack_dout(&a->stack, &m->stack, B, T);                                    /* 6 */
+    mcnn_token_pool_backward(dout, g->lnf_w, g->lnf_b, &a->pool, NULL, w->lnf_w, B, T, C);
+    const float *dx = mcnn_stack_backward(&a->stack, g->blocks, w->blocks, &m->stack, /* 5 */
+                                          a->embed.x, B, T);
+    const patch_embed_params gembed = embed_view(g), wembed = embed_view(w);
+    mcnn_patch_embed_backward(&gembed, &a->embed, dx, &wembed, &m->embed, B);              /* 4-2 */
     mcnn_prof_run_end("vit backward");
     return MCNN_OK;                                            /* 1: no gradient for the images */
 }
 
+mcnn_status mcnn_vit_backward_head(mcnn_vit *m, const float *dlogits)
+{
+    /* logits = feat · Wᵀ + b, feat from the last forward */
+    const vit_acts *a = &m->acts;
+    if (!a->B) return mcnn_set_error(MCNN_ERR_ARG, "classifier_backward: no forward pass");
+    mcnn_linear_backward(NULL, m->g.head_w, m->g.head_b, dlogits, a->pool.y, m->w.head_w, a->B,
+                         m->cfg.width, m->cfg.num_classes);
+    return MCNN_OK;
+}
+
 const float *mcnn_vit_features(const mcnn_vit *m)
 {
-    return m->acts.feat;
+    return m->acts.pool.y;
 }
 
 const float *mcnn_vit_block_output(const mcnn_vit *m, int l)
 {
-    if (!m->acts.train || l < 0 || l >= m->cfg.layers) return NULL;
-    return m->acts.out[l];
+    return mcnn_stack_output(&m->acts.stack, &m->stack, l);
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+static mcnn_status init_acts(void *a, const void *m)
+{
+    return mcnn_vit_acts_init(a, m);
+}
+
+static void release_acts(void *a)
+{
+    mcnn_vit_acts_free(a);
+}
+
+mcnn_status mcnn_vit_session_create(mcnn_session **out, const mcnn_vit *m)
+{
+    return mcnn_session_create(out, SESSION_VIT, m, sizeof(vit_acts), init_acts, release_acts);
+}
+
+mcnn_status mcnn_vit_session_forward(mcnn_session *s, float *logits, const float *images, int B)
+{
+    MCNN_TRY(mcnn_session_check(s, SESSION_VIT, "vit_session_forward"));
+    return mcnn_vit_run_forward(s->model, s->acts, logits, images, B, 0);
+}
+
+const float *mcnn_vit_session_features(const mcnn_session *s)
+{
+    if (!s || s->kind != SESSION_VIT) return NULL;
+    return ((const vit_acts *)s->acts)->pool.y;
 }

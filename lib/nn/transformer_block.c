@@ -123,6 +123,27 @@ static void backward_params(const block_grads *g, const block_acts *d, const flo
                             a->ln1_rstd, N, C);                                                    /*  1 */
 }
 
+typedef struct backward_lane_ctx {
+    float *dx;
+    block_acts *d;
+    const float *dout, *x;
+    const block_acts *a;
+    const block_params *p;
+    const block_cfg *cfg;
+    int T;
+} backward_lane_ctx;
+
+/* backward_data for images b0 .. b0+n-1 of the batch (one lane). */
+static void backward_lane(void *ctx, int lane, int b0, int n)
+{
+    const backward_lane_ctx *c = ctx;
+    const size_t off = (size_t)b0 * c->T * c->cfg->C;
+    block_acts dv = mcnn_block_acts_images(c->d, c->cfg, c->T, b0);
+    const block_acts av = mcnn_block_acts_images(c->a, c->cfg, c->T, b0);
+    (void)lane;
+    backward_data(c->dx + off, &dv, c->dout + off, c->x + off, &av, c->p, c->cfg, n, c->T);
+}
+
 void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const float *dout,
                          const float *x, const block_acts *a, const block_params *p,
                          const block_cfg *cfg, int B, int T)
@@ -132,14 +153,7 @@ void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const f
      * others once; then the parameter gradients, each one multithreaded GEMM or sum over the
      * whole batch.  Every element gets the same operations in the same order as with one
      * thread, so the bits do not depend on the thread count. */
-    const int lanes = mcnn_batch_lanes(B);
-    const size_t TC = (size_t)T * cfg->C;
-    #pragma omp parallel for num_threads(lanes) schedule(static) if (lanes > 1)
-    for (int t = 0; t < lanes; t++) {
-        const int b0 = (int)((long)B * t / lanes), b1 = (int)((long)B * (t + 1) / lanes);
-        block_acts dv = mcnn_block_acts_images(d, cfg, T, b0);
-        const block_acts av = mcnn_block_acts_images(a, cfg, T, b0);
-        backward_data(dx + b0 * TC, &dv, dout + b0 * TC, x + b0 * TC, &av, p, cfg, b1 - b0, T);
-    }
+    backward_lane_ctx ctx = {dx, d, dout, x, a, p, cfg, T};
+    mcnn_lanes_run(mcnn_batch_lanes(B), B, backward_lane, &ctx);
     backward_params(g, d, x, a, p, cfg, B, T);
 }

@@ -28,7 +28,10 @@
 
 #include <stdint.h>
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+/* Not under the sanitizers: their instrumented ifunc resolvers run before the runtime is up
+ * (ThreadSanitizer: a crash in gelu_bwd's resolver while the program loads). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
 #define MCNN_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MCNN_SIMD_CLONES
