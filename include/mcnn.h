@@ -9,6 +9,7 @@
 
 #include "mcnn/core.h"
 #include "mcnn/gemm.h"
+#include "mcnn/lowp.h"
 #include "mcnn/ops.h"
 #include "mcnn/optim.h"
 #include "mcnn/safetensors.h"
