@@ -409,9 +409,12 @@ mcnn_status mcnn_gemm_packed(int M, const float *x, int lda, const mcnn_packed_b
     int failed = 0;
     if (nt == 1) {
         failed = rect(&g, 0, M, 0, p->N);
-    } else { /* a few rectangles per thread, handed out as threads become free */
+    } else { /* two rectangles per thread, handed out as threads become free, cut across the
+              * longer side (each rectangle packs its rows of x again: a cut across N = 64
+              * would pack all 3136 rows of ResNet's first stage four times) */
         int tiles_m = ceil_div(M, p->mr), tiles_n = ceil_div(p->N, p->nr);
-        int pn = min_int(tiles_n, 2 * nt), pm = min_int(tiles_m, ceil_div(2 * nt, pn));
+        int pn = tiles_n >= tiles_m ? min_int(tiles_n, 2 * nt) : 1;
+        int pm = tiles_n >= tiles_m ? 1 : min_int(tiles_m, 2 * nt);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : failed)
 #endif
