@@ -121,11 +121,11 @@ static mcnn_status pick_fp32(const mcnn_gemm_kernel **out)
     return MCNN_OK;
 }
 
-static mcnn_status pick_lowp(const mcnn_lowp_kernel *table, const mcnn_lowp_kernel **out)
+static mcnn_status pick_lowp(const mcnn_lowp_kernel **out)
 {
     int level;
     MCNN_TRY(mcnn_lowp_isa(&level));
-    for (const mcnn_lowp_kernel *k = table; k->name; k++)
+    for (const mcnn_lowp_kernel *k = mcnn_lowp_kernels; k->name; k++)
         if (k->level <= level) return *out = k, MCNN_OK;
     return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "no reduced-precision kernel in this build");
 }
@@ -202,12 +202,11 @@ mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, 
             p->mc = k->mc, p->nc = k->nc;
         }
     } else if (precision == MCNN_PRECISION_BF16 || precision == MCNN_PRECISION_INT8) {
-        s = pick_lowp(precision == MCNN_PRECISION_BF16 ? mcnn_bf16_kernels : mcnn_int8_kernels,
-                      &p->lowp);
+        s = pick_lowp(&p->lowp);
         if (s == MCNN_OK) {
             const mcnn_lowp_kernel *k = p->lowp;
             p->mr = k->mr, p->nr = k->nr, p->mc = k->mc, p->nc = k->nc;
-            p->kc_blk = k->kc ? ceil_div(K, ceil_div(K, k->kc)) : K;
+            p->kc_blk = precision == MCNN_PRECISION_BF16 ? ceil_div(K, ceil_div(K, k->kc)) : K;
         }
     } else {
         s = mcnn_set_error(MCNN_ERR_ARG, "packed weight: unknown precision %d", (int)precision);

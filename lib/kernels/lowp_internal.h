@@ -60,12 +60,11 @@ typedef struct mcnn_lowp_kernel {
     mcnn_bf16_micro_fn bf16;
     mcnn_int8_micro_fn int8;
     int mr, nr;
-    int kc, mc, nc;    /* bf16 blocks; int8 sums the whole K at once (kc unused) */
+    int kc, mc, nc;    /* blocks; int8 sums the whole K at once (kc is bf16's only) */
 } mcnn_lowp_kernel;
 
 /* zero-terminated, best first */
-extern const mcnn_lowp_kernel mcnn_bf16_kernels[];
-extern const mcnn_lowp_kernel mcnn_int8_kernels[];
+extern const mcnn_lowp_kernel mcnn_lowp_kernels[];
 
 /* ---- which kernels (gemm_packed.c) --------------------------------------------------------
  * The ISA level the reduced-precision kernels may use: the best this CPU has, or the one named

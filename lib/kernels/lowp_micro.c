@@ -131,19 +131,11 @@ __attribute__((target("avx2"))) static void int8_avx2(int kp, const uint32_t *re
 
 /* Blocks: the fp32 kernels' (the tiles are the same shape); to be tuned with
  * bench/bench_gemm_lowp.c.  int8 keeps the whole K in one block (its int32 sums cannot be
- * split without a second pass), so kc is 0. */
-const mcnn_lowp_kernel mcnn_bf16_kernels[] = {
+ * split without a second pass): kc applies to bf16 only. */
+const mcnn_lowp_kernel mcnn_lowp_kernels[] = {
 #ifdef HAVE_AVX2_KERNELS
-    {"avx2", 1, bf16_avx2, NULL, AVX2_MR, AVX2_NR, 256, 120, 2048},
+    {"avx2", 1, bf16_avx2, int8_avx2, AVX2_MR, AVX2_NR, 256, 120, 2048},
 #endif
-    {"plain", 0, bf16_plain, NULL, PLAIN_MR, PLAIN_NR, 256, 120, 2048},
-    {0},
-};
-
-const mcnn_lowp_kernel mcnn_int8_kernels[] = {
-#ifdef HAVE_AVX2_KERNELS
-    {"avx2", 1, NULL, int8_avx2, AVX2_MR, AVX2_NR, 0, 120, 2048},
-#endif
-    {"plain", 0, NULL, int8_plain, PLAIN_MR, PLAIN_NR, 0, 120, 2048},
+    {"plain", 0, bf16_plain, int8_plain, PLAIN_MR, PLAIN_NR, 256, 120, 2048},
     {0},
 };
