@@ -6,6 +6,7 @@
 #include "mcnn/core.h"
 #include "mcnn/gemm.h"
 #include "mcnn/gradcheck.h"
+#include "mcnn/lowp.h"
 #include "mcnn/ops.h"
 #include "mcnn/optim.h"
 #include "mcnn/safetensors.h"

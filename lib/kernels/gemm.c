@@ -97,6 +97,11 @@ static float *scratch_get(size_t floats)
     return scratch;
 }
 
+float *mcnn_gemm_scratch(size_t floats)
+{
+    return scratch_get(floats);
+}
+
 /* ---- helpers --------------------------------------------------------------------------------- */
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 static int round_up(int a, int b) { return ceil_div(a, b) * b; }

@@ -48,6 +48,10 @@ void mcnn_gemm_set_kernel(const mcnn_gemm_kernel *k);
  * so that tests exercise the parallel path. */
 void mcnn_gemm_always_parallel(int on);
 
+/* The calling thread's packing buffer, grown to at least `floats` (NULL when out of memory);
+ * kept between calls and shared by every GEMM that thread runs, so valid until its next GEMM. */
+float *mcnn_gemm_scratch(size_t floats);
+
 /* mcnn_gemm with an explicit kernel (and its block sizes). */
 void mcnn_gemm_with(const mcnn_gemm_kernel *k, int trans_a, int trans_b, int M, int N, int K,
                     float alpha, const float *A, int lda, const float *B, int ldb, float beta,

@@ -1,0 +1,431 @@
+/* Weights packed once, and the GEMM that reads them: y = x · Wᵀ (+ bias) + beta · y in fp32,
+ * bf16 or int8 (include/mcnn/lowp.h, docs/precision.md).
+ *
+ * mcnn_gemm packs its B operand again on every call; for a weight that never changes, that
+ * copy is paid once here instead, in the layout the chosen micro-kernel reads:
+ *
+ *   fp32, bf16  K cut into the same even blocks as mcnn_gemm (kc_blk); block by block, the
+ *               NR-wide panels of every column, each kc x NR, k-major (gemm_pack.c's layout):
+ *                 panels + pc * Npad + q * kc * NR      (block starting at k = pc, panel q)
+ *               fp32 stores floats, bf16 their rounded top halves.
+ *   int8        the whole K in one block, k in pairs (K padded to even):
+ *                 panels + q * kp * 2NR  bytes, then per pair p: (w[2p][j], w[2p+1][j]), j < NR
+ *               plus per output column its scale and the sum of its quantized weights.
+ *
+ * The loops are mcnn_gemm's (gemm.c) without the B packing: for an N block, for a K block, for
+ * an M block (A packed, and for bf16 rounded, for int8 quantized first), for each B panel, for
+ * each A panel: one micro-kernel call.  fp32 uses the same micro-kernel, the same K blocks and
+ * the same write-back as mcnn_gemm, and adds the bias afterwards as mcnn_linear_forward does,
+ * so it gives the same bits.  Threads take rectangles of whole tiles; a tile is computed the
+ * same way by any thread, so the bits do not depend on the thread count.
+ *
+ * This file is ISO C without FMA contraction: the int8 epilogue must round as its definition
+ * (lowp_internal.h) does. */
+#include "lowp_internal.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#define HAVE_X86 1
+#endif
+
+struct mcnn_packed_b {
+    mcnn_precision precision;
+    int N, K;
+    const mcnn_gemm_kernel *f32;   /* fp32: the kernel (mcnn_gemm's unless MCNN_ISA says) */
+    const mcnn_lowp_kernel *lowp;  /* bf16, int8 */
+    int mr, nr, kc_blk, mc, nc;    /* the kernel's tile and blocks */
+    int npad, kp;                  /* N rounded up to NR; int8: pairs of k */
+    void *panels;
+    size_t panel_bytes;
+    float *scales;                 /* int8: per output column */
+    int32_t *qsums;                /* int8: per output column, Σ_k q[j][k] */
+};
+
+const char *mcnn_precision_name(mcnn_precision p)
+{
+    return p == MCNN_PRECISION_BF16 ? "bf16" : p == MCNN_PRECISION_INT8 ? "int8" : "fp32";
+}
+
+/* ---- which kernels ---------------------------------------------------------------------------- */
+static const char *const level_names[] = {"plain", "avx2", "avx512", "amx"};
+static _Atomic(const char *) isa_override; /* mcnn_lowp_set_isa; NULL: the environment */
+
+int mcnn_lowp_cpu_level(void)
+{
+#ifdef HAVE_X86
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    if (!__builtin_cpu_supports("avx512f")) return 1;
+    unsigned a, b, c, d; /* CPUID leaf 7: EDX bit 24 is AMX-TILE */
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1u)) return 3;
+    return 2;
+#else
+    return 0;
+#endif
+}
+
+void mcnn_lowp_set_isa(const char *name)
+{
+    atomic_store(&isa_override, name);
+}
+
+/* The requested level (-1: none requested), or an error naming what this CPU has. */
+static mcnn_status requested_level(int *level)
+{
+    const char *name = atomic_load(&isa_override);
+    if (!name) name = getenv("MCNN_ISA");
+    *level = -1;
+    if (!name || !name[0]) return MCNN_OK;
+    int cpu = mcnn_lowp_cpu_level();
+    for (int l = 0; l < 4; l++) {
+        if (strcmp(name, level_names[l]) != 0) continue;
+        if (l > cpu)
+            return mcnn_set_error(MCNN_ERR_ARG,
+                                  "MCNN_ISA=%s: this CPU lacks it; it runs plain up to %s",
+                                  name, level_names[cpu]);
+        *level = l;
+        return MCNN_OK;
+    }
+    return mcnn_set_error(MCNN_ERR_ARG,
+                          "MCNN_ISA=%s: unknown; use plain, avx2, avx512 or amx (or unset it "
+                          "for the best this CPU has, here %s)", name, level_names[cpu]);
+}
+
+mcnn_status mcnn_lowp_isa(int *level)
+{
+    MCNN_TRY(requested_level(level));
+    if (*level < 0) *level = mcnn_lowp_cpu_level();
+    return MCNN_OK;
+}
+
+/* fp32: mcnn_gemm's own kernel unless a level was requested. */
+static mcnn_status pick_fp32(const mcnn_gemm_kernel **out)
+{
+    int level;
+    MCNN_TRY(requested_level(&level));
+    if (level < 0) {
+        *out = mcnn_gemm_current_kernel();
+        return MCNN_OK;
+    }
+    const char *want = level >= 2 ? "avx512" : level == 1 ? "avx2" : "plain";
+    for (const mcnn_gemm_kernel *k = mcnn_gemm_kernels; k->fn; k++)
+        if (strcmp(k->name, want) == 0 && mcnn_gemm_kernel_supported(k)) return *out = k, MCNN_OK;
+    *out = mcnn_gemm_pick_micro_kernel(1); /* a build without vector kernels */
+    return MCNN_OK;
+}
+
+static mcnn_status pick_lowp(const mcnn_lowp_kernel **out)
+{
+    int level;
+    MCNN_TRY(mcnn_lowp_isa(&level));
+    for (const mcnn_lowp_kernel *k = mcnn_lowp_kernels; k->name; k++)
+        if (k->level <= level) return *out = k, MCNN_OK;
+    return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "no reduced-precision kernel in this build");
+}
+
+/* ---- packing the weight ----------------------------------------------------------------------- */
+static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+static int round_up(int a, int b) { return ceil_div(a, b) * b; }
+static int min_int(int a, int b) { return a < b ? a : b; }
+
+/* fp32 and bf16: every K block's panels, as mcnn_gemm_pack_b would make them. */
+static mcnn_status pack_float_panels(mcnn_packed_b *p, const float *W, int ldw)
+{
+    int panels = p->npad / p->nr, vec = p->f32 && p->f32->isa[0] != '\0';
+    float *tmp = NULL;
+    if (p->precision == MCNN_PRECISION_BF16) {
+        tmp = mcnn_alloc((size_t)p->kc_blk * p->npad * sizeof(float));
+        if (!tmp) return mcnn_set_error(MCNN_ERR_NOMEM, "packing a bf16 weight");
+    }
+    for (int pc = 0; pc < p->K; pc += p->kc_blk) {
+        int kc = min_int(p->kc_blk, p->K - pc);
+        size_t off = (size_t)pc * p->npad, n = (size_t)kc * p->npad;
+        if (!tmp) {
+            mcnn_gemm_pack_b(1, W, ldw, pc, kc, 0, p->N, p->nr, 0, panels,
+                             (float *)p->panels + off, vec);
+            continue;
+        }
+        mcnn_gemm_pack_b(1, W, ldw, pc, kc, 0, p->N, p->nr, 0, panels, tmp, 0);
+        uint16_t *dst = (uint16_t *)p->panels + off;
+        for (size_t i = 0; i < n; i++) dst[i] = mcnn_bf16_from_float(tmp[i]);
+    }
+    mcnn_free(tmp);
+    return MCNN_OK;
+}
+
+/* int8: quantize each row (output column), then lay the pairs out panel by panel. */
+static mcnn_status pack_int8_panels(mcnn_packed_b *p, const float *W, int ldw)
+{
+    int8_t *q = mcnn_alloc((size_t)p->N * p->K);
+    if (!q) return mcnn_set_error(MCNN_ERR_NOMEM, "packing an int8 weight");
+    for (int j = 0; j < p->N; j++)
+        p->scales[j] = mcnn_quant_weight_row(W + (size_t)j * ldw, p->K, q + (size_t)j * p->K,
+                                             &p->qsums[j]);
+    int8_t *dst = p->panels;
+    const int NR = p->nr;
+    for (int qp = 0; qp < p->npad / NR; qp++)
+        for (int pp = 0; pp < p->kp; pp++)
+            for (int j = 0; j < NR; j++)
+                for (int t = 0; t < 2; t++) {
+                    int col = qp * NR + j, k = 2 * pp + t;
+                    *dst++ = col < p->N && k < p->K ? q[(size_t)col * p->K + k] : 0;
+                }
+    mcnn_free(q);
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, const float *W,
+                                 int N, int K, int ldw)
+{
+    *out = NULL;
+    if (N <= 0 || K <= 0 || ldw < K || !W)
+        return mcnn_set_error(MCNN_ERR_ARG, "packed weight: N = %d, K = %d, ldw = %d", N, K, ldw);
+    /* int8 sums: |Σ q_x q_w| <= K * 255 * 127 must fit an int32 */
+    if (precision == MCNN_PRECISION_INT8 && K > 65536)
+        return mcnn_set_error(MCNN_ERR_ARG, "int8 packed weight: K = %d > 65536", K);
+    mcnn_packed_b *p = calloc(1, sizeof *p);
+    if (!p) return mcnn_set_error(MCNN_ERR_NOMEM, "packed weight");
+    p->precision = precision, p->N = N, p->K = K;
+    mcnn_status s = MCNN_OK;
+    if (precision == MCNN_PRECISION_FP32) {
+        s = pick_fp32(&p->f32);
+        if (s == MCNN_OK) {
+            const mcnn_gemm_kernel *k = p->f32;
+            p->mr = k->mr, p->nr = k->nr, p->kc_blk = ceil_div(K, ceil_div(K, k->kc));
+            p->mc = k->mc, p->nc = k->nc;
+        }
+    } else if (precision == MCNN_PRECISION_BF16 || precision == MCNN_PRECISION_INT8) {
+        s = pick_lowp(&p->lowp);
+        if (s == MCNN_OK) {
+            const mcnn_lowp_kernel *k = p->lowp;
+            p->mr = k->mr, p->nr = k->nr, p->mc = k->mc, p->nc = k->nc;
+            p->kc_blk = precision == MCNN_PRECISION_BF16 ? ceil_div(K, ceil_div(K, k->kc)) : K;
+        }
+    } else {
+        s = mcnn_set_error(MCNN_ERR_ARG, "packed weight: unknown precision %d", (int)precision);
+    }
+    if (s != MCNN_OK) {
+        free(p);
+        return s;
+    }
+    p->npad = round_up(N, p->nr), p->kp = ceil_div(K, 2);
+    size_t elems = (size_t)p->npad * (size_t)(precision == MCNN_PRECISION_INT8 ? 2 * p->kp : K);
+    p->panel_bytes = elems * (precision == MCNN_PRECISION_FP32   ? sizeof(float)
+                              : precision == MCNN_PRECISION_BF16 ? sizeof(uint16_t)
+                                                                 : sizeof(int8_t));
+    p->panels = mcnn_alloc(p->panel_bytes);
+    if (precision == MCNN_PRECISION_INT8) {
+        p->scales = mcnn_alloc((size_t)N * sizeof(float));
+        p->qsums = mcnn_alloc((size_t)N * sizeof(int32_t));
+    }
+    if (!p->panels || (precision == MCNN_PRECISION_INT8 && (!p->scales || !p->qsums)))
+        s = mcnn_set_error(MCNN_ERR_NOMEM, "packed weight (%d x %d)", N, K);
+    else
+        s = precision == MCNN_PRECISION_INT8 ? pack_int8_panels(p, W, ldw)
+                                             : pack_float_panels(p, W, ldw);
+    if (s != MCNN_OK) {
+        mcnn_packed_b_free(p);
+        return s;
+    }
+    *out = p;
+    return MCNN_OK;
+}
+
+void mcnn_packed_b_free(mcnn_packed_b *p)
+{
+    if (!p) return;
+    mcnn_free(p->panels);
+    mcnn_free(p->scales);
+    mcnn_free(p->qsums);
+    free(p);
+}
+
+size_t mcnn_packed_b_bytes(const mcnn_packed_b *p)
+{
+    size_t extra = p->precision == MCNN_PRECISION_INT8 ? (size_t)p->N * 8 : 0;
+    return p->panel_bytes + extra;
+}
+
+const char *mcnn_packed_b_kernel(const mcnn_packed_b *p)
+{
+    return p->f32 ? p->f32->name : p->lowp->name;
+}
+
+/* ---- the multiply ----------------------------------------------------------------------------- */
+typedef struct packed_call {
+    const mcnn_packed_b *p;
+    int M, lda, ldc;
+    const float *x, *bias;
+    float beta;
+    float *y;
+    const uint8_t *qx;     /* int8: x quantized, (M, 2 kp), zero-padded */
+    const float *sx;       /* int8: per row scale */
+    const int32_t *zx;     /* int8: per row zero point */
+} packed_call;
+
+/* fp32 / bf16 on y[i0 : i0+m, j0 : j0+n]: 0, or -1 when out of memory. */
+static int rect_float(const packed_call *g, int i0, int m, int j0, int n)
+{
+    const mcnn_packed_b *p = g->p;
+    const int MR = p->mr, NR = p->nr;
+    int mc_blk = round_up(ceil_div(m, ceil_div(m, p->mc)), MR);
+    int nc_blk = round_up(ceil_div(p->N, ceil_div(p->N, p->nc)), NR);
+    int vec = p->f32 ? p->f32->isa[0] != '\0' : p->lowp->level > 0;
+    float *ap = mcnn_gemm_scratch((size_t)p->kc_blk * mc_blk);
+    if (!ap) return -1;
+    for (int jc = j0; jc < j0 + n; jc += nc_blk) {
+        int nc = min_int(nc_blk, j0 + n - jc);
+        for (int pc = 0; pc < p->K; pc += p->kc_blk) {
+            int kc = min_int(p->kc_blk, p->K - pc);
+            float beta = pc == 0 ? g->beta : 1.0f; /* later K blocks add to y */
+            size_t block = (size_t)pc * p->npad + (size_t)(jc / NR) * kc * NR;
+            for (int ic = i0; ic < i0 + m; ic += mc_blk) {
+                int mc = min_int(mc_blk, i0 + m - ic);
+                mcnn_gemm_pack_a(0, g->x, g->lda, ic, mc, 0 + pc, kc, MR, 0, ceil_div(mc, MR),
+                                 ap, vec);
+                if (p->lowp) mcnn_bf16_round(ap, ap, (size_t)kc * round_up(mc, MR));
+                for (int q = 0; q * NR < nc; q++) {
+                    int nn = min_int(NR, nc - q * NR);
+                    size_t boff = block + (size_t)q * kc * NR;
+                    for (int r = 0; r * MR < mc; r++) {
+                        int mm = min_int(MR, mc - r * MR);
+                        float *c = g->y + (size_t)(ic + r * MR) * g->ldc + jc + q * NR;
+                        const float *a = ap + (size_t)r * kc * MR;
+                        if (p->f32)
+                            p->f32->fn(kc, a, (const float *)p->panels + boff, NR, c, g->ldc,
+                                       1, mm, nn, 1.0f, beta);
+                        else
+                            p->lowp->bf16(kc, a, (const uint16_t *)p->panels + boff, c,
+                                          g->ldc, mm, nn, beta);
+                    }
+                }
+            }
+        }
+    }
+    if (g->bias) /* after the sum, as mcnn_linear_forward adds it */
+        for (int i = i0; i < i0 + m; i++) {
+            float *yi = g->y + (size_t)i * g->ldc;
+            for (int j = j0; j < j0 + n; j++) yi[j] += g->bias[j];
+        }
+    return 0;
+}
+
+/* int8 on y[i0 : i0+m, j0 : j0+n]. */
+static int rect_int8(const packed_call *g, int i0, int m, int j0, int n)
+{
+    const mcnn_packed_b *p = g->p;
+    const int MR = p->mr, NR = p->nr, kp = p->kp;
+    int mc_blk = round_up(ceil_div(m, ceil_div(m, p->mc)), MR);
+    /* A panels (uint32 pairs) and one int32 tile, in the float-sized scratch */
+    float *buf = mcnn_gemm_scratch((size_t)kp * mc_blk + (size_t)MR * NR);
+    if (!buf) return -1;
+    uint32_t *ap = (uint32_t *)buf;
+    int32_t *tile = (int32_t *)(buf + (size_t)kp * mc_blk);
+    for (int ic = i0; ic < i0 + m; ic += mc_blk) {
+        int mc = min_int(mc_blk, i0 + m - ic);
+        for (int r = 0; r * MR < mc; r++)            /* pack: (q[2p], q[2p+1]) per row */
+            for (int i = 0; i < MR; i++) {
+                int row = ic + r * MR + i;
+                uint32_t *d = ap + (size_t)r * kp * MR + i;
+                if (row >= ic + mc) {
+                    for (int pp = 0; pp < kp; pp++) d[(size_t)pp * MR] = 0;
+                    continue;
+                }
+                const uint8_t *src = g->qx + (size_t)row * 2 * kp;
+                for (int pp = 0; pp < kp; pp++)
+                    d[(size_t)pp * MR] = (uint32_t)src[2 * pp] | (uint32_t)src[2 * pp + 1] << 16;
+            }
+        for (int jq = j0; jq < j0 + n; jq += NR) {
+            int nn = min_int(NR, j0 + n - jq);
+            const int8_t *b = (const int8_t *)p->panels + (size_t)(jq / NR) * kp * 2 * NR;
+            for (int r = 0; r * MR < mc; r++) {
+                int mm = min_int(MR, mc - r * MR), row0 = ic + r * MR;
+                p->lowp->int8(kp, ap + (size_t)r * kp * MR, b, tile);
+                for (int i = 0; i < mm; i++) {
+                    float *yi = g->y + (size_t)(row0 + i) * g->ldc + jq;
+                    for (int j = 0; j < nn; j++) {
+                        float v = mcnn_int8_dequant(tile[i * NR + j], g->zx[row0 + i],
+                                                    p->qsums[jq + j], g->sx[row0 + i],
+                                                    p->scales[jq + j],
+                                                    g->bias ? g->bias[jq + j] : 0.0f);
+                        if (g->beta != 0.0f) v += g->beta * yi[j];
+                        yi[j] = v;
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int rect(const packed_call *g, int i0, int m, int j0, int n)
+{
+    return g->p->precision == MCNN_PRECISION_INT8 ? rect_int8(g, i0, m, j0, n)
+                                                  : rect_float(g, i0, m, j0, n);
+}
+
+static int want_threads(double macs)
+{
+#ifdef _OPENMP
+    if (omp_in_parallel() || macs < 64.0 * 64.0 * 64.0) return 1;
+    return omp_get_max_threads();
+#else
+    (void)macs;
+    return 1;
+#endif
+}
+
+mcnn_status mcnn_gemm_packed(int M, const float *x, int lda, const mcnn_packed_b *p,
+                             const float *bias, float beta, float *y, int ldc)
+{
+    if (M <= 0) return MCNN_OK;
+    packed_call g = {p, M, lda, ldc, x, bias, beta, y, NULL, NULL, NULL};
+    int nt = want_threads((double)M * p->N * p->K);
+    void *qbuf = NULL;
+    if (p->precision == MCNN_PRECISION_INT8) { /* quantize each row of x once */
+        size_t row = 2 * (size_t)p->kp;
+        qbuf = mcnn_alloc((size_t)M * (row + 2 * sizeof(float)));
+        if (!qbuf) return mcnn_set_error(MCNN_ERR_NOMEM, "int8 GEMM: quantized x (%d rows)", M);
+        float *sx = qbuf;
+        int32_t *zx = (int32_t *)(sx + M);
+        uint8_t *qx = (uint8_t *)(zx + M);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) if (nt > 1)
+#endif
+        for (int i = 0; i < M; i++) {
+            qx[i * row + row - 1] = 0; /* the pad of an odd K */
+            sx[i] = mcnn_quant_act_row(x + (size_t)i * lda, p->K, qx + i * row, &zx[i]);
+        }
+        g.qx = qx, g.sx = sx, g.zx = zx;
+    }
+    int failed = 0;
+    if (nt == 1) {
+        failed = rect(&g, 0, M, 0, p->N);
+    } else { /* two rectangles per thread, handed out as threads become free, cut across the
+              * longer side (each rectangle packs its rows of x again: a cut across N = 64
+              * would pack all 3136 rows of ResNet's first stage four times) */
+        int tiles_m = ceil_div(M, p->mr), tiles_n = ceil_div(p->N, p->nr);
+        int pn = tiles_n >= tiles_m ? min_int(tiles_n, 2 * nt) : 1;
+        int pm = tiles_n >= tiles_m ? 1 : min_int(tiles_m, 2 * nt);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : failed)
+#endif
+        for (int piece = 0; piece < pm * pn; piece++) {
+            int pi = piece / pn, pj = piece % pn;
+            int i0 = tiles_m * pi / pm * p->mr, i1 = min_int(tiles_m * (pi + 1) / pm * p->mr, M);
+            int j0 = tiles_n * pj / pn * p->nr;
+            int j1 = min_int(tiles_n * (pj + 1) / pn * p->nr, p->N);
+            if (i1 > i0 && j1 > j0) failed |= rect(&g, i0, i1 - i0, j0, j1 - j0) != 0;
+        }
+    }
+    mcnn_free(qbuf);
+    if (failed) return mcnn_set_error(MCNN_ERR_NOMEM, "packed GEMM: packing buffers");
+    return MCNN_OK;
+}

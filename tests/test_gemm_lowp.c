@@ -1,0 +1,519 @@
+/* The reduced-precision GEMM (lib/kernels/gemm_packed.c, lowp_*.c; docs/precision.md).
+ *
+ * Quantizers against their definitions: bf16 round-to-nearest-even checked against a
+ * double-precision nearest search over random bit patterns plus hand-picked ties, overflow to
+ * inf, NaN kept quiet; int8 weight and uint8 activation rows against hand-worked rows (ties,
+ * saturation, zero points, all-zero and non-finite rows) and the error bound of the definition.
+ * Kernels, for every ISA level this CPU runs (plain, avx2, ...):
+ *   fp32  packed gives the same bits as mcnn_gemm + bias (as mcnn_linear_forward adds it);
+ *   bf16  equals a double-precision sum of the bf16-rounded operands to fp32 summation error,
+ *         and differs from the unrounded product (so the rounding happens);
+ *   int8  the same bits as the exact int64 sum of the quantizers' integers put through the
+ *         epilogue's definition; plain and vector kernels the same bits.
+ * Odd shapes (1, 7, 33, K across several K blocks, 197 x 768 x 100), bias or not, beta 0 on a
+ * NaN-filled y or 0.5; 1 vs 2 threads give the same bits; memory half (bf16) and about a
+ * quarter (int8) of fp32; MCNN_ISA refusals explained. */
+#define _POSIX_C_SOURCE 200112L /* setenv */
+#include "mcnn_test.h"
+
+#include "../lib/kernels/lowp_internal.h"
+
+#include <stdint.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static uint32_t bits_of(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
+static float float_of(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+
+/* ---- quantizers -------------------------------------------------------------------------- */
+
+/* The bf16 nearest to a finite x by search: the two candidates around it, compared in double. */
+static uint16_t bf16_by_search(float x)
+{
+    uint32_t u = bits_of(x);
+    uint16_t lo = (uint16_t)(u >> 16), hi = (uint16_t)(lo + 1); /* toward 0, away from 0 */
+    double dlo = fabs((double)x - mcnn_bf16_to_float(lo));
+    double dhi = (hi & 0x7fff) >= 0x7f80 ? INFINITY : fabs((double)x - mcnn_bf16_to_float(hi));
+    if ((hi & 0x7fff) == 0x7f80) { /* the step to inf: it rounds there past max + half ulp */
+        double half = ldexp(1.0, 127 - 8);
+        double max = mcnn_bf16_to_float(0x7f7f);
+        double ax = fabs((double)x);
+        if (ax > max + half || (ax == max + half)) return (uint16_t)((u >> 16 & 0x8000) | 0x7f80);
+        return lo;
+    }
+    if (dlo < dhi) return lo;
+    if (dhi < dlo) return hi;
+    return (lo & 1) ? hi : lo;
+}
+
+static void test_bf16_rounding(void)
+{
+    struct { uint32_t in; uint16_t want; } cases[] = {
+        {0x3f800000, 0x3f80}, /* 1 */
+        {0x3f808000, 0x3f80}, /* 1 + 2^-8: a tie, down to the even 0x3f80 */
+        {0x3f818000, 0x3f82}, /* a tie above the odd 0x3f81: up to the even */
+        {0x3f808001, 0x3f81}, /* just past the tie */
+        {0x3f807fff, 0x3f80}, /* just short of it */
+        {0xbf818000, 0xbf82}, /* negative tie */
+        {0x7f7fffff, 0x7f80}, /* FLT_MAX rounds to inf */
+        {0x7f7f7fff, 0x7f7f}, /* below the midpoint to inf */
+        {0x7f800000, 0x7f80}, /* inf */
+        {0xff800000, 0xff80}, /* -inf */
+        {0x7fc00000, 0x7fc0}, /* quiet NaN */
+        {0x7f800001, 0x7fc0}, /* signalling NaN with payload in the low bits: stays NaN, quiet */
+        {0xff800001, 0xffc0}, /* negative signalling NaN keeps its sign */
+        {0x7fffffff, 0x7fff}, /* NaN with all payload bits: no carry into the sign */
+        {0x00008000, 0x0000}, /* subnormal tie to even 0 */
+        {0x00018000, 0x0002}, /* subnormal tie to even 2 */
+        {0x80000000, 0x8000}, /* -0 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint16_t got = mcnn_bf16_from_float(float_of(cases[i].in));
+        TEST_ASSERT(got == cases[i].want, "bf16(0x%08x) = 0x%04x, want 0x%04x",
+                    (unsigned)cases[i].in, got, cases[i].want);
+    }
+    unsigned long long s = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        uint32_t u = (uint32_t)s;
+        if (i % 4 == 0) u = (u & 0xffff0000u) | 0x8000u; /* many exact ties */
+        float x = float_of(u);
+        if (isnan(x)) continue;
+        uint16_t got = mcnn_bf16_from_float(x), want = bf16_by_search(x);
+        TEST_ASSERT(got == want, "bf16(0x%08x) = 0x%04x, want 0x%04x", (unsigned)u, got, want);
+    }
+}
+
+static void test_weight_quant(void)
+{
+    /* max 127 -> s = 1 exactly, so q = round(w) with ties to even */
+    float w[] = {127, 2.5f, 3.5f, -2.5f, -0.5f, 0.49f, -127, 1.5f};
+    int8_t want[] = {127, 2, 4, -2, 0, 0, -127, 2}, q[8];
+    int32_t qsum;
+    float s = mcnn_quant_weight_row(w, 8, q, &qsum);
+    TEST_CLOSE("scale", s, 1.0, 0, 0);
+    int32_t sum = 0;
+    for (int k = 0; k < 8; k++) {
+        TEST_ASSERT(q[k] == want[k], "w %g -> %d, want %d", w[k], q[k], want[k]);
+        sum += want[k];
+    }
+    TEST_ASSERT(qsum == sum, "qsum %d, want %d", qsum, sum);
+
+    float zero[5] = {0};
+    s = mcnn_quant_weight_row(zero, 5, q, &qsum);
+    TEST_ASSERT(s == 0.0f && qsum == 0 && q[0] == 0 && q[4] == 0, "all-zero row: s %g", s);
+
+    float bad[3] = {1, INFINITY, 2}, nan_row[3] = {1, NAN, 2};
+    s = mcnn_quant_weight_row(bad, 3, q, &qsum);
+    TEST_ASSERT(isnan(s) && q[0] == 0 && q[2] == 0, "inf row: s %g", s);
+    s = mcnn_quant_weight_row(nan_row, 3, q, &qsum);
+    TEST_ASSERT(isnan(s), "NaN row: s %g", s);
+
+    /* random rows: |w - s q| <= s / 2 (the definition's rounding), the max reaches +-127 */
+    float r[300];
+    int8_t qr[300];
+    for (int t = 0; t < 20; t++) {
+        test_fill_random(r, 300, 100 + t);
+        for (int k = 0; k < 300; k++) r[k] *= (float)(t + 1) * 0.37f;
+        s = mcnn_quant_weight_row(r, 300, qr, &qsum);
+        int reached = 0;
+        for (int k = 0; k < 300; k++) {
+            TEST_ASSERT(fabs(r[k] - (double)s * qr[k]) <= 0.5001 * s, "w %g s %g q %d", r[k], s,
+                        qr[k]);
+            reached |= qr[k] == 127 || qr[k] == -127;
+        }
+        TEST_ASSERT(reached, "row %d: no element at +-127", t);
+    }
+}
+
+static void test_act_quant(void)
+{
+    /* [-1, 3]: s = 4/255, z = round(63.75) = 64; -1 -> -64 + 64 = 0, 3 -> 191 + 64 = 255 */
+    float x[] = {-1, 0, 3, 1};
+    uint8_t q[8];
+    int32_t z;
+    float s = mcnn_quant_act_row(x, 4, q, &z);
+    TEST_CLOSE("scale", s, 4.0f / 255.0f, 1e-7, 0);
+    TEST_ASSERT(z == 64, "zero point %d, want 64", z);
+    TEST_ASSERT(q[0] == 0 && q[1] == 64 && q[2] == 255 && q[3] == 128, "q = %d %d %d %d", q[0],
+                q[1], q[2], q[3]); /* 1 / s = 63.75 -> 64, + 64 */
+
+    float pos[] = {0.5f, 2, 1}; /* non-negative (after ReLU): z = 0, the max -> 255 */
+    s = mcnn_quant_act_row(pos, 3, q, &z);
+    TEST_ASSERT(z == 0 && q[1] == 255, "positive row: z %d q %d", z, q[1]);
+    float neg[] = {-0.5f, -2, -1}; /* non-positive: z = 255, the min -> 0 */
+    s = mcnn_quant_act_row(neg, 3, q, &z);
+    TEST_ASSERT(z == 255 && q[1] == 0 && q[0] > 0, "negative row: z %d q %d", z, q[1]);
+
+    float zero[4] = {0};
+    s = mcnn_quant_act_row(zero, 4, q, &z);
+    TEST_ASSERT(s == 1.0f && z == 0 && q[0] == 0 && q[3] == 0, "all-zero row");
+    float bad[3] = {1, -INFINITY, 2};
+    s = mcnn_quant_act_row(bad, 3, q, &z);
+    TEST_ASSERT(isnan(s) && z == 0 && q[0] == 0, "inf row: s %g z %d", s, z);
+
+    /* random rows: every x within s of s (q - z) (x's rounding and z's), 0 exactly at q = z */
+    float r[257];
+    uint8_t qr[257];
+    for (int t = 0; t < 20; t++) {
+        test_fill_random(r, 257, 300 + t);
+        for (int k = 0; k < 257; k++) r[k] = r[k] * (t + 1) + (t % 3 - 1) * 0.6f * (t + 1);
+        r[100] = 0;
+        s = mcnn_quant_act_row(r, 257, qr, &z);
+        TEST_ASSERT(z >= 0 && z <= 255 && qr[100] == z, "zero maps to the zero point");
+        for (int k = 0; k < 257; k++)
+            TEST_ASSERT(fabs(r[k] - (double)s * (qr[k] - z)) <= 1.0001 * s, "x %g s %g q %d z %d",
+                        r[k], s, qr[k], z);
+    }
+}
+
+/* ---- kernels ------------------------------------------------------------------------------ */
+typedef struct shape { int M, N, K; } shape;
+static const shape shapes[] = {
+    {1, 1, 1}, {1, 7, 33}, {7, 33, 1}, {33, 7, 100}, {2, 16, 5}, {13, 50, 600},
+    {300, 20, 45}, {64, 300, 700}, {197, 768, 100},
+};
+#define NSHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+typedef struct data { float *x, *w, *bias, *y, *want; int lda, ldw, ldc; } data;
+
+static data make(const shape *s, unsigned seed)
+{
+    data d;
+    d.lda = s->K + 3, d.ldw = s->K + 1, d.ldc = s->N + 2;
+    d.x = malloc(sizeof(float) * s->M * d.lda);
+    d.w = malloc(sizeof(float) * s->N * d.ldw);
+    d.bias = malloc(sizeof(float) * s->N);
+    d.y = malloc(sizeof(float) * s->M * d.ldc);
+    d.want = malloc(sizeof(float) * s->M * d.ldc);
+    test_fill_random(d.x, (size_t)s->M * d.lda, seed);
+    test_fill_random(d.w, (size_t)s->N * d.ldw, seed + 1);
+    test_fill_random(d.bias, s->N, seed + 2);
+    return d;
+}
+
+static void unmake(data *d) { free(d->x), free(d->w), free(d->bias), free(d->y), free(d->want); }
+
+/* y and want: NaN (beta = 0 must not read it) or the same random values; padding sentinel */
+static void fill_y(const shape *s, data *d, float beta, unsigned seed)
+{
+    test_fill_random(d->y, (size_t)s->M * d->ldc, seed);
+    for (int i = 0; i < s->M; i++)
+        for (int j = 0; j < d->ldc; j++)
+            if (j >= s->N) d->y[(size_t)i * d->ldc + j] = 777.0f;
+            else if (beta == 0.0f) d->y[(size_t)i * d->ldc + j] = NAN;
+    memcpy(d->want, d->y, sizeof(float) * s->M * d->ldc);
+}
+
+static int same_bits(const float *a, const float *b, size_t n)
+{
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+static void set_threads(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+static int cpu_level(void) { return mcnn_lowp_cpu_level(); }
+static const char *level_name(int l)
+{
+    static const char *n[] = {"plain", "avx2", "avx512", "amx"};
+    return n[l];
+}
+
+/* mcnn_gemm's kernel with this name */
+static const mcnn_gemm_kernel *fp32_kernel(const char *name)
+{
+    for (const mcnn_gemm_kernel *k = mcnn_gemm_kernels; k->fn; k++)
+        if (strcmp(k->name, name) == 0) return k;
+    return NULL;
+}
+
+static void test_fp32_packed_bits(void)
+{
+    for (int l = 0; l <= cpu_level() && l <= 2; l++) {
+        mcnn_lowp_set_isa(level_name(l));
+        for (int t = 0; t < NSHAPES; t++) {
+            const shape *s = &shapes[t];
+            data d = make(s, 10 + t);
+            mcnn_packed_b *p = NULL;
+            TEST_OK(mcnn_packed_b_create(&p, MCNN_PRECISION_FP32, d.w, s->N, s->K, d.ldw));
+            if (!p) { unmake(&d); continue; }
+            const mcnn_gemm_kernel *k = fp32_kernel(mcnn_packed_b_kernel(p));
+            TEST_ASSERT(k != NULL, "kernel %s", mcnn_packed_b_kernel(p));
+            mcnn_gemm_set_kernel(k);
+            TEST_ASSERT(mcnn_packed_b_bytes(p) ==
+                        (size_t)((s->N + k->nr - 1) / k->nr * k->nr) * s->K * sizeof(float),
+                        "fp32 bytes %zu", mcnn_packed_b_bytes(p));
+            for (int v = 0; v < 4; v++) {
+                float beta = v & 1 ? 0.5f : 0.0f;
+                const float *bias = v & 2 ? d.bias : NULL;
+                for (int nt = 1; nt <= 2; nt++) {
+                    set_threads(nt);
+                    fill_y(s, &d, beta, 50 + v);
+                    mcnn_gemm(0, 1, s->M, s->N, s->K, 1.0f, d.x, d.lda, d.w, d.ldw, beta, d.want,
+                              d.ldc);
+                    if (bias)
+                        for (int i = 0; i < s->M; i++)
+                            for (int j = 0; j < s->N; j++) d.want[(size_t)i * d.ldc + j] += bias[j];
+                    TEST_OK(mcnn_gemm_packed(s->M, d.x, d.lda, p, bias, beta, d.y, d.ldc));
+                    TEST_ASSERT(same_bits(d.y, d.want, (size_t)s->M * d.ldc),
+                                "%s %dx%dx%d beta %g bias %d threads %d: not mcnn_gemm's bits",
+                                k->name, s->M, s->N, s->K, beta, bias != NULL, nt);
+                }
+            }
+            mcnn_packed_b_free(p);
+            unmake(&d);
+        }
+    }
+    mcnn_gemm_set_kernel(NULL);
+    mcnn_lowp_set_isa(NULL);
+    set_threads(2);
+}
+
+/* want = Σ bf16(x) bf16(w) in double (+ bias, + beta y); scale = Σ |x w| for the tolerance */
+static void bf16_reference(const shape *s, const data *d, const float *bias, float beta,
+                           float *want, double *scale, double *unrounded)
+{
+    for (int i = 0; i < s->M; i++)
+        for (int j = 0; j < s->N; j++) {
+            double acc = 0, sc = 0, raw = 0;
+            for (int k = 0; k < s->K; k++) {
+                float a = d->x[(size_t)i * d->lda + k], b = d->w[(size_t)j * d->ldw + k];
+                double ar = mcnn_bf16_to_float(mcnn_bf16_from_float(a));
+                double br = mcnn_bf16_to_float(mcnn_bf16_from_float(b));
+                acc += ar * br, sc += fabs(ar * br), raw += (double)a * b;
+            }
+            size_t o = (size_t)i * d->ldc + j;
+            double extra = (bias ? bias[j] : 0) + (beta != 0.0f ? beta * (double)want[o] : 0);
+            sc += fabs(extra);
+            want[o] = (float)(acc + extra), scale[o] = sc, unrounded[o] = raw + extra;
+        }
+}
+
+static void test_bf16_kernels(void)
+{
+    for (int l = 0; l <= cpu_level() && l <= 2; l++) {
+        mcnn_lowp_set_isa(level_name(l));
+        for (int t = 0; t < NSHAPES; t++) {
+            const shape *s = &shapes[t];
+            data d = make(s, 20 + t);
+            mcnn_packed_b *p = NULL, *pf = NULL;
+            TEST_OK(mcnn_packed_b_create(&p, MCNN_PRECISION_BF16, d.w, s->N, s->K, d.ldw));
+            TEST_OK(mcnn_packed_b_create(&pf, MCNN_PRECISION_FP32, d.w, s->N, s->K, d.ldw));
+            if (!p || !pf) { unmake(&d); continue; }
+            TEST_ASSERT(2 * mcnn_packed_b_bytes(p) == mcnn_packed_b_bytes(pf),
+                        "bf16 %zu bytes, fp32 %zu", mcnn_packed_b_bytes(p),
+                        mcnn_packed_b_bytes(pf));
+            size_t n = (size_t)s->M * d.ldc;
+            double *scale = calloc(n, sizeof(double)), *raw = calloc(n, sizeof(double));
+            float *first = malloc(n * sizeof(float));
+            int rounded_somewhere = 0;
+            for (int v = 0; v < 4; v++) {
+                float beta = v & 1 ? 0.5f : 0.0f;
+                const float *bias = v & 2 ? d.bias : NULL;
+                for (int nt = 1; nt <= 2; nt++) {
+                    set_threads(nt);
+                    fill_y(s, &d, beta, 60 + v);
+                    bf16_reference(s, &d, bias, beta, d.want, scale, raw);
+                    TEST_OK(mcnn_gemm_packed(s->M, d.x, d.lda, p, bias, beta, d.y, d.ldc));
+                    for (int i = 0; i < s->M; i++)
+                        for (int j = 0; j < d.ldc; j++) {
+                            size_t o = (size_t)i * d.ldc + j;
+                            if (j >= s->N) {
+                                TEST_ASSERT(d.y[o] == 777.0f, "padding written at %d,%d", i, j);
+                                continue;
+                            }
+                            double tol = 1e-5 * scale[o] + 1e-30;
+                            TEST_ASSERT(fabs(d.y[o] - d.want[o]) <= tol,
+                                        "%s bf16 %dx%dx%d (%d,%d): got %.9g want %.9g",
+                                        mcnn_packed_b_kernel(p), s->M, s->N, s->K, i, j, d.y[o],
+                                        d.want[o]);
+                            rounded_somewhere |= fabs(d.y[o] - raw[o]) > 10 * tol;
+                        }
+                    if (nt == 1) memcpy(first, d.y, n * sizeof(float));
+                    else
+                        TEST_ASSERT(same_bits(first, d.y, n), "bf16 %dx%dx%d: 1 and 2 threads differ",
+                                    s->M, s->N, s->K);
+                }
+            }
+            if (s->K > 4)
+                TEST_ASSERT(rounded_somewhere, "bf16 %dx%dx%d equals the unrounded product",
+                            s->M, s->N, s->K);
+            free(scale), free(raw), free(first);
+            mcnn_packed_b_free(p), mcnn_packed_b_free(pf);
+            unmake(&d);
+        }
+    }
+    mcnn_lowp_set_isa(NULL);
+    set_threads(2);
+}
+
+/* The int8 product by definition: the quantizers' integers, an exact int64 sum, the epilogue. */
+static void int8_reference(const shape *s, const data *d, const float *bias, float beta,
+                           float *want)
+{
+    int8_t *qw = malloc((size_t)s->N * s->K);
+    uint8_t *qx = malloc((size_t)s->M * s->K);
+    float *sw = malloc(sizeof(float) * s->N), *sx = malloc(sizeof(float) * s->M);
+    int32_t *qsum = malloc(sizeof(int32_t) * s->N), *zx = malloc(sizeof(int32_t) * s->M);
+    for (int j = 0; j < s->N; j++)
+        sw[j] = mcnn_quant_weight_row(d->w + (size_t)j * d->ldw, s->K, qw + (size_t)j * s->K,
+                                      &qsum[j]);
+    for (int i = 0; i < s->M; i++)
+        sx[i] = mcnn_quant_act_row(d->x + (size_t)i * d->lda, s->K, qx + (size_t)i * s->K, &zx[i]);
+    for (int i = 0; i < s->M; i++)
+        for (int j = 0; j < s->N; j++) {
+            int64_t acc = 0;
+            for (int k = 0; k < s->K; k++)
+                acc += (int64_t)qx[(size_t)i * s->K + k] * qw[(size_t)j * s->K + k];
+            size_t o = (size_t)i * d->ldc + j;
+            float v = mcnn_int8_dequant((int32_t)acc, zx[i], qsum[j], sx[i], sw[j],
+                                        bias ? bias[j] : 0.0f);
+            if (beta != 0.0f) v += beta * want[o];
+            want[o] = v;
+        }
+    free(qw), free(qx), free(sw), free(sx), free(qsum), free(zx);
+}
+
+static void test_int8_kernels(void)
+{
+    float *plain_out[NSHAPES] = {0};
+    for (int l = 0; l <= cpu_level() && l <= 2; l++) {
+        mcnn_lowp_set_isa(level_name(l));
+        for (int t = 0; t < NSHAPES; t++) {
+            const shape *s = &shapes[t];
+            data d = make(s, 30 + t);
+            mcnn_packed_b *p = NULL;
+            TEST_OK(mcnn_packed_b_create(&p, MCNN_PRECISION_INT8, d.w, s->N, s->K, d.ldw));
+            if (!p) { unmake(&d); continue; }
+            int NR = strcmp(mcnn_packed_b_kernel(p), "plain") == 0 ? 8 : 16;
+            size_t npad = (size_t)(s->N + NR - 1) / NR * NR;
+            TEST_ASSERT(mcnn_packed_b_bytes(p) == npad * (size_t)((s->K + 1) / 2 * 2) + 8u * s->N,
+                        "int8 bytes %zu", mcnn_packed_b_bytes(p));
+            size_t n = (size_t)s->M * d.ldc;
+            for (int v = 0; v < 4; v++) {
+                float beta = v & 1 ? 0.5f : 0.0f;
+                const float *bias = v & 2 ? d.bias : NULL;
+                for (int nt = 1; nt <= 2; nt++) {
+                    set_threads(nt);
+                    fill_y(s, &d, beta, 70 + v);
+                    int8_reference(s, &d, bias, beta, d.want);
+                    TEST_OK(mcnn_gemm_packed(s->M, d.x, d.lda, p, bias, beta, d.y, d.ldc));
+                    TEST_ASSERT(same_bits(d.y, d.want, n), "%s int8 %dx%dx%d beta %g threads %d: "
+                                "not the exact integer sum's bits", mcnn_packed_b_kernel(p),
+                                s->M, s->N, s->K, beta, nt);
+                }
+            }
+            /* the last variant (bias, beta 0.5): plain and vector kernels the same bits */
+            if (l == 0) {
+                plain_out[t] = malloc(n * sizeof(float));
+                memcpy(plain_out[t], d.y, n * sizeof(float));
+            } else if (plain_out[t]) {
+                TEST_ASSERT(same_bits(plain_out[t], d.y, n), "int8 %s and plain differ",
+                            mcnn_packed_b_kernel(p));
+            }
+            /* and close to fp32: per-row quantization keeps the relative error small */
+            if (s->K >= 33) {
+                double err = 0, ref = 0;
+                fill_y(s, &d, 0, 1);
+                mcnn_gemm_packed(s->M, d.x, d.lda, p, NULL, 0, d.y, d.ldc);
+                mcnn_gemm_ref(0, 1, s->M, s->N, s->K, 1, d.x, d.lda, d.w, d.ldw, 0, d.want, d.ldc);
+                for (int i = 0; i < s->M; i++)
+                    for (int j = 0; j < s->N; j++) {
+                        double e = d.y[(size_t)i * d.ldc + j] - d.want[(size_t)i * d.ldc + j];
+                        err += e * e, ref += d.want[(size_t)i * d.ldc + j] * (double)d.want[(size_t)i * d.ldc + j];
+                    }
+                TEST_ASSERT(sqrt(err / ref) < 0.02, "int8 %dx%dx%d: relative error %.4f vs fp32",
+                            s->M, s->N, s->K, sqrt(err / ref));
+            }
+            mcnn_packed_b_free(p);
+            unmake(&d);
+        }
+    }
+    for (int t = 0; t < NSHAPES; t++) free(plain_out[t]);
+    mcnn_lowp_set_isa(NULL);
+    set_threads(2);
+}
+
+/* A row of x with a NaN or inf: that row of y is NaN (as in fp32), the others unaffected. */
+static void test_int8_nonfinite(void)
+{
+    shape s = {3, 5, 9};
+    data d = make(&s, 5);
+    mcnn_packed_b *p = NULL;
+    TEST_OK(mcnn_packed_b_create(&p, MCNN_PRECISION_INT8, d.w, s.N, s.K, d.ldw));
+    d.x[1 * d.lda + 4] = INFINITY;
+    fill_y(&s, &d, 0, 3);
+    TEST_OK(mcnn_gemm_packed(s.M, d.x, d.lda, p, d.bias, 0, d.y, d.ldc));
+    for (int j = 0; j < s.N; j++) {
+        TEST_ASSERT(isnan(d.y[1 * d.ldc + j]), "row with inf: y[1][%d] = %g", j, d.y[d.ldc + j]);
+        TEST_ASSERT(isfinite(d.y[j]) && isfinite(d.y[2 * d.ldc + j]), "finite rows stay finite");
+    }
+    mcnn_packed_b_free(p);
+    unmake(&d);
+}
+
+static void test_isa_override(void)
+{
+    float w[4] = {1, 2, 3, 4};
+    mcnn_packed_b *p = NULL;
+    setenv("MCNN_ISA", "sse9", 1);
+    mcnn_status st = mcnn_packed_b_create(&p, MCNN_PRECISION_INT8, w, 2, 2, 2);
+    TEST_ASSERT(st == MCNN_ERR_ARG && strstr(mcnn_last_error(), "unknown"),
+                "MCNN_ISA=sse9: %s", mcnn_last_error());
+    for (int l = 0; l < 4; l++) {
+        setenv("MCNN_ISA", level_name(l), 1);
+        st = mcnn_packed_b_create(&p, MCNN_PRECISION_BF16, w, 2, 2, 2);
+        if (l <= cpu_level()) {
+            TEST_ASSERT(st == MCNN_OK, "MCNN_ISA=%s refused: %s", level_name(l), mcnn_last_error());
+            if (st == MCNN_OK && l <= 1)
+                TEST_ASSERT(strcmp(mcnn_packed_b_kernel(p), level_name(l)) == 0,
+                            "MCNN_ISA=%s gave %s", level_name(l), mcnn_packed_b_kernel(p));
+            mcnn_packed_b_free(p);
+        } else {
+            TEST_ASSERT(st == MCNN_ERR_ARG && strstr(mcnn_last_error(), "lacks"),
+                        "MCNN_ISA=%s on a CPU without it: %s", level_name(l), mcnn_last_error());
+            fprintf(stderr, "  (as expected here) %s\n", mcnn_last_error());
+        }
+    }
+    unsetenv("MCNN_ISA");
+    TEST_OK(mcnn_packed_b_create(&p, MCNN_PRECISION_FP32, w, 2, 2, 2));
+    if (p) TEST_ASSERT(strcmp(mcnn_packed_b_kernel(p), mcnn_gemm_kernel_name()) == 0,
+                       "fp32 without MCNN_ISA: %s, mcnn_gemm uses %s", mcnn_packed_b_kernel(p),
+                       mcnn_gemm_kernel_name());
+    mcnn_packed_b_free(p);
+    TEST_ASSERT(mcnn_packed_b_create(&p, MCNN_PRECISION_INT8, w, 0, 2, 2) == MCNN_ERR_ARG,
+                "N = 0 accepted");
+}
+
+/* Kernels for ISAs this CPU lacks are not run: say so. */
+static void test_absent_isas(void)
+{
+    if (cpu_level() < 2)
+        TEST_SKIP("no AVX-512 on this CPU (and no AVX512_BF16 / VNNI / AMX kernels exist yet): "
+                  "only the plain and AVX2 kernels ran");
+    else
+        TEST_SKIP("no AVX512_BF16 / VNNI / AMX kernels exist yet: bf16 and int8 ran on AVX2");
+}
+
+int main(void)
+{
+    TEST_RUN(test_bf16_rounding);
+    TEST_RUN(test_weight_quant);
+    TEST_RUN(test_act_quant);
+    TEST_RUN(test_isa_override);
+    TEST_RUN(test_fp32_packed_bits);
+    TEST_RUN(test_bf16_kernels);
+    TEST_RUN(test_int8_kernels);
+    TEST_RUN(test_int8_nonfinite);
+    TEST_RUN(test_absent_isas);
+    return test_summary();
+}
