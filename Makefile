@@ -1,11 +1,13 @@
 # libmcnn build.  Switches: OPENMP=0|1 (default 1), SANITIZE=1 (address,undefined), NATIVE=1
-# (-march=native), DEBUG=1 (-O0 -g, internal asserts).  Each switch combination builds into its
+# (-march=native), DEBUG=1 (-O0 -g, internal asserts), MPI=1 (mcnn-train over Open MPI:
+# build/mpi/mcnn-train; needs mpicc, Debian's libopenmpi-dev).  Each switch combination builds into its
 # own folder under build/, so switching never mixes objects; the default is build/ itself.
 CC      ?= cc
 OPENMP  ?= 1
 SANITIZE ?= 0
 NATIVE  ?= 0
 DEBUG   ?= 0
+MPI     ?= 0
 
 BUILD := build
 ifeq ($(OPENMP),0)
@@ -19,6 +21,9 @@ ifeq ($(NATIVE),1)
 endif
 ifeq ($(DEBUG),1)
   BUILD := $(BUILD)/debug
+endif
+ifeq ($(MPI),1)
+  BUILD := $(BUILD)/mpi
 endif
 
 CFLAGS  := -std=c11 -Wall -Wextra -fPIC -fvisibility=hidden -MMD -MP -Iinclude -Ilib
@@ -46,6 +51,17 @@ LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 APP_COMMON_SRC := $(sort $(wildcard apps/common/*.c))
 APP_COMMON_OBJ := $(APP_COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+# The trainer's collectives: one process (apps/common/distributed_single.c) or, with MPI=1,
+# Open MPI (apps/mpi/distributed_mpi.c) for mcnn-train only; the library never links MPI.
+ifeq ($(MPI),1)
+  MPI_CFLAGS := $(shell mpicc --showme:compile)
+  MPI_LIBS   := $(shell mpicc --showme:link)
+  ifeq ($(MPI_LIBS),)
+    $(error MPI=1 needs mpicc (Debian: apt-get install libopenmpi-dev openmpi-bin))
+  endif
+  TRAIN_OBJ := $(filter-out %/distributed_single.o,$(APP_COMMON_OBJ)) \
+               $(BUILD)/obj/apps/mpi/distributed_mpi.o
+endif
 APP_SRC   := $(sort $(wildcard apps/*.c))
 APPS      := $(APP_SRC:apps/%.c=$(BUILD)/mcnn-%)
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
@@ -77,6 +93,15 @@ $(BUILD)/libmcnn.so: $(LIB_OBJ)
 
 $(BUILD)/mcnn-%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ifeq ($(MPI),1)
+$(BUILD)/obj/apps/mpi/%.o: apps/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+
+$(BUILD)/mcnn-train: $(BUILD)/obj/apps/train.o $(TRAIN_OBJ) $(BUILD)/libmcnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(MPI_LIBS) $(LDLIBS)
+endif
 
 $(BUILD)/tests/%: tests/%.c tests/mcnn_test.h $(BUILD)/libmcnn.a
 	@mkdir -p $(dir $@)
