@@ -1,6 +1,6 @@
 # libmcnn build.  Switches: OPENMP=0|1 (default 1), SANITIZE=1 (address,undefined), NATIVE=1
-# (-march=native), DEBUG=1 (-O0 -g, internal asserts), MPI=1 (mcnn-train over Open MPI:
-# build/mpi/mcnn-train; needs mpicc, Debian's libopenmpi-dev).  Each switch combination builds into its
+# (-march=native), DEBUG=1 (-O0 -g, internal asserts), MPI=1 (also mcnn-train over Open MPI,
+# as build/mpi/mcnn-train next to the plain one; needs mpicc: Debian's libopenmpi-dev).  Each switch combination builds into its
 # own folder under build/, so switching never mixes objects; the default is build/ itself.
 CC      ?= cc
 OPENMP  ?= 1
@@ -21,9 +21,6 @@ ifeq ($(NATIVE),1)
 endif
 ifeq ($(DEBUG),1)
   BUILD := $(BUILD)/debug
-endif
-ifeq ($(MPI),1)
-  BUILD := $(BUILD)/mpi
 endif
 
 CFLAGS  := -std=c11 -Wall -Wextra -fPIC -fvisibility=hidden -MMD -MP -Iinclude -Ilib
@@ -59,11 +56,14 @@ ifeq ($(MPI),1)
   ifeq ($(MPI_LIBS),)
     $(error MPI=1 needs mpicc (Debian: apt-get install libopenmpi-dev openmpi-bin))
   endif
-  TRAIN_OBJ := $(filter-out %/distributed_single.o,$(APP_COMMON_OBJ)) \
-               $(BUILD)/obj/apps/mpi/distributed_mpi.o
+  MPI_TRAIN_OBJ := $(filter-out %/distributed_single.o,$(APP_COMMON_OBJ)) \
+                   $(BUILD)/obj/apps/mpi/distributed_mpi.o
 endif
 APP_SRC   := $(sort $(wildcard apps/*.c))
 APPS      := $(APP_SRC:apps/%.c=$(BUILD)/mcnn-%)
+ifeq ($(MPI),1)
+  APPS += $(BUILD)/mpi/mcnn-train
+endif
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -99,7 +99,8 @@ $(BUILD)/obj/apps/mpi/%.o: apps/mpi/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(MPI_CFLAGS) -c $< -o $@
 
-$(BUILD)/mcnn-train: $(BUILD)/obj/apps/train.o $(TRAIN_OBJ) $(BUILD)/libmcnn.a
+$(BUILD)/mpi/mcnn-train: $(BUILD)/obj/apps/train.o $(MPI_TRAIN_OBJ) $(BUILD)/libmcnn.a
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(MPI_LIBS) $(LDLIBS)
 endif
 

@@ -291,12 +291,13 @@ mcnn_status mcnn_trainer_run_epoch(mcnn_trainer *t, const mcnn_dataset *data,
                               mcnn_classifier_image_size(t->model),
                               mcnn_classifier_image_size(t->model));
     epoch_permutation(t->perm, data->count, c->seed, t->epoch);
-    const int B = c->batch;
+    const int B = local_batch(c), first = c->ranks > 1 ? c->rank * B : 0;
     while (t->epoch_step < t->steps_per_epoch) {
         int stepped = 0;
         float loss;
         for (int a = 0; a < c->accum; a++) {
-            const int *idx = t->perm + (t->epoch_step * c->accum + a) * (int64_t)B;
+            const int *idx =
+                t->perm + (t->epoch_step * c->accum + a) * (int64_t)c->batch + first;
             MCNN_TRY(mcnn_dataset_batch(data, idx, B, tf, 1, &t->rng, t->images, t->labels,
                                         c->loss == MCNN_LOSS_BCE ? t->targets : NULL));
             MCNN_TRY(mcnn_trainer_step(t, t->images, t->labels, t->targets, B, &loss, &stepped));
