@@ -839,9 +839,10 @@ static int cmd_train(options *o, const char *args)
 
     struct stat sb;
     if (o->resume && mcnn_trainer_epoch(tr) >= cfg.epochs && stat(model_path, &sb) == 0) {
-        fprintf(stderr, "%s: the run in %s has finished (%d of %d epochs): nothing to resume; "
-                "its model is %s\n", app_name, out, mcnn_trainer_epoch(tr), cfg.epochs,
-                model_path);
+        if (rank == 0)
+            fprintf(stderr, "%s: the run in %s has finished (%d of %d epochs): nothing to "
+                    "resume; its model is %s\n", app_name, out, mcnn_trainer_epoch(tr),
+                    cfg.epochs, model_path);
         goto done;
     }
 

@@ -20,7 +20,7 @@ static char tmp[256];
 /* Run cmd (output into tmp/out.txt); 0 when it succeeded. */
 static int run(const char *cmd)
 {
-    char line[8192];
+    char line[8600];
     snprintf(line, sizeof line, "%s >'%s/out.txt' 2>&1", cmd, tmp);
     return system(line);
 }

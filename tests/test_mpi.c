@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char app[1024], app_mpi[1024], tmp[256], out_path[512];
+static char app[1200], app_mpi[1024], tmp[256], out_path[512];
 static int have_mpi;
 
 /* A tiny ViT on 8 x 8 images, 32 of them: 4 steps of a global batch of 8 per epoch.  No
@@ -281,7 +281,7 @@ static void test_bad_launches(void)
                 "different checkpoints: exit %d: %s", rc, output());
 }
 
-/* Fashion-MNIST, the demo's ResNet recipe on 2048 images for two epochs: 2 ranks reach the
+/* Fashion-MNIST, the demo's ResNet recipe on 6144 images for two epochs (96 steps): 2 ranks reach the
  * accuracy 1 rank reaches (BN statistics per rank: close, not equal). */
 static void test_fashion_mnist_two_ranks(void)
 {
@@ -294,7 +294,7 @@ static void test_fashion_mnist_two_ranks(void)
         TEST_SKIP("%s is absent (Debian's dataset-fashion-mnist)", probe);
         return;
     }
-#define DEMO "--data fashion-mnist:train --val fashion-mnist:test --limit 2048 --val-limit 1000 " \
+#define DEMO "--data fashion-mnist:train --val fashion-mnist:test --limit 6144 --val-limit 1000 " \
              "--arch resnet-small --width 24 --depth 1 --epochs 2 --batch 128 --lr 2e-3 "         \
              "--wd 0.05 --warmup 0.5 --pad 2 --threads 1 -q"
     double acc[2] = {0, 0};
@@ -305,9 +305,9 @@ static void test_fashion_mnist_two_ranks(void)
         TEST_ASSERT(rc == 0 && top1, "%d rank(s): exit %d: %s", k + 1, rc, output());
         if (top1) acc[k] = atof(top1 + 6);
     }
-    fprintf(stderr, "  Fashion-MNIST, 2048 images, 2 epochs: top-1 %.2f%% on 1 rank, %.2f%% on 2\n",
+    fprintf(stderr, "  Fashion-MNIST, 6144 images, 2 epochs: top-1 %.2f%% on 1 rank, %.2f%% on 2\n",
             acc[0], acc[1]);
-    TEST_ASSERT(acc[0] > 40 && fabs(acc[0] - acc[1]) < 5, "top-1 %.2f%% alone, %.2f%% on 2 ranks",
+    TEST_ASSERT(acc[0] > 50 && fabs(acc[0] - acc[1]) < 4, "top-1 %.2f%% alone, %.2f%% on 2 ranks",
                 acc[0], acc[1]);
 }
 

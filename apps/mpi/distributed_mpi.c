@@ -103,25 +103,31 @@ void dist_abort(int status)
 
 /* ---- collectives -------------------------------------------------------------------------- */
 
-/* The gradients summed over the ranks (in place, in pieces MPI's int counts can hold), then
- * scaled by 1 / size: with 2 or 4 ranks the scaling is exact. */
+/* x (n floats) averaged over the ranks: summed in place, in pieces MPI's int counts can hold,
+ * then scaled by 1 / size (exact with 2 or 4 ranks). */
+static void average_in_place(float *x, size_t n, const char *what)
+{
+    arm(what);
+    for (size_t at = 0; at < n;) {
+        const int count = n - at > (1u << 30) ? 1 << 30 : (int)(n - at);
+        check(MPI_Allreduce(MPI_IN_PLACE, x + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), what);
+        at += (size_t)count;
+    }
+    disarm();
+    const float scale = 1.0f / (float)size;
+    for (size_t i = 0; i < n; i++) x[i] *= scale;
+}
+
 mcnn_status dist_grad_hook(void *ctx, float *grad, size_t n, double *loss)
 {
     (void)ctx;
     if (size == 1) return MCNN_OK;
     const double t0 = MPI_Wtime();
-    arm("the gradient allreduce");
-    for (size_t at = 0; at < n;) {
-        const int count = n - at > (1u << 30) ? 1 << 30 : (int)(n - at);
-        check(MPI_Allreduce(MPI_IN_PLACE, grad + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
-              "the gradient allreduce");
-        at += (size_t)count;
-    }
+    average_in_place(grad, n, "the gradient allreduce");
+    arm("the loss allreduce");
     check(MPI_Allreduce(MPI_IN_PLACE, loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
           "the loss allreduce");
     disarm();
-    const float scale = 1.0f / (float)size;
-    for (size_t i = 0; i < n; i++) grad[i] *= scale;
     *loss /= size;
     grad_seconds += MPI_Wtime() - t0;
     grad_calls++;
@@ -147,17 +153,7 @@ int dist_any(int flag)
 
 void dist_average(float *x, size_t n)
 {
-    if (size == 1 || n == 0) return;
-    arm("averaging the batch-norm statistics");
-    for (size_t at = 0; at < n;) {
-        const int count = n - at > (1u << 30) ? 1 << 30 : (int)(n - at);
-        check(MPI_Allreduce(MPI_IN_PLACE, x + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
-              "averaging the batch-norm statistics");
-        at += (size_t)count;
-    }
-    disarm();
-    const float scale = 1.0f / (float)size;
-    for (size_t i = 0; i < n; i++) x[i] *= scale;
+    if (size > 1 && n > 0) average_in_place(x, n, "averaging the batch-norm statistics");
 }
 
 void dist_gather_u64(const uint64_t *mine, int n, uint64_t *all)
