@@ -1,6 +1,8 @@
 # libmcnn build.  Switches: OPENMP=0|1 (default 1), SANITIZE=1 (address,undefined) or
 # SANITIZE=thread (ThreadSanitizer: use with OPENMP=0, libgomp is not instrumented), NATIVE=1
-# (-march=native), DEBUG=1 (-O0 -g, internal asserts).  Each switch combination builds into its
+# (-march=native), DEBUG=1 (-O0 -g, internal asserts), MPI=1 (also mcnn-train over Open MPI, as
+# build/mpi/mcnn-train next to the plain one; needs mpicc: Debian's libopenmpi-dev).  Each switch
+# combination builds into its
 # own folder under build/, so switching never mixes objects; the default is build/ itself.
 # `make install PREFIX=/usr/local DESTDIR=` installs that build; `make uninstall` removes it.
 CC      ?= cc
@@ -8,6 +10,7 @@ OPENMP  ?= 1
 SANITIZE ?= 0
 NATIVE  ?= 0
 DEBUG   ?= 0
+MPI     ?= 0
 
 BUILD := build
 # clang's objects go to their own folder, so switching compilers never mixes them either
@@ -65,8 +68,22 @@ LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 APP_COMMON_SRC := $(sort $(wildcard apps/common/*.c))
 APP_COMMON_OBJ := $(APP_COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+# The trainer's collectives: one process (apps/common/distributed_single.c) or, with MPI=1,
+# Open MPI (apps/mpi/distributed_mpi.c) for mcnn-train only; the library never links MPI.
+ifeq ($(MPI),1)
+  MPI_CFLAGS := $(shell mpicc --showme:compile)
+  MPI_LIBS   := $(shell mpicc --showme:link)
+  ifeq ($(MPI_LIBS),)
+    $(error MPI=1 needs mpicc (Debian: apt-get install libopenmpi-dev openmpi-bin))
+  endif
+  MPI_TRAIN_OBJ := $(filter-out %/distributed_single.o,$(APP_COMMON_OBJ)) \
+                   $(BUILD)/obj/apps/mpi/distributed_mpi.o
+endif
 APP_SRC   := $(sort $(wildcard apps/*.c))
 APPS      := $(APP_SRC:apps/%.c=$(BUILD)/mcnn-%)
+ifeq ($(MPI),1)
+  APPS += $(BUILD)/mpi/mcnn-train
+endif
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -103,6 +120,16 @@ $(BUILD)/$(SONAME): $(BUILD)/libmcnn.so
 
 $(BUILD)/mcnn-%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ifeq ($(MPI),1)
+$(BUILD)/obj/apps/mpi/%.o: apps/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+
+$(BUILD)/mpi/mcnn-train: $(BUILD)/obj/apps/train.o $(MPI_TRAIN_OBJ) $(BUILD)/libmcnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(MPI_LIBS) $(LDLIBS)
+endif
 
 $(BUILD)/tests/%: tests/%.c tests/mcnn_test.h $(BUILD)/libmcnn.a
 	@mkdir -p $(dir $@)

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "common/args.h"
 #include "common/check.h"
+#include "common/distributed.h"
 #include "common/run_folder.h"
 #include "mcnn.h"
 
@@ -45,7 +46,7 @@ typedef struct options {
     /* output */
     const char *out;
     int resume, progress, quiet, stop_after, eval_batch, confusion;
-    double threshold;
+    double threshold, timeout;
     /* --resume: what the run recorded when it started (checkpoint metadata), or NULL */
     const char *run_data;  /* "train_data": each set's sample count and fingerprint */
 } options;
@@ -67,6 +68,7 @@ static void default_options(options *o)
     o->optim = "adamw", o->schedule = "cosine", o->pos_weight = "auto";
     o->pad = -1, o->flip = 0.5, o->crop_scale = 0.08;
     o->threshold = 0.5;
+    o->timeout = 600;
     o->eval_batch = 0;
 }
 
@@ -93,6 +95,10 @@ static const char epilog[] =
     "uninterrupted run bit for bit.  With --resume, an option whose value differs from the\n"
     "run's is refused; only --threads, --stop-after, --progress and --quiet may change.\n"
     "A NaN or infinite loss stops the run with an error; the last checkpoint stays intact.\n"
+    "\n"
+    "Several processes (build/mpi/mcnn-train, `make MPI=1`): mpirun -np N mcnn-train ...\n"
+    "trains one model on N ranks, each on batch / N images of every batch (N must divide\n"
+    "--batch); rank 0 writes the run folder.  See docs/scale.md.\n"
     "\n"
     "Exit status: 0 trained (or evaluated; or --resume of a finished run: nothing to do),\n"
     "1 failed (a message says why; the last checkpoint stays intact), 2 bad command line,\n"
@@ -237,6 +243,9 @@ static void make_specs(arg_spec *specs, options *o)
         {ARG_FLAG, "--progress", 0, &o->progress, NULL,
          .help = "progress on stderr even when it is not a terminal"},
         {ARG_FLAG, "--quiet", 'q', &o->quiet, NULL, .help = "no progress, only results"},
+        {ARG_DOUBLE, "--timeout", 0, &o->timeout, "S",
+         .help = "several ranks (mpirun): a step waiting S seconds for\n"
+                 "the others ends the job (default 600; 0: never)", .min = 0, .max = 1e7},
         {ARG_INT, "--eval-batch", 0, &o->eval_batch, "N",
          .help = "evaluation batch (default: --batch)",
          .min = 1, .max = 1 << 20},
@@ -430,6 +439,7 @@ static int on_step(void *ctx, const mcnn_train_progress *p)
         r->last_print = now;
     }
     if (r->stop_after && p->step >= r->stop_after) interrupted = 1;
+    if (dist_size() > 1) interrupted = dist_any(interrupted); /* every rank stops at one step */
     return interrupted != 0;
 }
 
@@ -600,6 +610,71 @@ static int check_same_data(const char *recorded, const char *now, const char *ck
     return 0;
 }
 
+/* ---- several ranks (apps/common/distributed.h) ----------------------------------------------- */
+
+/* A resumed rank's augmentation stream: its own when the run had as many ranks ("train_ranks":
+ * the count, then each rank's four words a line); else rank 0 keeps the checkpoint's and the
+ * others start new streams derived from (seed, rank, step). */
+static void resume_rank_rng(mcnn_trainer *tr, const char *ckpt, uint64_t seed)
+{
+    const int rank = dist_rank(), ranks = dist_size();
+    int recorded = 1;
+    uint64_t w[4];
+    mcnn_safetensors *st;
+    CHECK(mcnn_safetensors_open(&st, ckpt));
+    const char *rec = mcnn_safetensors_meta(st, "train_ranks");
+    if (rec) recorded = atoi(rec);
+    int found = 0;
+    if (rec && recorded == ranks) {
+        const char *line = rec;
+        for (int r = 0; r <= rank && line; r++) line = strchr(line + 1, '\n');
+        found = line && sscanf(line, " %16" SCNx64 " %16" SCNx64 " %16" SCNx64 " %16" SCNx64,
+                               &w[0], &w[1], &w[2], &w[3]) == 4;
+    }
+    mcnn_safetensors_close(st);
+    if (found) {
+        mcnn_trainer_set_rng(tr, w);
+    } else if (rank > 0) {
+        mcnn_rng r;
+        mcnn_rng_seed(&r, seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)rank) ^
+                              (0xD1B54A32D192ED03ull * (uint64_t)(mcnn_trainer_step_count(tr) + 1)));
+        mcnn_trainer_set_rng(tr, r.s);
+    }
+    if (rank == 0 && recorded != ranks)
+        fprintf(stderr, "%s: the run was on %d rank%s, it continues on %d: the weights, optimizer "
+                "and position are the checkpoint's; ranks above 0 augment from new random streams "
+                "(docs/scale.md)\n", app_name, recorded, recorded > 1 ? "s" : "", ranks);
+}
+
+/* Before rank 0 evaluates or writes: average the batch-norm running statistics, record every
+ * rank's augmentation stream in `record` (rank 0), and check that the weights are still the
+ * same on every rank.  0, or -1 after saying why. */
+static int sync_ranks(mcnn_trainer *tr, mcnn_classifier *model, char *record, size_t size)
+{
+    const int ranks = dist_size();
+    if (ranks == 1) return 0;
+    mcnn_params *b = mcnn_classifier_buffers(model);
+    if (b) dist_average(b->data, b->total);
+    uint64_t mine[4], *all = dist_rank() == 0 ? malloc((size_t)ranks * 4 * sizeof *all) : NULL;
+    if (dist_rank() == 0 && !all) {
+        app_error("out of memory");
+        dist_abort(EXIT_FAILED);
+    }
+    mcnn_trainer_get_rng(tr, mine);
+    dist_gather_u64(mine, 4, all);
+    if (all) {
+        size_t n = (size_t)snprintf(record, size, "%d", ranks);
+        for (int r = 0; r < ranks && n < size; r++)
+            n += (size_t)snprintf(record + n, size - n, "\n%016" PRIx64 " %016" PRIx64 " %016"
+                                  PRIx64 " %016" PRIx64, all[4 * r], all[4 * r + 1],
+                                  all[4 * r + 2], all[4 * r + 3]);
+        free(all);
+    }
+    const mcnn_params *p = mcnn_classifier_params(model);
+    return dist_check_same("weights (the ranks have diverged)", p->data,
+                           p->total * sizeof(float));
+}
+
 static int cmd_train(options *o, const char *args)
 {
     if (check_choices(o)) return EXIT_USAGE;
@@ -620,10 +695,22 @@ static int cmd_train(options *o, const char *args)
         app_error("cannot read the current folder: %s", strerror(errno));
         return EXIT_FAILED;
     }
-    if (run_folder_make(out) != 0) return EXIT_FAILED;
-    const int lock = run_folder_lock(out, "train.lock");
-    if (lock < 0) return EXIT_FAILED;
-    run_folder_clean_temps(out);
+    const int rank = dist_rank(), ranks = dist_size();
+    if (o->batch % ranks) {
+        if (rank == 0)
+            app_error("--batch %d does not split over %d ranks: give a global batch that %d "
+                      "divides (each rank trains on batch / ranks images of every batch)",
+                      o->batch, ranks, ranks);
+        return EXIT_USAGE;
+    }
+    dist_set_timeout(o->timeout);
+    /* rank 0 alone owns the run folder; the others only read its checkpoint */
+    int lock = -1, ready = 1;
+    if (rank == 0) {
+        ready = run_folder_make(out) == 0 && (lock = run_folder_lock(out, "train.lock")) >= 0;
+        if (ready) run_folder_clean_temps(out);
+    }
+    if (dist_any(!ready)) return EXIT_FAILED;
     if (o->threads) mcnn_set_threads(o->threads);
     /* what the error paths below free (each failure: status = ..., goto done) */
     int status = EXIT_DONE;
@@ -651,6 +738,11 @@ static int cmd_train(options *o, const char *args)
     data_record(data, sizeof data, (const mcnn_dataset *const[3]){&train, &val, &test});
     if (o->resume && check_same_data(o->run_data, data, ckpt)) {
         status = EXIT_FAILED;
+        goto done;
+    }
+    if (dist_check_same("data (sizes and fingerprints)", data, strlen(data)) ||
+        dist_check_same("options", args, strlen(args))) {
+        status = EXIT_USAGE;
         goto done;
     }
 
@@ -700,9 +792,12 @@ static int cmd_train(options *o, const char *args)
     const int eval_batch = o->eval_batch ? o->eval_batch : o->batch;
 
     /* trainer */
+    cfg.rank = rank, cfg.ranks = ranks;
+    cfg.grad_hook = ranks > 1 ? dist_grad_hook : NULL;
     CHECK(mcnn_trainer_create(&tr, model, &cfg, train.count));
     if (o->resume) {
         CHECK(mcnn_trainer_resume(tr, ckpt));
+        resume_rank_rng(tr, ckpt, cfg.seed);
     } else if (cfg.loss == MCNN_LOSS_BCE && strcmp(o->pos_weight, "none") != 0) {
         float *pw = malloc((size_t)K * sizeof(float));
         if (!pw) {
@@ -715,35 +810,50 @@ static int cmd_train(options *o, const char *args)
         CHECK(mcnn_trainer_set_pos_weight(tr, pw));
         free(pw);
     }
-    const char *meta[] = {"train_args", args, "train_cwd", cwd, "train_data", data};
+    static char rank_record[16384];
+    const char *meta[] = {"train_args", args, "train_cwd", cwd, "train_data", data,
+                          "train_ranks", rank_record};
+    const int n_meta = ranks > 1 ? 4 : 3;
 
     const mcnn_params *params = mcnn_classifier_params(model);
+    const int64_t position = mcnn_trainer_step_count(tr);
+    if (dist_check_same("starting weights (--init file or checkpoint)", params->data,
+                        params->total * sizeof(float)) ||
+        dist_check_same("checkpoint position", &position, sizeof position)) {
+        status = EXIT_USAGE;
+        goto done;
+    }
     size_t nparams = 0;
     for (int i = 0; i < params->count; i++) nparams += params->table[i].numel;
     const mcnn_classifier_preprocess *pp = mcnn_classifier_get_preprocess(model);
-    fprintf(stderr, "%s: %s, %.2f M parameters, %d classes, %d x %d x %d input; %d training "
-            "images%s%s; %lld steps of %d x %d per epoch; %d threads\n", app_name,
-            mcnn_classifier_arch_name(model), nparams / 1e6, K, pp->channels, pp->size, pp->size,
-            train.count, val.count ? ", held-out " : "", val.count ? val.source : "",
-            (long long)mcnn_trainer_steps_per_epoch(tr), cfg.batch, cfg.accum, mcnn_get_threads());
+    if (rank == 0)
+        fprintf(stderr, "%s: %s, %.2f M parameters, %d classes, %d x %d x %d input; %d "
+                "training images%s%s; %lld steps of %d x %d per epoch; %d threads\n", app_name,
+                mcnn_classifier_arch_name(model), nparams / 1e6, K, pp->channels, pp->size,
+                pp->size, train.count, val.count ? ", held-out " : "",
+                val.count ? val.source : "", (long long)mcnn_trainer_steps_per_epoch(tr),
+                cfg.batch, cfg.accum, mcnn_get_threads());
+    if (rank == 0 && ranks > 1)
+        fprintf(stderr, "%s: %d ranks (%s), %d images of each batch per rank\n", app_name, ranks,
+                dist_library(), cfg.batch / ranks);
 
     struct stat sb;
     if (o->resume && mcnn_trainer_epoch(tr) >= cfg.epochs && stat(model_path, &sb) == 0) {
-        fprintf(stderr, "%s: the run in %s has finished (%d of %d epochs): nothing to resume; "
-                "its model is %s\n", app_name, out, mcnn_trainer_epoch(tr), cfg.epochs,
-                model_path);
+        if (rank == 0)
+            fprintf(stderr, "%s: the run in %s has finished (%d of %d epochs): nothing to "
+                    "resume; its model is %s\n", app_name, out, mcnn_trainer_epoch(tr),
+                    cfg.epochs, model_path);
         goto done;
     }
 
-    /* log */
-    if (o->resume) trim_log(log_path, mcnn_trainer_step_count(tr));
-    log = fopen(log_path, o->resume ? "a" : "w");
-    if (!log) {
+    /* log (rank 0) */
+    if (rank == 0 && o->resume) trim_log(log_path, mcnn_trainer_step_count(tr));
+    if (rank == 0 && !(log = fopen(log_path, o->resume ? "a" : "w"))) {
         app_error("%s: cannot write: %s", log_path, strerror(errno));
         status = EXIT_FAILED;
         goto done;
     }
-    if (!o->resume || ftell(log) == 0) fputs(csv_header, log);
+    if (log && (!o->resume || ftell(log) == 0)) fputs(csv_header, log);
 
     run r = {.o = o, .log = log, .tty = isatty(STDERR_FILENO), .start = mcnn_seconds(),
              .start_step = mcnn_trainer_step_count(tr), .stop_after = o->stop_after};
@@ -762,16 +872,27 @@ static int cmd_train(options *o, const char *args)
             break;
         }
         if (stopped) {
-            CHECK(mcnn_trainer_save(tr, ckpt, meta, 3));
+            if (sync_ranks(tr, model, rank_record, sizeof rank_record)) {
+                status = EXIT_FAILED;
+                break;
+            }
+            status = EXIT_STOPPED;
+            if (rank > 0) break;
+            CHECK(mcnn_trainer_save(tr, ckpt, meta, n_meta));
             fflush(log);
             fprintf(stderr, "%s: stopped at step %lld (epoch %d); checkpoint %s; continue with: "
                     "mcnn-train --resume --out %s\n", app_name,
                     (long long)mcnn_trainer_step_count(tr), mcnn_trainer_epoch(tr) + 1, ckpt, out);
-            status = EXIT_STOPPED;
             break;
         }
         const int epoch = mcnn_trainer_epoch(tr);
-        if (val.count) {
+        if (sync_ranks(tr, model, rank_record, sizeof rank_record)) {
+            status = EXIT_FAILED;
+            break;
+        }
+        if (rank > 0) {
+            /* rank 0 evaluates and writes meanwhile */
+        } else if (val.count) {
             mcnn_eval_result e;
             const double t0 = mcnn_seconds();
             CHECK(mcnn_evaluate(model, &val, &tf, eval_batch, (float)o->threshold, &e));
@@ -783,14 +904,24 @@ static int cmd_train(options *o, const char *args)
         } else {
             printf("epoch %d done (%.1f s)\n", epoch, mcnn_seconds() - r.start);
         }
-        CHECK(mcnn_trainer_save(tr, ckpt, meta, 3));
-        if (interrupted) {
-            fprintf(stderr, "%s: stopped after epoch %d; checkpoint %s\n", app_name, epoch, ckpt);
+        if (rank == 0) CHECK(mcnn_trainer_save(tr, ckpt, meta, n_meta));
+        dist_wait_for_rank0();
+        if (dist_any(interrupted)) {
+            if (rank == 0)
+                fprintf(stderr, "%s: stopped after epoch %d; checkpoint %s\n", app_name, epoch,
+                        ckpt);
             status = EXIT_STOPPED;
             break;
         }
     }
-    if (status == 0) {
+    if (status == 0 && ranks > 1 && rank == 0) {
+        int64_t calls;
+        const double s = dist_grad_seconds(&calls);
+        fprintf(stderr, "%s: gradient allreduce: %.2f ms per step (%lld steps, %.1f%% of the "
+                "run)\n", app_name, calls ? 1e3 * s / (double)calls : 0.0, (long long)calls,
+                100 * s / (mcnn_seconds() - r.start));
+    }
+    if (status == 0 && rank == 0) {
         CHECK(mcnn_classifier_save(model, model_path));
         fprintf(stderr, "%s: %s written (%.1f min)\n", app_name, model_path,
                 (mcnn_seconds() - r.start) / 60);
@@ -804,6 +935,7 @@ static int cmd_train(options *o, const char *args)
             mcnn_eval_result_free(&e);
         }
     }
+    if (status == 0) dist_wait_for_rank0();
 done:
     if (log) fclose(log);
     mcnn_trainer_free(tr);
@@ -811,7 +943,7 @@ done:
     mcnn_dataset_free(&train);
     mcnn_dataset_free(&val);
     mcnn_dataset_free(&test);
-    close(lock);
+    if (lock >= 0) close(lock);
     return status;
 }
 
@@ -913,7 +1045,7 @@ static int cmd_eval(options *o)
 static int leaves_run_unchanged(const char *name)
 {
     static const char *const names[] = {"--out", "--resume", "--threads", "--stop-after",
-                                        "--progress", "--quiet", NULL};
+                                        "--progress", "--quiet", "--timeout", NULL};
     for (int i = 0; names[i]; i++)
         if (strcmp(name, names[i]) == 0) return 1;
     return 0;
@@ -1053,9 +1185,22 @@ static int resume(const options *now, const arg_spec *now_specs)
     return status;
 }
 
+static int train_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
     app_name = "mcnn-train";
+    dist_init(&argc, &argv);
+    static char name[64];
+    if (dist_size() > 1) {
+        snprintf(name, sizeof name, "mcnn-train (rank %d)", dist_rank());
+        app_name = name;
+    }
+    return dist_finalize(train_main(argc, argv));
+}
+
+static int train_main(int argc, char **argv)
+{
     setvbuf(stdout, NULL, _IOLBF, 0);
     options o;
     arg_spec specs[MAX_SPECS];
@@ -1077,6 +1222,7 @@ int main(int argc, char **argv)
     args_strings_free(&pos);
     if (parsed == ARGS_HELP) return EXIT_DONE;
     if (bad) return EXIT_USAGE;
+    if (dist_rank() > 0) o.quiet = 1; /* rank 0 alone reports */
     if (is_eval) return cmd_eval(&o);
     if (o.resume) return resume(&o, specs);
     char *args = join_argv(argc - first + 1, argv + first - 1);

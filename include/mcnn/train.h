@@ -51,6 +51,15 @@ typedef struct mcnn_train_config {
     double gamma;
     float clip_norm;         /* 0: no clipping                                      */
     int freeze_backbone;     /* linear probe: only the head trains                  */
+    /* Data-parallel training (how a run is spread, not what it trains: not saved).  This
+     * process is rank `rank` of `ranks` (0 for both: alone) and trains on its slice of every
+     * batch, images [rank · batch / ranks, (rank + 1) · batch / ranks); batch must divide.
+     * After the backward of a step's last micro-batch and before clipping, grad_hook averages
+     * the n gradients and *loss (the step's summed micro-batch losses) over the ranks, in
+     * place; lib/ never calls MPI itself (apps/common/distributed.h does). */
+    int rank, ranks;
+    mcnn_status (*grad_hook)(void *ctx, float *grad, size_t n, double *loss);
+    void *grad_hook_ctx;
 } mcnn_train_config;
 
 /* AdamW (lr 1e-3, weight decay 0.05, betas 0.9/0.999, eps 1e-8), batch 128, accum 1, 10 epochs,
@@ -80,6 +89,9 @@ MCNN_API mcnn_status mcnn_trainer_step(mcnn_trainer *t, const float *images,
 /* Of the last optimizer step: the gradient norm before clipping, and the learning rate. */
 MCNN_API float mcnn_trainer_last_grad_norm(const mcnn_trainer *t);
 MCNN_API double mcnn_trainer_last_lr(const mcnn_trainer *t);
+/* The augmentation RNG's four words (a data-parallel run records every rank's). */
+MCNN_API void mcnn_trainer_get_rng(const mcnn_trainer *t, uint64_t state[4]);
+MCNN_API void mcnn_trainer_set_rng(mcnn_trainer *t, const uint64_t state[4]);
 
 /* What the callback sees after each optimizer step. */
 typedef struct mcnn_train_progress {

@@ -38,6 +38,11 @@ static mcnn_status check_config(const mcnn_train_config *c)
                               c->label_smoothing, c->clip_norm, c->warmup_epochs);
     if (c->loss != MCNN_LOSS_CE && c->loss != MCNN_LOSS_BCE)
         return mcnn_set_error(MCNN_ERR_ARG, "train: unknown loss %d", (int)c->loss);
+    if (c->ranks < 0 || c->rank < 0 || (c->ranks > 0 && c->rank >= c->ranks))
+        return mcnn_set_error(MCNN_ERR_ARG, "train: rank %d of %d", c->rank, c->ranks);
+    if (c->ranks > 1 && c->batch % c->ranks)
+        return mcnn_set_error(MCNN_ERR_ARG, "train: a batch of %d does not split over %d ranks "
+                              "(give a batch that %d divides)", c->batch, c->ranks, c->ranks);
     if (c->schedule == MCNN_LR_STEP && !(c->step_epochs > 0))
         return mcnn_set_error(MCNN_ERR_ARG, "train: step schedule every %g epochs", c->step_epochs);
     return MCNN_OK;
@@ -61,6 +66,18 @@ static void make_schedule(mcnn_trainer *t)
     s->gamma = c->gamma;
 }
 
+/* Each rank augments from its own stream; rank 0's is the single-process one. */
+static uint64_t rank_seed(uint64_t seed, int rank)
+{
+    return rank ? seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)rank) : seed;
+}
+
+/* Images per micro-batch on this rank. */
+static int local_batch(const mcnn_train_config *c)
+{
+    return c->ranks > 1 ? c->batch / c->ranks : c->batch;
+}
+
 mcnn_status mcnn_trainer_create(mcnn_trainer **out, mcnn_classifier *model,
                                 const mcnn_train_config *cfg, int train_count)
 {
@@ -79,10 +96,10 @@ mcnn_status mcnn_trainer_create(mcnn_trainer **out, mcnn_classifier *model,
     t->steps_per_epoch = train_count / group;
     t->total_steps = t->steps_per_epoch * cfg->epochs;
     make_schedule(t);
-    mcnn_rng_seed(&t->rng, cfg->seed);
+    mcnn_rng_seed(&t->rng, rank_seed(cfg->seed, cfg->rank));
     mcnn_classifier_freeze_backbone(model, cfg->freeze_backbone);
     mcnn_classifier_set_multilabel(model, cfg->loss == MCNN_LOSS_BCE);
-    const size_t B = (size_t)cfg->batch, K = (size_t)t->K;
+    const size_t B = (size_t)local_batch(cfg), K = (size_t)t->K;
     const size_t S = (size_t)mcnn_classifier_image_size(model);
     const size_t C = (size_t)mcnn_classifier_in_channels(model);
     t->logits = malloc(B * K * sizeof(float));
@@ -132,6 +149,14 @@ int64_t mcnn_trainer_step_count(const mcnn_trainer *t) { return t->opt.step; }
 int64_t mcnn_trainer_steps_per_epoch(const mcnn_trainer *t) { return t->steps_per_epoch; }
 float mcnn_trainer_last_grad_norm(const mcnn_trainer *t) { return t->last_grad_norm; }
 double mcnn_trainer_last_lr(const mcnn_trainer *t) { return t->last_lr; }
+void mcnn_trainer_get_rng(const mcnn_trainer *t, uint64_t state[4])
+{
+    memcpy(state, t->rng.s, sizeof t->rng.s);
+}
+void mcnn_trainer_set_rng(mcnn_trainer *t, const uint64_t state[4])
+{
+    memcpy(t->rng.s, state, sizeof t->rng.s);
+}
 
 mcnn_status mcnn_trainer_set_pos_weight(mcnn_trainer *t, const float *pos_weight)
 {
@@ -176,9 +201,9 @@ mcnn_status mcnn_trainer_step(mcnn_trainer *t, const float *images, const int32_
     const int K = t->K;
     mcnn_params *p = mcnn_classifier_params(t->model);
     *stepped = 0;
-    if (B <= 0 || B > c->batch)
+    if (B <= 0 || B > local_batch(c))
         return mcnn_set_error(MCNN_ERR_ARG, "train step: batch %d (the trainer holds %d)", B,
-                              c->batch);
+                              local_batch(c));
     if ((c->loss == MCNN_LOSS_CE && !labels) || (c->loss == MCNN_LOSS_BCE && !targets))
         return mcnn_set_error(MCNN_ERR_ARG, "train step: %s needs %s", c->loss ? "BCE" : "CE",
                               c->loss ? "targets" : "labels");
@@ -215,6 +240,7 @@ mcnn_status mcnn_trainer_step(mcnn_trainer *t, const float *images, const int32_
     if (++t->micro < c->accum) return MCNN_OK;
 
     t->micro = 0;
+    if (c->grad_hook) MCNN_TRY(c->grad_hook(c->grad_hook_ctx, p->grad, p->total, &t->loss_sum));
     const float norm = c->clip_norm > 0 ? mcnn_clip_grad_norm(p->grad, p->total, c->clip_norm)
                                         : mcnn_clip_grad_norm(p->grad, p->total, INFINITY);
     t->last_grad_norm = norm;
@@ -265,12 +291,13 @@ mcnn_status mcnn_trainer_run_epoch(mcnn_trainer *t, const mcnn_dataset *data,
                               mcnn_classifier_image_size(t->model),
                               mcnn_classifier_image_size(t->model));
     epoch_permutation(t->perm, data->count, c->seed, t->epoch);
-    const int B = c->batch;
+    const int B = local_batch(c), first = c->ranks > 1 ? c->rank * B : 0;
     while (t->epoch_step < t->steps_per_epoch) {
         int stepped = 0;
         float loss;
         for (int a = 0; a < c->accum; a++) {
-            const int *idx = t->perm + (t->epoch_step * c->accum + a) * (int64_t)B;
+            const int *idx =
+                t->perm + (t->epoch_step * c->accum + a) * (int64_t)c->batch + first;
             MCNN_TRY(mcnn_dataset_batch(data, idx, B, tf, 1, &t->rng, t->images, t->labels,
                                         c->loss == MCNN_LOSS_BCE ? t->targets : NULL));
             MCNN_TRY(mcnn_trainer_step(t, t->images, t->labels, t->targets, B, &loss, &stepped));
@@ -281,7 +308,7 @@ mcnn_status mcnn_trainer_run_epoch(mcnn_trainer *t, const mcnn_dataset *data,
                                  .epoch_step = t->epoch_step, .epoch_steps = t->steps_per_epoch,
                                  .loss = t->last_loss, .lr = t->last_lr,
                                  .grad_norm = t->last_grad_norm,
-                                 .images = (int64_t)B * c->accum};
+                                 .images = (int64_t)c->batch * c->accum};
         const int done = t->epoch_step == t->steps_per_epoch;
         if (done) t->epoch++, t->epoch_step = 0;
         if (cb && cb(ctx, &p)) {
