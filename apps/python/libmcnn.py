@@ -517,7 +517,7 @@ class Tokenizer(_Handle):
 
 class Clip(_Handle):
     """A CLIP model (mcnn_clip_load): OpenAI's key names or Hugging Face's.  vocab: the BPE
-    vocabulary file, needed to encode text given as strings.  heads: see mcnn_clip_load_options
+    vocabulary file (or a Tokenizer, which stays the caller's to close), needed for text.  heads: see mcnn_clip_load_options
     (0: from the checkpoint, else width / 64)."""
     _free = "mcnn_clip_free"
 
@@ -531,13 +531,13 @@ class Clip(_Handle):
         self.embed_dim, self.image_size = cfg.embed_dim, cfg.image_size
         self.context_length = cfg.context_length
         self.logit_scale = _c().mcnn_clip_logit_scale(self._handle)  # exp(logit_scale)
-        self.tokenizer = None
-        if vocab is not None:
-            self.tokenizer = vocab if isinstance(vocab, Tokenizer) else Tokenizer(vocab)
+        # a Tokenizer given is the caller's to close; one made from a path is this model's
+        self.tokenizer = vocab if vocab is None or isinstance(vocab, Tokenizer) else Tokenizer(vocab)
+        self._owns_tokenizer = vocab is not None and not isinstance(vocab, Tokenizer)
 
     def close(self):
         super().close()
-        if getattr(self, "tokenizer", None) is not None:
+        if getattr(self, "_owns_tokenizer", False):
             self.tokenizer.close()
 
     def preprocess(self, image):
