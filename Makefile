@@ -136,6 +136,8 @@ $(BUILD)/tests/%: tests/%.c tests/mcnn_test.h $(BUILD)/libmcnn.a
 	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libmcnn.a $(LDLIBS)
 
 $(BUILD)/tests/test_readme $(BUILD)/tests/test_install: tests/readme_example.h
+# The Python binding's test runs apps/python/libmcnn.py on this build's shared library.
+$(BUILD)/tests/test_python: tests/readme_example.h $(BUILD)/libmcnn.so
 # The learner's ViT is tested by including it.
 $(BUILD)/tests/test_tiny_vit: docs/examples/tiny_vit.c
 

@@ -34,7 +34,7 @@ static int readme_block(const char *fence, int n, const char *path)
 }
 
 /* The example program: README's first C block. */
-static int readme_example(const char *path)
+static inline int readme_example(const char *path)
 {
     return readme_block("```c", 0, path);
 }
