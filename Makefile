@@ -138,6 +138,8 @@ $(BUILD)/tests/%: tests/%.c tests/mcnn_test.h $(BUILD)/libmcnn.a
 $(BUILD)/tests/test_readme $(BUILD)/tests/test_install: tests/readme_example.h
 # The Python binding's test runs apps/python/libmcnn.py on this build's shared library.
 $(BUILD)/tests/test_python: tests/readme_example.h $(BUILD)/libmcnn.so
+# The shot-model experiment is tested on a small version by including it.
+$(BUILD)/tests/test_shot_learning: bench/shot_learning.c
 # The learner's ViT is tested by including it.
 $(BUILD)/tests/test_tiny_vit: docs/examples/tiny_vit.c
 

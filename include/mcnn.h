@@ -22,5 +22,6 @@
 #include "mcnn/data.h"
 #include "mcnn/classifier.h"
 #include "mcnn/train.h"
+#include "mcnn/shot_model.h"
 
 #endif
