@@ -582,11 +582,13 @@ static void data_record(char *buf, size_t size, const mcnn_dataset *const sets[3
 static void describe_set(char *out, size_t size, const char *record, const char *name)
 {
     snprintf(out, size, "none");
-    for (const char *line = record; line && *line; line = strchr(line, '\n'), line += !!line) {
+    for (const char *line = record; line && *line;) {
         char set[16], hash[17];
         int count;
         if (sscanf(line, "%15s %d %16s", set, &count, hash) == 3 && strcmp(set, name) == 0)
             snprintf(out, size, "%d samples (fingerprint %s)", count, hash);
+        line = strchr(line, '\n'); /* the next line, or NULL (never NULL + 1) */
+        if (line) line++;
     }
 }
 

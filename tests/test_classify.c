@@ -1313,25 +1313,32 @@ static void test_write_errors(void)
     rc = run("--model %s --no-table --json /dev/full %s", DEMO, img);
     TEST_ASSERT(rc == 1, "--json /dev/full: exit %d, want 1", rc);
     expect_err("--json /dev/full", 2, "/dev/full: write error", "No space left on device");
-    /* a file size limit of 512 bytes (ulimit -f 1; SIGXFSZ ignored, so writes fail with EFBIG)
-     * stands for a full disk: the JSON and weak labels of ten images do not fit */
-    const char *old = "{\"old\": true}\n";
-    write_file(tpath("keep.json"), old, strlen(old));
-    write_file(tpath("keep.txt"), "old\n", 4);
-    rc = run_env("ulimit -f 1; trap '' XFSZ;", "--model %s --no-table --top 10 --json '%s' "
-                 "--weak-labels '%s' --weak-top1 0 weights/samples", DEMO, tpath("keep.json"),
-                 tpath("keep.txt"));
-    TEST_ASSERT(rc == 1, "file size limit: exit %d, want 1", rc);
-    expect_err("file size limit", 3, "keep.json: write error", "File too large",
-               "previous file, if any, is unchanged");
-    char *j = slurp(tpath("keep.json")), *w = slurp(tpath("keep.txt"));
-    TEST_ASSERT(j && !strcmp(j, old), "the previous JSON was replaced: '%.80s'", j ? j : "(gone)");
-    int lines = 0;
-    for (const char *p = w; p && *p; p++) lines += *p == '\n';
-    TEST_ASSERT(w && (!strcmp(w, "old\n") || lines == 10), "weak labels neither old nor whole");
-    free(j), free(w);
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q '\\.tmp\\.'", tmp);
-    TEST_ASSERT(sh(cmd) != 0, "a temporary file was left behind");
+    /* clang's OpenMP runtime (libomp) sizes a shared-memory file at start-up and dies when a
+     * file size limit refuses it, before the app runs: this case needs libgomp (gcc builds) */
+    const char *build_dir = getenv("MCNN_BUILD");
+    if (build_dir && strstr(build_dir, "clang") && !strstr(build_dir, "noomp")) {
+        fprintf(stderr, "  the file-size-limit case is skipped: libomp cannot start under ulimit -f\n");
+    } else {
+        /* a file size limit of 512 bytes (ulimit -f 1; SIGXFSZ ignored, so writes fail with EFBIG)
+         * stands for a full disk: the JSON and weak labels of ten images do not fit */
+        const char *old = "{\"old\": true}\n";
+        write_file(tpath("keep.json"), old, strlen(old));
+        write_file(tpath("keep.txt"), "old\n", 4);
+        rc = run_env("ulimit -f 1; trap '' XFSZ;", "--model %s --no-table --top 10 --json '%s' "
+                     "--weak-labels '%s' --weak-top1 0 weights/samples", DEMO, tpath("keep.json"),
+                     tpath("keep.txt"));
+        TEST_ASSERT(rc == 1, "file size limit: exit %d, want 1", rc);
+        expect_err("file size limit", 3, "keep.json: write error", "File too large",
+                   "previous file, if any, is unchanged");
+        char *j = slurp(tpath("keep.json")), *w = slurp(tpath("keep.txt"));
+        TEST_ASSERT(j && !strcmp(j, old), "the previous JSON was replaced: '%.80s'", j ? j : "(gone)");
+        int lines = 0;
+        for (const char *p = w; p && *p; p++) lines += *p == '\n';
+        TEST_ASSERT(w && (!strcmp(w, "old\n") || lines == 10), "weak labels neither old nor whole");
+        free(j), free(w);
+        snprintf(cmd, sizeof cmd, "ls '%s' | grep -q '\\.tmp\\.'", tmp);
+        TEST_ASSERT(sh(cmd) != 0, "a temporary file was left behind");
+    }
     /* --embeddings into a folder that does not exist fails before the work, not after it */
     rc = run("--model %s --embeddings '%s' %s", DEMO, tpath("no_dir/e.safetensors"), img);
     TEST_ASSERT(rc == 1, "exit %d", rc);

@@ -132,6 +132,7 @@ _PROTOTYPES = {
     "mcnn_vit_features": (_fptr, [_p]),
     "mcnn_tokenizer_load": (_S, [ctypes.POINTER(_p), ctypes.c_char_p]),
     "mcnn_tokenizer_free": (None, [_p]),
+    "mcnn_free": (None, [_p]),
     "mcnn_tokenizer_vocab_size": (_int, [_p]),
     "mcnn_tokenizer_encode": (_S, [_p, ctypes.c_char_p, _iptr, _int, ctypes.POINTER(_int)]),
     "mcnn_tokenizer_tokenize": (_S, [_p, ctypes.c_char_p, _iptr, _int, _int,
@@ -512,7 +513,7 @@ class Tokenizer(_Handle):
         try:
             return ctypes.string_at(text.value).decode("utf-8")
         finally:
-            _libc.free(text)
+            _c().mcnn_free(text)  # the library's free: the same allocator as its malloc
 
 
 class Clip(_Handle):
