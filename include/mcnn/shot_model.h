@@ -81,8 +81,8 @@ typedef struct mcnn_shot_trainer {
 } mcnn_shot_trainer;
 
 /* AdamW over the model's parameters with weight decay on its weight matrices only, a STEP
- * schedule (gamma 0.5, step_size 15 · 1000 steps: set it in steps per epoch · 15) and no
- * clipping.  Change the fields after; free with mcnn_shot_trainer_free. */
+ * schedule (gamma 0.5 every step_size = 15000 steps: MovieCLIP halves every 15 epochs, so set
+ * step_size to 15 × your steps per epoch) and no clipping.  Change the fields after; free with mcnn_shot_trainer_free. */
 MCNN_API mcnn_status mcnn_shot_trainer_init(mcnn_shot_trainer *t, mcnn_shot_model *m);
 MCNN_API void mcnn_shot_trainer_free(mcnn_shot_trainer *t);
 

@@ -87,25 +87,19 @@ static mcnn_status config_check(mcnn_shot_config *c, int max_batch)
     return MCNN_OK;
 }
 
-static mcnn_status kind_add(mcnn_shot_model *m)
+static const shot_kind_ops *kind_ops(const mcnn_shot_model *m)
 {
-    switch (m->cfg.kind) {
-    case MCNN_SHOT_MEAN: return shot_mean_add(m);
-    case MCNN_SHOT_LSTM: return shot_lstm_add(m);
-    default: return shot_tf_add(m);
-    }
+    static const shot_kind_ops *const ops[3] = {&shot_mean_ops, &shot_lstm_ops, &shot_tf_ops};
+    return ops[m->cfg.kind];
 }
 
-static mcnn_status kind_plan(mcnn_shot_model *m, mcnn_carver *c)
+/* The training step's logits and their gradient, then the kind's activations. */
+static mcnn_status plan(mcnn_shot_model *m, mcnn_carver *c)
 {
     const size_t BN = (size_t)m->max_batch * m->cfg.num_classes;
     m->logits = mcnn_carve(c, BN);
     m->dlogits = mcnn_carve(c, BN);
-    switch (m->cfg.kind) {
-    case MCNN_SHOT_MEAN: shot_mean_plan(m, c); return MCNN_OK;
-    case MCNN_SHOT_LSTM: shot_lstm_plan(m, c); return MCNN_OK;
-    default: return shot_tf_plan(m, c);
-    }
+    return kind_ops(m)->plan(m, c);
 }
 
 /* Everything but the values: the table, the activations, the input copy. */
@@ -118,10 +112,10 @@ mcnn_status shot_model_build(mcnn_shot_model **out, const mcnn_shot_config *cfg,
     if (!m) return mcnn_set_error(MCNN_ERR_NOMEM, "shot model: out of memory");
     m->cfg = c;
     m->max_batch = max_batch;
-    mcnn_status s = kind_add(m);
+    mcnn_status s = kind_ops(m)->add(m);
     if (s == MCNN_OK) s = mcnn_params_alloc(&m->params, 1);
     mcnn_carver count = {NULL, 0};
-    if (s == MCNN_OK) s = kind_plan(m, &count);
+    if (s == MCNN_OK) s = plan(m, &count);
     const size_t x_floats = (size_t)max_batch * c.K * c.D;
     if (s == MCNN_OK) {
         m->acts = malloc(sizeof(float) * (count.used + 1));
@@ -133,7 +127,7 @@ mcnn_status shot_model_build(mcnn_shot_model **out, const mcnn_shot_config *cfg,
     }
     if (s == MCNN_OK) {
         mcnn_carver point = {m->acts, 0};
-        s = kind_plan(m, &point);
+        s = plan(m, &point);
     }
     if (s != MCNN_OK) {
         mcnn_shot_model_free(m);
@@ -151,11 +145,7 @@ mcnn_status mcnn_shot_model_create(mcnn_shot_model **out, const mcnn_shot_config
     mcnn_shot_model *m = *out;
     mcnn_rng r;
     mcnn_rng_seed(&r, m->cfg.seed);
-    switch (m->cfg.kind) {
-    case MCNN_SHOT_MEAN: shot_mean_init(m, &r); break;
-    case MCNN_SHOT_LSTM: shot_lstm_init(m, &r); break;
-    default: shot_tf_init(m, &r); break;
-    }
+    kind_ops(m)->init(m, &r);
     return MCNN_OK;
 }
 
@@ -195,11 +185,7 @@ mcnn_status mcnn_shot_model_forward(mcnn_shot_model *m, float *logits, const flo
         memcpy(m->x + o, x + o, sizeof(float) * valid);
         memset(m->x + o + valid, 0, sizeof(float) * ((size_t)K * D - valid));
     }
-    switch (m->cfg.kind) {
-    case MCNN_SHOT_MEAN: shot_mean_forward(m, logits); break;
-    case MCNN_SHOT_LSTM: shot_lstm_forward(m, logits); break;
-    default: shot_tf_forward(m, logits); break;
-    }
+    kind_ops(m)->forward(m, logits);
     return MCNN_OK;
 }
 
@@ -207,11 +193,7 @@ mcnn_status mcnn_shot_model_backward(mcnn_shot_model *m, const float *dlogits)
 {
     if (!m || !dlogits) return mcnn_set_error(MCNN_ERR_ARG, "shot model backward: NULL argument");
     if (m->B == 0) return mcnn_set_error(MCNN_ERR_ARG, "shot model backward: no forward before it");
-    switch (m->cfg.kind) {
-    case MCNN_SHOT_MEAN: shot_mean_backward(m, dlogits); break;
-    case MCNN_SHOT_LSTM: shot_lstm_backward(m, dlogits); break;
-    default: shot_tf_backward(m, dlogits); break;
-    }
+    kind_ops(m)->backward(m, dlogits);
     return MCNN_OK;
 }
 

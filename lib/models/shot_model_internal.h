@@ -1,7 +1,6 @@
 /* The shot model's layout, shared by its files: shot_model.c (API, training, checkpoints) and
- * one file per kind (shot_model_mean.c, shot_model_lstm.c, shot_model_transformer.c), each with
- * the same five functions: add its parameter rows, initialise them, size-then-point its
- * activations, forward, backward. */
+ * one file per kind (shot_model_mean.c, shot_model_lstm.c, shot_model_transformer.c), each
+ * exporting a shot_kind_ops table. */
 #ifndef MCNN_SHOT_MODEL_INTERNAL_H
 #define MCNN_SHOT_MODEL_INTERNAL_H
 
@@ -36,23 +35,18 @@ mcnn_status shot_add(mcnn_shot_model *m, const char *name, int decay, int ndim, 
 mcnn_status shot_add_linear(mcnn_shot_model *m, const char *name, int in, int out);
 void shot_init_linear(mcnn_shot_model *m, mcnn_rng *r, const char *name, int in);
 
-mcnn_status shot_mean_add(mcnn_shot_model *m);
-void shot_mean_init(mcnn_shot_model *m, mcnn_rng *r);
-void shot_mean_plan(mcnn_shot_model *m, mcnn_carver *c);
-void shot_mean_forward(mcnn_shot_model *m, float *logits);
-void shot_mean_backward(mcnn_shot_model *m, const float *dlogits);
+/* What a kind provides: its parameter rows, their initial values, its activations (sized with
+ * a counting carver, then pointed), its forward on m->x and its backward. */
+typedef struct shot_kind_ops {
+    mcnn_status (*add)(mcnn_shot_model *m);
+    void (*init)(mcnn_shot_model *m, mcnn_rng *r);
+    mcnn_status (*plan)(mcnn_shot_model *m, mcnn_carver *c);
+    void (*forward)(mcnn_shot_model *m, float *logits);
+    void (*backward)(mcnn_shot_model *m, const float *dlogits);
+} shot_kind_ops;
 
-mcnn_status shot_lstm_add(mcnn_shot_model *m);
-void shot_lstm_init(mcnn_shot_model *m, mcnn_rng *r);
-void shot_lstm_plan(mcnn_shot_model *m, mcnn_carver *c);
-void shot_lstm_forward(mcnn_shot_model *m, float *logits);
-void shot_lstm_backward(mcnn_shot_model *m, const float *dlogits);
-
-mcnn_status shot_tf_add(mcnn_shot_model *m);
-void shot_tf_init(mcnn_shot_model *m, mcnn_rng *r);
-mcnn_status shot_tf_plan(mcnn_shot_model *m, mcnn_carver *c);
-void shot_tf_forward(mcnn_shot_model *m, float *logits);
-void shot_tf_backward(mcnn_shot_model *m, const float *dlogits);
+extern const shot_kind_ops shot_mean_ops, shot_lstm_ops, shot_tf_ops;
+/* The transformer's pointer arrays (NULL-safe). */
 void shot_tf_free(mcnn_shot_model *m);
 
 #endif

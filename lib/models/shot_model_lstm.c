@@ -18,7 +18,7 @@ static float *lstm_tensor(const mcnn_shot_model *m, int l, int r, int grad)
     return grad ? mcnn_params_grad(&m->params, name) : mcnn_params_data(&m->params, name);
 }
 
-mcnn_status shot_lstm_add(mcnn_shot_model *m)
+static mcnn_status shot_lstm_add(mcnn_shot_model *m)
 {
     const mcnn_shot_config *c = &m->cfg;
     const int L = c->layers, H = c->hidden;
@@ -42,7 +42,7 @@ mcnn_status shot_lstm_add(mcnn_shot_model *m)
     return shot_add_linear(m, "head", H, c->num_classes);
 }
 
-void shot_lstm_init(mcnn_shot_model *m, mcnn_rng *r)
+static void shot_lstm_init(mcnn_shot_model *m, mcnn_rng *r)
 {
     /* torch.nn.LSTM: every tensor uniform(±1/sqrt(hidden)) */
     const float bound = 1.0f / sqrtf((float)m->cfg.hidden);
@@ -55,7 +55,7 @@ void shot_lstm_init(mcnn_shot_model *m, mcnn_rng *r)
     shot_init_linear(m, r, "head", m->cfg.hidden);
 }
 
-void shot_lstm_plan(mcnn_shot_model *m, mcnn_carver *c)
+static mcnn_status shot_lstm_plan(mcnn_shot_model *m, mcnn_carver *c)
 {
     const size_t B = m->max_batch, K = m->cfg.K, H = m->cfg.hidden;
     for (int l = 0; l < m->cfg.layers; l++) {
@@ -68,9 +68,10 @@ void shot_lstm_plan(mcnn_shot_model *m, mcnn_carver *c)
     m->dy[0] = mcnn_carve(c, B * K * H);
     m->dy[1] = mcnn_carve(c, B * K * H);
     m->scratch = mcnn_carve(c, mcnn_lstm_backward_scratch((int)B, (int)K, (int)H));
+    return MCNN_OK;
 }
 
-void shot_lstm_forward(mcnn_shot_model *m, float *logits)
+static void shot_lstm_forward(mcnn_shot_model *m, float *logits)
 {
     const int B = m->B, K = m->cfg.K, H = m->cfg.hidden, L = m->cfg.layers;
     for (int l = 0; l < L; l++)
@@ -85,7 +86,7 @@ void shot_lstm_forward(mcnn_shot_model *m, float *logits)
 /* Backpropagation through time, top layer first: the head's gradient enters the top layer as
  * dh_n (its last valid state only); each layer hands the one below dy, the gradient of its
  * whole output sequence. */
-void shot_lstm_backward(mcnn_shot_model *m, const float *dlogits)
+static void shot_lstm_backward(mcnn_shot_model *m, const float *dlogits)
 {
     const int B = m->B, K = m->cfg.K, H = m->cfg.hidden, L = m->cfg.layers;
     const size_t BKH = (size_t)B * K * H;
@@ -105,3 +106,6 @@ void shot_lstm_backward(mcnn_shot_model *m, const float *dlogits)
                            l ? H : m->cfg.D, H);
     }
 }
+
+const shot_kind_ops shot_lstm_ops = {shot_lstm_add, shot_lstm_init, shot_lstm_plan,
+                                     shot_lstm_forward, shot_lstm_backward};

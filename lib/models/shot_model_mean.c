@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-mcnn_status shot_mean_add(mcnn_shot_model *m)
+static mcnn_status shot_mean_add(mcnn_shot_model *m)
 {
     const mcnn_shot_config *c = &m->cfg;
     if (c->hidden == 0) return shot_add_linear(m, "head", c->D, c->num_classes);
@@ -12,22 +12,23 @@ mcnn_status shot_mean_add(mcnn_shot_model *m)
     return shot_add_linear(m, "head", c->hidden, c->num_classes);
 }
 
-void shot_mean_init(mcnn_shot_model *m, mcnn_rng *r)
+static void shot_mean_init(mcnn_shot_model *m, mcnn_rng *r)
 {
     const mcnn_shot_config *c = &m->cfg;
     if (c->hidden) shot_init_linear(m, r, "fc1", c->D);
     shot_init_linear(m, r, "head", c->hidden ? c->hidden : c->D);
 }
 
-void shot_mean_plan(mcnn_shot_model *m, mcnn_carver *c)
+static mcnn_status shot_mean_plan(mcnn_shot_model *m, mcnn_carver *c)
 {
     const size_t B = m->max_batch;
     m->pooled = mcnn_carve(c, B * m->cfg.D);
     m->hid = mcnn_carve(c, B * (m->cfg.hidden + 1));
     m->dhid = mcnn_carve(c, 2 * B * (m->cfg.hidden + 1)); /* after, before the ReLU */
+    return MCNN_OK;
 }
 
-void shot_mean_forward(mcnn_shot_model *m, float *logits)
+static void shot_mean_forward(mcnn_shot_model *m, float *logits)
 {
     const int B = m->B, K = m->cfg.K, D = m->cfg.D, H = m->cfg.hidden, NC = m->cfg.num_classes;
     for (int b = 0; b < B; b++) {
@@ -53,7 +54,7 @@ void shot_mean_forward(mcnn_shot_model *m, float *logits)
                         mcnn_params_data(P, "head.bias"), B, H, NC);
 }
 
-void shot_mean_backward(mcnn_shot_model *m, const float *dlogits)
+static void shot_mean_backward(mcnn_shot_model *m, const float *dlogits)
 {
     const int B = m->B, D = m->cfg.D, H = m->cfg.hidden, NC = m->cfg.num_classes;
     const mcnn_params *P = &m->params;
@@ -70,3 +71,6 @@ void shot_mean_backward(mcnn_shot_model *m, const float *dlogits)
     mcnn_linear_backward(NULL, mcnn_params_grad(P, "fc1.weight"), mcnn_params_grad(P, "fc1.bias"),
                          dpre, m->pooled, NULL, B, D, H);
 }
+
+const shot_kind_ops shot_mean_ops = {shot_mean_add, shot_mean_init, shot_mean_plan,
+                                     shot_mean_forward, shot_mean_backward};

@@ -43,7 +43,7 @@ static void tf_block_views(const mcnn_shot_model *m, int l, block_params *p, blo
     *p = mcnn_block_params_view(&gv);
 }
 
-mcnn_status shot_tf_add(mcnn_shot_model *m)
+static mcnn_status shot_tf_add(mcnn_shot_model *m)
 {
     const mcnn_shot_config *c = &m->cfg;
     const int C = c->hidden;
@@ -70,7 +70,7 @@ static void fill(float *p, size_t n, float v)
     for (size_t i = 0; i < n; i++) p[i] = v;
 }
 
-void shot_tf_init(mcnn_shot_model *m, mcnn_rng *r)
+static void shot_tf_init(mcnn_shot_model *m, mcnn_rng *r)
 {
     const int C = m->cfg.hidden;
     mcnn_params *P = &m->params;
@@ -95,7 +95,7 @@ void shot_tf_init(mcnn_shot_model *m, mcnn_rng *r)
 
 /* Per layer: the block's input stream res[l] (B, T, C) and its activations, carved for the
  * whole batch; one more block_acts, for one shot, holds the gradients during the backward. */
-mcnn_status shot_tf_plan(mcnn_shot_model *m, mcnn_carver *c)
+static mcnn_status shot_tf_plan(mcnn_shot_model *m, mcnn_carver *c)
 {
     const int L = m->cfg.layers, T = m->cfg.K + 1;
     const size_t B = m->max_batch, C = m->cfg.hidden, BTC = B * T * C;
@@ -140,7 +140,7 @@ static int pack_frames(const mcnn_shot_model *m)
     return n;
 }
 
-void shot_tf_forward(mcnn_shot_model *m, float *logits)
+static void shot_tf_forward(mcnn_shot_model *m, float *logits)
 {
     const int B = m->B, K = m->cfg.K, T = K + 1, C = m->cfg.hidden, L = m->cfg.layers;
     const mcnn_params *P = &m->params;
@@ -177,7 +177,7 @@ void shot_tf_forward(mcnn_shot_model *m, float *logits)
                         mcnn_params_data(P, "head.bias"), B, C, m->cfg.num_classes);
 }
 
-void shot_tf_backward(mcnn_shot_model *m, const float *dlogits)
+static void shot_tf_backward(mcnn_shot_model *m, const float *dlogits)
 {
     const int B = m->B, K = m->cfg.K, T = K + 1, C = m->cfg.hidden, L = m->cfg.layers;
     const mcnn_params *P = &m->params;
@@ -225,3 +225,6 @@ void shot_tf_backward(mcnn_shot_model *m, const float *dlogits)
     mcnn_linear_backward(NULL, mcnn_params_grad(P, "proj.weight"), mcnn_params_grad(P, "proj.bias"),
                          m->dproj, m->frames, NULL, n, m->cfg.D, C);
 }
+
+const shot_kind_ops shot_tf_ops = {shot_tf_add, shot_tf_init, shot_tf_plan, shot_tf_forward,
+                                   shot_tf_backward};
