@@ -286,6 +286,10 @@ static void test_bad_launches(void)
 static void test_fashion_mnist_two_ranks(void)
 {
     NEED_MPI();
+    if (!getenv("MCNN_TEST_LONG")) { /* two trainings of 100 s on two cores: CI runs it */
+        TEST_SKIP("long (about 100 s): set MCNN_TEST_LONG=1 to run it");
+        return;
+    }
     const char *dir = getenv("MCNN_FASHION_MNIST");
     dir = dir ? dir : "/usr/share/datasets/fashion-mnist";
     char probe[1024];
