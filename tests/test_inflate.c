@@ -3,32 +3,12 @@
  * rejects), plus truncation, bit flips and the real CLIP vocabulary. */
 #define _POSIX_C_SOURCE 200809L
 #include "mcnn_test.h"
+#include "test_util.h"
 
 #include <stdint.h>
 #include <unistd.h>
 
 #define DIR "tests/data/images/"
-
-/* Read a file with plain stdio (independent of the library's reader). */
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        TEST_ASSERT(0, "cannot open %s", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *p = malloc(cap);
-    for (;;) {
-        if (len == cap) p = realloc(p, cap *= 2);
-        size_t got = fread(p + len, 1, cap - len, f);
-        if (!got) break;
-        len += got;
-    }
-    fclose(f);
-    *n = len;
-    return p;
-}
 
 static void spit(const char *path, const unsigned char *p, size_t n)
 {
@@ -56,7 +36,7 @@ static int error_names(const char *name)
 static void expect_file_equals(const unsigned char *got, size_t n, const char *want_path)
 {
     size_t wn = 0;
-    unsigned char *want = slurp(want_path, &wn);
+    unsigned char *want = test_read_file(want_path, &wn);
     if (!want) return;
     TEST_ASSERT(n == wn, "%s: %zu bytes, want %zu", want_path, n, wn);
     if (n == wn) TEST_ASSERT(memcmp(got, want, n) == 0, "content differs from %s", want_path);
@@ -123,7 +103,7 @@ static mcnn_status gunzip_variant(const unsigned char *p, size_t n, size_t *out_
 static void test_gzip_corrupt(void)
 {
     size_t n, on;
-    unsigned char *gz = slurp(DIR "sample_l6.gz", &n);
+    unsigned char *gz = test_read_file(DIR "sample_l6.gz", &n);
     unsigned char *fl = NULL;
     size_t fn;
     if (!gz) return;
@@ -154,7 +134,7 @@ static void test_gzip_corrupt(void)
     TEST_OK(gunzip_variant(buf, n, &on, 1)); /* restored: fine again */
 
     /* the header CRC of flags.gz sits after 10 + 2 + 9 (FEXTRA) + 11 (FNAME) + 12 (FCOMMENT) */
-    fl = slurp(DIR "flags.gz", &fn);
+    fl = test_read_file(DIR "flags.gz", &fn);
     if (fl) {
         TEST_OK(gunzip_variant(fl, fn, &on, 1));
         fl[44] ^= 0x10;
@@ -188,7 +168,7 @@ static void test_zlib_and_raw(void)
                  {DIR "skewed.deflate", DIR "skewed.bin", 0}};
     for (int i = 0; i < 5; i++) {
         size_t n, on = 0;
-        unsigned char *in = slurp(cases[i].file, &n), *out = NULL;
+        unsigned char *in = test_read_file(cases[i].file, &n), *out = NULL;
         if (!in) continue;
         if (cases[i].zlib)
             TEST_OK(mcnn_zlib_decompress(&out, &on, in, n, cases[i].file));
@@ -229,7 +209,7 @@ static void test_zlib_and_raw(void)
 static void test_bad_streams(void)
 {
     size_t n;
-    unsigned char *blob = slurp(DIR "bad_deflate.bin", &n);
+    unsigned char *blob = test_read_file(DIR "bad_deflate.bin", &n);
     if (!blob) return;
     uint32_t count = blob[0] | blob[1] << 8 | blob[2] << 16 | (uint32_t)blob[3] << 24;
     size_t pos = 4;
@@ -261,7 +241,7 @@ static void test_bad_streams(void)
 static void test_truncation_and_flips(void)
 {
     size_t n, plain_n;
-    unsigned char *z = slurp(DIR "sample.zlib", &n), *plain = slurp(DIR "sample.bin", &plain_n);
+    unsigned char *z = test_read_file(DIR "sample.zlib", &n), *plain = test_read_file(DIR "sample.bin", &plain_n);
     if (!z || !plain) return;
     int accepted = 0;
     for (size_t cut = 0; cut < n; cut += (cut < 64 || cut > n - 64) ? 1 : 5) {

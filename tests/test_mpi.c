@@ -12,6 +12,7 @@
  * Skips, saying why, when mpirun or the MPI build is absent.  The data is made here. */
 #define _XOPEN_SOURCE 700
 #include "mcnn_test.h"
+#include "test_util.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -52,25 +53,14 @@ __attribute__((format(printf, 1, 2)))
 #endif
 static int sh(const char *fmt, ...)
 {
-    char line[8192], cmd[16384];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    const int rc = test_vshell(tmp, out_path, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s >'%s' 2>&1", tmp, line, out_path);
-    const int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return rc;
 }
 
-static const char *output(void)
-{
-    static char buf[65536];
-    FILE *f = fopen(out_path, "rb");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = 0;
-    return buf;
-}
+static const char *output(void) { return test_shell_output(out_path); }
 
 static int said(const char *words) { return strstr(output(), words) != NULL; }
 

@@ -6,31 +6,12 @@
  * CRCs, and random byte flips (with and without fixing up the CRCs, so that the damage reaches
  * the inflater and the filters).  Run under SANITIZE=1 as well. */
 #include "mcnn_test.h"
+#include "test_util.h"
 
 #include <stdint.h>
 
 #define DIR "tests/data/images/"
 #define GOLDEN DIR "golden.safetensors"
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        TEST_ASSERT(0, "cannot open %s", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *p = malloc(cap);
-    for (;;) {
-        if (len == cap) p = realloc(p, cap *= 2);
-        size_t got = fread(p + len, 1, cap - len, f);
-        if (!got) break;
-        len += got;
-    }
-    fclose(f);
-    *n = len;
-    return p;
-}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -73,7 +54,7 @@ static void test_png_goldens(void)
         if (img.pixels) expect_golden(st, t, &img);
         /* the same bytes through the PNG decoder directly */
         size_t n;
-        unsigned char *data = slurp(path, &n);
+        unsigned char *data = test_read_file(path, &n);
         mcnn_image img2;
         TEST_OK(mcnn_png_decode(&img2, data, n, t->name));
         TEST_ASSERT(img2.pixels && img.pixels &&
@@ -117,7 +98,7 @@ typedef void (*blob_fn)(const char *name, const unsigned char *data, size_t size
 static int each_in_blob(const char *path, blob_fn fn)
 {
     size_t n;
-    unsigned char *blob = slurp(path, &n);
+    unsigned char *blob = test_read_file(path, &n);
     if (!blob) return 0;
     uint32_t count = blob[0] | blob[1] << 8 | blob[2] << 16 | (uint32_t)blob[3] << 24;
     size_t pos = 4;
@@ -172,7 +153,7 @@ static void test_png_truncated_and_crc(void)
     const char *files[] = {DIR "c6_d16_i_9x1.png", DIR "c3_d2_i_5x3.png", DIR "pil_rgb_48x64.png"};
     for (int f = 0; f < 3; f++) {
         size_t n;
-        unsigned char *d = slurp(files[f], &n);
+        unsigned char *d = test_read_file(files[f], &n);
         if (!d) continue;
         int accepted = 0, unnamed = 0;
         for (size_t cut = 0; cut < n; cut += n > 2000 && cut > 100 && cut < n - 100 ? 37 : 1) {
@@ -232,7 +213,7 @@ static void test_png_fuzz(void)
     int decoded = 0, total = 0;
     for (int f = 0; f < 4; f++) {
         size_t n;
-        unsigned char *orig = slurp(files[f], &n);
+        unsigned char *orig = test_read_file(files[f], &n);
         if (!orig) continue;
         /* the CRC the test computes agrees with the file's (so fix_crcs is a no-op on it) */
         unsigned char *d = malloc(n);
@@ -297,7 +278,7 @@ static void test_image_dispatch(void)
         }
         fclose(f);
         size_t n;
-        unsigned char *d = slurp(files[i].path, &n);
+        unsigned char *d = test_read_file(files[i].path, &n);
         mcnn_image a, b;
         TEST_OK(mcnn_image_load(&a, files[i].path));
         TEST_OK(files[i].decode(&b, d, n, files[i].path));

@@ -2,32 +2,13 @@
  * headers and rasters, and the P6/P5 writer checked byte for byte against the netpbm format. */
 #define _POSIX_C_SOURCE 200809L
 #include "mcnn_test.h"
+#include "test_util.h"
 
 #include <stdint.h>
 #include <unistd.h>
 
 #define DIR "tests/data/images/"
 #define GOLDEN DIR "golden.safetensors"
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        TEST_ASSERT(0, "cannot open %s", path);
-        return NULL;
-    }
-    size_t cap = 1 << 12, len = 0;
-    unsigned char *p = malloc(cap);
-    for (;;) {
-        if (len == cap) p = realloc(p, cap *= 2);
-        size_t got = fread(p + len, 1, cap - len, f);
-        if (!got) break;
-        len += got;
-    }
-    fclose(f);
-    *n = len;
-    return p;
-}
 
 static int is_pnm(const char *s)
 {
@@ -72,7 +53,7 @@ static void test_ppm_goldens(void)
 static void test_ppm_bad(void)
 {
     size_t n;
-    unsigned char *blob = slurp(DIR "bad_ppm.bin", &n);
+    unsigned char *blob = test_read_file(DIR "bad_ppm.bin", &n);
     if (!blob) return;
     uint32_t count = blob[0] | blob[1] << 8 | blob[2] << 16 | (uint32_t)blob[3] << 24;
     size_t pos = 4;
@@ -103,7 +84,7 @@ static void test_ppm_truncated(void)
     const char *files[] = {DIR "p6_255_17x13.ppm", DIR "p5_65535_3x5.pgm", DIR "p6_1023_5x3.ppm"};
     for (int f = 0; f < 3; f++) {
         size_t n;
-        unsigned char *d = slurp(files[f], &n);
+        unsigned char *d = test_read_file(files[f], &n);
         if (!d) continue;
         int accepted = 0;
         for (size_t cut = 0; cut < n; cut++) {
@@ -135,7 +116,7 @@ static void test_ppm_write(void)
     snprintf(path, sizeof path, "%s/mcnn_test_ppm_%ld.ppm", dir && *dir ? dir : "/tmp", (long)getpid());
     TEST_OK(mcnn_ppm_write(path, &img));
     size_t n;
-    unsigned char *d = slurp(path, &n);
+    unsigned char *d = test_read_file(path, &n);
     const char *head = "P6\n5 3\n255\n";
     size_t hn = strlen(head);
     TEST_ASSERT(d && n == hn + 45 && memcmp(d, head, hn) == 0 && memcmp(d + hn, img.pixels, 45) == 0,
@@ -151,7 +132,7 @@ static void test_ppm_write(void)
 
     TEST_OK(mcnn_image_load(&img, DIR "p5_15_4x4.pgm"));
     TEST_OK(mcnn_ppm_write(path, &img));
-    d = slurp(path, &n);
+    d = test_read_file(path, &n);
     head = "P5\n4 4\n255\n";
     hn = strlen(head);
     TEST_ASSERT(d && n == hn + 16 && memcmp(d, head, hn) == 0 && memcmp(d + hn, img.pixels, 16) == 0,

@@ -7,6 +7,7 @@
  * leak on an error path turns its exit status into 23 and fails the row. */
 #define _XOPEN_SOURCE 700
 #include "mcnn_test.h"
+#include "test_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,26 +46,16 @@ __attribute__((format(printf, 2, 3)))
 #endif
 static int run_in(const char *dir, const char *fmt, ...)
 {
-    char args[8192], cmd[16384];
+    char args[8192];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>&1", dir, app, args, out_path);
-    const int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return test_shell_in(dir, out_path, "'%s' %s", app, args);
 }
 
 /* What the last run printed (static buffer). */
-static const char *output(void)
-{
-    static char buf[16384];
-    FILE *f = fopen(out_path, "rb");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = 0;
-    return buf;
-}
+static const char *output(void) { return test_shell_output(out_path); }
 
 static int said(const char *words) { return strstr(output(), words) != NULL; }
 

@@ -1,0 +1,69 @@
+/* Helpers several tests share, written with plain libc so that they never depend on the code
+ * under test: read a whole file, run a shell command with its output captured, and look at
+ * what it printed.  Include after mcnn_test.h (which gives TEST_ASSERT). */
+#ifndef MCNN_TEST_UTIL_H
+#define MCNN_TEST_UTIL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* The whole of PATH, read with stdio (malloc'd; NULL and a failed assertion when unreadable). */
+static inline unsigned char *test_read_file(const char *path, size_t *n)
+{
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        TEST_ASSERT(0, "cannot open %s", path);
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *p = malloc(cap);
+    for (;;) {
+        if (len == cap) p = realloc(p, cap *= 2);
+        size_t got = fread(p + len, 1, cap - len, f);
+        if (!got) break;
+        len += got;
+    }
+    fclose(f);
+    *n = len;
+    return p;
+}
+
+/* Run "cd DIR && COMMAND" with stdout and stderr into OUT; the exit status, or 128 + the
+ * signal when the command was killed. */
+static inline int test_vshell(const char *dir, const char *out, const char *fmt, va_list ap)
+{
+    char line[16384], cmd[20480];
+    vsnprintf(line, sizeof line, fmt, ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s >'%s' 2>&1", dir, line, out);
+    const int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline int test_shell_in(const char *dir, const char *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const int rc = test_vshell(dir, out, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* What the last command printed into OUT (a static buffer, the first 64 KiB). */
+static inline const char *test_shell_output(const char *out)
+{
+    static char buf[65536];
+    FILE *f = fopen(out, "rb");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+#endif
