@@ -8,6 +8,7 @@
  * published parameter count.  MCNN_TEST_FULL=1 adds a full-size ResNet-50. */
 #define _POSIX_C_SOURCE 200809L
 #include "mcnn_test.h"
+#include "loss_golden.h"
 #include "nn/bottleneck_block.h"
 
 #include <unistd.h>
@@ -193,27 +194,10 @@ static void check_step(mcnn_safetensors *g, const char *prefix, loss_kind loss_k
     mcnn_resnet *m = load_golden(g, NULL, NULL);
     if (!m) return;
     float *images = test_golden(g, "images", NULL);
-    float logits[8 * 8], dlogits[8 * 8] = {0}, probs[8 * 8];
+    float logits[8 * 8], dlogits[8 * 8] = {0};
     TEST_OK(mcnn_resnet_forward(m, logits, images, n, H, W, mode));
     char key[160];
-    float loss = 0;
-    if (loss_kind == LOSS_BCE) {
-        float *targets = test_golden(g, "multi_targets", NULL);
-        float *pos_weight = test_golden(g, "pos_weight", NULL);
-        loss = mcnn_bce_logits_forward(logits, targets, pos_weight, n, classes);
-        mcnn_bce_logits_backward(dlogits, logits, targets, pos_weight, n, classes, 1.0f);
-        free(targets);
-        free(pos_weight);
-    } else {
-        int32_t *targets = test_golden_i32(g, "targets", NULL);
-        loss = mcnn_cross_entropy_forward(probs, logits, targets, n, classes, 0.0f);
-        mcnn_cross_entropy_backward(dlogits, probs, targets, n, classes, 0.0f, 1.0f);
-        free(targets);
-    }
-    snprintf(key, sizeof key, "%sloss", prefix);
-    float *want_loss = test_golden(g, key, NULL);
-    if (want_loss) TEST_CLOSE(key, loss, want_loss[0], 1e-5, 0);
-    free(want_loss);
+    test_loss_golden(g, prefix, loss_kind == LOSS_BCE, logits, dlogits, n, classes);
 
     mcnn_params *p = mcnn_resnet_params(m);
     mcnn_params_zero_grad(p);

@@ -4,6 +4,7 @@
  * pos_weight, one AdamW step, eval mode, positional-embedding resampling, and bad checkpoints. */
 #define _POSIX_C_SOURCE 200809L
 #include "mcnn_test.h"
+#include "loss_golden.h"
 
 #include <unistd.h>
 
@@ -111,27 +112,10 @@ static void check_step(const char *prefix, int bce)
     remove(path);
     if (!m) return;
     float *images = test_golden(golden, "images", NULL);
-    float logits[B * K], dlogits[B * K] = {0}, probs[B * K];
+    float logits[B * K], dlogits[B * K] = {0};
     TEST_OK(mcnn_vit_forward(m, logits, images, B, 1));
     char key[160];
-    float loss;
-    if (bce) {
-        float *targets = test_golden(golden, "multi_targets", NULL);
-        float *pos_weight = test_golden(golden, "pos_weight", NULL);
-        loss = mcnn_bce_logits_forward(logits, targets, pos_weight, B, K);
-        mcnn_bce_logits_backward(dlogits, logits, targets, pos_weight, B, K, 1.0f);
-        free(targets);
-        free(pos_weight);
-    } else {
-        int32_t *targets = test_golden_i32(golden, "targets", NULL);
-        loss = mcnn_cross_entropy_forward(probs, logits, targets, B, K, 0.0f);
-        mcnn_cross_entropy_backward(dlogits, probs, targets, B, K, 0.0f, 1.0f);
-        free(targets);
-    }
-    snprintf(key, sizeof key, "%sloss", prefix);
-    float *want_loss = test_golden(golden, key, NULL);
-    if (want_loss) TEST_CLOSE(key, loss, want_loss[0], 1e-5, 0);
-    free(want_loss);
+    test_loss_golden(golden, prefix, bce, logits, dlogits, B, K);
 
     mcnn_params *p = mcnn_vit_params(m);
     mcnn_params_zero_grad(p);
