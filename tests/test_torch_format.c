@@ -89,6 +89,8 @@ static void test_checkpoint_unwrapped(void)
     compare_file("model_key.pth", MCNN_FORMAT_TORCH_ZIP);  /* {"model": {"head": {"weight"}}} */
 }
 static void test_torchscript_names(void) { compare_file("clip_ts.pt", MCNN_FORMAT_TORCHSCRIPT); }
+/* torch.jit.script's typed attributes (torch.jit._pickle.build_intlist, restore_type_tag, ...) */
+static void test_scripted_module(void) { compare_file("scripted.pt", MCNN_FORMAT_TORCHSCRIPT); }
 
 /* read_f32 through a strided view: the transpose, read as floats, is base read and transposed
  * here; a bfloat16 tensor converts to the float32 whose top half it is. */
@@ -511,6 +513,7 @@ int main(void)
     TEST_RUN(test_zip64_archive);
     TEST_RUN(test_checkpoint_unwrapped);
     TEST_RUN(test_torchscript_names);
+    TEST_RUN(test_scripted_module);
     TEST_RUN(test_read_f32_of_views);
     TEST_RUN(test_clip_from_torchscript);
     TEST_RUN(test_torchvision_models);
