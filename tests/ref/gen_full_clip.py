@@ -12,7 +12,10 @@ in float64 from the stored (rounded) weights, in NAME.ref.safetensors.
 Writes into $MCNN_FULL_DIR (default build/full), NAME.pt for NAME in ViT-B-32 ViT-L-14
 ViT-L-14-336px (about 0.35, 0.9 and 0.9 GB; a file already written is kept); nothing here is
 committed.
-Run: /usr/bin/python3 tests/ref/gen_full_clip.py [NAME...]"""
+Run: /usr/bin/python3 tests/ref/gen_full_clip.py [NAME...]
+About a minute per ViT-L with OpenBLAS; with netlib's reference libblas.so.3 (what Debian's
+python3-torch gets when no optimised BLAS is installed) the float64 references take tens of
+minutes: install libopenblas0-pthread, or put its folder first on LD_LIBRARY_PATH."""
 import os
 import sys
 
