@@ -156,12 +156,14 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmcnn.a
 test: all $(TESTS)
 	@sh tests/run.sh $(BUILD)
 
-# Full-size models too (ViT-B/16, ResNet-50, CLIP ViT-B/32, random weights, official key names),
+# Full-size models too (ViT-B/16, ResNet-50, CLIP ViT-B/32, and OpenAI's CLIP archive layout for
+# ViT-B/32, ViT-L/14, ViT-L/14@336px; random weights, official key names),
 # compared with PyTorch's logits when Debian's python3-torch is installed.  Slow: not in `test`.
 MCNN_FULL_DIR ?= $(BUILD)/full
 test-full: all $(TESTS)
 	@if /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then \
-	  MCNN_FULL_DIR=$(MCNN_FULL_DIR) /usr/bin/python3 tests/ref/gen_full_size.py; \
+	  MCNN_FULL_DIR=$(MCNN_FULL_DIR) /usr/bin/python3 tests/ref/gen_full_size.py && \
+	  MCNN_FULL_DIR=$(MCNN_FULL_DIR) /usr/bin/python3 tests/ref/gen_full_clip.py; \
 	else echo "python3-torch is not installed: full-size models are checked for shape and finiteness only"; fi
 	@MCNN_TEST_FULL=1 MCNN_FULL_DIR=$(MCNN_FULL_DIR) sh tests/run.sh $(BUILD)
 

@@ -89,6 +89,8 @@ static void test_checkpoint_unwrapped(void)
     compare_file("model_key.pth", MCNN_FORMAT_TORCH_ZIP);  /* {"model": {"head": {"weight"}}} */
 }
 static void test_torchscript_names(void) { compare_file("clip_ts.pt", MCNN_FORMAT_TORCHSCRIPT); }
+/* torch.jit.script's typed attributes (torch.jit._pickle.build_intlist, restore_type_tag, ...) */
+static void test_scripted_module(void) { compare_file("scripted.pt", MCNN_FORMAT_TORCHSCRIPT); }
 
 /* read_f32 through a strided view: the transpose, read as floats, is base read and transposed
  * here; a bfloat16 tensor converts to the float32 whose top half it is. */
@@ -353,6 +355,153 @@ static void test_convert_app(void)
     unlink(out);
 }
 
+/* ---- make test-full: the published files' full-size layout ------------------------------------
+ * OpenAI's TorchScript CLIP archives (tests/ref/gen_full_clip.py: ViT-B/32, ViT-L/14 and
+ * ViT-L/14@336px with clip/model.py's architecture, its dtypes, torch.jit.save) and
+ * torchvision's state dicts (tests/ref/gen_full_size.py: resnet50.pth, vit_b_16.pth), read as
+ * they are and run against PyTorch's float64 forward. */
+
+static const char *full_path(char *buf, size_t n, const char *file)
+{
+    const char *dir = getenv("MCNN_FULL_DIR");
+    snprintf(buf, n, "%s/%s", dir && *dir ? dir : "build/full", file);
+    return buf;
+}
+
+static const char *app_path(char *buf, size_t n, const char *app)
+{
+    const char *b = getenv("MCNN_BUILD");
+    snprintf(buf, n, "%s/%s", b && *b ? b : "build", app);
+    return buf;
+}
+
+/* Within 1e-3 of PyTorch relative to the largest value, every row's cosine above 0.99999;
+ * prints the largest |got - want|, the relative error and the smallest cosine's distance from 1. */
+static void report_rows(const char *what, const float *got, const float *want, int rows, int D)
+{
+    double maxabs = 0, mincos = 1;
+    for (int r = 0; r < rows; r++) {
+        double gw = 0, gg = 0, ww = 0;
+        for (int i = 0; i < D; i++) {
+            double g = got[r * D + i], w = want[r * D + i];
+            if (!(fabs(g - w) <= maxabs)) maxabs = fabs(g - w);
+            gw += g * w, gg += g * g, ww += w * w;
+        }
+        double c = gw / sqrt(gg * ww);
+        if (!(c >= mincos)) mincos = c;
+    }
+    printf("  %s: max abs diff %.3g, relative %.3g, 1 - cosine at most %.2g (against PyTorch "
+           "float64)\n", what, maxabs, test_close_rel(what, got, want, (size_t)rows * D, 1e-3), 1 - mincos);
+    TEST_ASSERT(mincos > 0.99999, "%s: cosine %.9f", what, mincos);
+}
+
+static void check_full_clip(const char *name, int width, int layers, int size, int embed)
+{
+    char pt[1024], refpath[1024], st[1024], file[256], conv[1024], cmd[3200];
+    snprintf(file, sizeof file, "%s.pt", name);
+    full_path(pt, sizeof pt, file);
+    snprintf(file, sizeof file, "%s.ref.safetensors", name);
+    full_path(refpath, sizeof refpath, file);
+    mcnn_safetensors *ref = NULL;
+    if (mcnn_safetensors_open(&ref, refpath) != MCNN_OK) {
+        TEST_SKIP("%s is absent (run tests/ref/gen_full_clip.py, or make test-full)", refpath);
+        return;
+    }
+    mcnn_clip *m = NULL, *c = NULL;
+    double t0 = mcnn_seconds();
+    TEST_OK(mcnn_clip_load(&m, pt, NULL)); /* the archive as published: no options */
+    double load_s = mcnn_seconds() - t0;
+    float *images = test_golden(ref, "images", NULL), *want_i = test_golden(ref, "image_features", NULL),
+          *want_t = test_golden(ref, "text_features", NULL);
+    int32_t *tokens = test_golden_i32(ref, "tokens", NULL);
+    float *got_i = malloc(2 * embed * sizeof(float)), *got_t = malloc(2 * embed * sizeof(float));
+    float *again = malloc(2 * embed * sizeof(float));
+    if (!m || !images || !want_i || !want_t || !tokens) goto done;
+    const mcnn_clip_config *cfg = mcnn_clip_get_config(m);
+    TEST_ASSERT(cfg->vision_width == width && cfg->vision_layers == layers &&
+                cfg->vision_heads == width / 64 && cfg->image_size == size &&
+                cfg->embed_dim == embed && cfg->context_length == 77 && cfg->vocab_size == 49408,
+                "%s: config read from the archive", name);
+    printf("  %s: loaded in %.2f s\n", name, load_s);
+    TEST_OK(mcnn_clip_encode_image(m, got_i, images, 2));
+    TEST_OK(mcnn_clip_encode_text(m, got_t, tokens, 2));
+    snprintf(cmd, sizeof cmd, "%s encode_image", name);
+    report_rows(cmd, got_i, want_i, 2, embed);
+    snprintf(cmd, sizeof cmd, "%s encode_text", name);
+    report_rows(cmd, got_t, want_t, 2, embed);
+    /* mcnn-convert's safetensors gives the same model, bit for bit */
+    snprintf(file, sizeof file, "%s.safetensors", name);
+    full_path(st, sizeof st, file);
+    snprintf(cmd, sizeof cmd, "%s --force %s %s >/dev/null", app_path(conv, sizeof conv, "mcnn-convert"),
+             pt, st);
+    TEST_ASSERT(run(cmd) == 0, "%s", cmd);
+    TEST_OK(mcnn_clip_load(&c, st, NULL));
+    if (c) {
+        TEST_OK(mcnn_clip_encode_image(c, again, images, 2));
+        TEST_ASSERT(memcmp(again, got_i, 2 * embed * sizeof(float)) == 0, "%s: converted, same image bits", name);
+        TEST_OK(mcnn_clip_encode_text(c, again, tokens, 2));
+        TEST_ASSERT(memcmp(again, got_t, 2 * embed * sizeof(float)) == 0, "%s: converted, same text bits", name);
+    }
+done:
+    free(images), free(want_i), free(want_t), free(tokens), free(got_i), free(got_t), free(again);
+    mcnn_clip_free(m);
+    mcnn_clip_free(c);
+    mcnn_safetensors_close(ref);
+}
+
+static void test_openai_clip_b32_full_size(void) { check_full_clip("ViT-B-32", 768, 12, 224, 512); }
+static void test_openai_clip_l14_full_size(void) { check_full_clip("ViT-L-14", 1024, 24, 224, 768); }
+static void test_openai_clip_l14_336_full_size(void)
+{
+    check_full_clip("ViT-L-14-336px", 1024, 24, 336, 768);
+}
+
+/* torchvision's .pth layout at full size, through the loaders and through mcnn-classify
+ * --model, as a user would point it at resnet50-0676ba61.pth or vit_b_16-c867db91.pth; and
+ * mcnn-classify --model ViT-B-32.pt, OpenAI's archive unchanged. */
+static void test_published_layouts_in_classify(void)
+{
+    char refpath[1024], path[1024], app[1024], cmd[5200];
+    mcnn_safetensors *ref = NULL;
+    if (mcnn_safetensors_open(&ref, full_path(refpath, sizeof refpath, "full_size_ref.safetensors")) != MCNN_OK) {
+        TEST_SKIP("%s is absent (run tests/ref/gen_full_size.py, or make test-full)", refpath);
+        return;
+    }
+    float *x = test_golden(ref, "images", NULL), *logits = malloc(2 * 1000 * sizeof(float));
+    float *want_r = test_golden(ref, "resnet50.logits", NULL), *want_v = test_golden(ref, "vit_b_16.logits", NULL);
+    mcnn_resnet *r = NULL;
+    TEST_OK(mcnn_resnet_load(&r, full_path(path, sizeof path, "resnet50.pth"), NULL));
+    if (r && x && want_r) {
+        TEST_OK(mcnn_resnet_forward(r, logits, x, 2, 224, 224, MCNN_RESNET_EVAL));
+        test_close_rel("resnet50.pth logits", logits, want_r, 2000, 1e-3);
+    }
+    mcnn_resnet_free(r);
+    mcnn_vit *v = NULL;
+    TEST_OK(mcnn_vit_load(&v, full_path(path, sizeof path, "vit_b_16.pth"), NULL));
+    if (v && x && want_v) {
+        TEST_OK(mcnn_vit_forward(v, logits, x, 2, 0));
+        test_close_rel("vit_b_16.pth logits", logits, want_v, 2000, 1e-3);
+    }
+    mcnn_vit_free(v);
+    free(x), free(logits), free(want_r), free(want_v);
+    mcnn_safetensors_close(ref);
+    app_path(app, sizeof app, "mcnn-classify");
+    const char *files[] = {"resnet50.pth", "vit_b_16.pth"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s --model %s -k 1 weights/samples/0000-ankle-boot.png | grep -q '0000-ankle-boot'",
+                 app, full_path(path, sizeof path, files[i]));
+        TEST_ASSERT(run(cmd) == 0, "%s", cmd);
+    }
+    if (access(full_path(path, sizeof path, "ViT-B-32.pt"), R_OK) == 0) {
+        char vocab[1024], labels[1024];
+        snprintf(vocab, sizeof vocab, "%s", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
+        snprintf(labels, sizeof labels, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
+        snprintf(cmd, sizeof cmd, "%s --model %s --vocab %s --labels %s --no-cache -k 1 "
+                 "weights/samples/0000-ankle-boot.png | grep -q '0000-ankle-boot'", app, path, vocab, labels);
+        TEST_ASSERT(run(cmd) == 0, "%s", cmd);
+    }
+}
+
 int main(void)
 {
     TEST_RUN(test_state_dict_zip);
@@ -364,11 +513,18 @@ int main(void)
     TEST_RUN(test_zip64_archive);
     TEST_RUN(test_checkpoint_unwrapped);
     TEST_RUN(test_torchscript_names);
+    TEST_RUN(test_scripted_module);
     TEST_RUN(test_read_f32_of_views);
     TEST_RUN(test_clip_from_torchscript);
     TEST_RUN(test_torchvision_models);
     TEST_RUN(test_hostile_files_refused);
     TEST_RUN(test_truncated_and_flipped);
     TEST_RUN(test_convert_app);
+    if (getenv("MCNN_TEST_FULL")) {
+        TEST_RUN(test_published_layouts_in_classify);
+        TEST_RUN(test_openai_clip_b32_full_size);
+        TEST_RUN(test_openai_clip_l14_full_size);
+        TEST_RUN(test_openai_clip_l14_336_full_size);
+    }
     return test_summary();
 }

@@ -14,6 +14,9 @@
  *   torch.float32, torch.half, ...            dtype constants
  *   __torch__.*                               TorchScript classes: NEWOBJ makes an empty
  *                                             attribute bag, BUILD gives it its state dict
+ *   torch.jit._pickle.build_intlist(list), build_doublelist, build_boollist, build_tensorlist,
+ *   torch.jit._pickle.restore_type_tag(value, type)  a scripted module's typed attributes
+ *                                             (List[int], Dict[str, int], ...): the value itself
  *
  * Everything else stops the load with an error naming the global.  Values live in one array
  * and refer to each other by index, so a cyclic structure (a list appended to itself) is just
@@ -37,7 +40,9 @@ typedef enum pk_global {
     G_REBUILD_PARAMETER,
     G_REBUILD_PARAMETER_STATE,
     G_STORAGE_TYPE,
-    G_TORCH_CLASS
+    G_TORCH_CLASS,
+    G_JIT_TYPED_LIST, /* torch.jit._pickle.build_*list(list): the list */
+    G_JIT_TYPE_TAG    /* torch.jit._pickle.restore_type_tag(value, type string): the value */
 } pk_global;
 
 typedef struct machine {
@@ -278,6 +283,12 @@ static mcnn_status push_global(machine *m, const char *module, size_t mlen, cons
     else if (strcmp(full, "torch._utils._rebuild_parameter") == 0) global = G_REBUILD_PARAMETER;
     else if (strcmp(full, "torch._utils._rebuild_parameter_with_state") == 0)
         global = G_REBUILD_PARAMETER_STATE;
+    else if (strcmp(full, "torch.jit._pickle.build_intlist") == 0 ||
+             strcmp(full, "torch.jit._pickle.build_doublelist") == 0 ||
+             strcmp(full, "torch.jit._pickle.build_boollist") == 0 ||
+             strcmp(full, "torch.jit._pickle.build_tensorlist") == 0)
+        global = G_JIT_TYPED_LIST;
+    else if (strcmp(full, "torch.jit._pickle.restore_type_tag") == 0) global = G_JIT_TYPE_TAG;
     else if (strncmp(full, "__torch__.", 10) == 0 || (mlen == 9 && memcmp(module, "__torch__", 9) == 0))
         global = G_TORCH_CLASS;
     else if (strncmp(full, "torch.", 6) == 0 && (mlen == 5 || (mlen == 13 && memcmp(module, "torch.storage", 13) == 0))) {
@@ -407,6 +418,16 @@ static mcnn_status op_reduce(machine *m)
     case G_REBUILD_PARAMETER_STATE:
         if (a->n != (f->global == G_REBUILD_PARAMETER ? 3u : 4u) || m->p->v[a->items[0]].kind != MCNN_PK_TENSOR)
             return bad(m, "_rebuild_parameter of something that is not a tensor");
+        out = a->items[0];
+        break;
+    case G_JIT_TYPED_LIST:
+        if (a->n != 1 || m->p->v[a->items[0]].kind != MCNN_PK_LIST)
+            return bad(m, "a TorchScript typed list built from something that is not a list");
+        out = a->items[0];
+        break;
+    case G_JIT_TYPE_TAG:
+        if (a->n != 2 || m->p->v[a->items[1]].kind != MCNN_PK_STR)
+            return bad(m, "restore_type_tag without a type string");
         out = a->items[0];
         break;
     default:

@@ -2,8 +2,9 @@
 (the head randomised too: torchvision starts ViT's head at zero, which would make the logits
 trivially equal), saved with their official key names, plus PyTorch's logits for a fixed input.
 
-Writes into $MCNN_FULL_DIR (default build/full): vit_b_16.safetensors, resnet50.safetensors and
-full_size_ref.safetensors (inputs and logits).  About 450 MB; nothing here is committed.
+Writes into $MCNN_FULL_DIR (default build/full): vit_b_16.safetensors, resnet50.safetensors, the
+same state dicts as torchvision publishes them (torch.save: vit_b_16.pth, resnet50.pth) and
+full_size_ref.safetensors (inputs and logits).  About 900 MB; nothing here is committed.
 Run: /usr/bin/python3 tests/ref/gen_full_size.py"""
 import os
 import sys
@@ -37,6 +38,7 @@ def main():
             ref[name + '.logits'] = model.double()(x.double())
         state = {k: v for k, v in model.float().state_dict().items()}
         save(os.path.join(out, name + '.safetensors'), state, {'source': 'torchvision ' + name})
+        torch.save(state, os.path.join(out, name + '.pth'))  # the layout of torchvision's .pth files
         print('wrote', name)
     save(os.path.join(out, 'full_size_ref.safetensors'), ref, {'torch': torch.__version__})
 

@@ -11,6 +11,9 @@
     model_key.pth     {"model": {...}, "args": [...]}
     deflated.pt       state_dict.pt re-zipped with deflate (PyTorch reads that too)
     zip64.pt          state_dict.pt rewritten with zip64 extra fields and end records
+    scripted.pt       torch.jit.script + torch.jit.save of a module with typed attributes
+                      (List[int], List[float], List[bool], Dict[str, int], List[Tensor]: the
+                      torch.jit._pickle globals); its golden adds the listed tensor, 'extra.0'
     clip_ts.pt        torch.jit.trace + torch.jit.save of a tiny CLIP with OpenAI's model.py
                       layout and fp16 weights (like OpenAI's ViT-B-32.pt); its golden also
                       holds an image, tokens and the float32 model's encode_image/encode_text
@@ -26,6 +29,7 @@ import io
 import json
 import os
 import struct
+import typing
 import zipfile
 import zlib
 
@@ -294,6 +298,31 @@ def gen_torchvision():
     save_golden(out('vit_tv.pth.golden.safetensors'), {'input': x, 'logits': logits})
 
 
+class Scripted(nn.Module):
+    """Attributes that torch.jit.script pickles through torch.jit._pickle's typed builders."""
+    def __init__(self):
+        super().__init__()
+        self.ln = nn.LayerNorm(4)  # normalized_shape: List[int]
+        self.fc = nn.Linear(4, 3)
+        self.scales: typing.List[float] = [0.5, 2.0]
+        self.flags: typing.List[bool] = [True, False]
+        self.table: typing.Dict[str, int] = {'a': 1}
+        self.extra: typing.List[torch.Tensor] = [torch.randn(2)]
+        self.register_buffer('mask', torch.randn(3, 3).triu(1))
+
+    def forward(self, x):
+        return self.fc(self.ln(x)) + self.extra[0].sum() * self.scales[0]
+
+
+def gen_scripted():
+    torch.manual_seed(15)
+    torch.jit.save(torch.jit.script(Scripted()), out('scripted.pt'))
+    back = torch.jit.load(out('scripted.pt'))
+    g = dict(back.state_dict())
+    g['extra.0'] = back.extra[0]
+    save_golden(out('scripted.pt.golden.safetensors'), g)
+
+
 # ---- hostile files ------------------------------------------------------------------------------
 
 PWNED = '/tmp/mcnn_torch_pwned'  # the payloads would create this file if anything ran them
@@ -461,5 +490,6 @@ if __name__ == '__main__':
     gen_clip()
     gen_torchvision()
     gen_evil()
+    gen_scripted()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print('wrote %d files, %d bytes, in %s' % (len(os.listdir(OUT)), total, OUT))
