@@ -78,7 +78,7 @@ static void test_arguments(void)
     rc = script("", "clip-vit-b32 bogus");
     TEST_ASSERT(rc == 2, "unknown name: exit %d", rc);
     expect("err", "unknown name", 2, "unknown name 'bogus'",
-           "clip-vit-b32 clip-vit-b16 clip-vit-l14 clip-vit-l14-336 clip-rn50 movieclip resnet50 vit-b16 all");
+           "clip-vit-b32 clip-vit-b16 clip-vit-l14 clip-vit-l14-336 clip-rn50 movieclip resnet50 resnet50-v2 vit-b16 all");
     rc = script("", "--frobnicate movieclip");
     TEST_ASSERT(rc == 2, "unknown option: exit %d", rc);
     expect("err", "unknown option", 1, "unknown option '--frobnicate'");
@@ -87,11 +87,12 @@ static void test_arguments(void)
     /* --list: every file with its source; the unpinned checksums said to be so */
     rc = script("PATH=/nonexistent", "--list");
     TEST_ASSERT(rc == 0, "--list: exit %d", rc);
-    expect("out", "--list", 9,
+    expect("out", "--list", 10,
            "https://openaipublic.azureedge.net/clip/models/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
            "sha256 40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
            "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz",
            "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+           "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
            "https://download.pytorch.org/models/vit_b_16-c867db91.pth",
            "ViT-L-14-336px.pt", "MovieCLIP_taxonomy_split.txt",
            "recorded in SHA256SUMS.local on first download",

@@ -12,6 +12,7 @@
 #       clip-rn50         OpenAI CLIP RN50 (downloads, but libmcnn refuses CLIP ResNet towers)
 #       movieclip         the MovieCLIP taxonomy (179 scene labels)
 #       resnet50          torchvision's ResNet-50 IMAGENET1K_V1 (resnet50-0676ba61.pth)
+#       resnet50-v2       torchvision's ResNet-50 IMAGENET1K_V2 (resnet50-11ad3fa6.pth)
 #       vit-b16           torchvision's ViT-B/16 IMAGENET1K_V1 (vit_b_16-c867db91.pth)
 #       all               every one of the above
 #
@@ -38,6 +39,7 @@ NAME: clip-vit-b32      OpenAI CLIP ViT-B/32 (ViT-B-32.pt) + bpe_simple_vocab_16
       clip-rn50         OpenAI CLIP RN50 (RN50.pt): not loadable by libmcnn (ResNet tower)
       movieclip         MovieCLIP_taxonomy_split.txt (179 scene labels)
       resnet50          torchvision ResNet-50 IMAGENET1K_V1 (resnet50-0676ba61.pth)
+      resnet50-v2       torchvision ResNet-50 IMAGENET1K_V2 (resnet50-11ad3fa6.pth)
       vit-b16           torchvision ViT-B/16 IMAGENET1K_V1 (vit_b_16-c867db91.pth)
       all               all of the above
 
@@ -63,10 +65,11 @@ clip-vit-l14-336|$VOCAB
 clip-rn50|RN50.pt|$OPENAI/afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt|afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762
 movieclip|MovieCLIP_taxonomy_split.txt|https://raw.githubusercontent.com/usc-sail/mica-MovieCLIP/main/split_files/MovieCLIP_taxonomy_split.txt|0ac3d5bcfebed9e713f9b59124ca81a995cbe801eedd8e313763d08850e70d7c
 resnet50|resnet50-0676ba61.pth|https://download.pytorch.org/models/resnet50-0676ba61.pth|prefix:0676ba61
+resnet50-v2|resnet50-11ad3fa6.pth|https://download.pytorch.org/models/resnet50-11ad3fa6.pth|prefix:11ad3fa6
 vit-b16|vit_b_16-c867db91.pth|https://download.pytorch.org/models/vit_b_16-c867db91.pth|prefix:c867db91"
 catalogue() { printf '%s\n' "$CATALOGUE"; }
 
-NAMES="clip-vit-b32 clip-vit-b16 clip-vit-l14 clip-vit-l14-336 clip-rn50 movieclip resnet50 vit-b16"
+NAMES="clip-vit-b32 clip-vit-b16 clip-vit-l14 clip-vit-l14-336 clip-rn50 movieclip resnet50 resnet50-v2 vit-b16"
 
 die() {
     echo "download.sh: $*" >&2
