@@ -16,10 +16,11 @@
  *   (int8), larger than fp32's reordering could make (here exactly 0), and int8 differs from
  *   bf16.
  * - CLIP (the OpenAI tiny reference in ../shared/ref): image and text embeddings, and the
- *   MovieCLIP top-1 label of the four reference images unchanged.
+ *   MovieCLIP top-1 label of the four reference images unchanged; with MCNN_TEST_LONG=1 a
+ *   full-size ViT-B/32 with random weights too.
  * - the demo checkpoints on Fashion-MNIST's test images (when the Debian package is there): the
- *   issue's gates, bf16 within 0.2 points of fp32 and int8 within 0.5; 2000 images, all 10000
- *   with MCNN_TEST_LONG=1.
+ *   issue's gates, bf16 within 0.2 points of fp32 and int8 within 0.5; 600 images (a point
+ *   is 6 images), all 10000 with MCNN_TEST_LONG=1.
  * - training forwards ignore the packed weights; a bad precision name is refused. */
 #include "mcnn_test.h"
 
@@ -176,7 +177,7 @@ static void test_resnet_demo_gates(void)
 /* ---- ResNet with bottleneck blocks (random weights) --------------------------------------- */
 static mcnn_status resnet_logits(void *m, float *out, const float *in, int B)
 {
-    return mcnn_resnet_forward(m, out, in, B, 32, 32, MCNN_RESNET_EVAL);
+    return mcnn_resnet_forward(m, out, in, B, 80, 80, MCNN_RESNET_EVAL);
 }
 
 static mcnn_status resnet_precision(void *m, mcnn_precision p)
@@ -191,11 +192,13 @@ static void test_resnet_bottleneck(void)
     cfg.blocks[0] = 2, cfg.blocks[1] = 1, cfg.blocks[2] = 1;
     cfg.widths[0] = 8, cfg.widths[1] = 16, cfg.widths[2] = 24;
     cfg.zero_init_residual = 0;
+    cfg.stem = MCNN_RESNET_STEM_SMALL;
     mcnn_resnet *m;
     TEST_OK(mcnn_resnet_create(&m, &cfg, 5));
     if (!m) return;
     const int B = 3;
-    float *in = random_floats((size_t)B * 3 * 32 * 32, 17), *out[3];
+    /* 80×80: the first stage's maps are cut into blocks of rows, the later ones batched */
+    float *in = random_floats((size_t)B * 3 * 80 * 80, 17), *out[3];
     for (int p = 0; p < 3; p++) out[p] = malloc((size_t)B * 7 * sizeof(float));
     run_precisions(m, resnet_logits, resnet_precision, out, in, B, (size_t)B * 7,
                    "resnet bottleneck logits");
@@ -204,8 +207,8 @@ static void test_resnet_bottleneck(void)
     float *train = malloc((size_t)B * 7 * sizeof(float)), *frozen = malloc((size_t)B * 7 * 4);
     mcnn_resnet *plain;
     TEST_OK(mcnn_resnet_create(&plain, &cfg, 5));
-    TEST_OK(mcnn_resnet_forward(plain, frozen, in, B, 32, 32, MCNN_RESNET_FROZEN_BN));
-    TEST_OK(mcnn_resnet_forward(m, train, in, B, 32, 32, MCNN_RESNET_FROZEN_BN));
+    TEST_OK(mcnn_resnet_forward(plain, frozen, in, B, 80, 80, MCNN_RESNET_FROZEN_BN));
+    TEST_OK(mcnn_resnet_forward(m, train, in, B, 80, 80, MCNN_RESNET_FROZEN_BN));
     same_bits("FROZEN_BN forward of an int8 model", train, frozen, (size_t)B * 7);
     mcnn_resnet_free(plain);
     free(train);
@@ -280,6 +283,51 @@ static void test_clip_reference(void)
     mcnn_clip_free(m);
 }
 
+/* Full-size CLIP ViT-B/32 with random weights (OpenAI's initialisation): 4 images and 16
+ * prompts, the issue's cosine gates on both towers (12 blocks each: G = 48).  Long only. */
+static void test_clip_b32_full_size(void)
+{
+    if (!getenv("MCNN_TEST_LONG")) {
+        TEST_SKIP("full-size CLIP ViT-B/32 (about 20 s): set MCNN_TEST_LONG=1");
+        return;
+    }
+    const mcnn_clip_config cfg = {.embed_dim = 512, .image_size = 224, .patch_size = 32,
+                                  .vision_width = 768, .vision_layers = 12, .vision_heads = 12,
+                                  .context_length = 77, .vocab_size = 49408, .text_width = 512,
+                                  .text_layers = 12, .text_heads = 8};
+    enum { B = 4, L = 16, E = 512 };
+    mcnn_clip *m;
+    TEST_OK(mcnn_clip_create(&m, &cfg, 21));
+    if (!m) return;
+    float *images = random_floats((size_t)B * 3 * 224 * 224, 23);
+    int32_t *tokens = calloc(L * 77, sizeof(int32_t));
+    for (int i = 0; i < L; i++) { /* start, 12 words, end */
+        tokens[i * 77] = 49406;
+        for (int j = 1; j < 13; j++) tokens[i * 77 + j] = 300 + (i * 131 + j * 17) % 40000;
+        tokens[i * 77 + 13] = 49407;
+    }
+    float *img[3], *txt[3];
+    for (int p = 0; p < 3; p++) {
+        img[p] = malloc(B * E * 4), txt[p] = malloc(L * E * 4);
+        TEST_OK(mcnn_clip_set_precision(m, (mcnn_precision)p));
+        TEST_OK(mcnn_clip_encode_image(m, img[p], images, B));
+        TEST_OK(mcnn_clip_encode_text(m, txt[p], tokens, L));
+    }
+    check_reduced("ViT-B/32 image embeddings", img[0], img[1], img[2], B, E, 12 * 4);
+    check_reduced("ViT-B/32 text embeddings", txt[0], txt[1], txt[2], L, E, 12 * 4);
+    int top[3][B];
+    for (int p = 0; p < 3; p++)
+        argmax_labels(top[p], img[p], txt[p], B, L, E, mcnn_clip_logit_scale(m));
+    int agree[3] = {0};
+    for (int b = 0; b < B; b++)
+        for (int p = 1; p < 3; p++) agree[p] += top[p][b] == top[0][b];
+    fprintf(stderr, "  ViT-B/32 (random weights) image->prompt top-1 agreement with fp32: bf16 "
+            "%d/%d, int8 %d/%d\n", agree[1], B, agree[2], B);
+    for (int p = 0; p < 3; p++) free(img[p]), free(txt[p]);
+    free(images), free(tokens);
+    mcnn_clip_free(m);
+}
+
 /* ---- the demo checkpoints on Fashion-MNIST's test set ------------------------------------- */
 static double top1(mcnn_classifier *c, const mcnn_dataset *d, int n)
 {
@@ -311,9 +359,9 @@ static void test_fashion_mnist_accuracy(void)
                   MCNN_FASHION_MNIST_DIR);
         return;
     }
-    const int n = getenv("MCNN_TEST_LONG") ? d.count : 2000;
+    const int n = getenv("MCNN_TEST_LONG") ? d.count : 600;
     if (!getenv("MCNN_TEST_LONG"))
-        fprintf(stderr, "  the first 2000 test images (all 10000 with MCNN_TEST_LONG=1)\n");
+        fprintf(stderr, "  the first 600 test images (all 10000 with MCNN_TEST_LONG=1)\n");
     const char *paths[] = {DEMO_RESNET, DEMO_VIT};
     for (int k = 0; k < 2; k++) {
         mcnn_classifier *c;
@@ -373,6 +421,7 @@ int main(void)
     TEST_RUN(test_resnet_demo_gates);
     TEST_RUN(test_resnet_bottleneck);
     TEST_RUN(test_clip_reference);
+    TEST_RUN(test_clip_b32_full_size);
     TEST_RUN(test_fashion_mnist_accuracy);
     return test_summary();
 }

@@ -1,13 +1,14 @@
 /* Convolution through a weight packed once (include/mcnn/lowp.h): the inference path of a
- * model whose precision was set.  The GEMM's rows are the output pixels, so the columns are
- * built the other way round ("im2row"):
- *   rows (R, K) = one row of K = IC·KH·KW inputs per output pixel, R pixels at a time
- *   out  (R, OC) = rows · Wᵀ  (mcnn_gemm_packed; W (OC, K) is torch's weight as a matrix)
- *   y[n, oc, p]  = out[r, oc] (+ b[oc])     r = the pixel (n, p): a transposing scatter
- * Pixels run across images, so small maps are batched as mcnn_conv2d_forward batches them.
- * Each output is the same sequence of fused multiply-adds as mcnn_conv2d_forward's (the same
- * micro-kernel and K blocks; the bias enters as the GEMM's C input in both), so fp32 packed
- * gives its bits.  Internal (lib/ops/conv2d_packed.c). */
+ * model whose precision was set.  The packed GEMM's rows are the output pixels, so a block of
+ * pixels (whole images when they are small, else a range of output rows of one image) goes:
+ *   col  (K, m)   im2col's columns (a pointwise conv's are the input planes), K = IC·KH·KW
+ *   rows (m, K)   col transposed, in cache-sized tiles
+ *   out  (m, OC)  rows · Wᵀ (mcnn_gemm_packed; W (OC, K) is torch's weight as a matrix)
+ *   y (n, OC, P)  out transposed back, image by image
+ * Small maps are batched as mcnn_conv2d_forward batches them, so a wide weight serves many
+ * pixels.  Each output is the same sequence of fused multiply-adds as mcnn_conv2d_forward's
+ * (the same micro-kernel and K blocks; the bias enters as the GEMM's C input in both), so fp32
+ * packed gives its bits.  Internal (lib/ops/conv2d_packed.c). */
 #ifndef MCNN_CONV2D_PACKED_H
 #define MCNN_CONV2D_PACKED_H
 
