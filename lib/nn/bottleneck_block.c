@@ -209,13 +209,13 @@ void mcnn_bottleneck_forward(float *out, resblock_acts *a, const float *x,
 {
     const int Wd = c->width, OC = c->OC, HW = c->H * c->W, OHW = c->OH * c->OW;
     const float *shortcut = x;
-    CONV_FORWARD(a->c1, x, conv1, &c->conv1);                          /*  1 1×1       */
+    CONV_FORWARD(a->c1, x, conv1, &c->conv1);                                     /*  1 1×1       */
     BN_FORWARD(a->a1, a->s1, a->c1, NULL, 1, p->bn1, st->bn1, Wd, HW);            /*  2, 3 relu   */
-    CONV_FORWARD(a->c2, a->a1, conv2, &c->conv2);                      /*  4 3×3/s     */
+    CONV_FORWARD(a->c2, a->a1, conv2, &c->conv2);                                 /*  4 3×3/s     */
     BN_FORWARD(a->a2, a->s2, a->c2, NULL, 1, p->bn2, st->bn2, Wd, OHW);           /*  5, 6 relu   */
-    CONV_FORWARD(a->c3, a->a2, conv3, &c->conv3);                      /*  7 1×1       */
+    CONV_FORWARD(a->c3, a->a2, conv3, &c->conv3);                                 /*  7 1×1       */
     if (c->downsample) {
-        CONV_FORWARD(a->cd, x, down, &c->down);                        /*  9 1×1/s     */
+        CONV_FORWARD(a->cd, x, down, &c->down);                                   /*  9 1×1/s     */
         BN_FORWARD(a->sc, a->sd, a->cd, NULL, 0, p->downbn, st->downbn, OC, OHW); /* 10          */
         shortcut = a->sc;
     }
@@ -254,11 +254,11 @@ void mcnn_basic_block_forward(float *out, resblock_acts *a, const float *x,
 {
     const int Wd = c->width, OC = c->OC, OHW = c->OH * c->OW;
     const float *shortcut = x;
-    CONV_FORWARD(a->c1, x, conv1, &c->conv1);                          /* 1 3×3/s      */
+    CONV_FORWARD(a->c1, x, conv1, &c->conv1);                                     /* 1 3×3/s      */
     BN_FORWARD(a->a1, a->s1, a->c1, NULL, 1, p->bn1, st->bn1, Wd, OHW);           /* 2, 3 relu    */
-    CONV_FORWARD(a->c2, a->a1, conv2, &c->conv2);                      /* 4 3×3        */
+    CONV_FORWARD(a->c2, a->a1, conv2, &c->conv2);                                 /* 4 3×3        */
     if (c->downsample) {
-        CONV_FORWARD(a->cd, x, down, &c->down);                        /* 6 1×1/s      */
+        CONV_FORWARD(a->cd, x, down, &c->down);                                   /* 6 1×1/s      */
         BN_FORWARD(a->sc, a->sd, a->cd, NULL, 0, p->downbn, st->downbn, OC, OHW); /* 7           */
         shortcut = a->sc;
     }
