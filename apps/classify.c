@@ -51,6 +51,7 @@ typedef struct options {
     double fps, shot_threshold, weak_top1, weak_rest, scale;
     float mean[3], std[3];
     int fps_set, resize_set, crop_set, mean_set, std_set;
+    const char *precision; /* --precision: fp32 (default), bf16, int8 (docs/precision.md) */
 } options;
 
 static const char usage[] =
@@ -176,6 +177,9 @@ static int parse_options(options *o, int argc, char **argv)
          .min = 1, .max = 4096},
         {ARG_INT, "--batch", 0, &o->batch, "N", .help = "frames encoded together (default 8)",
          .min = 1, .max = 4096},
+        {ARG_STRING, "--precision", 0, &o->precision, "P",
+         .help = "fp32 (default), bf16 or int8: the weights of the\ntransformer blocks / "
+                 "residual blocks (docs/precision.md)"},
         {0}};
     int r = args_parse(specs, argc, argv, &o->inputs);
     if (r == ARGS_HELP) {
@@ -565,6 +569,11 @@ static int load_model(model *m, const options *o)
     if (mcnn_safetensors_open(&st, path) != MCNN_OK) return lib_error();
     int rc = load_opened(m, o, st, wdir);
     mcnn_safetensors_close(st);
+    mcnn_precision p;
+    if (rc == 0 && o->precision && (mcnn_precision_parse(o->precision, &p) != MCNN_OK ||
+                                    (m->clip ? mcnn_clip_set_precision(m->clip, p)
+                                             : mcnn_classifier_set_precision(m->cls, p)) != MCNN_OK))
+        return lib_error();
     return rc;
 }
 

@@ -33,6 +33,7 @@ typedef struct options {
     int skip_corrupt, limit, val_limit;
     /* model */
     const char *arch, *init, *model;
+    const char *precision; /* eval --precision: fp32 (default), bf16, int8 */
     int image_size, channels, width, depth, patch, heads, freeze;
     /* training */
     int epochs, batch, accum, seed, threads, nesterov;
@@ -256,6 +257,8 @@ static void make_specs(arg_spec *specs, options *o)
          .max = 1},
         {ARG_SECTION, .help = "Evaluation (mcnn-train eval)"},
         {ARG_STRING, "--model", 'm', &o->model, "FILE", .help = "the classifier to evaluate"},
+        {ARG_STRING, "--precision", 0, &o->precision, "P",
+         .help = "fp32 (default), bf16 or int8 (docs/precision.md)"},
         {ARG_STRING, "--reference", 0, &o->reference, "FILE",
          .help = "a second labelling of the same images (a split file,\n"
                  "matched by path): Cohen's kappa "
@@ -1013,6 +1016,11 @@ static int cmd_eval(options *o)
     if (o->threads) mcnn_set_threads(o->threads);
     mcnn_classifier *model;
     CHECK(mcnn_classifier_load(&model, o->model, NULL));
+    mcnn_precision precision;
+    if (o->precision) {
+        CHECK(mcnn_precision_parse(o->precision, &precision));
+        CHECK(mcnn_classifier_set_precision(model, precision));
+    }
     mcnn_dataset data;
     load_source(&data, o->data, o, "--data", o->val_limit ? o->val_limit : o->limit);
     const int K = mcnn_classifier_num_classes(model);

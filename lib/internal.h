@@ -76,6 +76,12 @@ void mcnn_lanes_run(int lanes, int n, mcnn_lane_fn fn, void *ctx);
  * zeroes about 1 GB of activation gradients: serially 3% of the step on two threads). */
 void mcnn_zero_floats(float *p, size_t n);
 
+/* mcnn_linear_forward through a weight packed once (mcnn_gemm_packed) when pk is not NULL;
+ * else, or when the packed GEMM cannot get its buffers, mcnn_linear_forward on w (fp32: the
+ * same bits either way).  lib/ops/linear.c. */
+void mcnn_linear_forward_packed(float *y, const float *x, const float *w,
+                                const mcnn_packed_b *pk, const float *b, int N, int IN, int OUT);
+
 /* Size, then point.  A carver hands out 64-byte-aligned float arrays from one block; with a
  * NULL base it only counts, so the same code first sizes an arena and then fills it:
  *   mcnn_carver c = {NULL, 0};  plan(&c);  alloc c.used floats;  c = (mcnn_carver){base, 0}; plan(&c); */

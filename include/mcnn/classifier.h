@@ -31,6 +31,7 @@
 #define MCNN_CLASSIFIER_H
 
 #include "core.h"
+#include "lowp.h"
 #include "params.h"
 #include "session.h"
 #include "preprocess.h"
@@ -106,6 +107,11 @@ MCNN_API int mcnn_classifier_multilabel(const mcnn_classifier *c);
  * (NULL for ViT). */
 MCNN_API mcnn_params *mcnn_classifier_params(mcnn_classifier *c);
 MCNN_API mcnn_params *mcnn_classifier_buffers(mcnn_classifier *c);
+
+/* Inference precision of the network inside: mcnn_resnet_set_precision or
+ * mcnn_vit_set_precision (the same rules: call it after loading, before the first forward). */
+MCNN_API mcnn_status mcnn_classifier_set_precision(mcnn_classifier *c, mcnn_precision p);
+MCNN_API mcnn_precision mcnn_classifier_precision(const mcnn_classifier *c);
 
 /* A linear probe: with freeze = 1 the backbone is fixed (ResNet's BN uses and keeps its running
  * statistics), the forward keeps nothing for a backward through it, and backward fills only the

@@ -12,6 +12,7 @@
 #define MCNN_CLIP_H
 
 #include "core.h"
+#include "lowp.h"
 #include "params.h"
 #include "session.h"
 
@@ -47,6 +48,18 @@ MCNN_API void mcnn_clip_free(mcnn_clip *m);
 MCNN_API const mcnn_clip_config *mcnn_clip_get_config(const mcnn_clip *m);
 MCNN_API mcnn_params *mcnn_clip_params(mcnn_clip *m);
 MCNN_API float mcnn_clip_logit_scale(const mcnn_clip *m); /* exp(logit_scale) */
+
+/* Inference precision (docs/precision.md): every transformer block's four matrices (attention
+ * in/out projections, MLP fc1/fc2) of both towers are packed once, by this call, into the
+ * read-only model, and every inference forward and session uses them: FP32 packed gives the
+ * same bits as the default, BF16 and INT8 approximate it.  The patch embedding, the token and
+ * positional embeddings, layer norms, softmax, QuickGELU, residuals and the two final
+ * projections stay fp32.  Training forwards ignore the packed copy.  Call it before the first
+ * forward (not while sessions run) and again after the weights change (training, loading): it
+ * packs the weights as they are now.  Until then the model runs fp32 unpacked (the default;
+ * mcnn_clip_precision reports FP32). */
+MCNN_API mcnn_status mcnn_clip_set_precision(mcnn_clip *m, mcnn_precision p);
+MCNN_API mcnn_precision mcnn_clip_precision(const mcnn_clip *m);
 
 /* ---- inference ------------------------------------------------------------------------------
  * Threads: the calls here that take the model use its own session (one thread at a time; not

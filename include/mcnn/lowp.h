@@ -29,6 +29,8 @@ typedef enum mcnn_precision {
 
 /* "fp32", "bf16", "int8". */
 MCNN_API const char *mcnn_precision_name(mcnn_precision p);
+/* The inverse ("--precision NAME" in the apps): MCNN_ERR_ARG naming the choices otherwise. */
+MCNN_API mcnn_status mcnn_precision_parse(const char *name, mcnn_precision *out);
 
 /* A weight packed for one precision and one micro-kernel (chosen when packed: see
  * mcnn_lowp_isa).  Read-only after creation, so any number of threads may share it. */

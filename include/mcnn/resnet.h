@@ -22,6 +22,7 @@
 #define MCNN_RESNET_H
 
 #include "core.h"
+#include "lowp.h"
 #include "params.h"
 #include "session.h"
 
@@ -89,6 +90,17 @@ MCNN_API mcnn_params *mcnn_resnet_params(mcnn_resnet *m);
 MCNN_API mcnn_params *mcnn_resnet_buffers(mcnn_resnet *m);
 /* Channels of the pooled feature the fc reads: widths[last] (× 4 for bottlenecks). */
 MCNN_API int mcnn_resnet_feature_dim(const mcnn_resnet *m);
+
+/* Inference precision (docs/precision.md): every residual block's convolutions (1×1, 3×3 and
+ * the projection shortcuts) are packed once, by this call, into the read-only model, and every
+ * EVAL forward and session uses them: FP32 packed gives the same bits as the default, BF16 and
+ * INT8 approximate it.  The stem conv, batch norm, ReLU, pooling, residual adds and the fc
+ * head stay fp32.  TRAIN and FROZEN_BN forwards ignore the packed copy.  Call it before the
+ * first forward (not while sessions run) and again after the weights change (training,
+ * loading): it packs the weights as they are now.  Until then the model runs fp32 unpacked
+ * (the default; mcnn_resnet_precision reports FP32). */
+MCNN_API mcnn_status mcnn_resnet_set_precision(mcnn_resnet *m, mcnn_precision p);
+MCNN_API mcnn_precision mcnn_resnet_precision(const mcnn_resnet *m);
 
 typedef enum mcnn_resnet_mode {
     MCNN_RESNET_EVAL = 0,      /* running statistics; nothing kept, no backward          */

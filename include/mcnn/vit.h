@@ -9,6 +9,7 @@
 #define MCNN_VIT_H
 
 #include "core.h"
+#include "lowp.h"
 #include "params.h"
 #include "session.h"
 
@@ -56,6 +57,17 @@ MCNN_API void mcnn_vit_free(mcnn_vit *m);
 
 MCNN_API const mcnn_vit_config *mcnn_vit_get_config(const mcnn_vit *m);
 MCNN_API mcnn_params *mcnn_vit_params(mcnn_vit *m);
+
+/* Inference precision (docs/precision.md): every transformer block's four matrices (attention
+ * in/out projections, MLP fc1/fc2) are packed once, by this call, into the read-only model, and
+ * every inference forward and session uses them: FP32 packed gives the same bits as the
+ * default, BF16 and INT8 approximate it.  The patch embedding, layer norms, softmax, GELU,
+ * residuals and the head stay fp32.  Training forwards ignore the packed copy.  Call it
+ * before the first forward (not while sessions run) and again after the weights change
+ * (training, loading): it packs the weights as they are now.  Until then the model runs fp32
+ * unpacked (the default; mcnn_vit_precision reports FP32). */
+MCNN_API mcnn_status mcnn_vit_set_precision(mcnn_vit *m, mcnn_precision p);
+MCNN_API mcnn_precision mcnn_vit_precision(const mcnn_vit *m);
 
 /* Threads: the weights (mcnn_vit_params(m)->data) are read-only during any forward.  For
  * several threads on one model, give each its own session (below, and mcnn/session.h).  The

@@ -53,6 +53,15 @@ const char *mcnn_precision_name(mcnn_precision p)
     return p == MCNN_PRECISION_BF16 ? "bf16" : p == MCNN_PRECISION_INT8 ? "int8" : "fp32";
 }
 
+mcnn_status mcnn_precision_parse(const char *name, mcnn_precision *out)
+{
+    const mcnn_precision all[] = {MCNN_PRECISION_FP32, MCNN_PRECISION_BF16, MCNN_PRECISION_INT8};
+    for (int i = 0; name && i < 3; i++)
+        if (strcmp(name, mcnn_precision_name(all[i])) == 0) return *out = all[i], MCNN_OK;
+    return mcnn_set_error(MCNN_ERR_ARG, "precision '%s': use fp32, bf16 or int8",
+                          name ? name : "(null)");
+}
+
 /* ---- which kernels ---------------------------------------------------------------------------- */
 static const char *const level_names[] = {"plain", "avx2", "avx512", "amx"};
 static _Atomic(const char *) isa_override; /* mcnn_lowp_set_isa; NULL: the environment */

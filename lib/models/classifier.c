@@ -504,6 +504,16 @@ mcnn_params *mcnn_classifier_buffers(mcnn_classifier *c)
     return c->resnet ? mcnn_resnet_buffers(c->resnet) : NULL;
 }
 
+mcnn_status mcnn_classifier_set_precision(mcnn_classifier *c, mcnn_precision p)
+{
+    return c->resnet ? mcnn_resnet_set_precision(c->resnet, p) : mcnn_vit_set_precision(c->vit, p);
+}
+
+mcnn_precision mcnn_classifier_precision(const mcnn_classifier *c)
+{
+    return c->resnet ? mcnn_resnet_precision(c->resnet) : mcnn_vit_precision(c->vit);
+}
+
 void mcnn_classifier_freeze_backbone(mcnn_classifier *c, int freeze)
 {
     c->frozen = freeze != 0;

@@ -251,6 +251,8 @@ void mcnn_clip_free(mcnn_clip *m)
 {
     if (!m) return;
     mcnn_clip_acts_free(&m->acts);
+    mcnn_stack_pack_free(m->vpacked, &m->vstack);
+    mcnn_stack_pack_free(m->tpacked, &m->tstack);
     plan_free(&m->hplan);
     free(m->w.vblocks);
     free(m->w.tblocks);
@@ -258,6 +260,27 @@ void mcnn_clip_free(mcnn_clip *m)
     free(m->g.tblocks);
     mcnn_params_free(&m->params);
     free(m);
+}
+
+mcnn_status mcnn_clip_set_precision(mcnn_clip *m, mcnn_precision p)
+{
+    block_packed *v, *t;
+    MCNN_TRY(mcnn_stack_pack(&v, m->w.vblocks, &m->vstack, p));
+    mcnn_status s = mcnn_stack_pack(&t, m->w.tblocks, &m->tstack, p);
+    if (s != MCNN_OK) {
+        mcnn_stack_pack_free(v, &m->vstack);
+        return s;
+    }
+    mcnn_stack_pack_free(m->vpacked, &m->vstack);
+    mcnn_stack_pack_free(m->tpacked, &m->tstack);
+    m->vpacked = v, m->tpacked = t;
+    m->precision = p;
+    return MCNN_OK;
+}
+
+mcnn_precision mcnn_clip_precision(const mcnn_clip *m)
+{
+    return m->precision;
 }
 
 const mcnn_clip_config *mcnn_clip_get_config(const mcnn_clip *m)

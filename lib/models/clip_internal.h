@@ -77,6 +77,8 @@ struct mcnn_clip {
     int vT, vP;                 /* image tokens (1 + patches), patches          */
     mcnn_params params;
     clip_tensors w, g;
+    mcnn_precision precision;   /* of the packed blocks (mcnn_clip_set_precision)  */
+    block_packed *vpacked, *tpacked; /* the towers' blocks packed once, or NULL (fp32 as trained) */
     patch_embed_cfg vembed;
     stack_cfg vstack, tstack;   /* the towers' blocks: widths, heads, QuickGELU, eps, causal */
     clip_acts acts;             /* the model's own (the calls without a session) */

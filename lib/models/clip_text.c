@@ -43,7 +43,8 @@ static void forward_texts(void *ctx, int lane, int n0, int n)
 
     mcnn_embedding_forward(x0, a->ids + b * T, wt->tok_emb, n * T, w);                 /* 2 */
     mcnn_add_positional_forward(x, x0, wt->tpos, n, T, w);                             /* 3 */
-    const float *out = mcnn_stack_forward(&a->stack, wt->tblocks, &m->tstack, x, n0, n, T); /* 4 */
+    const float *out = mcnn_stack_forward(&a->stack, wt->tblocks, m->tpacked, &m->tstack, x, n0, n,   /* 4 */
+                                          T);
     mcnn_token_pool_forward(&a->pool, out, a->eot, wt->ln_final_w, wt->ln_final_b,  /* 5-6 */
                             m->tstack.block.eps, n0, n, T, w);
 }

@@ -50,7 +50,8 @@ static void forward_images(void *ctx, int lane, int b0, int n)
     mcnn_patch_embed_forward(&a->embed, &embed, &m->vembed, args->input, b0, n);   /* 1-4 */
     mcnn_layernorm_forward(pre, a->pre_mean + b * T, a->pre_rstd + b * T,          /* 5 */
                            a->embed.x + b * TW, w->ln_pre_w, w->ln_pre_b, n * T, W, eps);
-    const float *out = mcnn_stack_forward(&a->stack, w->vblocks, &m->vstack, pre, b0, n, T); /* 6 */
+    const float *out = mcnn_stack_forward(&a->stack, w->vblocks, m->vpacked, &m->vstack, pre, b0, n, /* 6 */
+                                          T);
     mcnn_token_pool_forward(&a->pool, out, NULL, w->ln_post_w, w->ln_post_b, eps, b0, n, T, W); /* 7 */
 }
 

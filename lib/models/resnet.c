@@ -278,6 +278,7 @@ void mcnn_resnet_free(mcnn_resnet *m)
 {
     if (!m) return;
     mcnn_resnet_acts_free(&m->acts);
+    mcnn_resnet_packed_free(m);
     free(m->info);
     free(m->w.blocks);
     free(m->g.blocks);

@@ -72,6 +72,8 @@ struct mcnn_resnet {
     mcnn_params params;         /* with gradients                                  */
     mcnn_params buffers;        /* running statistics, no gradients               */
     resnet_tensors w, g;
+    mcnn_precision precision;   /* of the packed convs (mcnn_resnet_set_precision)   */
+    resblock_params *packed;    /* nblocks: w.blocks with their convs packed, or NULL (fp32) */
     resnet_stats st;
     int64_t num_batches_tracked; /* written on save for PyTorch; counts TRAIN forwards */
     resnet_acts acts;
@@ -84,6 +86,8 @@ mcnn_status mcnn_resnet_new(mcnn_resnet **out, const mcnn_resnet_config *cfg);
  * model yet, so a loader can check the tables against its file first), then allocate and bind. */
 mcnn_status mcnn_resnet_plan(mcnn_resnet **out, const mcnn_resnet_config *cfg);
 mcnn_status mcnn_resnet_alloc(mcnn_resnet *m);
+/* Release the packed convs (resnet_precision.c). */
+void mcnn_resnet_packed_free(mcnn_resnet *m);
 /* Release the planned activations (resnet_run.c). */
 void mcnn_resnet_acts_free(resnet_acts *a);
 /* The forward into the activations a (resnet_run.c).  In mode TRAIN it updates the model's

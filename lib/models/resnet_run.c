@@ -235,12 +235,13 @@ static void forward_lane(const mcnn_resnet *m, const resnet_acts *a, resnet_lane
         const resblock_cfg cb = block_at(a, b, n);
         resblock_acts *acts = kept ? &l->blocks[b] : &l->blocks[0];
         float *out = kept ? l->out[b] : l->out[b % 2];
+        /* inference multiplies by the convs packed once, when the precision was set */
+        const resblock_params *p = m->packed && mode == MCNN_RESNET_EVAL ? &m->packed[b]
+                                                                         : &w->blocks[b];
         if (c->block == MCNN_RESNET_BOTTLENECK)
-            mcnn_bottleneck_forward(out, acts, x, &w->blocks[b], &m->st.blocks[b], &cb, bn,
-                                    l->workspace);
+            mcnn_bottleneck_forward(out, acts, x, p, &m->st.blocks[b], &cb, bn, l->workspace);
         else
-            mcnn_basic_block_forward(out, acts, x, &w->blocks[b], &m->st.blocks[b], &cb, bn,
-                                     l->workspace);
+            mcnn_basic_block_forward(out, acts, x, p, &m->st.blocks[b], &cb, bn, l->workspace);
         x = out;
         OHW = cb.OH * cb.OW;
     }

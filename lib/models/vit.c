@@ -203,10 +203,26 @@ void mcnn_vit_free(mcnn_vit *m)
 {
     if (!m) return;
     mcnn_vit_acts_free(&m->acts);
+    mcnn_stack_pack_free(m->packed, &m->stack);
     free(m->w.blocks);
     free(m->g.blocks);
     mcnn_params_free(&m->params);
     free(m);
+}
+
+mcnn_status mcnn_vit_set_precision(mcnn_vit *m, mcnn_precision p)
+{
+    block_packed *pk;
+    MCNN_TRY(mcnn_stack_pack(&pk, m->w.blocks, &m->stack, p));
+    mcnn_stack_pack_free(m->packed, &m->stack);
+    m->packed = pk;
+    m->precision = p;
+    return MCNN_OK;
+}
+
+mcnn_precision mcnn_vit_precision(const mcnn_vit *m)
+{
+    return m->precision;
 }
 
 const mcnn_vit_config *mcnn_vit_get_config(const mcnn_vit *m)

@@ -33,6 +33,8 @@ struct mcnn_vit {
     int T, P;                   /* tokens (1 + patches), patches              */
     mcnn_params params;
     vit_tensors w, g;
+    mcnn_precision precision;   /* of the packed blocks (mcnn_vit_set_precision)   */
+    block_packed *packed;       /* the blocks' matrices packed once, or NULL (fp32 as trained) */
     patch_embed_cfg embed;
     stack_cfg stack;            /* the encoder: layers, width, heads, MLP, GELU, eps */
     vit_acts acts;

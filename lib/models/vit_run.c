@@ -74,7 +74,7 @@ static void forward_images(void *ctx, int lane, int b0, int n)
     (void)lane;
 
     mcnn_patch_embed_forward(&a->embed, &embed, &m->embed, args->input, b0, n);    /* 1-4 */
-    const float *out = mcnn_stack_forward(&a->stack, w->blocks, &m->stack,         /* 5 */
+    const float *out = mcnn_stack_forward(&a->stack, w->blocks, m->packed, &m->stack, /* 5 */
                                           a->embed.x + b * TC, b0, n, T);
     mcnn_token_pool_forward(&a->pool, out, NULL, w->lnf_w, w->lnf_b, m->cfg.ln_eps, b0, n, T, /* 6 */
                             C);

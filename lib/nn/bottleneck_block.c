@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "core/profile.h"
 #include "../ops/conv2d_lanes.h"
+#include "../ops/conv2d_packed.h"
 
 #include <math.h>
 
@@ -47,13 +48,17 @@ static size_t max_size(size_t a, size_t b)
     return a > b ? a : b;
 }
 
+static size_t conv_workspace(const mcnn_conv2d_shape *s, int lanes)
+{
+    return max_size(mcnn_conv2d_lanes_workspace_floats(s, lanes),
+                    mcnn_conv2d_packed_workspace_floats(s));
+}
+
 size_t mcnn_resblock_workspace_floats(const resblock_cfg *c)
 {
-    size_t n = max_size(mcnn_conv2d_lanes_workspace_floats(&c->conv1, c->lanes),
-                        mcnn_conv2d_lanes_workspace_floats(&c->conv2, c->lanes));
-    if (c->kind == RESBLOCK_BOTTLENECK)
-        n = max_size(n, mcnn_conv2d_lanes_workspace_floats(&c->conv3, c->lanes));
-    if (c->downsample) n = max_size(n, mcnn_conv2d_lanes_workspace_floats(&c->down, c->lanes));
+    size_t n = max_size(conv_workspace(&c->conv1, c->lanes), conv_workspace(&c->conv2, c->lanes));
+    if (c->kind == RESBLOCK_BOTTLENECK) n = max_size(n, conv_workspace(&c->conv3, c->lanes));
+    if (c->downsample) n = max_size(n, conv_workspace(&c->down, c->lanes));
     return n;
 }
 
@@ -185,8 +190,10 @@ void mcnn_resnet_bn_backward(float *dx, bn_affine g, const float *dy, const floa
                                        eps);
 }
 
-/* The convs split their batch across c->lanes threads (lib/ops/conv2d_lanes.h). */
-#define CONV_FORWARD(y, x, w, b, shape) mcnn_conv2d_forward_lanes(y, x, w, b, shape, ws, c->lanes)
+/* The convs split their batch across c->lanes threads (lib/ops/conv2d_lanes.h), or multiply by
+ * the weight packed once (conv2d_packed.h) when p carries it. */
+#define CONV_FORWARD(y, x, conv, shape)                                                     \
+    mcnn_conv2d_forward_packed(y, x, p->conv##_w, p->conv##_pk, NULL, shape, ws, c->lanes)
 #define CONV_BACKWARD(dx, dw, db, dy, x, w, shape)                                          \
     mcnn_conv2d_backward_lanes(dx, dw, db, dy, x, w, shape, ws, c->lanes)
 
@@ -202,13 +209,13 @@ void mcnn_bottleneck_forward(float *out, resblock_acts *a, const float *x,
 {
     const int Wd = c->width, OC = c->OC, HW = c->H * c->W, OHW = c->OH * c->OW;
     const float *shortcut = x;
-    CONV_FORWARD(a->c1, x, p->conv1_w, NULL, &c->conv1);                          /*  1 1×1       */
+    CONV_FORWARD(a->c1, x, conv1, &c->conv1);                                     /*  1 1×1       */
     BN_FORWARD(a->a1, a->s1, a->c1, NULL, 1, p->bn1, st->bn1, Wd, HW);            /*  2, 3 relu   */
-    CONV_FORWARD(a->c2, a->a1, p->conv2_w, NULL, &c->conv2);                      /*  4 3×3/s     */
+    CONV_FORWARD(a->c2, a->a1, conv2, &c->conv2);                                 /*  4 3×3/s     */
     BN_FORWARD(a->a2, a->s2, a->c2, NULL, 1, p->bn2, st->bn2, Wd, OHW);           /*  5, 6 relu   */
-    CONV_FORWARD(a->c3, a->a2, p->conv3_w, NULL, &c->conv3);                      /*  7 1×1       */
+    CONV_FORWARD(a->c3, a->a2, conv3, &c->conv3);                                 /*  7 1×1       */
     if (c->downsample) {
-        CONV_FORWARD(a->cd, x, p->down_w, NULL, &c->down);                        /*  9 1×1/s     */
+        CONV_FORWARD(a->cd, x, down, &c->down);                                   /*  9 1×1/s     */
         BN_FORWARD(a->sc, a->sd, a->cd, NULL, 0, p->downbn, st->downbn, OC, OHW); /* 10          */
         shortcut = a->sc;
     }
@@ -247,11 +254,11 @@ void mcnn_basic_block_forward(float *out, resblock_acts *a, const float *x,
 {
     const int Wd = c->width, OC = c->OC, OHW = c->OH * c->OW;
     const float *shortcut = x;
-    CONV_FORWARD(a->c1, x, p->conv1_w, NULL, &c->conv1);                          /* 1 3×3/s      */
+    CONV_FORWARD(a->c1, x, conv1, &c->conv1);                                     /* 1 3×3/s      */
     BN_FORWARD(a->a1, a->s1, a->c1, NULL, 1, p->bn1, st->bn1, Wd, OHW);           /* 2, 3 relu    */
-    CONV_FORWARD(a->c2, a->a1, p->conv2_w, NULL, &c->conv2);                      /* 4 3×3        */
+    CONV_FORWARD(a->c2, a->a1, conv2, &c->conv2);                                 /* 4 3×3        */
     if (c->downsample) {
-        CONV_FORWARD(a->cd, x, p->down_w, NULL, &c->down);                        /* 6 1×1/s      */
+        CONV_FORWARD(a->cd, x, down, &c->down);                                   /* 6 1×1/s      */
         BN_FORWARD(a->sc, a->sd, a->cd, NULL, 0, p->downbn, st->downbn, OC, OHW); /* 7           */
         shortcut = a->sc;
     }

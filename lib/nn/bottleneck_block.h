@@ -34,7 +34,8 @@ typedef struct resblock_cfg {
 
 void mcnn_resblock_cfg_init(resblock_cfg *c, resblock_kind kind, int N, int IC, int H, int W,
                             int width, int stride, float eps, float momentum);
-/* Largest im2col workspace (floats) any of the block's convs needs, for c->lanes lanes. */
+/* Largest im2col workspace (floats) any of the block's convs needs, for c->lanes lanes, packed
+ * or not. */
 size_t mcnn_resblock_workspace_floats(const resblock_cfg *c);
 
 /* One batch norm's tensors, all (C): gain and bias are parameters, the running statistics
@@ -44,10 +45,13 @@ typedef struct bn_running { float *mean, *var; } bn_running;
 typedef struct bn_saved { float *mean, *rstd; } bn_saved;
 
 /* Views of the block's parameters (over the values, or over the gradients): conv weights
- * (out, in, KH, KW) and the BN gains and biases.  Absent parts are NULL. */
+ * (out, in, KH, KW) and the BN gains and biases.  Absent parts are NULL.  An inference copy
+ * may carry the conv weights packed once (include/mcnn/lowp.h); the forward then multiplies
+ * by those (lib/ops/conv2d_packed.h), and the backward never reads them. */
 typedef struct resblock_params {
     float *conv1_w, *conv2_w, *conv3_w, *down_w; /* conv3: bottleneck; down: projection only */
     bn_affine bn1, bn2, bn3, downbn;
+    const mcnn_packed_b *conv1_pk, *conv2_pk, *conv3_pk, *down_pk; /* or NULL: fp32 on *_w */
 } resblock_params;
 
 /* The BN running statistics (buffers), in the same order. */

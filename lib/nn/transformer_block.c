@@ -72,14 +72,15 @@ void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_p
     /* The biases of steps 4, 7 and 9 are added with what follows them (5, 8, 10), in the same
      * pass: the same operations in the same order, one pass over the data fewer each. */
     mcnn_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, N, C, eps);    /*  1 */
-    mcnn_linear_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, N, C, 3 * C);                          /*  2 */
+    const block_packed none = {0}, *pk = p->pk ? p->pk : &none;
+    mcnn_linear_forward_packed(a->qkv, a->ln1, p->qkv_w, pk->qkv, p->qkv_b, N, C, 3 * C);          /*  2 */
     mcnn_attention_forward(a->att, a->probs, a->qkv, B, T, C, NH, cfg->causal);                    /*  3 */
-    mcnn_linear_forward(a->proj, a->att, p->proj_w, NULL, N, C, C);                                /*  4 */
+    mcnn_linear_forward_packed(a->proj, a->att, p->proj_w, pk->proj, NULL, N, C, C);               /*  4 */
     bias_residual(a->h, x, a->proj, p->proj_b, N, C);                                              /*  5 */
     mcnn_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->h, p->ln2_w, p->ln2_b, N, C, eps); /*  6 */
-    mcnn_linear_forward(a->fc1, a->ln2, p->fc1_w, NULL, N, C, F);                                  /*  7 */
+    mcnn_linear_forward_packed(a->fc1, a->ln2, p->fc1_w, pk->fc1, NULL, N, C, F);                  /*  7 */
     mcnn_bias_act_forward(a->act, a->fc1, p->fc1_b, N, F, cfg->act == BLOCK_QUICK_GELU);           /*  8 */
-    mcnn_linear_forward(a->fc2, a->act, p->fc2_w, NULL, N, F, C);                                  /*  9 */
+    mcnn_linear_forward_packed(a->fc2, a->act, p->fc2_w, pk->fc2, NULL, N, F, C);                  /*  9 */
     bias_residual(out, a->h, a->fc2, p->fc2_b, N, C);                                              /* 10 */
 }
 

@@ -7,6 +7,7 @@
 #define MCNN_TRANSFORMER_BLOCK_H
 
 #include "internal.h"
+#include "mcnn/lowp.h"
 
 typedef enum block_act { BLOCK_GELU, BLOCK_QUICK_GELU } block_act;
 
@@ -18,6 +19,12 @@ typedef struct block_cfg {
     block_act act;  /* exact GELU (ViT) or QuickGELU (CLIP)              */
 } block_cfg;
 
+/* The block's four weight matrices packed once for inference (include/mcnn/lowp.h), in one
+ * precision; owned by the model, read-only, shared by its sessions. */
+typedef struct block_packed {
+    mcnn_packed_b *qkv, *proj, *fc1, *fc2;
+} block_packed;
+
 /* Views into a parameter block; the gradients use the same struct over the grad block. */
 typedef struct block_params {
     const float *ln1_w, *ln1_b;   /* (C)            */
@@ -26,6 +33,8 @@ typedef struct block_params {
     const float *ln2_w, *ln2_b;   /* (C)            */
     const float *fc1_w, *fc1_b;   /* (F, C), (F)    */
     const float *fc2_w, *fc2_b;   /* (C, F), (C)    */
+    const block_packed *pk;       /* inference: the matrices above packed, or NULL (fp32
+                                     read from the views above, as in training)          */
 } block_params;
 
 typedef struct block_grads {
@@ -37,7 +46,7 @@ typedef struct block_grads {
 static inline block_params mcnn_block_params_view(const block_grads *v)
 {
     block_params p = {v->ln1_w, v->ln1_b, v->qkv_w, v->qkv_b, v->proj_w, v->proj_b,
-                      v->ln2_w, v->ln2_b, v->fc1_w, v->fc1_b, v->fc2_w, v->fc2_b};
+                      v->ln2_w, v->ln2_b, v->fc1_w, v->fc1_b, v->fc2_w, v->fc2_b, NULL};
     return p;
 }
 

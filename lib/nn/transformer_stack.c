@@ -43,8 +43,8 @@ void mcnn_stack_acts_carve(stack_acts *a, mcnn_carver *c, const stack_cfg *cfg, 
     }
 }
 
-const float *mcnn_stack_forward(const stack_acts *a, const block_grads *w, const stack_cfg *cfg,
-                                const float *x, int b0, int n, int T)
+const float *mcnn_stack_forward(const stack_acts *a, const block_grads *w, const block_packed *pk,
+                                const stack_cfg *cfg, const float *x, int b0, int n, int T)
 {
     const size_t offset = (size_t)b0 * T * cfg->block.C;
     const float *in = x;
@@ -52,10 +52,54 @@ const float *mcnn_stack_forward(const stack_acts *a, const block_grads *w, const
         block_acts acts = mcnn_block_acts_images(&a->blocks[a->train ? l : 0], &cfg->block, T, b0);
         float *out = (a->train ? a->out[l] : a->out[l % 2]) + offset;
         block_params p = mcnn_block_params_view(&w[l]);
+        p.pk = pk && !a->train ? &pk[l] : NULL;
         mcnn_block_forward(out, &acts, in, &p, &cfg->block, n, T);
         in = out;
     }
     return in;
+}
+
+mcnn_status mcnn_stack_pack(block_packed **out, const block_grads *w, const stack_cfg *cfg,
+                            mcnn_precision p)
+{
+    const int C = cfg->block.C, F = cfg->block.F;
+    block_packed *pk = calloc((size_t)cfg->layers, sizeof *pk);
+    *out = NULL;
+    if (!pk) return mcnn_set_error(MCNN_ERR_NOMEM, "transformer: packing %d blocks", cfg->layers);
+    mcnn_status s = MCNN_OK;
+    for (int l = 0; l < cfg->layers && s == MCNN_OK; l++) {
+        s = mcnn_packed_b_create(&pk[l].qkv, p, w[l].qkv_w, 3 * C, C, C);
+        if (s == MCNN_OK) s = mcnn_packed_b_create(&pk[l].proj, p, w[l].proj_w, C, C, C);
+        if (s == MCNN_OK) s = mcnn_packed_b_create(&pk[l].fc1, p, w[l].fc1_w, F, C, C);
+        if (s == MCNN_OK) s = mcnn_packed_b_create(&pk[l].fc2, p, w[l].fc2_w, C, F, F);
+    }
+    if (s != MCNN_OK) {
+        mcnn_stack_pack_free(pk, cfg);
+        return s;
+    }
+    *out = pk;
+    return MCNN_OK;
+}
+
+void mcnn_stack_pack_free(block_packed *pk, const stack_cfg *cfg)
+{
+    if (!pk) return;
+    for (int l = 0; l < cfg->layers; l++) {
+        mcnn_packed_b_free(pk[l].qkv);
+        mcnn_packed_b_free(pk[l].proj);
+        mcnn_packed_b_free(pk[l].fc1);
+        mcnn_packed_b_free(pk[l].fc2);
+    }
+    free(pk);
+}
+
+size_t mcnn_stack_pack_bytes(const block_packed *pk, const stack_cfg *cfg)
+{
+    size_t n = 0;
+    for (int l = 0; pk && l < cfg->layers; l++)
+        n += mcnn_packed_b_bytes(pk[l].qkv) + mcnn_packed_b_bytes(pk[l].proj) +
+             mcnn_packed_b_bytes(pk[l].fc1) + mcnn_packed_b_bytes(pk[l].fc2);
+    return n;
 }
 
 const float *mcnn_stack_output(const stack_acts *a, const stack_cfg *cfg, int l)

@@ -36,9 +36,18 @@ void mcnn_stack_acts_carve(stack_acts *a, mcnn_carver *c, const stack_cfg *cfg, 
 
 /* Images b0 .. b0+n-1 of the batch through every block (one lane: call it from each thread
  * with its share, or once with the whole batch); x is the stack's input at image b0.  Returns
- * the last block's output at image b0. */
-const float *mcnn_stack_forward(const stack_acts *a, const block_grads *w, const stack_cfg *cfg,
-                                const float *x, int b0, int n, int T);
+ * the last block's output at image b0.  pk: the blocks' packed weights (mcnn_stack_pack), used
+ * by an inference forward; NULL, or a training forward, multiplies by w in fp32. */
+const float *mcnn_stack_forward(const stack_acts *a, const block_grads *w, const block_packed *pk,
+                                const stack_cfg *cfg, const float *x, int b0, int n, int T);
+
+/* Every block's four matrices packed once in precision p: *out, an array of cfg->layers, is
+ * the caller's (mcnn_stack_pack_free); on failure *out is NULL and nothing is kept. */
+mcnn_status mcnn_stack_pack(block_packed **out, const block_grads *w, const stack_cfg *cfg,
+                            mcnn_precision p);
+void mcnn_stack_pack_free(block_packed *pk, const stack_cfg *cfg);
+/* Bytes the packed matrices take. */
+size_t mcnn_stack_pack_bytes(const block_packed *pk, const stack_cfg *cfg);
 
 /* Block l's output (B, T, C) of the last training forward, else NULL. */
 const float *mcnn_stack_output(const stack_acts *a, const stack_cfg *cfg, int l);

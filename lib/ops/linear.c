@@ -22,6 +22,16 @@ void mcnn_linear_forward(float *y, const float *x, const float *w, const float *
     }
 }
 
+void mcnn_linear_forward_packed(float *y, const float *x, const float *w,
+                                const mcnn_packed_b *pk, const float *b, int N, int IN, int OUT)
+{
+    if (pk) {
+        MCNN_PROF_SCOPE(MCNN_PROF_LINEAR);
+        if (mcnn_gemm_packed(N, x, IN, pk, b, 0.0f, y, OUT) == MCNN_OK) return;
+    }
+    mcnn_linear_forward(y, x, w, b, N, IN, OUT);
+}
+
 /* Columns handled together by one thread in the bias gradient: a row segment of dy is read
  * contiguously, while each column's sum still runs over n in one fixed order. */
 #define LINEAR_DB_BLOCK 64

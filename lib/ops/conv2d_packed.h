@@ -1,0 +1,28 @@
+/* Convolution through a weight packed once (include/mcnn/lowp.h): the inference path of a
+ * model whose precision was set.  The packed GEMM's rows are the output pixels, so a block of
+ * pixels (whole images when they are small, else a range of output rows of one image) goes:
+ *   col  (K, m)   im2col's columns (a pointwise conv's are the input planes), K = IC·KH·KW
+ *   rows (m, K)   col transposed, in cache-sized tiles
+ *   out  (m, OC)  rows · Wᵀ (mcnn_gemm_packed; W (OC, K) is torch's weight as a matrix)
+ *   y (n, OC, P)  out transposed back, image by image
+ * Small maps are batched as mcnn_conv2d_forward batches them, so a wide weight serves many
+ * pixels.  Each output is the same sequence of fused multiply-adds as mcnn_conv2d_forward's
+ * (the same micro-kernel and K blocks; the bias enters as the GEMM's C input in both), so fp32
+ * packed gives its bits.  Internal (lib/ops/conv2d_packed.c). */
+#ifndef MCNN_CONV2D_PACKED_H
+#define MCNN_CONV2D_PACKED_H
+
+#include "internal.h"
+
+/* Workspace of the packed forward: a block of rows and its output (floats).  Also enough for
+ * the fp32 fallback below when the caller sizes its workspace as the max of this and
+ * mcnn_conv2d_lanes_workspace_floats. */
+size_t mcnn_conv2d_packed_workspace_floats(const mcnn_conv2d_shape *s);
+
+/* y = conv(x, w) + b through pk when pk is not NULL (groups 1 only); else, for groups > 1, or
+ * when the packed GEMM cannot get its buffers, mcnn_conv2d_forward_lanes on w. */
+void mcnn_conv2d_forward_packed(float *y, const float *x, const float *w, const mcnn_packed_b *pk,
+                                const float *b, const mcnn_conv2d_shape *s, float *workspace,
+                                int lanes);
+
+#endif
