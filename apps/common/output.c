@@ -128,6 +128,11 @@ static void json_shot(outputs *o, const shot_out *s)
     put_json_number(f, "%.3f", s->start_time);
     fputs(", \"end_time\": ", f);
     put_json_number(f, "%.3f", s->end_time);
+    if (s->sampled) {
+        fputs(", \"sampled_frames\": [", f);
+        for (int i = 0; i < s->nsampled; i++) fprintf(f, i ? ", %lld" : "%lld", (long long)s->sampled[i]);
+        fputc(']', f);
+    }
     fputs(", \"labels\": {", f);
     for (int k = 0; k < o->top; k++) {
         if (k) fputs(", ", f);

@@ -1,7 +1,8 @@
 /* The results of a classification run, written as shots finish:
  *   - a table on stdout, one row per shot;
  *   - MovieCLIP's JSON {video: {shot: {start_frame, end_frame, start_time, end_time,
- *     labels: {label: score}}}}, streamed (the file is complete when the run ends);
+ *     labels: {label: score}}}}, streamed (the file is complete when the run ends); a shot
+ *     whose frames were sampled also has "sampled_frames": [the frames encoded];
  *   - MovieCLIP's weak labels: "<shot> <label index> ..." for shots whose top-1 score reaches
  *     a threshold, followed by those of the next four labels that reach a second threshold;
  *   - per frame embeddings (or logits) and scores, kept in memory and saved as safetensors. */
@@ -23,6 +24,9 @@ typedef struct shot_out {
     int frames;                   /* frames scored                                        */
     int still;                    /* a still image: frames and times mean nothing          */
     const float *scores;          /* (L) mean of the frames' scores                       */
+    const int64_t *sampled;       /* the frames encoded, when sampled (--every, --sample-fps): */
+    int nsampled;                 /* JSON's "sampled_frames"; NULL: every frame, no key       */
+    int64_t ordinal;              /* the shot's place in its input (the JSONL's "n")          */
 } shot_out;
 
 typedef struct outputs {
