@@ -79,6 +79,36 @@ static int parse_interp(const char *s, mcnn_resample *out)
 
 static int check_options(const options *o);
 
+/* --video-list: one path per line; empty lines skipped, a final CR dropped. */
+static int read_video_list(options *o)
+{
+    FILE *f = fopen(o->video_list, "r");
+    if (!f) {
+        app_error("--video-list %s: %s", o->video_list, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int room = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (!len) continue;
+        if (o->nlisted == room) {
+            room = room ? 2 * room : 64;
+            char **v = room < INT_MAX / 2 ? realloc(o->listed, (size_t)room * sizeof *v) : NULL;
+            if (!v) app_error("out of memory"), exit(1);
+            o->listed = v;
+        }
+        o->listed[o->nlisted++] = dup_str(line);
+    }
+    free(line);
+    const int bad = ferror(f);
+    fclose(f);
+    if (bad) app_error("--video-list %s: cannot read", o->video_list);
+    return bad ? -1 : 0;
+}
+
 static int parse_options(options *o, int argc, char **argv)
 {
     *o = (options){.top = 5, .batch = 8, .min_shot_len = 15, .shot_threshold = 27.0,
@@ -87,6 +117,9 @@ static int parse_options(options *o, int argc, char **argv)
         {ARG_SECTION, .help = "Inputs"},
         {ARG_STRINGS, "--video", 0, &o->videos, "FILE",
          .help = "a video, decoded by ffmpeg (must be installed); repeatable"},
+        {ARG_STRING, "--video-list", 0, &o->video_list, "FILE",
+         .help = "more videos, one path per line (a collection too long for a command\n"
+                 "line); they come after the --video ones"},
         {ARG_DOUBLE, "--fps", 0, &o->fps, "R",
          .help = "frames per second: the rate --video is sampled at (default: the\n"
                  "video's own), the rate of a stdin stream (default 24), and of a\n"
@@ -196,6 +229,7 @@ static int parse_options(options *o, int argc, char **argv)
         exit(app_close_stdout() ? 1 : 0);
     }
     if (r == ARGS_ERROR) return -1;
+    if (o->video_list && read_video_list(o)) return -1;
     return check_options(o);
 }
 
@@ -204,12 +238,14 @@ static void options_free(options *o)
     args_strings_free(&o->inputs);
     args_strings_free(&o->videos);
     args_strings_free(&o->prompts);
+    for (int i = 0; i < o->nlisted; i++) free(o->listed[i]);
+    free(o->listed);
 }
 
 /* What the parser cannot see: combinations, and values of the string options. */
 static int check_options(const options *o)
 {
-    if (o->inputs.count == 0 && o->videos.count == 0) {
+    if (o->inputs.count == 0 && o->videos.count == 0 && o->nlisted == 0) {
         app_error("no input: give images, folders, '-' or --video FILE (try --help)");
         return -1;
     }
@@ -246,7 +282,7 @@ static int check_options(const options *o)
         app_error("--every and --sample-fps both choose the frames to encode: give one");
         return -1;
     }
-    if ((o->every || o->sample_fps) && !stdin_count && !o->videos.count) {
+    if ((o->every || o->sample_fps) && !stdin_count && !o->videos.count && !o->nlisted) {
         app_error("--every and --sample-fps sample frame streams (--video, '-'): there is none");
         return -1;
     }
@@ -268,7 +304,7 @@ static int check_options(const options *o)
         app_error("--truth: '%s' is neither name nor dir", o->truth);
         return -1;
     }
-    if (o->truth && (stdin_count || o->videos.count)) {
+    if (o->truth && (stdin_count || o->videos.count || o->nlisted)) {
         app_error("--truth reads each image's class from its file's name or folder: it cannot "
                   "be used with --video or '-'");
         return -1;
@@ -702,18 +738,22 @@ int main(int argc, char **argv)
     r.images = malloc((size_t)o.batch * m.channels * m.size * m.size * sizeof(float));
     r.feats = malloc((size_t)o.batch * m.dim * sizeof(float));
     r.scores = malloc((size_t)o.batch * L * sizeof(float));
-    ins = calloc((size_t)(o.inputs.count + o.videos.count), sizeof *ins);
-    input_index = calloc((size_t)(o.inputs.count + o.videos.count), sizeof *input_index);
+    const int all = o.inputs.count + o.videos.count + o.nlisted;
+    ins = calloc((size_t)all, sizeof *ins);
+    input_index = calloc((size_t)all, sizeof *input_index);
     if (!r.batch || !r.slot_err || !r.images || !r.feats || !r.scores || !ins || !input_index) {
         app_error("out of memory");
         goto done;
     }
 
-    /* inputs: the positional ones in order, then the videos; this shard's, not yet done */
+    /* inputs: the positional ones in order, then the videos, then the listed ones; this
+     * shard's, not yet done */
     int64_t total_images = 0;
-    for (int i = 0; i < o.inputs.count + o.videos.count; i++) {
-        const int video = i >= o.inputs.count;
-        const char *arg = video ? o.videos.items[i - o.inputs.count] : o.inputs.items[i];
+    for (int i = 0; i < all; i++) {
+        const int video = i >= o.inputs.count, listed = i >= o.inputs.count + o.videos.count;
+        const char *arg = listed  ? o.listed[i - o.inputs.count - o.videos.count]
+                          : video ? o.videos.items[i - o.inputs.count]
+                                  : o.inputs.items[i];
         if (input_expand(&ins[nin], arg, video, err, sizeof err)) {
             if (shard_takes(&sh, arg)) failure(&r, "%s", err); /* one shard says it */
             input_free(&ins[nin]);

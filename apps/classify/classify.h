@@ -22,7 +22,9 @@
 typedef struct options {
     arg_strings inputs, videos, prompts;
     const char *model, *labels, *vocab, *json, *weak, *emb, *interp, *activation, *truth;
-    const char *shard, *out_jsonl;
+    const char *shard, *out_jsonl, *video_list;
+    char **listed;              /* --video-list: the videos it names                       */
+    int nlisted;
     int top, threads, batch, resize, crop, shot_per_dir, min_shot_len;
     int progress, quiet, no_cache, no_table, resume;
     int every;                  /* --every N: encode one frame in N of a shot (0: all)     */
