@@ -309,4 +309,4 @@ fuzz-run: fuzz
 
 -include $(FUZZ_DIR)/obj/lib/*/*.d $(FUZZ_DIR)/obj/tests/fuzz/*.d
 
--include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d) $(CLASSIFY_OBJ:.o=.d) $(APP_SRC:%.c=$(BUILD)/obj/%.d)

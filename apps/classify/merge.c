@@ -99,35 +99,37 @@ static int collect(const tag_file *f, int fi, shot_ref *out, int64_t *nout, cons
     return bad;
 }
 
-/* A shot in two files (or twice in one): refused, up to 10 named. */
+/* A shot in two files (or twice in one): refused.  Conflicting records (and one input at two
+ * places) are named first, up to 10, then up to 10 plain duplicates. */
 static int find_duplicates(shot_ref *s, int64_t n, const tag_file *files)
 {
     qsort(s, (size_t)n, sizeof *s, by_video_key);
-    int64_t found = 0;
-    for (int64_t i = 1; i < n; i++) {
-        const tag_record *a = s[i - 1].t, *b = s[i].t;
-        const int same_shot = !strcmp(a->video, b->video) && !strcmp(a->key, b->key);
-        const int other_place = !strcmp(a->video, b->video) && a->input != b->input;
-        if (!same_shot && !other_place) continue;
-        if (found++ < 10) {
+    int64_t found[2] = {0, 0};
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t i = 1; i < n; i++) {
+            const tag_record *a = s[i - 1].t, *b = s[i].t;
+            if (strcmp(a->video, b->video)) continue;
+            const int same_shot = !strcmp(a->key, b->key), moved = a->input != b->input;
+            if (!same_shot && !moved) continue;
+            const int duplicate = same_shot && !strcmp(a->line, b->line);
+            if (duplicate != pass || found[pass]++ >= 10) continue;
+            const char *fa = files[s[i - 1].file].path, *fb = files[s[i].file].path;
             char *v = display_text(a->video, NULL), *k = display_text(a->key, NULL);
             if (!same_shot)
                 app_error("%s is input %d in %s and input %d in %s: the shards were given "
-                          "different input lists", v ? v : "?", a->input, files[s[i - 1].file].path,
-                          b->input, files[s[i].file].path);
-            else if (!strcmp(a->line, b->line))
+                          "different input lists", v ? v : "?", a->input, fa, b->input, fb);
+            else if (duplicate)
                 app_error("%s shot %s: duplicate records in %s and %s (the same input tagged "
-                          "twice: overlapping shards?)", v ? v : "?", k ? k : "?",
-                          files[s[i - 1].file].path, files[s[i].file].path);
+                          "twice: overlapping shards?)", v ? v : "?", k ? k : "?", fa, fb);
             else
                 app_error("%s shot %s: conflicting records in %s and %s (runs that disagree)",
-                          v ? v : "?", k ? k : "?", files[s[i - 1].file].path,
-                          files[s[i].file].path);
+                          v ? v : "?", k ? k : "?", fa, fb);
             free(v), free(k);
         }
-    }
-    if (found > 10) app_error("... %lld such records in all", (long long)found);
-    return found ? -1 : 0;
+    if (found[0] + found[1] > 10)
+        app_error("%lld conflicting and %lld duplicate records in all", (long long)found[0],
+                  (long long)found[1]);
+    return found[0] + found[1] ? -1 : 0;
 }
 
 /* The inputs of LIST (one per line, as the JSON names them) found complete in no file; done is
