@@ -759,7 +759,8 @@ int main(int argc, char **argv)
             input_free(&ins[nin]);
             continue;
         }
-        if (other_shards(&sh, &o, &ins[nin]) || (r.jsonl && jsonl_input_done(r.jsonl, ins[nin].name))) {
+        if (other_shards(&sh, &o, &ins[nin]) ||
+            (r.jsonl && jsonl_input_done(r.jsonl, ins[nin].name))) {
             input_free(&ins[nin]);
             continue;
         }

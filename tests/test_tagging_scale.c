@@ -174,6 +174,34 @@ static void check_sampled(const char *json, const char *video, const int *want, 
     mcnn_json_free(&doc);
 }
 
+/* Each shot line's "embedding_row" R: rows R, R + 1, ... of the embeddings file are the shot's
+ * sampled frames. */
+static void check_embedding_rows(const char *jsonl, const char *emb, int nshots)
+{
+    size_t n = 0;
+    float *frame_of = read_tensor(emb, "frame_index", &n);
+    char *text = slurp(jsonl);
+    int shots = 0;
+    for (char *line = text ? strchr(text, '\n') : NULL; line && line[1]; line = strchr(line + 1, '\n')) {
+        mcnn_json_doc doc;
+        char *end = strchr(line + 1, '\n');
+        if (!end || mcnn_json_parse(&doc, line + 1, (size_t)(end - line - 1)) != MCNN_OK) break;
+        const mcnn_json *row = mcnn_json_get(doc.root, "embedding_row"),
+                        *sm = mcnn_json_get(doc.root, "sampled_frames");
+        if (sm) {
+            shots++;
+            TEST_ASSERT(row && row->is_int, "a shot line without its embedding_row");
+            int q = 0;
+            for (const mcnn_json *e = sm->child; row && frame_of && e; e = e->next, q++)
+                TEST_ASSERT(row->i + q < (int64_t)n && (int64_t)frame_of[row->i + q] == e->i,
+                            "row %lld + %d is not frame %lld", (long long)row->i, q, (long long)e->i);
+        }
+        mcnn_json_free(&doc);
+    }
+    TEST_ASSERT(shots == nshots, "%s: %d shot lines, want %d", jsonl, shots, nshots);
+    free(text), free(frame_of);
+}
+
 static void test_sampling(void)
 {
     if (!ready()) return;
@@ -197,9 +225,11 @@ static void test_sampling(void)
     /* --every 7: offsets 0, 7, 14; the cut at 20 is still at 20 (not at 21, the first sampled
      * frame after it), so shot detection saw every frame */
     static const int every7[] = {0, 7, 14};
-    rc = RUN("%s --no-table --every 7 --json e7.json --video scenes.mkv", base);
+    rc = RUN("%s --no-table --every 7 --json e7.json --video scenes.mkv --out-jsonl e7.jsonl "
+             "--embeddings e7.safetensors", base);
     TEST_ASSERT(rc == 0, "--every 7: exit %d", rc);
     check_sampled(tpath("e7.json"), "scenes.mkv", every7, 3, all, frame_of, nf, labels, L);
+    check_embedding_rows(tpath("e7.jsonl"), tpath("e7.safetensors"), 3);
     /* --sample-fps 3 at 10 fps: the first frame at or after j/3 s, j/3 s = 3.33 j frames */
     static const int fps3[] = {0, 4, 7, 10, 14, 17};
     rc = RUN("%s --no-table --sample-fps 3 --json f3.json --video scenes.mkv", base);

@@ -49,7 +49,7 @@ void shot_begin(run *r, const char *video, const char *key, const char *id,
     shot_acc *s = &r->shots[r->nshots++];
     *s = (shot_acc){.number = r->next_shot++, .video = dup_str(video), .key = dup_str(key),
                     .id = dup_str(id), .start_frame = start_frame, .end_frame = start_frame,
-                    .start_time = start_time, .end_time = start_time};
+                    .start_time = start_time, .end_time = start_time, .emb_row = -1};
     s->sum = calloc((size_t)r->m->labels.n, sizeof(double));
     if (!s->sum) app_error("out of memory"), exit(1);
 }
@@ -75,7 +75,7 @@ static void emit_closed_shots(run *r)
             for (int l = 0; l < L; l++) mean[l] = (float)(s->sum[l] / s->scored);
             shot_out so = {s->video, s->key, s->id, s->start_frame, s->end_frame,
                            s->start_time, s->end_time, s->scored, s->still, mean,
-                           s->sampled, s->nsampled, s->ordinal};
+                           s->sampled, s->nsampled, s->ordinal, s->emb_row};
             progress_clear(&r->prog);
             outputs_shot(&r->out, &so);
             if (r->jsonl && jsonl_shot(r->jsonl, &so, r->input_index)) {
@@ -171,6 +171,7 @@ void flush(run *r)
         }
         for (int l = 0; l < L; l++) s->sum[l] += sc[l];
         s->scored++;
+        if (r->o->emb && s->emb_row < 0) s->emb_row = r->emb.n; /* a shot's rows follow */
         if (r->o->emb && embeddings_add(&r->emb, r->feats + (size_t)i * D, sc, r->batch[i].frame,
                                         s->number, r->batch[i].name))
             app_error("out of memory"), exit(1);

@@ -67,6 +67,7 @@ typedef struct shot_acc {
     int frames, scored, closed;
     int still;                  /* a still image: no frame numbers or times to show */
     double *sum;                /* (L) sum of the frames' scores                     */
+    int64_t emb_row;            /* its first row in the embeddings file, -1 before   */
     int64_t *sampled;           /* frames chosen for encoding, when sampling         */
     int nsampled, cap_sampled;
 } shot_acc;

@@ -231,7 +231,8 @@ int tag_file_read(tag_file *f, const char *path, char *err, size_t errsize)
         if (parse_record(&f->rec[f->nrec], f, by, p, (size_t)(e - p), why, sizeof why)) {
             record_free(&f->rec[f->nrec]);
             rc = fail_with(err, errsize, "%s line %lld: %s (the file is damaged: only a cut-off "
-                           "last line is expected after a crash)", path, (long long)lineno + 1, why);
+                           "last line is expected after a crash)", path, (long long)lineno + 1,
+                           why);
             break;
         }
         f->nrec++;
@@ -339,7 +340,8 @@ int jsonl_open(jsonl **out, const char *path, const char *header, const char *co
 {
     *out = NULL;
     jsonl *j = calloc(1, sizeof *j);
-    if (!j || !(j->path = dup_n(path, strlen(path))) || !(j->order = malloc((size_t)L * sizeof(int))))
+    if (!j || !(j->path = dup_n(path, strlen(path))) ||
+        !(j->order = malloc((size_t)L * sizeof(int))))
         return jsonl_close(j, NULL, 0), fail_with(err, errsize, "out of memory");
     j->labels = labels, j->L = L, j->top = top;
     struct stat st;
@@ -408,6 +410,7 @@ int jsonl_shot(jsonl *j, const shot_out *s, int input)
     fprintf(f, ", \"start_frame\": %lld, \"end_frame\": %lld, \"start_time\": %.3f, "
             "\"end_time\": %.3f, \"frames\": %d", (long long)s->start_frame,
             (long long)s->end_frame, s->start_time, s->end_time, s->frames);
+    if (s->emb_row >= 0) fprintf(f, ", \"embedding_row\": %lld", (long long)s->emb_row);
     if (s->sampled) {
         fputs(", \"sampled_frames\": [", f);
         for (int i = 0; i < s->nsampled; i++)

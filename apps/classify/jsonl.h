@@ -7,9 +7,10 @@
  *            scores (prompts, scale, preprocessing, shot detection, sampling)}
  *   a shot   {"video": V, "input": I, "n": N, "shot": KEY, "id": ID, "start_frame": ...,
  *            "end_frame": ..., "start_time": ..., "end_time": ..., "frames": F,
- *            ["sampled_frames": [...],] "labels": {label: score, ...}}
+ *            ["embedding_row": R,] ["sampled_frames": [...],] "labels": {label: score, ...}}
  *            with the max(K, 5) best labels, scores to 9 digits (a float read back exactly);
- *            I is the input's place on the unsharded command line, N the shot's in its input
+ *            I is the input's place on the unsharded command line, N the shot's in its input;
+ *            with --embeddings, the shot's F frames are rows R.. R + F - 1 of that file
  *   an end   {"video": V, "input": I, "done": true, "shots": S, "failed": E}
  *            after the last shot of an input (E: its frames or images that could not be read)
  * Each line is written whole and flushed; an end line is also synced to the disk.  A line

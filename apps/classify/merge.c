@@ -188,7 +188,7 @@ static int write_outputs(const merge_options *mo, const tag_file *h, const shot_
         for (int l = 0; l < h->L; l++) scores[l] = -INFINITY;
         for (int k = 0; k < t->ntop; k++) scores[t->label[k]] = t->score[k];
         shot_out so = {t->video, t->key, t->id, t->start_frame, t->end_frame, t->start_time,
-                       t->end_time, t->frames, 0, scores, t->sampled, t->nsampled, t->n};
+                       t->end_time, t->frames, 0, scores, t->sampled, t->nsampled, t->n, -1};
         outputs_shot(&out, &so);
     }
     free(scores);

@@ -130,7 +130,8 @@ static void json_shot(outputs *o, const shot_out *s)
     put_json_number(f, "%.3f", s->end_time);
     if (s->sampled) {
         fputs(", \"sampled_frames\": [", f);
-        for (int i = 0; i < s->nsampled; i++) fprintf(f, i ? ", %lld" : "%lld", (long long)s->sampled[i]);
+        for (int i = 0; i < s->nsampled; i++)
+            fprintf(f, i ? ", %lld" : "%lld", (long long)s->sampled[i]);
         fputc(']', f);
     }
     fputs(", \"labels\": {", f);

@@ -27,6 +27,8 @@ typedef struct shot_out {
     const int64_t *sampled;       /* the frames encoded, when sampled (--every, --sample-fps): */
     int nsampled;                 /* JSON's "sampled_frames"; NULL: every frame, no key       */
     int64_t ordinal;              /* the shot's place in its input (the JSONL's "n")          */
+    int64_t emb_row;              /* its first frame's row in --embeddings (-1: none); its   */
+                                  /* frames are the next `frames` rows                       */
 } shot_out;
 
 typedef struct outputs {
