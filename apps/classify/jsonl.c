@@ -411,12 +411,7 @@ int jsonl_shot(jsonl *j, const shot_out *s, int input)
             "\"end_time\": %.3f, \"frames\": %d", (long long)s->start_frame,
             (long long)s->end_frame, s->start_time, s->end_time, s->frames);
     if (s->emb_row >= 0) fprintf(f, ", \"embedding_row\": %lld", (long long)s->emb_row);
-    if (s->sampled) {
-        fputs(", \"sampled_frames\": [", f);
-        for (int i = 0; i < s->nsampled; i++)
-            fprintf(f, i ? ", %lld" : "%lld", (long long)s->sampled[i]);
-        fputc(']', f);
-    }
+    put_sampled_frames(f, s);
     fputs(", \"labels\": {", f);
     for (int i = 0; i < k; i++) {
         if (i) fputs(", ", f);

@@ -62,6 +62,9 @@ void outputs_shot(outputs *o, const shot_out *s);
  * line).  complete = 0 (a failed run): the files are discarded, the previous ones kept. */
 int outputs_close(outputs *o, int complete, char *err, size_t errsize);
 
+/* ', "sampled_frames": [...]' when the shot was sampled (the JSON's and the JSONL's). */
+void put_sampled_frames(FILE *f, const shot_out *s);
+
 /* Labels ranked by score, highest first (ties: the earlier label first): order[0..k). */
 void rank_labels(int *order, const float *scores, int L, int k);
 
