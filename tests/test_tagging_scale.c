@@ -14,10 +14,13 @@
  *     ends with the records of an uninterrupted run; a cut-off last line is dropped, a damaged
  *     line refused. */
 #define _XOPEN_SOURCE 700
+#define _DEFAULT_SOURCE /* flock */
 #include "mcnn_test.h"
 #include "io/json.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -470,6 +473,13 @@ static void test_kill_and_resume(void)
     rc = RUN("%s --no-table %s --out-jsonl whole.jsonl", base, inputs);
     TEST_ASSERT(rc == 1, "existing file without --resume: exit %d", rc);
     expect_err("existing file", "add --resume");
+    /* a file another process writes (two shards given one name) */
+    const int fd = open(tpath("whole.jsonl"), O_RDONLY);
+    TEST_ASSERT(fd >= 0 && flock(fd, LOCK_EX) == 0, "could not lock whole.jsonl");
+    rc = RUN("%s --no-table --batch 2 %s --out-jsonl whole.jsonl --resume", base, inputs);
+    TEST_ASSERT(rc == 1, "a file being written: exit %d", rc);
+    expect_err("a file being written", "another process is writing it");
+    if (fd >= 0) close(fd);
     rc = RUN("%s --no-table --top 2 --batch 2 %s --out-jsonl whole.jsonl --resume", base, inputs);
     TEST_ASSERT(rc == 1, "other settings: exit %d", rc);
     expect_err("other settings", "\"top\" differs");

@@ -10,6 +10,7 @@
 #include "io/json.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,10 +300,34 @@ static int check(jsonl *j)
     return j->error ? -1 : 0;
 }
 
-/* Keep the lines of the inputs that ended without a failure; rewrite the file with them. */
+/* Open (creating) and lock path for appending; -1 with a message when another process has it. */
+static int open_locked(jsonl *j, char *err, size_t errsize)
+{
+    const int fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) return fail_with(err, errsize, "--out-jsonl %s: %s", j->path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int busy = errno == EWOULDBLOCK;
+        fail_with(err, errsize, busy ? "--out-jsonl %s: another process is writing it (two "
+                  "shards with the same file? put {shard} in its name)" : "--out-jsonl %s: %s",
+                  j->path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!(j->f = fdopen(fd, "a"))) {
+        close(fd);
+        return fail_with(err, errsize, "--out-jsonl %s: %s", j->path, strerror(errno));
+    }
+    return 0;
+}
+
+/* Keep the lines of the inputs that ended without a failure.  When the lines dropped all come
+ * after the kept ones (a run killed in an input: the usual case) the file is cut back to the
+ * kept ones, in place and under the lock; otherwise (an input with failures in the middle) the
+ * kept lines go to a new file that replaces it atomically, and the new file is locked. */
 static int resume_from(jsonl *j, const tag_file *tf, char *err, size_t errsize)
 {
-    int64_t cut = 0, failed = 0;
+    int64_t cut = 0, failed = 0, kept_bytes = (int64_t)strlen(tf->header) + 1;
+    int prefix = 1, dropping = 0;
     j->done = calloc((size_t)tf->nrec + 1, sizeof *j->done);
     if (!j->done) return fail_with(err, errsize, "out of memory");
     for (int64_t i = 0; i < tf->nrec; i++) {
@@ -316,16 +341,30 @@ static int resume_from(jsonl *j, const tag_file *tf, char *err, size_t errsize)
         }
     }
     qsort(j->done, (size_t)j->ndone, sizeof *j->done, by_string);
-    outfile o;
-    if (outfile_open(&o, j->path, err, errsize)) return -1;
-    fprintf(o.f, "%s\n", tf->header);
     for (int64_t i = 0; i < tf->nrec; i++) {
         const tag_record *t = &tf->rec[i];
-        if (jsonl_input_done(j, t->video)) fprintf(o.f, "%s\n", t->line);
-        else cut += !t->done && (i + 1 == tf->nrec || strcmp(tf->rec[i + 1].video, t->video));
+        const int keep = jsonl_input_done(j, t->video);
+        if (keep && dropping) prefix = 0;
+        if (keep) kept_bytes += (int64_t)strlen(t->line) + 1;
+        dropping |= !keep;
+        cut += !keep && !t->done && (i + 1 == tf->nrec || strcmp(tf->rec[i + 1].video, t->video));
     }
-    outfile_check(&o);
-    if (outfile_commit(&o, err, errsize)) return -1;
+    if (prefix) {
+        fflush(j->f);
+        if (ftruncate(fileno(j->f), (off_t)kept_bytes) || fsync(fileno(j->f)))
+            return fail_with(err, errsize, "%s: cannot cut back: %s", j->path, strerror(errno));
+    } else {
+        outfile o;
+        if (outfile_open(&o, j->path, err, errsize)) return -1;
+        fprintf(o.f, "%s\n", tf->header);
+        for (int64_t i = 0; i < tf->nrec; i++)
+            if (jsonl_input_done(j, tf->rec[i].video)) fprintf(o.f, "%s\n", tf->rec[i].line);
+        outfile_check(&o);
+        if (outfile_commit(&o, err, errsize)) return -1;
+        fclose(j->f); /* the replaced file's lock goes with it */
+        j->f = NULL;
+        if (open_locked(j, err, errsize)) return -1;
+    }
     fprintf(stderr, "%s: resuming %s: %d input%s complete (skipped)", app_name, j->path, j->ndone,
             j->ndone == 1 ? "" : "s");
     if (cut) fprintf(stderr, ", %lld cut off mid-way (redone)", (long long)cut);
@@ -351,6 +390,7 @@ int jsonl_open(jsonl **out, const char *path, const char *header, const char *co
         return fail_with(err, errsize, "--out-jsonl %s exists: add --resume to continue it, or "
                          "remove it", path);
     }
+    if (open_locked(j, err, errsize)) return jsonl_close(j, NULL, 0), -1;
     tag_file tf = {0};
     if (exists && tag_file_read(&tf, path, err, errsize)) return jsonl_close(j, NULL, 0), -1;
     char what[128];
@@ -360,18 +400,18 @@ int jsonl_open(jsonl **out, const char *path, const char *header, const char *co
         return fail_with(err, errsize, "--resume: %s was written by a run with other settings "
                          "(%s differs): give the same options, or another file", path, what);
     }
-    int rc = tf.header ? resume_from(j, &tf, err, errsize) : 0;
+    int rc = 0;
+    if (tf.header) {
+        rc = resume_from(j, &tf, err, errsize);
+    } else if (exists) { /* a header cut off as it was written: start again */
+        fflush(j->f);
+        if (ftruncate(fileno(j->f), 0))
+            rc = fail_with(err, errsize, "%s: %s", path, strerror(errno));
+    }
     tag_file_free(&tf);
     if (rc) return jsonl_close(j, NULL, 0), -1;
-    j->f = fopen(path, "a");
-    if (!j->f || flock(fileno(j->f), LOCK_EX | LOCK_NB) != 0) {
-        const int busy = j->f && errno == EWOULDBLOCK;
-        fail_with(err, errsize, busy ? "--out-jsonl %s: another process is writing it (two "
-                  "shards with the same file? put {shard} in its name)" : "--out-jsonl %s: %s",
-                  path, strerror(errno));
-        return jsonl_close(j, NULL, 0), -1;
-    }
-    if (ftell(j->f) == 0) fprintf(j->f, "%s\n", header); /* a new file */
+    if (ftell(j->f) == 0 && lseek(fileno(j->f), 0, SEEK_END) == 0)
+        fprintf(j->f, "%s\n", header); /* a new file */
     if (check(j) || fsync(fileno(j->f))) {
         fail_with(err, errsize, "%s", j->msg[0] ? j->msg : strerror(errno));
         return jsonl_close(j, NULL, 0), -1;
