@@ -422,6 +422,7 @@ int jsonl_open(jsonl **out, const char *path, const char *header, const char *co
 
 int jsonl_input_done(const jsonl *j, const char *video)
 {
+    if (!j->ndone) return 0; /* (j->done may be NULL: bsearch must not see it) */
     char *name = utf8_from_name(video); /* as the file holds it */
     const char *key = name ? name : video;
     const int hit = bsearch(&key, j->done, (size_t)j->ndone, sizeof *j->done, by_string) != NULL;
