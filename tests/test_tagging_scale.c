@@ -444,7 +444,9 @@ static void test_kill_and_resume(void)
         const int kills = long_run ? 1 + rand() % 3 : 1;
         for (int q = 0; q < kills; q++) run_killed(args, whole * (rand() / (RAND_MAX + 1.0)));
         rc = RUN("%s", args);
-        TEST_ASSERT(rc == 0, "round %d: the resumed run: exit %d", k, rc);
+        char *e = rc ? slurp(err_path) : NULL;
+        TEST_ASSERT(rc == 0, "round %d: the resumed run: exit %d:\n%s", k, rc, e ? e : "");
+        free(e);
         char *got = sorted_records(tpath("killed.jsonl"));
         TEST_ASSERT(got && want && !strcmp(got, want),
                     "round %d (%d kills): the records differ from an uninterrupted run's", k, kills);

@@ -303,7 +303,8 @@ static int check(jsonl *j)
 /* Open (creating) and lock path for appending; -1 with a message when another process has it. */
 static int open_locked(jsonl *j, char *err, size_t errsize)
 {
-    const int fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    /* close-on-exec: ffmpeg (popen) must not inherit the file, nor its lock */
+    const int fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return fail_with(err, errsize, "--out-jsonl %s: %s", j->path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         const int busy = errno == EWOULDBLOCK;
