@@ -79,6 +79,8 @@ ifeq ($(MPI),1)
   MPI_TRAIN_OBJ := $(filter-out %/distributed_single.o,$(APP_COMMON_OBJ)) \
                    $(BUILD)/obj/apps/mpi/distributed_mpi.o
 endif
+# mcnn-classify's own parts (apps/classify/*.c) besides apps/classify.c
+CLASSIFY_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/classify/*.c)))
 APP_SRC   := $(sort $(wildcard apps/*.c))
 APPS      := $(APP_SRC:apps/%.c=$(BUILD)/mcnn-%)
 ifeq ($(MPI),1)
@@ -119,6 +121,9 @@ $(BUILD)/$(SONAME): $(BUILD)/libmcnn.so
 	ln -sf libmcnn.so $@
 
 $(BUILD)/mcnn-%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mcnn-classify: $(BUILD)/obj/apps/classify.o $(CLASSIFY_OBJ) $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 ifeq ($(MPI),1)
@@ -306,4 +311,4 @@ fuzz-run: fuzz
 
 -include $(FUZZ_DIR)/obj/lib/*/*.d $(FUZZ_DIR)/obj/tests/fuzz/*.d
 
--include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d) $(CLASSIFY_OBJ:.o=.d) $(APP_SRC:%.c=$(BUILD)/obj/%.d)

@@ -13,6 +13,8 @@
  *   -> table / JSON / weak labels as shots finish; embeddings saved at the end
  *   -> failures listed, exit 1 if there were any. */
 #define _XOPEN_SOURCE 700
+#include "classify/classify.h"
+#include "classify/jsonl.h"
 #include "common/args.h"
 #include "common/check.h"
 #include "common/escape.h"
@@ -43,17 +45,6 @@
 #define IMAGENET_LABELS "imagenet_labels.txt"
 
 /* ---- options ----------------------------------------------------------------------------- */
-typedef struct options {
-    arg_strings inputs, videos, prompts;
-    const char *model, *labels, *vocab, *json, *weak, *emb, *interp, *activation, *truth;
-    int top, threads, batch, resize, crop, shot_per_dir, min_shot_len;
-    int progress, quiet, no_cache, no_table;
-    double fps, shot_threshold, weak_top1, weak_rest, scale;
-    float mean[3], std[3];
-    int fps_set, resize_set, crop_set, mean_set, std_set;
-    const char *precision; /* --precision: fp32 (default), bf16, int8 (docs/precision.md) */
-} options;
-
 static const char usage[] =
     "usage: mcnn-classify [options] [IMAGE | DIR | -]... [--video FILE]...\n"
     "\n"
@@ -63,7 +54,9 @@ static const char usage[] =
     "Each image file is one shot; DIR is searched recursively (sorted) for .jpg .jpeg .png\n"
     ".ppm .pgm .pnm files; '-' reads binary PPM frames from stdin, as written by\n"
     "  ffmpeg -i movie.mp4 -f image2pipe -vcodec ppm -\n"
-    "and frame streams (stdin, --video) are cut into shots automatically.\n";
+    "and frame streams (stdin, --video) are cut into shots automatically.\n"
+    "       mcnn-classify merge SHARD.jsonl... [--json FILE] [--weak-labels FILE] [--expect LIST]\n"
+    "joins the --out-jsonl files of a sharded run (mcnn-classify merge --help).\n";
 
 static const char epilog[] =
     "Weights: weights/download.sh clip-vit-b32 movieclip  (see weights/README.md).  The folder\n"
@@ -86,6 +79,36 @@ static int parse_interp(const char *s, mcnn_resample *out)
 
 static int check_options(const options *o);
 
+/* --video-list: one path per line; empty lines skipped, a final CR dropped. */
+static int read_video_list(options *o)
+{
+    FILE *f = fopen(o->video_list, "r");
+    if (!f) {
+        app_error("--video-list %s: %s", o->video_list, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int room = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (!len) continue;
+        if (o->nlisted == room) {
+            room = room ? 2 * room : 64;
+            char **v = room < INT_MAX / 2 ? realloc(o->listed, (size_t)room * sizeof *v) : NULL;
+            if (!v) app_error("out of memory"), exit(1);
+            o->listed = v;
+        }
+        o->listed[o->nlisted++] = dup_str(line);
+    }
+    free(line);
+    const int bad = ferror(f);
+    fclose(f);
+    if (bad) app_error("--video-list %s: cannot read", o->video_list);
+    return bad ? -1 : 0;
+}
+
 static int parse_options(options *o, int argc, char **argv)
 {
     *o = (options){.top = 5, .batch = 8, .min_shot_len = 15, .shot_threshold = 27.0,
@@ -94,6 +117,9 @@ static int parse_options(options *o, int argc, char **argv)
         {ARG_SECTION, .help = "Inputs"},
         {ARG_STRINGS, "--video", 0, &o->videos, "FILE",
          .help = "a video, decoded by ffmpeg (must be installed); repeatable"},
+        {ARG_STRING, "--video-list", 0, &o->video_list, "FILE",
+         .help = "more videos, one path per line (a collection too long for a command\n"
+                 "line); they come after the --video ones"},
         {ARG_DOUBLE, "--fps", 0, &o->fps, "R",
          .help = "frames per second: the rate --video is sampled at (default: the\n"
                  "video's own), the rate of a stdin stream (default 24), and of a\n"
@@ -109,6 +135,18 @@ static int parse_options(options *o, int argc, char **argv)
         {ARG_INT, "--min-shot-len", 0, &o->min_shot_len, "N",
          .help = "frames a shot must have before it can be cut (default 15)",
          .min = 1, .max = 1e9},
+        {ARG_DOUBLE, "--sample-fps", 0, &o->sample_fps, "R",
+         .help = "streams: encode R frames per second of each shot (its first frame,\n"
+                 "then the first at or after every 1/R s); shot detection still sees\n"
+                 "every frame (default: encode every frame, as MovieCLIP)",
+         .min = 1e-6, .max = 1000},
+        {ARG_INT, "--every", 0, &o->every, "N",
+         .help = "streams: encode frames 0, N, 2N, ... of each shot", .min = 1, .max = 1e9},
+        {ARG_STRING, "--shard", 0, &o->shard, "I/N",
+         .help = "take share I of N (0 <= I < N) of the inputs: videos, images and the\n"
+                 "images of folders, by a hash of the name (docs/scale.md); default:\n"
+                 "the launcher's rank and size (mpirun, srun, a Slurm array), said on\n"
+                 "stderr, else everything"},
         {ARG_SECTION, .help = "Model"},
         {ARG_STRING, "--model", 'm', &o->model, "FILE",
          .help = "CLIP checkpoint (OpenAI or Hugging Face names), or a ViT/ResNet\n"
@@ -168,6 +206,13 @@ static int parse_options(options *o, int argc, char **argv)
          .help = "each image's true class is in its file name ('0019-t-shirt-top.png':\n"
                  "after a leading number) or its folder ('val/dog/1.jpg'): each row\n"
                  "says right or WRONG, and a last line the top-1 / top-k accuracy"},
+        {ARG_STRING, "--out-jsonl", 0, &o->out_jsonl, "FILE",
+         .help = "one JSON line per shot as it finishes, and one when an input ends;\n"
+                 "'{shard}' in FILE becomes the shard's number.  Join shards with\n"
+                 "  mcnn-classify merge FILE... --json tags.json --weak-labels weak.txt"},
+        {ARG_FLAG, "--resume", 0, &o->resume, NULL,
+         .help = "continue --out-jsonl FILE: inputs it holds complete are skipped, an\n"
+                 "input cut off mid-way is redone (a new FILE is simply started)"},
         {ARG_FLAG, "--no-table", 0, &o->no_table, NULL, .help = "no table on stdout"},
         {ARG_FLAG, "--progress", 0, &o->progress, NULL,
          .help = "progress on stderr even when it is not a terminal"},
@@ -187,6 +232,7 @@ static int parse_options(options *o, int argc, char **argv)
         exit(app_close_stdout() ? 1 : 0);
     }
     if (r == ARGS_ERROR) return -1;
+    if (o->video_list && read_video_list(o)) return -1;
     return check_options(o);
 }
 
@@ -195,12 +241,14 @@ static void options_free(options *o)
     args_strings_free(&o->inputs);
     args_strings_free(&o->videos);
     args_strings_free(&o->prompts);
+    for (int i = 0; i < o->nlisted; i++) free(o->listed[i]);
+    free(o->listed);
 }
 
 /* What the parser cannot see: combinations, and values of the string options. */
 static int check_options(const options *o)
 {
-    if (o->inputs.count == 0 && o->videos.count == 0) {
+    if (o->inputs.count == 0 && o->videos.count == 0 && o->nlisted == 0) {
         app_error("no input: give images, folders, '-' or --video FILE (try --help)");
         return -1;
     }
@@ -233,11 +281,33 @@ static int check_options(const options *o)
         app_error("'-' (stdin) given %d times", stdin_count);
         return -1;
     }
+    if (o->every && o->sample_fps) {
+        app_error("--every and --sample-fps both choose the frames to encode: give one");
+        return -1;
+    }
+    if ((o->every || o->sample_fps) && !stdin_count && !o->videos.count && !o->nlisted) {
+        app_error("--every and --sample-fps sample frame streams (--video, '-'): there is none");
+        return -1;
+    }
+    if (o->resume && !o->out_jsonl) {
+        app_error("--resume continues an --out-jsonl file: give one");
+        return -1;
+    }
+    if (o->out_jsonl && (!*o->out_jsonl || !strcmp(o->out_jsonl, "-"))) {
+        app_error("--out-jsonl needs a file (it is read back by --resume)");
+        return -1;
+    }
+    if (o->resume && (o->json || o->weak || o->emb)) {
+        app_error("--resume skips the inputs already done, so --json, --weak-labels and "
+                  "--embeddings would miss them: make the JSON and weak labels from the file "
+                  "with mcnn-classify merge");
+        return -1;
+    }
     if (o->truth && truth_source_parse(o->truth) == TRUTH_NONE) {
         app_error("--truth: '%s' is neither name nor dir", o->truth);
         return -1;
     }
-    if (o->truth && (stdin_count || o->videos.count)) {
+    if (o->truth && (stdin_count || o->videos.count || o->nlisted)) {
         app_error("--truth reads each image's class from its file's name or folder: it cannot "
                   "be used with --video or '-'");
         return -1;
@@ -296,24 +366,7 @@ static int missing(const char *what, const char *path, const char *fetch_hint)
     return -1;
 }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (!d) {
-        app_error("out of memory");
-        exit(1);
-    }
-    return memcpy(d, s, n);
-}
-
 /* ---- labels ------------------------------------------------------------------------------- */
-typedef struct label_set {
-    char **names;               /* n strings, each malloc'ed (mcnn_free_label_list) */
-    const char *const *v;       /* the same, for the const interfaces              */
-    int n;
-} label_set;
-
 static int by_string(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -371,21 +424,6 @@ static void labels_free(label_set *ls)
 }
 
 /* ---- the model ---------------------------------------------------------------------------- */
-typedef enum model_kind { MODEL_CLIP, MODEL_CLASSIFIER } model_kind;
-
-typedef struct model {
-    model_kind kind;
-    char *path;
-    mcnn_clip *clip;
-    mcnn_classifier *cls;      /* a ViT or ResNet, as mcnn-train saves them (classifier.h) */
-    label_set labels;
-    float *text;               /* CLIP: (L, dim) normalised text embeddings               */
-    int dim;                   /* CLIP embedding width, or the classifier's logit count   */
-    int channels, size;        /* input (C, size, size)                                   */
-    int sigmoid;               /* classifier scores: sigmoid instead of softmax            */
-    mcnn_preprocess_config pp;
-} model;
-
 /* What kind of checkpoint: "arch" metadata first, then the tensor names. */
 static int detect_kind(model_kind *kind, mcnn_safetensors *st)
 {
@@ -586,378 +624,174 @@ static void model_free(model *m)
     free(m->path);
 }
 
-/* ---- shots and batches --------------------------------------------------------------------- */
-typedef struct shot_acc {
-    int64_t number;             /* in output order                                  */
-    char *video, *key, *id;
-    int64_t start_frame, end_frame;
-    double start_time, end_time;
-    int frames, scored, closed;
-    int still;                  /* a still image: no frame numbers or times to show */
-    double *sum;                /* (L) sum of the frames' scores                     */
-} shot_acc;
-
-typedef struct slot {
-    mcnn_image img;
-    int64_t frame;
-    int64_t shot_number;        /* the shot it belongs to (found again at flush time) */
-    const char *name;
-} slot;
-
-typedef struct run {
-    const options *o;
-    model *m;
-    outputs out;
-    embeddings emb;
-    progress prog;
-    slot *batch;
-    int nb;
-    float *images, *feats, *scores; /* (batch, C, S, S), (batch, dim), (batch, L)          */
-    char (*slot_err)[512];
-    shot_acc *shots;            /* pending: shots[0..nshots) in order; the last may be open */
-    int nshots, cap_shots;
-    int64_t next_shot, frames_done;
-    int nfail;                  /* failures reported (each once, when it happens)    */
-    const char *nonfinite_in;   /* the input whose non-finite scores were reported     */
-    int64_t nonfinite;          /* frames left out for non-finite scores               */
-} run;
-
-static void failure(run *r, const char *fmt, ...)
+/* The JSONL header: what the scores depend on, so that --resume and merge join only lines of
+ * the same run.  The model by its file name (shards on other hosts keep it elsewhere). */
+static char *run_header(const options *o, const model *m)
 {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    progress_clear(&r->prog);
-    app_error("%s", msg);
-    r->nfail++;
-}
-
-static void shot_begin(run *r, const char *video, const char *key, const char *id,
-                       int64_t start_frame, double start_time)
-{
-    if (r->nshots == r->cap_shots) {
-        r->cap_shots = r->cap_shots ? 2 * r->cap_shots : 16;
-        shot_acc *s = realloc(r->shots, (size_t)r->cap_shots * sizeof *s);
-        if (!s) app_error("out of memory"), exit(1);
-        r->shots = s;
+    char *text = NULL, sampling[128], *q;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) app_error("out of memory"), exit(1);
+    const char *base = strrchr(m->path, '/');
+    fputs("{\"mcnn_classify_tags\": 1, \"model\": ", f);
+    fputs((q = json_quote(base ? base + 1 : m->path)) ? q : "\"\"", f), free(q);
+    fprintf(f, ", \"kind\": \"%s\", \"labels\": [", m->kind == MODEL_CLIP ? "clip" : "classifier");
+    for (int l = 0; l < m->labels.n; l++) {
+        fputs(l ? ", " : "", f);
+        fputs((q = json_quote(m->labels.v[l])) ? q : "\"\"", f), free(q);
     }
-    shot_acc *s = &r->shots[r->nshots++];
-    *s = (shot_acc){.number = r->next_shot++, .video = dup_str(video), .key = dup_str(key),
-                    .id = dup_str(id), .start_frame = start_frame, .end_frame = start_frame,
-                    .start_time = start_time, .end_time = start_time};
-    s->sum = calloc((size_t)r->m->labels.n, sizeof(double));
-    if (!s->sum) app_error("out of memory"), exit(1);
-}
-
-static void shot_end(run *r, int64_t end_frame, double end_time)
-{
-    shot_acc *s = &r->shots[r->nshots - 1];
-    s->end_frame = end_frame;
-    s->end_time = end_time;
-    s->closed = 1;
-}
-
-/* Write and drop the finished shots at the front of the queue (all their frames scored). */
-static void emit_closed_shots(run *r)
-{
-    const int L = r->m->labels.n;
-    float *mean = malloc((size_t)L * sizeof(float));
-    if (!mean) app_error("out of memory"), exit(1);
-    int done = 0;
-    while (done < r->nshots && r->shots[done].closed && r->shots[done].scored == r->shots[done].frames) {
-        shot_acc *s = &r->shots[done++];
-        if (s->scored > 0) { /* a shot whose frames all failed has nothing to say */
-            for (int l = 0; l < L; l++) mean[l] = (float)(s->sum[l] / s->scored);
-            shot_out so = {s->video, s->key, s->id, s->start_frame, s->end_frame,
-                           s->start_time, s->end_time, s->scored, s->still, mean};
-            progress_clear(&r->prog);
-            outputs_shot(&r->out, &so);
+    fprintf(f, "], \"top\": %d, \"weak_top1\": %.17g, \"weak_rest\": %.17g", o->top, o->weak_top1,
+            o->weak_rest);
+    /* bf16 / int8 scores differ from fp32 ones: --resume and merge must not mix them */
+    mcnn_precision prec = MCNN_PRECISION_FP32;
+    if (o->precision) mcnn_precision_parse(o->precision, &prec); /* checked at load */
+    fprintf(f, ", \"precision\": \"%s\"", mcnn_precision_name(prec));
+    if (m->kind == MODEL_CLIP) {
+        fputs(", \"prompts\": [", f);
+        for (int i = 0; i < o->prompts.count; i++) {
+            fputs(i ? ", " : "", f);
+            fputs((q = json_quote(o->prompts.items[i])) ? q : "\"\"", f), free(q);
         }
-        free(s->video), free(s->key), free(s->id), free(s->sum);
+        fprintf(f, "], \"scale\": %.17g", o->scale);
+    } else {
+        fprintf(f, ", \"activation\": \"%s\"", m->sigmoid ? "sigmoid" : "softmax");
     }
-    if (done) { /* (r->shots is NULL before the first shot: no memmove on it) */
-        memmove(r->shots, r->shots + done, (size_t)(r->nshots - done) * sizeof *r->shots);
-        r->nshots -= done;
-    }
-    free(mean);
-    progress_update(&r->prog, r->frames_done, r->out.shots);
+    const mcnn_preprocess_config *p = &m->pp;
+    fprintf(f, ", \"preprocess\": \"resize %d crop %d filter %d mean %.9g,%.9g,%.9g std "
+            "%.9g,%.9g,%.9g\"", p->resize, p->crop, (int)p->filter, p->mean[0], p->mean[1],
+            p->mean[2], p->std[0], p->std[1], p->std[2]);
+    sampling_describe(o, sampling, sizeof sampling);
+    fprintf(f, ", \"shot_threshold\": %.17g, \"min_shot_len\": %d, \"fps\": ", o->shot_threshold,
+            o->min_shot_len);
+    if (o->fps_set) fprintf(f, "%.17g", o->fps);
+    else fputs("null", f);
+    fprintf(f, ", \"sampling\": \"%s\"}", sampling);
+    if (fclose(f) || !text) app_error("out of memory"), exit(1);
+    return text;
 }
 
-static shot_acc *find_shot(run *r, int64_t number)
+/* Sharding refuses what it cannot split, and outputs every process would write at once. */
+static int check_shard(const shard *sh, const options *o)
 {
-    for (int i = 0; i < r->nshots; i++)
-        if (r->shots[i].number == number) return &r->shots[i];
-    return NULL;
-}
-
-static int all_finite(const float *v, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!isfinite(v[i])) return 0;
-    return 1;
-}
-
-/* A frame whose scores (or embedding, or logits) hold a NaN or an infinity says nothing: it is
- * left out of its shot like a frame that did not decode, and named once per input (a broken
- * checkpoint would otherwise give a line per frame); the summary counts them all. */
-static void nonfinite_frame(run *r, const slot *sl, int still)
-{
-    if (r->nonfinite++ == 0 || r->nonfinite_in != sl->name) {
-        char where[48] = "";
-        if (!still) snprintf(where, sizeof where, " frame %lld:", (long long)sl->frame);
-        failure(r, "%s:%s the model's scores are not finite (NaN or infinity), so the frame is "
-                "left out (a damaged checkpoint?)", sl->name, where);
-    }
-    r->nonfinite_in = sl->name;
-}
-
-/* Preprocess the batch (in parallel), encode it, score it, add the scores to the shots. */
-static void flush(run *r)
-{
-    model *m = r->m;
-    const int n = r->nb, L = m->labels.n, D = m->dim;
-    const size_t per = (size_t)m->channels * m->size * m->size;
-    int ok[4096];
-    #pragma omp parallel for schedule(dynamic) num_threads(mcnn_get_threads())
-    for (int i = 0; i < n; i++) {
-        ok[i] = mcnn_preprocess(r->images + (size_t)i * per, &r->batch[i].img, &m->pp) == MCNN_OK;
-        if (!ok[i]) snprintf(r->slot_err[i], sizeof r->slot_err[i], "%s", mcnn_last_error());
-    }
-    int good = 0; /* compact: the failed frames drop out */
-    for (int i = 0; i < n; i++) {
-        mcnn_image_free(&r->batch[i].img);
-        shot_acc *s = find_shot(r, r->batch[i].shot_number);
-        if (!ok[i]) {
-            failure(r, "%s: %s", r->batch[i].name, r->slot_err[i]);
-            if (s) s->frames--;
-            continue;
+    if (sh->count <= 1) return 0;
+    for (int i = 0; i < o->inputs.count; i++)
+        if (!strcmp(o->inputs.items[i], "-")) {
+            app_error("shard %d/%d: stdin ('-') cannot be split between processes", sh->index,
+                      sh->count);
+            return -1;
         }
-        if (good != i) {
-            memmove(r->images + (size_t)good * per, r->images + (size_t)i * per, per * sizeof(float));
-            r->batch[good] = r->batch[i];
+    const struct { const char *name, *path; } outs[] = {
+        {"--json", o->json}, {"--weak-labels", o->weak}, {"--embeddings", o->emb},
+        {"--out-jsonl", o->out_jsonl}};
+    for (int i = 0; sh->automatic && i < 4; i++)
+        if (outs[i].path && strcmp(outs[i].path, "-") && !strstr(outs[i].path, "{shard}")) {
+            app_error("%s %s: each of the %d processes would write it; put {shard} in the name "
+                      "(e.g. tags-{shard}.jsonl)", outs[i].name, outs[i].path, sh->count);
+            return -1;
         }
-        good++;
-    }
-    if (good > 0) {
-        if (m->kind == MODEL_CLIP) {
-            CHECK(mcnn_clip_image_embeddings(m->clip, r->feats, r->images, good));
-            mcnn_clip_zeroshot_scores(r->scores, r->feats, m->text, good, L, D, (float)r->o->scale);
-        } else {
-            CHECK(mcnn_classifier_forward(m->cls, r->feats, r->images, good, 0));
-            if (m->sigmoid)
-                for (size_t k = 0; k < (size_t)good * L; k++)
-                    r->scores[k] = 1.0f / (1.0f + expf(-r->feats[k]));
-            else
-                mcnn_softmax_forward(r->scores, r->feats, good, L);
-        }
-    }
-    for (int i = 0; i < good; i++) {
-        shot_acc *s = find_shot(r, r->batch[i].shot_number);
-        const float *sc = r->scores + (size_t)i * L;
-        if (!all_finite(sc, L) || !all_finite(r->feats + (size_t)i * D, D)) {
-            nonfinite_frame(r, &r->batch[i], s->still);
-            s->frames--;
-            continue;
-        }
-        for (int l = 0; l < L; l++) s->sum[l] += sc[l];
-        s->scored++;
-        if (r->o->emb && embeddings_add(&r->emb, r->feats + (size_t)i * D, sc, r->batch[i].frame,
-                                        s->number, r->batch[i].name))
-            app_error("out of memory"), exit(1);
-    }
-    r->frames_done += good;
-    r->nb = 0;
-    emit_closed_shots(r);
+    return 0;
 }
 
-/* A decoded frame joins the open shot and the batch (which takes the pixels). */
-static void add_frame(run *r, mcnn_image *img, int64_t frame, const char *name)
+/* A whole input (not the images of a folder, shared out one by one) of another shard. */
+static int other_shards(const shard *sh, const options *o, const input *in)
 {
-    shot_acc *s = &r->shots[r->nshots - 1];
-    s->frames++;
-    slot *sl = &r->batch[r->nb++];
-    *sl = (slot){.img = *img, .frame = frame, .shot_number = s->number, .name = name};
-    memset(img, 0, sizeof *img);
-    if (r->nb == r->o->batch) flush(r);
-}
-
-/* ---- inputs --------------------------------------------------------------------------------- */
-/* An image, or a folder of unrelated images: frame numbers and times mean nothing for its shots
- * (a --shot-per-dir folder or an --fps rate makes its images frames of a sequence). */
-static int input_is_still(const options *o, const input *in)
-{
-    return in->kind == INPUT_IMAGE || (in->kind == INPUT_DIR && !o->shot_per_dir && !o->fps_set);
-}
-
-static void run_files(run *r, const input *in)
-{
-    const int still = input_is_still(r->o, in);
-    const int one_shot = in->kind == INPUT_DIR && r->o->shot_per_dir;
-    const double fps = r->o->fps_set ? r->o->fps : 0;
-    const size_t plen = strlen(in->path);
-    int64_t frame = 0;
-    if (one_shot) shot_begin(r, in->name, "0", in->name, 0, 0.0);
-    for (int i = 0; i < in->nfiles; i++) {
-        const char *file = in->files[i];
-        mcnn_image img;
-        if (mcnn_image_load(&img, file) != MCNN_OK) {
-            failure(r, "%s", mcnn_last_error());
-            continue;
-        }
-        if (!one_shot) { /* the key: the file's path inside the folder, or "0" for a file */
-            const char *key = "0";
-            if (in->kind == INPUT_DIR) {
-                key = file + plen;
-                while (*key == '/') key++;
-            }
-            shot_begin(r, in->name, key, file, frame, fps > 0 ? frame / fps : 0.0);
-            r->shots[r->nshots - 1].still = still;
-        }
-        add_frame(r, &img, frame, file);
-        if (!one_shot) shot_end(r, frame, fps > 0 ? (frame + 1) / fps : 0.0);
-        frame++;
-    }
-    if (one_shot) shot_end(r, frame > 0 ? frame - 1 : 0, fps > 0 && frame ? frame / fps : 0.0);
-    if (in->nfiles == 0) failure(r, "%s: no image files (.jpg .jpeg .png .ppm .pgm .pnm)", in->path);
-}
-
-static void run_stream(run *r, const input *in)
-{
-    char err[1024];
-    double fps = r->o->fps_set ? r->o->fps : 24.0;
-    int64_t expected = 0;
-    if (in->kind == INPUT_VIDEO && video_check_ffmpeg(in->path, err, sizeof err))
-        return failure(r, "%s", err);
-    if (in->kind == INPUT_VIDEO) { /* the video's own rate, unless --fps; its duration */
-        video_info vi;
-        const int probe = video_probe(&vi, in->path, err, sizeof err);
-        if (probe && !(probe == VIDEO_NO_RATE && r->o->fps_set)) return failure(r, "%s", err);
-        if (!r->o->fps_set) fps = vi.fps;
-        expected = (int64_t)(vi.duration * fps);
-    }
-    frame_stream fs;
-    if (frame_stream_open(&fs, in, fps, err, sizeof err)) return failure(r, "%s", err);
-    progress_set_total(&r->prog, expected ? r->frames_done + expected : 0);
-    mcnn_shot_detector det;
-    CHECK(mcnn_shot_detector_init(&det, r->o->shot_threshold, r->o->min_shot_len));
-    int64_t f = 0, shot = 0;
-    int got, finished = 1;
-    char key[32], id[PATH_MAX + 64];
-    mcnn_image img;
-    while ((got = frame_stream_next(&fs, &img)) == 1) {
-        int cut;
-        CHECK(mcnn_shot_detector_push(&det, &img, &cut));
-        if (f == 0 || cut) {
-            if (cut) shot_end(r, f - 1, f / fps);
-            snprintf(key, sizeof key, "%lld", (long long)shot++);
-            snprintf(id, sizeof id, "%s#%s", in->name, key);
-            shot_begin(r, in->name, key, id, f, f / fps);
-        }
-        add_frame(r, &img, f, in->name);
-        f++;
-    }
-    if (got < 0) {
-        failure(r, "%s", mcnn_last_error());
-        finished = 0;
-    }
-    if (f > 0) shot_end(r, f - 1, f / fps);
-    mcnn_shot_detector_free(&det);
-    if (frame_stream_close(&fs, finished, err, sizeof err)) failure(r, "%s", err);
-    else if (f == 0 && got == 0) failure(r, "%s: no frames", fs.label);
-}
-
-/* ---- main ---------------------------------------------------------------------------------- */
-/* The table's first column as wide as the widest shot name (up to 60 display columns; longer
- * names lose their start to "…"), and the frame and time columns only when some input has
- * frames in sequence. */
-static void table_layout(outputs *out, const options *o, const input *ins, int nin)
-{
-    int widest = 4, timed = 0;
-    for (int i = 0; i < nin; i++) {
-        const input *in = &ins[i];
-        int w = 0;
-        timed |= !input_is_still(o, in);
-        if (in->kind == INPUT_IMAGE || (in->kind == INPUT_DIR && !o->shot_per_dir)) {
-            for (int k = 0; k < in->nfiles; k++) {
-                free(display_text(in->files[k], &w));
-                if (w > widest) widest = w;
-            }
-            continue;
-        }
-        free(display_text(in->name, &w)); /* "name" (a folder), "name#12" (a stream's shot) */
-        w += in->kind == INPUT_DIR ? 0 : 7;
-        if (w > widest) widest = w;
-    }
-    out->id_width = widest < 60 ? widest : 60;
-    out->timed = timed;
+    if (in->kind == INPUT_DIR && !o->shot_per_dir) return 0;
+    return !shard_takes(sh, in->name);
 }
 
 int main(int argc, char **argv)
 {
     app_name = "mcnn-classify";
+    if (argc > 1 && !strcmp(argv[1], "merge")) return merge_main(argc - 1, argv + 1);
     options o;
-    if (parse_options(&o, argc, argv)) {
+    shard sh;
+    if (parse_options(&o, argc, argv) || shard_choose(&sh, o.shard) || check_shard(&sh, &o)) {
         options_free(&o);
         return 2;
     }
     if (o.threads) mcnn_set_threads(o.threads);
+    /* '{shard}' in an output's name: this shard's number */
+    char *json = shard_path(o.json, &sh), *weak = shard_path(o.weak, &sh);
+    char *emb = shard_path(o.emb, &sh), *out_jsonl = shard_path(o.out_jsonl, &sh);
 
     model m;
-    run r = {.o = &o, .m = &m};
+    run r = {.o = &o, .m = &m, .shard = &sh};
     input *ins = NULL;
+    int *input_index = NULL;    /* each input's place in the unsharded list */
     char *emb_path = NULL;      /* --embeddings, links followed */
+    char *header = NULL;
     int nin = 0, rc = 1, outputs_opened = 0;
     char err[1024];
     if (load_model(&m, &o)) goto done;
 
     const int L = m.labels.n;
-    const int table = !o.no_table && !(o.json && !strcmp(o.json, "-")) &&
-                      !(o.weak && !strcmp(o.weak, "-"));
-    if (outputs_open(&r.out, m.labels.v, L, o.top, table, o.json, o.weak, o.weak_top1,
+    const int table = !o.no_table && !(json && !strcmp(json, "-")) &&
+                      !(weak && !strcmp(weak, "-"));
+    if (outputs_open(&r.out, m.labels.v, L, o.top, table, json, weak, o.weak_top1,
                      o.weak_rest, err, sizeof err)) {
         app_error("%s", err);
         goto done;
     }
     outputs_opened = 1;
-    if (o.emb && !(emb_path = outfile_final_path(o.emb, err, sizeof err))) {
+    if (emb && !(emb_path = outfile_final_path(emb, err, sizeof err))) {
         app_error("--embeddings %s", err); /* written at the end: fail now, not then */
         goto done;
     }
+    header = out_jsonl ? run_header(&o, &m) : NULL;
+    if (out_jsonl && jsonl_open(&r.jsonl, out_jsonl, header, m.labels.v, L, o.top, o.resume, err,
+                                sizeof err)) {
+        app_error("%s", err);
+        goto done;
+    }
     if (o.truth) r.out.truth = truth_source_parse(o.truth);
-    if (o.emb) embeddings_init(&r.emb, m.dim, L);
+    if (emb) embeddings_init(&r.emb, m.dim, L);
     r.batch = calloc((size_t)o.batch, sizeof *r.batch);
     r.slot_err = calloc((size_t)o.batch, sizeof *r.slot_err);
     r.images = malloc((size_t)o.batch * m.channels * m.size * m.size * sizeof(float));
     r.feats = malloc((size_t)o.batch * m.dim * sizeof(float));
     r.scores = malloc((size_t)o.batch * L * sizeof(float));
-    ins = calloc((size_t)(o.inputs.count + o.videos.count), sizeof *ins);
-    if (!r.batch || !r.slot_err || !r.images || !r.feats || !r.scores || !ins) {
+    const int all = o.inputs.count + o.videos.count + o.nlisted;
+    ins = calloc((size_t)all, sizeof *ins);
+    input_index = calloc((size_t)all, sizeof *input_index);
+    if (!r.batch || !r.slot_err || !r.images || !r.feats || !r.scores || !ins || !input_index) {
         app_error("out of memory");
         goto done;
     }
 
-    /* inputs: the positional ones in order, then the videos */
+    /* inputs: the positional ones in order, then the videos, then the listed ones; this
+     * shard's, not yet done */
     int64_t total_images = 0;
-    for (int i = 0; i < o.inputs.count + o.videos.count; i++) {
-        const int video = i >= o.inputs.count;
-        const char *arg = video ? o.videos.items[i - o.inputs.count] : o.inputs.items[i];
+    for (int i = 0; i < all; i++) {
+        const int video = i >= o.inputs.count, listed = i >= o.inputs.count + o.videos.count;
+        const char *arg = listed  ? o.listed[i - o.inputs.count - o.videos.count]
+                          : video ? o.videos.items[i - o.inputs.count]
+                                  : o.inputs.items[i];
         if (input_expand(&ins[nin], arg, video, err, sizeof err)) {
-            failure(&r, "%s", err);
+            if (shard_takes(&sh, arg)) failure(&r, "%s", err); /* one shard says it */
+            input_free(&ins[nin]);
+            continue;
+        }
+        if (other_shards(&sh, &o, &ins[nin]) ||
+            (r.jsonl && jsonl_input_done(r.jsonl, ins[nin].name))) {
             input_free(&ins[nin]);
             continue;
         }
         total_images += ins[nin].nfiles;
-        nin++;
+        input_index[nin++] = i;
     }
     table_layout(&r.out, &o, ins, nin);
     progress_init(&r.prog, !o.quiet && (o.progress || progress_stderr_is_tty()), total_images);
 
     for (int i = 0; i < nin; i++) {
-        if (ins[i].kind == INPUT_IMAGE || ins[i].kind == INPUT_DIR) run_files(&r, &ins[i]);
-        else run_stream(&r, &ins[i]);
-        flush(&r); /* names in the batch point into this input */
+        const int fails = r.nfail;
+        const int64_t shots = r.out.shots;
+        r.input_index = input_index[i];
+        run_input(&r, &ins[i]);
+        if (r.jsonl && jsonl_input_end(r.jsonl, ins[i].name, input_index[i], r.out.shots - shots,
+                                       r.nfail - fails)) {
+            app_error("%s", jsonl_error(r.jsonl));
+            goto done;
+        }
     }
     progress_done(&r.prog, r.frames_done, r.out.shots);
 
@@ -968,10 +802,15 @@ int main(int argc, char **argv)
         app_error("%s", err);
         rc = 1;
     }
-    if (o.emb && embeddings_save(&r.emb, emb_path, m.kind == MODEL_CLIP ? "embeddings" : "logits",
-                                 m.kind == MODEL_CLIP ? "clip-image-embeddings (L2-normalised)"
-                                                      : "classifier-logits",
-                                 m.path, m.labels.v, err, sizeof err)) {
+    if (r.jsonl && jsonl_close(r.jsonl, err, sizeof err)) {
+        app_error("%s", err);
+        rc = 1;
+    }
+    r.jsonl = NULL;
+    if (emb && embeddings_save(&r.emb, emb_path, m.kind == MODEL_CLIP ? "embeddings" : "logits",
+                               m.kind == MODEL_CLIP ? "clip-image-embeddings (L2-normalised)"
+                                                    : "classifier-logits",
+                               m.path, m.labels.v, err, sizeof err)) {
         app_error("%s", err);
         rc = 1;
     }
@@ -988,12 +827,14 @@ int main(int argc, char **argv)
 
 done:
     if (outputs_opened) outputs_close(&r.out, 0, err, sizeof err);
+    jsonl_close(r.jsonl, NULL, 0); /* what was written stays: --resume continues it */
     if (app_close_stdout()) rc = 1;
     for (int i = 0; i < nin; i++) input_free(&ins[i]);
-    free(ins), free(emb_path);
+    free(ins), free(input_index), free(emb_path), free(header);
+    free(json), free(weak), free(emb), free(out_jsonl);
     free(r.batch), free(r.slot_err), free(r.images), free(r.feats), free(r.scores);
-    free(r.shots);
-    if (o.emb) embeddings_free(&r.emb);
+    run_free(&r);
+    if (emb) embeddings_free(&r.emb);
     model_free(&m);
     options_free(&o);
     return rc;

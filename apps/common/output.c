@@ -34,6 +34,15 @@ static void put_display(FILE *f, const char *s)
     free(d);
 }
 
+void put_sampled_frames(FILE *f, const shot_out *s)
+{
+    if (!s->sampled) return;
+    fputs(", \"sampled_frames\": [", f);
+    for (int i = 0; i < s->nsampled; i++)
+        fprintf(f, i ? ", %lld" : "%lld", (long long)s->sampled[i]);
+    fputc(']', f);
+}
+
 void rank_labels(int *order, const float *scores, int L, int k)
 {
     /* selection of the k best: k is small (5) next to L (179) */
@@ -128,6 +137,7 @@ static void json_shot(outputs *o, const shot_out *s)
     put_json_number(f, "%.3f", s->start_time);
     fputs(", \"end_time\": ", f);
     put_json_number(f, "%.3f", s->end_time);
+    put_sampled_frames(f, s);
     fputs(", \"labels\": {", f);
     for (int k = 0; k < o->top; k++) {
         if (k) fputs(", ", f);

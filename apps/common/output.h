@@ -1,7 +1,8 @@
 /* The results of a classification run, written as shots finish:
  *   - a table on stdout, one row per shot;
  *   - MovieCLIP's JSON {video: {shot: {start_frame, end_frame, start_time, end_time,
- *     labels: {label: score}}}}, streamed (the file is complete when the run ends);
+ *     labels: {label: score}}}}, streamed (the file is complete when the run ends); a shot
+ *     whose frames were sampled also has "sampled_frames": [the frames encoded];
  *   - MovieCLIP's weak labels: "<shot> <label index> ..." for shots whose top-1 score reaches
  *     a threshold, followed by those of the next four labels that reach a second threshold;
  *   - per frame embeddings (or logits) and scores, kept in memory and saved as safetensors. */
@@ -23,6 +24,11 @@ typedef struct shot_out {
     int frames;                   /* frames scored                                        */
     int still;                    /* a still image: frames and times mean nothing          */
     const float *scores;          /* (L) mean of the frames' scores                       */
+    const int64_t *sampled;       /* the frames encoded, when sampled (--every, --sample-fps): */
+    int nsampled;                 /* JSON's "sampled_frames"; NULL: every frame, no key       */
+    int64_t ordinal;              /* the shot's place in its input (the JSONL's "n")          */
+    int64_t emb_row;              /* its first frame's row in --embeddings (-1: none); its   */
+                                  /* frames are the next `frames` rows                       */
 } shot_out;
 
 typedef struct outputs {
@@ -55,6 +61,9 @@ void outputs_shot(outputs *o, const shot_out *s);
  * file and the reason), and so is a true class that matched no label (after the truth summary
  * line).  complete = 0 (a failed run): the files are discarded, the previous ones kept. */
 int outputs_close(outputs *o, int complete, char *err, size_t errsize);
+
+/* ', "sampled_frames": [...]' when the shot was sampled (the JSON's and the JSONL's). */
+void put_sampled_frames(FILE *f, const shot_out *s);
 
 /* Labels ranked by score, highest first (ties: the earlier label first): order[0..k). */
 void rank_labels(int *order, const float *scores, int L, int k);
