@@ -19,11 +19,12 @@
 #include "io/json.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct feat_options {
-    arg_strings tags;
+    arg_strings tags, splits;
     const char *model, *out, *videos, *output;
     double fps;
     int max_frames, batch, shard_shots, threads, quiet, size;
@@ -58,6 +59,9 @@ static int parse(feat_options *o, int argc, char **argv, int frames_only)
          .min = 1, .max = 100000000},
         {ARG_INT, "--threads", 't', &o->threads, "N", .help = "threads (default: all cores)",
          .min = 1, .max = 4096},
+        {ARG_STRINGS, "--split", 0, &o->splits, "FILE",
+         .help = "frames: also write DIR/<its name>, one line per frame of its shots,\n"
+                 "'<video>/<shot>/0000.ppm idx ...' (repeatable)"},
         {ARG_FLAG, "--quiet", 'q', &o->quiet, NULL, .help = "no line per video"},
         {0}};
     const int r = args_parse(specs, argc, argv, &pos);
@@ -342,6 +346,44 @@ static int save_frame(void *ctx, const tag_shot *s, int n, const mcnn_image *img
     return 0;
 }
 
+/* A split of shots as a split of their frames: each frame a sample with its shot's labels
+ * (frames that were written: DIR/<key>/0000.ppm, 0001.ppm, ...). */
+static int frame_split(const char *split_path, const char *dir)
+{
+    FILE *in = fopen(split_path, "r");
+    if (!in) return app_error("%s: cannot open", split_path), -1;
+    const char *base = strrchr(split_path, '/');
+    char out_path[4096], err[1024];
+    snprintf(out_path, sizeof out_path, "%s/%s", dir, base ? base + 1 : split_path);
+    outfile o;
+    if (outfile_open(&o, out_path, err, sizeof err)) return fclose(in), app_error("%s", err), -1;
+    char *line = NULL;
+    size_t cap = 0;
+    int64_t shots = 0, frames = 0, missing = 0;
+    while (getline(&line, &cap, in) >= 0) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *sp = strpbrk(line, " \t");
+        if (!line[0] || line[0] == '#' || !sp) continue;
+        *sp = '\0';
+        int n = 0;
+        for (;; n++) {
+            char path[4200];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s/%04d.ppm", dir, line, n);
+            if (stat(path, &st) != 0) break;
+            fprintf(o.f, "%s/%04d.ppm %s\n", line, n, sp + 1);
+        }
+        shots++, frames += n, missing += n == 0;
+    }
+    free(line);
+    fclose(in);
+    outfile_check(&o);
+    if (outfile_commit(&o, err, sizeof err)) return app_error("%s", err), -1;
+    fprintf(stderr, "%s: %lld frames of %lld shots%s\n", out_path, (long long)frames,
+            (long long)shots, missing ? " (some shots have no frames: left out)" : "");
+    return 0;
+}
+
 int shots_frames_main(int argc, char **argv)
 {
     feat_options o;
@@ -357,6 +399,9 @@ int shots_frames_main(int argc, char **argv)
     walk_tags(&t, &wc, NULL, save_frame, &r, &failed);
     if (!o.quiet) fprintf(stderr, "%s: %lld frames of %d shots\n", o.out, (long long)r.written, t.nshots);
     if (failed) app_error("%d video%s failed (named above)", failed, failed > 1 ? "s" : "");
+    for (int i = 0; i < o.splits.count; i++)
+        if (frame_split(o.splits.items[i], o.out)) failed++;
+    args_strings_free(&o.splits);
     tags_free(&t);
     args_strings_free(&o.tags);
     return failed ? 1 : 0;

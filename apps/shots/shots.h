@@ -125,6 +125,11 @@ int shot_samples_load(shot_samples *s, const feat_index *x, const split_set *spl
                       size_t errsize);
 void shot_samples_free(shot_samples *s);
 
+/* The samples of a split file (its keys looked up in x), labels 0..L-1.  Returns 0 or -1
+ * (said).  shots_widen gives them room for K >= s->K frames. */
+int shots_load_set(shot_samples *s, split_set *split, const feat_index *x, const char *path, int L);
+void shots_widen(shot_samples *s, int K);
+
 /* ---- metrics and reports ------------------------------------------------------------------ */
 typedef struct eval_report {
     int n, K;
@@ -156,6 +161,10 @@ double topk_multilabel(const float *scores, const unsigned char *truth, int n, i
 int eval_write(const eval_report *r, const char *const *labels, const char *json_path,
                const char *text_path, char *err, size_t errsize);
 void eval_free(eval_report *r);
+/* A shot model's sigmoid scores over samples (batches of max_batch), evaluated against the
+ * samples' targets; human may be NULL. */
+int shots_eval_samples(mcnn_shot_model *m, const shot_samples *s, int max_batch, double threshold,
+                       const split_set *split, const split_set *human, eval_report *r);
 
 /* ---- small shared helpers ----------------------------------------------------------------- */
 char *shots_strdup(const char *s);        /* exits on out of memory (apps only)              */
