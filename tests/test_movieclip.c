@@ -415,6 +415,10 @@ static void test_train_resume_eval(void)
         }
         mcnn_json_free(&a);
     }
+    if (!getenv("MCNN_TEST_LONG")) {
+        fprintf(stderr, "  the transformer and the probes: skipped (set MCNN_TEST_LONG=1)\n");
+        return;
+    }
     /* the other two kinds train and evaluate too */
     rc = run("%s train --features feats --splits splits --arch transformer --hidden 16 --heads 2 "
              "--layers 1 --epochs 2 --schedule cosine --quiet --out run_t && test -s run_t/eval.json",
@@ -437,6 +441,10 @@ static void test_frame_model(void)
 {
     if (!have_videos) {
         TEST_SKIP("no videos");
+        return;
+    }
+    if (!getenv("MCNN_TEST_LONG")) {
+        TEST_SKIP("a frame model through mcnn-train: set MCNN_TEST_LONG=1");
         return;
     }
     int rc = run("%s frames --tags tags.json --fps %d --max-frames 3 --out frames --quiet "
