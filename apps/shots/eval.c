@@ -26,7 +26,6 @@ typedef struct eval_options {
 static int parse(eval_options *o, int argc, char **argv)
 {
     *o = (eval_options){.threshold = 0.5, .activation = "sigmoid"};
-    arg_strings pos = {0};
     const arg_spec specs[] = {
         {ARG_STRING, "--model", 'm', &o->model, "FILE", .help = "a shot model (mcnn-shots train/probe)"},
         {ARG_FLAG, "--frame-scores", 0, &o->frame_scores, NULL,
@@ -46,18 +45,12 @@ static int parse(eval_options *o, int argc, char **argv)
         {ARG_STRING, "--text", 0, &o->text, "FILE|-", .help = "the report as text (default: stdout)"},
         {ARG_INT, "--threads", 't', &o->threads, "N", .help = "(all cores)", .min = 1, .max = 4096},
         {0}};
-    const int r = args_parse(specs, argc, argv, &pos);
-    const int extra = pos.count;
-    args_strings_free(&pos);
-    if (r == ARGS_HELP) {
-        args_help(stdout, "usage: mcnn-shots eval (--model FILE | --frame-scores | --scores FILE)\n"
+    if (shots_args(specs, argc, argv,
+                   "usage: mcnn-shots eval (--model FILE | --frame-scores | --scores FILE)\n"
                   "         --features DIR --data FILE --labels FILE [--human FILE]\n\n"
                   "mAP, per-class AP, micro/macro F1, top-k accuracy, Cohen's kappa against\n"
-                  "human-verified labels (docs/movieclip.md).\n", specs, NULL);
-        exit(0);
-    }
-    if (r == ARGS_ERROR) return -1;
-    if (extra) return app_error("unexpected argument (try --help)"), -1;
+                  "human-verified labels (docs/movieclip.md).\n"))
+        return -1;
     if ((!!o->model + !!o->scores + !!o->frame_scores) != 1)
         return app_error("give one of --model, --frame-scores, --scores"), -1;
     if (!o->data || !o->labels || (!o->scores && !o->features))

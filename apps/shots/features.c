@@ -34,7 +34,6 @@ static int parse(feat_options *o, int argc, char **argv, int frames_only)
 {
     *o = (feat_options){.fps = 4, .max_frames = 20, .batch = 16, .shard_shots = 1000,
                         .output = "features"};
-    arg_strings pos = {0};
     const arg_spec specs[] = {
         {ARG_STRINGS, "--tags", 0, &o->tags, "FILE", .help = "mcnn-classify's --json (repeatable)"},
         {ARG_STRING, "--model", 'm', &o->model, "FILE",
@@ -64,23 +63,16 @@ static int parse(feat_options *o, int argc, char **argv, int frames_only)
                  "'<video>/<shot>/0000.ppm idx ...' (repeatable)"},
         {ARG_FLAG, "--quiet", 'q', &o->quiet, NULL, .help = "no line per video"},
         {0}};
-    const int r = args_parse(specs, argc, argv, &pos);
-    const int extra = pos.count;
-    args_strings_free(&pos);
-    if (r == ARGS_HELP) {
-        args_help(stdout, frames_only
+    if (shots_args(specs, argc, argv,
+                   frames_only
                   ? "usage: mcnn-shots frames --tags tags.json --fps 4 --max-frames 20 --out DIR\n\n"
                     "The sampled frames of every shot as DIR/<video>/<shot>/0000.ppm, ...: with\n"
                     "a split file of the same keys, mcnn-train --data train.txt --root DIR trains\n"
                     "a frame model, each frame a sample with its shot's labels.\n"
                   : "usage: mcnn-shots features --tags tags.json --model FILE --fps 4 "
                     "--max-frames 20 --out DIR\n\nPer-frame features of every shot as "
-                    "safetensors shards with index.tsv;\nrerun the same command to resume.\n",
-                  specs, NULL);
-        exit(0);
-    }
-    if (r == ARGS_ERROR) return -1;
-    if (extra) return app_error("unexpected argument (try --help)"), -1;
+                    "safetensors shards with index.tsv;\nrerun the same command to resume.\n"))
+        return -1;
     if (!o->tags.count || !o->out || (!frames_only && !o->model))
         return app_error("%s needs --tags%s and --out (try --help)", frames_only ? "frames" : "features",
                          frames_only ? "" : ", --model"), -1;

@@ -174,6 +174,10 @@ int shots_mkdirs(const char *dir, char *err, size_t errsize);
 /* Write text atomically through outfile (path.tmp.pid, fsync, rename). */
 int shots_write_text(const char *path, const char *text, size_t len, char *err, size_t errsize);
 
+/* Parse a subcommand's options (specs: an arg_spec table; argv[0] is the subcommand): --help
+ * prints usage and the options and exits; no positional argument is taken.  0 or -1 (said). */
+int shots_args(const void *specs, int argc, char **argv, const char *usage);
+
 /* The label list: mcnn_read_label_list with the app's message on failure. */
 int shots_read_labels(char ***names, int *K, const char *path);
 

@@ -182,7 +182,6 @@ static int save(const char *dir, const char *name, text *t)
 static int parse(split_options *o, int argc, char **argv)
 {
     *o = (split_options){.top1 = 0.4, .rest = 0.1, .ranks = 5, .val = 0.1, .test = 0.1, .seed = 1};
-    arg_strings pos = {0};
     const arg_spec specs[] = {
         {ARG_STRINGS, "--tags", 0, &o->tags, "FILE",
          .help = "mcnn-classify's --json output (repeatable: one collection)"},
@@ -209,18 +208,12 @@ static int parse(split_options *o, int argc, char **argv)
         {ARG_INT, "--seed", 0, &o->seed, "S", .help = "the shuffle of the videos (1)", .min = 0,
          .max = 2147483647},
         {0}};
-    const int r = args_parse(specs, argc, argv, &pos);
-    const int extra = pos.count;
-    args_strings_free(&pos);
-    if (r == ARGS_HELP) {
-        args_help(stdout, "usage: mcnn-shots split --tags tags.json --labels labels-150.txt "
+    if (shots_args(specs, argc, argv,
+                   "usage: mcnn-shots split --tags tags.json --labels labels-150.txt "
                   "--out DIR [options]\n\nWeak labels from tags (MovieCLIP's thresholds), split "
                   "by video into train.txt,\nval.txt, test.txt, with labels.txt, counts.tsv, "
-                  "pos_weight.txt, videos.tsv\nand report.txt in DIR.\n", specs, NULL);
-        exit(0);
-    }
-    if (r == ARGS_ERROR) return -1;
-    if (extra) return app_error("split: unexpected argument (try --help)"), -1;
+                  "pos_weight.txt, videos.tsv\nand report.txt in DIR.\n"))
+        return -1;
     if (!o->tags.count || !o->labels || !o->out)
         return app_error("split needs --tags, --labels and --out (try --help)"), -1;
     if (o->val + o->test >= 1) return app_error("--val + --test must stay below 1"), -1;

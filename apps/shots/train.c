@@ -53,7 +53,6 @@ static int parse(train_options *o, int argc, char **argv, int probe)
                          .batch = 32, .seed = 1, .step_epochs = 15, .lr = 1e-3,
                          .wd = probe ? 0 : 1e-3, .gamma = 0.5, .threshold = 0.5,
                          .pos_weight = "auto"};
-    arg_strings pos = {0};
     const arg_spec specs[] = {
         {ARG_SECTION, .help = "Data"},
         {ARG_STRING, "--features", 'f', &o->features, "DIR", .help = "written by mcnn-shots features"},
@@ -107,22 +106,15 @@ static int parse(train_options *o, int argc, char **argv, int probe)
         {ARG_INT, "--threads", 't', &o->threads, "N", .help = "(all cores)", .min = 1, .max = 4096},
         {ARG_FLAG, "--quiet", 'q', &o->quiet, NULL, .help = "no line per epoch"},
         {0}};
-    const int r = args_parse(specs, argc, argv, &pos);
-    const int extra = pos.count;
-    args_strings_free(&pos);
-    if (r == ARGS_HELP) {
-        args_help(stdout, probe
+    if (shots_args(specs, argc, argv,
+                   probe
                   ? "usage: mcnn-shots probe --features DIR --train FILE --labels FILE --out RUN\n\n"
                     "A linear (or --hidden H: MLP) probe on exported features for your own shot- or\n"
                     "video-level labels; evaluated on --test like `eval`.\n"
                   : "usage: mcnn-shots train --features DIR --splits DIR --out RUN [options]\n\n"
                     "A temporal shot model on per-frame features.  Exit status: 0 trained, 1\n"
-                    "failed, 2 bad command line, 75 stopped (Ctrl-C, --stop-after): --resume.\n",
-                  specs, NULL);
-        exit(0);
-    }
-    if (r == ARGS_ERROR) return -1;
-    if (extra) return app_error("unexpected argument (try --help)"), -1;
+                    "failed, 2 bad command line, 75 stopped (Ctrl-C, --stop-after): --resume.\n"))
+        return -1;
     if (o->splits) { /* the split folder's files, where not given */
         if (!o->train) o->train = join(o->splits, "train.txt");
         if (!o->labels) o->labels = join(o->splits, "labels.txt");

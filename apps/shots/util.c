@@ -69,3 +69,19 @@ int shots_read_labels(char ***names, int *K, const char *path)
     }
     return 0;
 }
+
+int shots_args(const void *specs_, int argc, char **argv, const char *usage)
+{
+    const arg_spec *specs = specs_;
+    arg_strings pos = {0};
+    const int r = args_parse(specs, argc, argv, &pos);
+    const int extra = pos.count;
+    args_strings_free(&pos);
+    if (r == ARGS_HELP) {
+        args_help(stdout, usage, specs, NULL);
+        exit(app_close_stdout() ? 1 : 0);
+    }
+    if (r == ARGS_ERROR) return -1;
+    if (extra) return app_error("%s: unexpected argument (try --help)", argv[0]), -1;
+    return 0;
+}
