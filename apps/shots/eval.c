@@ -115,34 +115,34 @@ static void frame_means(float *scores, const shot_samples *s, int softmax)
 int shots_eval_main(int argc, char **argv)
 {
     eval_options o;
-    if (parse(&o, argc, argv)) return 2;
+    if (parse(&o, argc, argv)) exit(2);
     if (o.threads) mcnn_set_threads(o.threads);
     char err[2048];
     char **labels;
     int L;
-    if (shots_read_labels(&labels, &L, o.labels)) return 1;
+    if (shots_read_labels(&labels, &L, o.labels)) exit(1);
     split_set split = {0}, human = {0};
-    if (o.human && split_read(&human, o.human, L, err, sizeof err)) return app_error("%s", err), 1;
+    if (o.human && split_read(&human, o.human, L, err, sizeof err)) app_error("%s", err), exit(1);
     eval_report r;
     int rc = 0;
     if (o.scores) {
-        if (split_read(&split, o.data, L, err, sizeof err)) return app_error("%s", err), 1;
+        if (split_read(&split, o.data, L, err, sizeof err)) app_error("%s", err), exit(1);
         float *scores = shots_xmalloc((size_t)split.n * L * sizeof(float));
-        if (read_scores(scores, &split, L, o.scores)) return 1;
+        if (read_scores(scores, &split, L, o.scores)) exit(1);
         eval_compute(&r, scores, split.targets, split.n, L, o.threshold, split.keys,
                      o.human ? &human : NULL, split.first);
         free(scores);
     } else {
         feat_index x;
-        if (feat_index_read(&x, o.features, 0, err, sizeof err)) return app_error("%s", err), 1;
+        if (feat_index_read(&x, o.features, 0, err, sizeof err)) app_error("%s", err), exit(1);
         feat_index_sort(&x);
         shot_samples s;
-        if (shots_load_set(&s, &split, &x, o.data, L)) return 1;
+        if (shots_load_set(&s, &split, &x, o.data, L)) exit(1);
         if (o.frame_scores) {
             if (x.dim != L)
-                return app_error("--frame-scores: %s holds %d values per frame, not one per label "
+                app_error("--frame-scores: %s holds %d values per frame, not one per label "
                                  "(%d): export them with features --output logits", o.features,
-                                 x.dim, L), 1;
+                                 x.dim, L), exit(1);
             float *scores = shots_xmalloc((size_t)s.n * L * sizeof(float));
             frame_means(scores, &s, strcmp(o.activation, "softmax") == 0);
             eval_compute(&r, scores, split.targets, s.n, L, o.threshold, split.keys,

@@ -229,23 +229,23 @@ static int video_done(void *ctx, const char *video)
 int shots_features_main(int argc, char **argv)
 {
     feat_options o;
-    if (parse(&o, argc, argv, 0)) return 2;
+    if (parse(&o, argc, argv, 0)) exit(2);
     if (o.threads) mcnn_set_threads(o.threads);
     char err[2048];
     tags t = {0};
     for (int i = 0; i < o.tags.count; i++)
-        if (tags_read(&t, o.tags.items[i], err, sizeof err)) return app_error("%s", err), 1;
-    if (shots_mkdirs(o.out, err, sizeof err)) return app_error("%s", err), 1;
+        if (tags_read(&t, o.tags.items[i], err, sizeof err)) app_error("%s", err), exit(1);
+    if (shots_mkdirs(o.out, err, sizeof err)) app_error("%s", err), exit(1);
     feat_run r = {.o = &o};
-    if (extractor_load(&r.ex, o.model, o.output, o.batch)) return 1;
-    if (feat_index_read(&r.index, o.out, 1, err, sizeof err)) return app_error("%s", err), 1;
+    if (extractor_load(&r.ex, o.model, o.output, o.batch)) exit(1);
+    if (feat_index_read(&r.index, o.out, 1, err, sizeof err)) app_error("%s", err), exit(1);
     feat_index *x = &r.index;
     if (x->dim) { /* resuming: the same extraction, or refuse */
         if (x->dim != r.ex.dim || x->max_frames != o.max_frames || x->fps != o.fps ||
             strcmp(x->kind, r.ex.kind) || strcmp(x->model, o.model))
-            return app_error("%s holds features of another run (%s %d-d from %s, %g fps, %d frames"
+            app_error("%s holds features of another run (%s %d-d from %s, %g fps, %d frames"
                              "): use another --out", o.out, x->kind, x->dim, x->model, x->fps,
-                             x->max_frames), 1;
+                             x->max_frames), exit(1);
         if (!o.quiet)
             fprintf(stderr, "resuming: %d videos (%d shots) already in %s\n", x->nvideos, x->n, o.out);
     } else {

@@ -228,18 +228,18 @@ static int parse(split_options *o, int argc, char **argv)
 int shots_split_main(int argc, char **argv)
 {
     split_options o;
-    if (parse(&o, argc, argv)) return 2;
+    if (parse(&o, argc, argv)) exit(2);
     char err[1024];
     char **names;
     int K;
-    if (shots_read_labels(&names, &K, o.labels)) return 1;
+    if (shots_read_labels(&names, &K, o.labels)) exit(1);
     tags t = {0};
     for (int i = 0; i < o.tags.count; i++)
         if (tags_read(&t, o.tags.items[i], err, sizeof err)) {
             app_error("%s", err);
-            return 1;
+            exit(1);
         }
-    if (shots_mkdirs(o.out, err, sizeof err)) return app_error("%s", err), 1;
+    if (shots_mkdirs(o.out, err, sizeof err)) app_error("%s", err), exit(1);
 
     /* weak labels */
     kept_shot *kept = shots_xcalloc((size_t)t.nshots + 1, sizeof *kept);

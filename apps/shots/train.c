@@ -34,6 +34,16 @@ typedef struct train_options {
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
+/* A path in a static buffer (one of four): the options' file names live as long as the run. */
+static const char *split_file(const char *dir, const char *name)
+{
+    static char buf[4][4096];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
 static char *join(const char *dir, const char *name)
 {
     char *p = shots_xmalloc(strlen(dir) + strlen(name) + 2);
@@ -116,9 +126,9 @@ static int parse(train_options *o, int argc, char **argv, int probe)
                     "failed, 2 bad command line, 75 stopped (Ctrl-C, --stop-after): --resume.\n"))
         return -1;
     if (o->splits) { /* the split folder's files, where not given */
-        if (!o->train) o->train = join(o->splits, "train.txt");
-        if (!o->labels) o->labels = join(o->splits, "labels.txt");
-        char *v = join(o->splits, "val.txt"), *t = join(o->splits, "test.txt");
+        if (!o->train) o->train = split_file(o->splits, "train.txt");
+        if (!o->labels) o->labels = split_file(o->splits, "labels.txt");
+        const char *v = split_file(o->splits, "val.txt"), *t = split_file(o->splits, "test.txt");
         if (!o->val && exists(v)) o->val = v;
         if (!o->test && exists(t)) o->test = t;
     }
@@ -192,19 +202,19 @@ int shots_eval_samples(mcnn_shot_model *m, const shot_samples *s, int max_batch,
 static int train_run(int argc, char **argv, int probe)
 {
     train_options o;
-    if (parse(&o, argc, argv, probe)) return 2;
+    if (parse(&o, argc, argv, probe)) exit(2);
     if (o.threads) mcnn_set_threads(o.threads);
     char err[2048];
     char **labels;
     int L;
-    if (shots_read_labels(&labels, &L, o.labels)) return 1;
+    if (shots_read_labels(&labels, &L, o.labels)) exit(1);
     feat_index x;
-    if (feat_index_read(&x, o.features, 0, err, sizeof err)) return app_error("%s", err), 1;
+    if (feat_index_read(&x, o.features, 0, err, sizeof err)) app_error("%s", err), exit(1);
     feat_index_sort(&x);
     split_set tr_split = {0}, va_split = {0};
     shot_samples tr = {0}, va = {0};
-    if (shots_load_set(&tr, &tr_split, &x, o.train, L)) return 1;
-    if (o.val && shots_load_set(&va, &va_split, &x, o.val, L)) return 1;
+    if (shots_load_set(&tr, &tr_split, &x, o.train, L)) exit(1);
+    if (o.val && shots_load_set(&va, &va_split, &x, o.val, L)) exit(1);
     int K = x.max_frames; /* room for the longest sequence (a video-level key may hold more) */
     if (tr.K > K) K = tr.K;
     if (va.K > K) K = va.K;
@@ -226,7 +236,7 @@ static int train_run(int argc, char **argv, int probe)
         }
     }
 
-    if (shots_mkdirs(o.out, err, sizeof err)) return app_error("%s", err), 1;
+    if (shots_mkdirs(o.out, err, sizeof err)) app_error("%s", err), exit(1);
     char *ckpt = join(o.out, "checkpoint.safetensors"), *final = join(o.out, "model.safetensors");
     char *args_path = join(o.out, "args.txt"), *log_path = join(o.out, "log.csv");
     char line[8192];
@@ -241,26 +251,26 @@ static int train_run(int argc, char **argv, int probe)
         unsigned char *prev = NULL;
         size_t plen = 0;
         if (!exists(ckpt))
-            return app_error("--resume: %s has no checkpoint (start it without --resume)", o.out), 1;
+            app_error("--resume: %s has no checkpoint (start it without --resume)", o.out), exit(1);
         if (mcnn_read_file_maybe_gzip(&prev, &plen, args_path) != MCNN_OK ||
             strlen(line) != plen || memcmp(prev, line, plen) != 0) {
             app_error("--resume: the options differ from the run's (%s):\n  was: %.*s  now: %s", args_path,
                       (int)plen, prev ? (const char *)prev : "", line);
             mcnn_free(prev);
-            return 2;
+            exit(2);
         }
         mcnn_free(prev);
-        CHECK(mcnn_shot_model_load(&m, &t, ckpt, B > tr.n ? B : B));
+        CHECK(mcnn_shot_model_load(&m, &t, ckpt, B));
         if (mcnn_shot_model_config(m)->K != K)
-            return app_error("%s: a model of %d frames, the data has %d", ckpt,
-                             mcnn_shot_model_config(m)->K, K), 1;
+            app_error("%s: a model of %d frames, the data has %d", ckpt,
+                             mcnn_shot_model_config(m)->K, K), exit(1);
         if (t.opt.step % spe != 0)
-            return app_error("%s: step %lld is not at an epoch's end", ckpt, (long long)t.opt.step), 1;
+            app_error("%s: step %lld is not at an epoch's end", ckpt, (long long)t.opt.step), exit(1);
         start_epoch = (int)(t.opt.step / spe);
         if (start_epoch >= o.epochs) {
             fprintf(stderr, "the run in %s has finished (%d of %d epochs): nothing to resume\n",
                     o.out, start_epoch, o.epochs);
-            return 0;
+            exit(0);
         }
     } else {
         mcnn_shot_kind kind;
@@ -272,9 +282,9 @@ static int train_run(int argc, char **argv, int probe)
         else if (kind == MCNN_SHOT_MEAN && !o.hidden_set) cfg.hidden = 512;
         CHECK(mcnn_shot_model_create(&m, &cfg, B));
         CHECK(mcnn_shot_trainer_init(&t, m));
-        if (shots_write_text(args_path, line, strlen(line), err, sizeof err)) return app_error("%s", err), 1;
+        if (shots_write_text(args_path, line, strlen(line), err, sizeof err)) app_error("%s", err), exit(1);
         if (shots_write_text(log_path, "epoch,step,loss,lr,val_mAP,seconds\n", 35, err, sizeof err))
-            return app_error("%s", err), 1;
+            app_error("%s", err), exit(1);
     }
     t.opt.lr = (float)o.lr, t.opt.weight_decay = (float)o.wd;
     t.clip_norm = (float)o.clip;
@@ -352,10 +362,10 @@ static int train_run(int argc, char **argv, int probe)
         if (o.test) { /* the held-out evaluation, as `eval` reports it */
             split_set te_split = {0}, human = {0};
             shot_samples te = {0};
-            if (shots_load_set(&te, &te_split, &x, o.test, L)) return 1;
-            if (te.K > K) return app_error("%s: a shot of %d frames, the model takes %d", o.test, te.K, K), 1;
+            if (shots_load_set(&te, &te_split, &x, o.test, L)) exit(1);
+            if (te.K > K) app_error("%s: a shot of %d frames, the model takes %d", o.test, te.K, K), exit(1);
             shots_widen(&te, K);
-            if (o.human && split_read(&human, o.human, L, err, sizeof err)) return app_error("%s", err), 1;
+            if (o.human && split_read(&human, o.human, L, err, sizeof err)) app_error("%s", err), exit(1);
             eval_report r;
             shots_eval_samples(m, &te, B, o.threshold, &te_split, o.human ? &human : NULL, &r);
             char *ej = join(o.out, "eval.json"), *et = join(o.out, "eval.txt");
