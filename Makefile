@@ -83,6 +83,8 @@ endif
 CLASSIFY_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/classify/*.c)))
 APP_SRC   := $(sort $(wildcard apps/*.c))
 APPS      := $(APP_SRC:apps/%.c=$(BUILD)/mcnn-%)
+# mcnn-shots is apps/shots.c plus one file per subcommand in apps/shots/
+SHOTS_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/shots/*.c)))
 ifeq ($(MPI),1)
   APPS += $(BUILD)/mpi/mcnn-train
 endif
@@ -121,6 +123,8 @@ $(BUILD)/$(SONAME): $(BUILD)/libmcnn.so
 	ln -sf libmcnn.so $@
 
 $(BUILD)/mcnn-%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/mcnn-shots: $(BUILD)/obj/apps/shots.o $(SHOTS_OBJ) $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/mcnn-classify: $(BUILD)/obj/apps/classify.o $(CLASSIFY_OBJ) $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
@@ -311,4 +315,5 @@ fuzz-run: fuzz
 
 -include $(FUZZ_DIR)/obj/lib/*/*.d $(FUZZ_DIR)/obj/tests/fuzz/*.d
 
--include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d) $(CLASSIFY_OBJ:.o=.d) $(APP_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d) $(CLASSIFY_OBJ:.o=.d) $(SHOTS_OBJ:.o=.d) \
+         $(APP_SRC:%.c=$(BUILD)/obj/%.d)
