@@ -22,7 +22,6 @@
 #include "common/progress.h"
 #include "common/text_cache.h"
 
-#include "io/json.h"
 #include "mcnn.h"
 #include "mcnn/shots.h"
 

@@ -10,6 +10,7 @@
 #include "mcnn/ops.h"
 #include "mcnn/optim.h"
 #include "mcnn/safetensors.h"
+#include "mcnn/utf8.h"
 #include "mcnn/image.h"
 #include "mcnn/shots.h"
 #include "mcnn/preprocess.h"

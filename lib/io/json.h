@@ -20,6 +20,7 @@
 #define MCNN_IO_JSON_H
 
 #include "internal.h"
+#include "mcnn/utf8.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -69,15 +70,6 @@ const mcnn_json *mcnn_json_at(const mcnn_json *arr, size_t i);
 const mcnn_json *mcnn_json_first_duplicate(const mcnn_json *obj);
 const char *mcnn_json_type_name(mcnn_json_type t); /* "object", "string", ... */
 
-/* 1 when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-int mcnn_utf8_valid(const char *s, size_t n);
-
-/* Write s[0..n) as a JSON string literal with its quotes into dst; returns the bytes written.
- * dst == NULL only counts them.  The result is always valid JSON: '"' and '\\' are escaped,
- * control characters (C0, DEL and C1) become \n, \t, \r or \u00XX, and bytes that are not
- * UTF-8 become \ufffd, one per maximal invalid subpart (Python's errors="replace"), so a
- * file name in another encoding stays readable and never breaks the document.  Everything
- * else, multibyte UTF-8 included, is copied as is. */
-size_t mcnn_json_escape(char *dst, const char *s, size_t n);
+/* mcnn_utf8_valid() and mcnn_json_escape() are public: include/mcnn/utf8.h. */
 
 #endif
