@@ -377,7 +377,6 @@ typedef struct model {
     float *text;               /* CLIP: (L, dim) normalised text embeddings               */
     int dim;                   /* CLIP embedding width, or the classifier's logit count   */
     int channels, size;        /* input (C, size, size)                                   */
-    int sigmoid;               /* classifier scores: sigmoid instead of softmax            */
     mcnn_preprocess_config pp;
 } model;
 
@@ -420,13 +419,9 @@ static void find_vocab(char *out, size_t size, const char *model_path, const cha
 static int set_preprocess(model *m, const options *o, mcnn_safetensors *st)
 {
     if (m->kind == MODEL_CLIP) {
-        m->pp = mcnn_preprocess_clip(m->size);
+        m->pp = mcnn_clip_preprocess_config(m->clip);
     } else {
-        const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(m->cls);
-        m->pp = (mcnn_preprocess_config){.resize = p->resize, .crop = p->size,
-                                         .filter = p->filter, .channels = p->channels};
-        memcpy(m->pp.mean, p->mean, sizeof p->mean);
-        memcpy(m->pp.std, p->std, sizeof p->std);
+        m->pp = *mcnn_classifier_get_preprocess(m->cls);
         if (mcnn_safetensors_find(st, "patch_embed.proj.weight") &&
             !mcnn_safetensors_meta(st, "preprocess") && !mcnn_safetensors_meta(st, "mean")) {
             /* timm's ViT weights (AugReg, weights/download.sh vit-b16): bicubic,
@@ -543,8 +538,8 @@ static int load_opened(model *m, const options *o, mcnn_safetensors *st, const c
                   m->labels.n, m->dim);
         return -1;
     }
-    m->sigmoid = mcnn_classifier_multilabel(m->cls);
-    if (o->activation) m->sigmoid = strcmp(o->activation, "sigmoid") == 0;
+    /* the scores follow the checkpoint (mcnn_classifier_scores) unless --activation says */
+    if (o->activation) mcnn_classifier_set_multilabel(m->cls, !strcmp(o->activation, "sigmoid"));
     return 0;
 }
 
@@ -736,11 +731,7 @@ static void flush(run *r)
             mcnn_clip_zeroshot_scores(r->scores, r->feats, m->text, good, L, D, (float)r->o->scale);
         } else {
             CHECK(mcnn_classifier_forward(m->cls, r->feats, r->images, good, 0));
-            if (m->sigmoid)
-                for (size_t k = 0; k < (size_t)good * L; k++)
-                    r->scores[k] = 1.0f / (1.0f + expf(-r->feats[k]));
-            else
-                mcnn_softmax_forward(r->scores, r->feats, good, L);
+            CHECK(mcnn_classifier_scores(m->cls, r->feats, r->scores, good));
         }
     }
     for (int i = 0; i < good; i++) {

@@ -22,6 +22,7 @@
 #include "mcnn/tokenizer.h"
 #include "mcnn/data.h"
 #include "mcnn/classifier.h"
+#include "mcnn/model_preprocess.h"
 #include "mcnn/train.h"
 #include "mcnn/shot_model.h"
 

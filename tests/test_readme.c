@@ -44,6 +44,7 @@ static void test_readme_example(void)
     snprintf(cmd, sizeof cmd, "%s %s %s 2>&1", exe, model, sample);
     status = readme_run(cmd, out, sizeof out);
     TEST_ASSERT(status == 0, "the example failed: %s", out);
+    readme_top_label(out);
 
     /* the same answer from the library called here */
     mcnn_classifier *c = NULL;

@@ -53,12 +53,10 @@ typedef struct mcnn_classifier_config {
 } mcnn_classifier_config;
 
 /* What the inputs must look like: ToTensor + Normalize of a size x size image (after resizing
- * the shorter side to resize and center cropping, for images of another size). */
-typedef struct mcnn_classifier_preprocess {
-    int size, resize, channels;
-    float mean[3], std[3];
-    mcnn_resample filter;
-} mcnn_classifier_preprocess;
+ * the shorter side to resize and center cropping, for images of another size).  The same type
+ * as mcnn_preprocess_config (size is its crop), so it goes straight to mcnn_preprocess(); the
+ * usual call is mcnn_classifier_preprocess_image() (model_preprocess.h). */
+typedef mcnn_preprocess_config mcnn_classifier_preprocess;
 
 typedef struct mcnn_classifier mcnn_classifier;
 
