@@ -519,16 +519,14 @@ static int check_choices(const options *o)
 /* The transform for a model: its preprocessing plus the augmentation options. */
 static mcnn_transform make_transform(const mcnn_classifier *c, const options *o)
 {
-    const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(c);
-    mcnn_transform t = mcnn_transform_default(p->size, p->channels);
-    memcpy(t.mean, p->mean, sizeof t.mean);
-    memcpy(t.std, p->std, sizeof t.std);
-    t.resize = p->resize, t.filter = p->filter;
+    const mcnn_preprocess_config *p = mcnn_classifier_get_preprocess(c);
+    mcnn_transform t = mcnn_transform_default(p->crop, p->channels);
+    t.preprocess = *p;
     if (o->pad >= 0) t.pad = o->pad;
-    t.flip_p = (float)o->flip;
-    t.crop.scale_min = (float)o->crop_scale;
-    if (o->no_augment) t.pad = 0, t.flip_p = 0, t.crop.scale_min = t.crop.scale_max = 1,
-                       t.crop.ratio_min = t.crop.ratio_max = 1;
+    t.augment.flip_p = (float)o->flip;
+    t.augment.scale_min = (float)o->crop_scale;
+    if (o->no_augment) t.pad = 0, t.augment.flip_p = 0, t.augment.scale_min =
+                       t.augment.scale_max = 1, t.augment.ratio_min = t.augment.ratio_max = 1;
     return t;
 }
 
@@ -782,7 +780,7 @@ static int cmd_train(options *o, const char *args)
     }
     if (!o->resume) {
         CHECK(mcnn_classifier_set_labels(model, (const char *const *)train.class_names, K));
-        mcnn_classifier_preprocess pp = *mcnn_classifier_get_preprocess(model);
+        mcnn_preprocess_config pp = *mcnn_classifier_get_preprocess(model);
         if (!o->init && train.pixels && train.channels == 1 && pp.channels == 1)
             pp.mean[0] = MCNN_FASHION_MNIST_MEAN, pp.std[0] = MCNN_FASHION_MNIST_STD;
         if (o->mean_set) memcpy(pp.mean, o->mean, sizeof pp.mean);
@@ -827,12 +825,12 @@ static int cmd_train(options *o, const char *args)
     }
     size_t nparams = 0;
     for (int i = 0; i < params->count; i++) nparams += params->table[i].numel;
-    const mcnn_classifier_preprocess *pp = mcnn_classifier_get_preprocess(model);
+    const mcnn_preprocess_config *pp = mcnn_classifier_get_preprocess(model);
     if (rank == 0)
         fprintf(stderr, "%s: %s, %.2f M parameters, %d classes, %d x %d x %d input; %d "
                 "training images%s%s; %lld steps of %d x %d per epoch; %d threads\n", app_name,
-                mcnn_classifier_arch_name(model), nparams / 1e6, K, pp->channels, pp->size,
-                pp->size, train.count, val.count ? ", held-out " : "",
+                mcnn_classifier_arch_name(model), nparams / 1e6, K, pp->channels, pp->crop,
+                pp->crop, train.count, val.count ? ", held-out " : "",
                 val.count ? val.source : "", (long long)mcnn_trainer_steps_per_epoch(tr),
                 cfg.batch, cfg.accum, mcnn_get_threads());
     if (rank == 0 && ranks > 1)

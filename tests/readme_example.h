@@ -55,7 +55,7 @@ static int readme_run(const char *cmd, char *out, size_t size)
 }
 
 /* The example prints "label score" lines, best first: the first line's label. */
-static const char *readme_top_label(char *line)
+static inline const char *readme_top_label(char *line)
 {
     char *space = strrchr(line, ' ');
     if (space) *space = '\0';

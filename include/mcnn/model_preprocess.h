@@ -8,11 +8,12 @@
  *   mcnn_classifier_preprocess_image(c, &img, input);
  *   mcnn_classifier_forward(c, logits, input, 1, 0);
  *   mcnn_classifier_scores(c, logits, scores, 1);              // softmax, or sigmoid if multi-label
+ *   mcnn_topk(best, scores, K, 5);                             // data.h: the 5 best classes
  *
  * The settings are the model's mcnn_preprocess_config (preprocess.h; a classifier's come from its
  * checkpoint's "preprocess" metadata, CLIP's are clip._transform(image_size)), so the result is
- * bit for bit mcnn_preprocess() with them.  The functions are named *_image because
- * mcnn_classifier_preprocess is already the (older) name of the settings type.
+ * bit for bit mcnn_preprocess() with them: mcnn_classifier_get_preprocess(c) and
+ * mcnn_clip_preprocess_config(m) give them, for callers that batch or change them.
  * Thread safety: all of them only read the model; out / scores are the caller's. */
 #ifndef MCNN_MODEL_PREPROCESS_H
 #define MCNN_MODEL_PREPROCESS_H
