@@ -72,6 +72,8 @@ LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 APP_COMMON_SRC := $(sort $(wildcard apps/common/*.c))
 APP_COMMON_OBJ := $(APP_COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+# mcnn-train's parts (apps/train/*.c), linked into each build of it
+TRAIN_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/train/*.c)))
 # The trainer's collectives: one process (apps/common/distributed_single.c) or, with MPI=1,
 # Open MPI (apps/mpi/distributed_mpi.c) for mcnn-train only; the library never links MPI.
 ifeq ($(MPI),1)
@@ -129,7 +131,8 @@ $(BUILD)/$(SONAME): $(BUILD)/libmcnn.so
 	ln -sf libmcnn.so $@
 
 $(BUILD)/mcnn-%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
+$(BUILD)/mcnn-train $(BUILD)/shared-apps/mcnn-train $(BUILD)/mpi/mcnn-train: $(TRAIN_OBJ)
 
 ifeq ($(MPI),1)
 $(BUILD)/obj/apps/mpi/%.o: apps/mpi/%.c
@@ -138,7 +141,7 @@ $(BUILD)/obj/apps/mpi/%.o: apps/mpi/%.c
 
 $(BUILD)/mpi/mcnn-train: $(BUILD)/obj/apps/train.o $(MPI_TRAIN_OBJ) $(BUILD)/libmcnn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(MPI_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(MPI_LIBS) $(LDLIBS)
 endif
 
 # rpath $ORIGIN/..: they find $(BUILD)/libmcnn.so.MAJOR wherever the build folder is.
@@ -321,4 +324,4 @@ fuzz-run: fuzz
 
 -include $(FUZZ_DIR)/obj/lib/*/*.d $(FUZZ_DIR)/obj/tests/fuzz/*.d
 
--include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d) $(APP_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d) $(TRAIN_OBJ:.o=.d) $(APP_SRC:%.c=$(BUILD)/obj/%.d)
