@@ -33,7 +33,7 @@ ifeq ($(DEBUG),1)
   BUILD := $(BUILD)/debug
 endif
 
-CFLAGS  := -std=c11 -Wall -Wextra -fPIC -fvisibility=hidden -MMD -MP -Iinclude -Ilib
+CFLAGS  := -std=c11 -Wall -Wextra -fPIC -fvisibility=hidden -MMD -MP -Iinclude
 LDLIBS  := -lm
 ifeq ($(DEBUG),1)
   CFLAGS += -O0 -g -DMCNN_DEBUG
@@ -57,6 +57,10 @@ endif
 ifeq ($(NATIVE),1)
   CFLAGS += -march=native
 endif
+# The apps are clients of the public API (include/ only); the library and its tests also see the
+# internal headers under lib/.
+APP_CFLAGS := $(CFLAGS)
+CFLAGS     += -Ilib
 
 # The version lives in include/mcnn/core.h only; the shared library is named after it.
 version_part = $(shell sed -n 's/^\#define MCNN_VERSION_$(1) \([0-9]*\).*/\1/p' include/mcnn/core.h)
@@ -68,6 +72,8 @@ LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 APP_COMMON_SRC := $(sort $(wildcard apps/common/*.c))
 APP_COMMON_OBJ := $(APP_COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+# mcnn-train's parts (apps/train/*.c), linked into each build of it
+TRAIN_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/train/*.c)))
 # The trainer's collectives: one process (apps/common/distributed_single.c) or, with MPI=1,
 # Open MPI (apps/mpi/distributed_mpi.c) for mcnn-train only; the library never links MPI.
 ifeq ($(MPI),1)
@@ -88,6 +94,8 @@ SHOTS_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/shots/*.c)))
 ifeq ($(MPI),1)
   APPS += $(BUILD)/mpi/mcnn-train
 endif
+# The same apps linked against libmcnn.so (tests/test_apps_api.c: they need nothing unexported).
+SHARED_APPS := $(APP_SRC:apps/%.c=$(BUILD)/shared-apps/mcnn-%)
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -101,7 +109,7 @@ ifneq ($(OPENBLAS_LIB),)
   BENCH_BLAS := -DMCNN_BENCH_OPENBLAS -lopenblas
 endif
 
-.PHONY: all test test-full bench clean install uninstall
+.PHONY: all test test-full bench clean install uninstall shared-apps
 # Keep the apps' object files (make would delete them as intermediates and rebuild each time).
 .SECONDARY:
 all: $(BUILD)/libmcnn.a $(BUILD)/libmcnn.so $(BUILD)/$(SONAME) $(APPS) $(EXAMPLES)
@@ -109,6 +117,10 @@ all: $(BUILD)/libmcnn.a $(BUILD)/libmcnn.so $(BUILD)/$(SONAME) $(APPS) $(EXAMPLE
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/apps/%.o: apps/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(APP_CFLAGS) -c $< -o $@
 
 $(BUILD)/libmcnn.a: $(LIB_OBJ)
 	@rm -f $@
@@ -123,22 +135,28 @@ $(BUILD)/$(SONAME): $(BUILD)/libmcnn.so
 	ln -sf libmcnn.so $@
 
 $(BUILD)/mcnn-%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/mcnn-shots: $(BUILD)/obj/apps/shots.o $(SHOTS_OBJ) $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BUILD)/mcnn-classify: $(BUILD)/obj/apps/classify.o $(CLASSIFY_OBJ) $(APP_COMMON_OBJ) $(BUILD)/libmcnn.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
+# the apps made of several files: their parts, in every variant that links them
+$(BUILD)/mcnn-train $(BUILD)/shared-apps/mcnn-train $(BUILD)/mpi/mcnn-train: $(TRAIN_OBJ)
+$(BUILD)/mcnn-classify $(BUILD)/shared-apps/mcnn-classify: $(CLASSIFY_OBJ)
+$(BUILD)/mcnn-shots $(BUILD)/shared-apps/mcnn-shots: $(SHOTS_OBJ)
 
 ifeq ($(MPI),1)
 $(BUILD)/obj/apps/mpi/%.o: apps/mpi/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+	$(CC) $(APP_CFLAGS) $(MPI_CFLAGS) -c $< -o $@
 
 $(BUILD)/mpi/mcnn-train: $(BUILD)/obj/apps/train.o $(MPI_TRAIN_OBJ) $(BUILD)/libmcnn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(MPI_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(MPI_LIBS) $(LDLIBS)
 endif
+
+# rpath $ORIGIN/..: they find $(BUILD)/libmcnn.so.MAJOR wherever the build folder is.
+$(BUILD)/shared-apps/mcnn-%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJ) $(BUILD)/$(SONAME)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD) -lmcnn '-Wl,-rpath,$$ORIGIN/..' $(LDLIBS)
+
+shared-apps: $(SHARED_APPS)
 
 $(BUILD)/tests/%: tests/%.c tests/mcnn_test.h $(BUILD)/libmcnn.a
 	@mkdir -p $(dir $@)
@@ -162,7 +180,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmcnn.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmcnn.a $(BENCH_BLAS) $(LDLIBS)
 
 # Runs every test binary (apps first built, since some tests drive them) and sums the counts.
-test: all $(TESTS)
+test: all $(SHARED_APPS) $(TESTS)
 	@sh tests/run.sh $(BUILD)
 
 # Full-size models too (ViT-B/16, ResNet-50, CLIP ViT-B/32, and OpenAI's CLIP archive layout for
@@ -315,5 +333,5 @@ fuzz-run: fuzz
 
 -include $(FUZZ_DIR)/obj/lib/*/*.d $(FUZZ_DIR)/obj/tests/fuzz/*.d
 
--include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d) $(CLASSIFY_OBJ:.o=.d) $(SHOTS_OBJ:.o=.d) \
-         $(APP_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(LIB_OBJ:.o=.d) $(APP_COMMON_OBJ:.o=.d) $(TRAIN_OBJ:.o=.d) $(CLASSIFY_OBJ:.o=.d) \
+         $(SHOTS_OBJ:.o=.d) $(APP_SRC:%.c=$(BUILD)/obj/%.d)

@@ -17,6 +17,7 @@
 #include "classify/jsonl.h"
 #include "common/args.h"
 #include "common/check.h"
+#include "common/checkpoint_preprocess.h"
 #include "common/escape.h"
 #include "common/inputs.h"
 #include "common/outfile.h"
@@ -24,7 +25,6 @@
 #include "common/progress.h"
 #include "common/text_cache.h"
 
-#include "io/json.h"
 #include "mcnn.h"
 #include "mcnn/shots.h"
 
@@ -463,21 +463,9 @@ static void find_vocab(char *out, size_t size, const char *model_path, const cha
 static int set_preprocess(model *m, const options *o, mcnn_safetensors *st)
 {
     if (m->kind == MODEL_CLIP) {
-        m->pp = mcnn_preprocess_clip(m->size);
+        m->pp = mcnn_clip_preprocess_config(m->clip);
     } else {
-        const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(m->cls);
-        m->pp = (mcnn_preprocess_config){.resize = p->resize, .crop = p->size,
-                                         .filter = p->filter, .channels = p->channels};
-        memcpy(m->pp.mean, p->mean, sizeof p->mean);
-        memcpy(m->pp.std, p->std, sizeof p->std);
-        if (mcnn_safetensors_find(st, "patch_embed.proj.weight") &&
-            !mcnn_safetensors_meta(st, "preprocess") && !mcnn_safetensors_meta(st, "mean")) {
-            /* timm's ViT weights (AugReg, weights/download.sh vit-b16): bicubic,
-             * crop_pct 0.9, mean = std = 0.5 */
-            m->pp.filter = MCNN_RESAMPLE_BICUBIC;
-            m->pp.resize = (int)(m->size / 0.9);
-            for (int c = 0; c < 3; c++) m->pp.mean[c] = 0.5f, m->pp.std[c] = 0.5f;
-        }
+        m->pp = checkpoint_preprocess(m->cls, st, m->size);
     }
     if (o->resize_set) m->pp.resize = o->resize;
     if (o->crop_set) m->pp.crop = o->crop;
@@ -586,8 +574,8 @@ static int load_opened(model *m, const options *o, mcnn_safetensors *st, const c
                   m->labels.n, m->dim);
         return -1;
     }
-    m->sigmoid = mcnn_classifier_multilabel(m->cls);
-    if (o->activation) m->sigmoid = strcmp(o->activation, "sigmoid") == 0;
+    /* the scores follow the checkpoint (mcnn_classifier_scores) unless --activation says */
+    if (o->activation) mcnn_classifier_set_multilabel(m->cls, !strcmp(o->activation, "sigmoid"));
     return 0;
 }
 
@@ -654,7 +642,7 @@ static char *run_header(const options *o, const model *m)
         }
         fprintf(f, "], \"scale\": %.17g", o->scale);
     } else {
-        fprintf(f, ", \"activation\": \"%s\"", m->sigmoid ? "sigmoid" : "softmax");
+        fprintf(f, ", \"activation\": \"%s\"", mcnn_classifier_multilabel(m->cls) ? "sigmoid" : "softmax");
     }
     const mcnn_preprocess_config *p = &m->pp;
     fprintf(f, ", \"preprocess\": \"resize %d crop %d filter %d mean %.9g,%.9g,%.9g std "

@@ -49,7 +49,7 @@ static void sl_pool_free(sl_pool *p) { free(p->clean), free(p->noisy), free(p->l
 static mcnn_status sl_pool_make(sl_pool *p, mcnn_classifier *net, const mcnn_dataset *ds, int n,
                                 mcnn_rng *r)
 {
-    const mcnn_classifier_preprocess *pp = mcnn_classifier_get_preprocess(net);
+    const mcnn_preprocess_config *pp = mcnn_classifier_get_preprocess(net);
     const int S = 28, CH = 64;
     p->n = n;
     p->clean = malloc(sizeof(float) * n * SL_D), p->noisy = malloc(sizeof(float) * n * SL_D);

@@ -10,6 +10,8 @@
 #include "mcnn/ops.h"
 #include "mcnn/optim.h"
 #include "mcnn/safetensors.h"
+#include "mcnn/utf8.h"
+#include "mcnn/json.h"
 #include "mcnn/image.h"
 #include "mcnn/shots.h"
 #include "mcnn/preprocess.h"
@@ -21,6 +23,7 @@
 #include "mcnn/tokenizer.h"
 #include "mcnn/data.h"
 #include "mcnn/classifier.h"
+#include "mcnn/model_preprocess.h"
 #include "mcnn/train.h"
 #include "mcnn/shot_model.h"
 

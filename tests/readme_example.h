@@ -54,4 +54,12 @@ static int readme_run(const char *cmd, char *out, size_t size)
     return pclose(p);
 }
 
+/* The example prints "label score" lines, best first: the first line's label. */
+static inline const char *readme_top_label(char *line)
+{
+    char *space = strrchr(line, ' ');
+    if (space) *space = '\0';
+    return line;
+}
+
 #endif

@@ -709,10 +709,8 @@ static void test_train_checkpoint(void)
                  tpath("trained_emb.safetensors"), ref_image(0), ref_image(2));
     TEST_ASSERT(rc == 0, "exit %d", rc);
     /* the judge: the classifier's own preprocessing and forward, then sigmoid */
-    const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(c);
-    TEST_ASSERT(p->channels == 1 && p->size == 28, "gray 28 x 28");
-    mcnn_preprocess_config pp = {.resize = p->resize, .crop = p->size, .filter = p->filter,
-                                 .channels = 1, .mean = {p->mean[0]}, .std = {p->std[0]}};
+    const mcnn_preprocess_config pp = *mcnn_classifier_get_preprocess(c);
+    TEST_ASSERT(pp.channels == 1 && pp.crop == 28, "gray 28 x 28");
     float images[2 * 28 * 28], logits[6];
     for (int i = 0; i < 2; i++) {
         mcnn_image img;

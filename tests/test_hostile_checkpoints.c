@@ -419,11 +419,11 @@ static void test_classifier_bad_preprocess(void)
     mcnn_classifier *c = NULL;
     TEST_OK(mcnn_classifier_load(&c, DEMO_RESNET, NULL));
     if (c) {
-        const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(c);
-        TEST_ASSERT(p->size == 28 && p->resize == 28 && p->channels == 1 &&
+        const mcnn_preprocess_config *p = mcnn_classifier_get_preprocess(c);
+        TEST_ASSERT(p->crop == 28 && p->resize == 28 && p->channels == 1 &&
                         fabsf(p->mean[0] - 0.286f) < 1e-6f && fabsf(p->std[0] - 0.353f) < 1e-6f &&
                         p->filter == MCNN_RESAMPLE_BILINEAR,
-                    "demo preprocess %d %d %d %g %g", p->size, p->resize, p->channels,
+                    "demo preprocess %d %d %d %g %g", p->crop, p->resize, p->channels,
                     p->mean[0], p->std[0]);
     }
     mcnn_classifier_free(c);
@@ -433,10 +433,10 @@ static void test_classifier_bad_preprocess(void)
                                                   "\"interpolation\":\"bicubic\"}"}}});
     TEST_OK(mcnn_classifier_load(&c, path, NULL));
     if (c) {
-        const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(c);
-        TEST_ASSERT(p->size == 32 && p->resize == 36 && p->mean[0] == 0.5f &&
+        const mcnn_preprocess_config *p = mcnn_classifier_get_preprocess(c);
+        TEST_ASSERT(p->crop == 32 && p->resize == 36 && p->mean[0] == 0.5f &&
                         p->std[0] == 0.25f && p->filter == MCNN_RESAMPLE_BICUBIC,
-                    "preprocess %d %d %g %g %d", p->size, p->resize, p->mean[0], p->std[0],
+                    "preprocess %d %d %g %g %d", p->crop, p->resize, p->mean[0], p->std[0],
                     (int)p->filter);
         TEST_ASSERT(mcnn_classifier_image_size(c) == 32, "ResNet size from the metadata");
     }

@@ -143,6 +143,7 @@ static void build_and_run(const char *cmd_line, const char *src, const char *pre
     }
     status = sh("env -u LD_LIBRARY_PATH %s weights/demo-fashion-resnet.safetensors "
                 "weights/samples/0002-trouser.png 2>&1", exe);
+    readme_top_label(out);
     TEST_ASSERT(status == 0 && (strcmp(out, "Trouser") == 0 || strcmp(out, "trouser") == 0),
                 "%s says '%s' of a trouser (exit %d)", exe, out, status);
 }

@@ -331,13 +331,10 @@ static void test_clip_b32_full_size(void)
 /* ---- the demo checkpoints on Fashion-MNIST's test set ------------------------------------- */
 static double top1(mcnn_classifier *c, const mcnn_dataset *d, int n)
 {
-    const mcnn_classifier_preprocess *pre = mcnn_classifier_get_preprocess(c);
-    mcnn_transform tf = mcnn_transform_default(pre->size, pre->channels);
-    memcpy(tf.mean, pre->mean, sizeof tf.mean);
-    memcpy(tf.std, pre->std, sizeof tf.std);
-    tf.resize = pre->resize, tf.filter = pre->filter;
-    tf.pad = 0, tf.flip_p = 0, tf.crop.scale_min = tf.crop.scale_max = 1;
-    tf.crop.ratio_min = tf.crop.ratio_max = 1;
+    const mcnn_preprocess_config *pre = mcnn_classifier_get_preprocess(c);
+    mcnn_transform tf = mcnn_transform_default(pre->crop, pre->channels);
+    tf.preprocess = *pre; /* evaluation: no augmentation is asked for below */
+    tf.pad = 0;
     mcnn_eval_result e;
     mcnn_dataset sub;
     int *idx = malloc((size_t)n * sizeof(int));

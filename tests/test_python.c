@@ -67,19 +67,17 @@ static void run_python(const char *section)
     TEST_ASSERT(status == 0 && oks > 0, "python exited with %d after %d checks", status, oks);
 }
 
-/* The README example's way: the checkpoint's preprocessing into mcnn_preprocess. */
+/* The long way round the binding's mcnn_classifier_preprocess_image: the checkpoint's settings
+ * through mcnn_preprocess. */
 static mcnn_status preprocess_for(float **x, mcnn_classifier *c, const char *path)
 {
-    const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(c);
-    mcnn_preprocess_config cfg = {.resize = p->resize, .crop = p->size, .filter = p->filter,
-                                  .channels = p->channels};
-    for (int k = 0; k < 3; k++) cfg.mean[k] = p->mean[k], cfg.std[k] = p->std[k];
+    const mcnn_preprocess_config *cfg = mcnn_classifier_get_preprocess(c);
     mcnn_image img = {0};
     int C, H, W;
     mcnn_status s = mcnn_image_load(&img, path);
-    if (s == MCNN_OK) s = mcnn_preprocess_shape(&C, &H, &W, img.width, img.height, &cfg);
+    if (s == MCNN_OK) s = mcnn_preprocess_shape(&C, &H, &W, img.width, img.height, cfg);
     if (s == MCNN_OK) *x = malloc(sizeof(float) * C * H * W);
-    if (s == MCNN_OK) s = mcnn_preprocess(*x, &img, &cfg);
+    if (s == MCNN_OK) s = mcnn_preprocess(*x, &img, cfg);
     mcnn_image_free(&img);
     return s;
 }
@@ -113,9 +111,9 @@ static void classifier_results(const char *model)
                sizeof(float) * D);
         for (int k = 0; k < K; k++) sigmoid[i * K + k] = 1.0f / (1.0f + expf(-row[k]));
         if (i == 0) {
-            const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(c);
+            const mcnn_preprocess_config *p = mcnn_classifier_get_preprocess(c);
             snprintf(name, sizeof name, "%s.input0", base);
-            put_floats(name, x, (size_t)p->channels * p->size * p->size);
+            put_floats(name, x, (size_t)p->channels * p->crop * p->crop);
         }
         free(x);
     }

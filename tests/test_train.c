@@ -383,7 +383,7 @@ static void test_folder_dataset(void)
                     "files sorted: %s", ds.paths[0]);
         /* a batch without augmentation: ToTensor + Normalize, channel planes */
         mcnn_transform tf = mcnn_transform_default(4, 3);
-        tf.resize = 4;
+        tf.preprocess.resize = 4;
         float images[2 * 3 * 16], want;
         int32_t labels[2];
         float targets[2 * 3];
@@ -395,7 +395,8 @@ static void test_folder_dataset(void)
         for (int c = 0; c < 3; c++)
             for (int y = 0; y < 4; y++)
                 for (int x = 0; x < 4; x++) {
-                    want = ((float)(21 + 10 * y + 3 * x + c) / 255.0f - tf.mean[c]) / tf.std[c];
+                    want = ((float)(21 + 10 * y + 3 * x + c) / 255.0f - tf.preprocess.mean[c]) /
+                           tf.preprocess.std[c];
                     TEST_CLOSE("pixel", images[(c * 4 + y) * 4 + x], want, 0, 1e-6);
                 }
     }
@@ -587,7 +588,7 @@ static void test_classifier_file(void)
     if (!c) return;
     const char *names[3] = {"T-shirt/top", "quote \" and \\", "caf\xc3\xa9"};
     TEST_OK(mcnn_classifier_set_labels(c, names, 3));
-    mcnn_classifier_preprocess pp = *mcnn_classifier_get_preprocess(c);
+    mcnn_preprocess_config pp = *mcnn_classifier_get_preprocess(c);
     pp.mean[0] = 0.25f, pp.std[0] = 0.5f;
     mcnn_classifier_set_preprocess(c, &pp);
     mcnn_classifier_set_multilabel(c, 1);
@@ -597,9 +598,9 @@ static void test_classifier_file(void)
     if (d) {
         for (int k = 0; k < 3; k++)
             TEST_ASSERT(!strcmp(mcnn_classifier_label(d, k), names[k]), "label %d", k);
-        const mcnn_classifier_preprocess *q = mcnn_classifier_get_preprocess(d);
-        TEST_ASSERT(q->size == 8 && q->channels == 1 && q->mean[0] == 0.25f && q->std[0] == 0.5f,
-                    "preprocess %d %d %g %g", q->size, q->channels, q->mean[0], q->std[0]);
+        const mcnn_preprocess_config *q = mcnn_classifier_get_preprocess(d);
+        TEST_ASSERT(q->crop == 8 && q->channels == 1 && q->mean[0] == 0.25f && q->std[0] == 0.5f,
+                    "preprocess %d %d %g %g", q->crop, q->channels, q->mean[0], q->std[0]);
         TEST_ASSERT(mcnn_classifier_arch(d) == MCNN_ARCH_VIT && mcnn_classifier_multilabel(d),
                     "arch, multilabel");
         const mcnn_params *a = mcnn_classifier_params(c), *b = mcnn_classifier_params(d);
@@ -869,12 +870,10 @@ static void demo_checkpoint(const char *path, double min_accuracy)
     mcnn_classifier *c = NULL;
     TEST_OK(mcnn_classifier_load(&c, path, NULL));
     if (!c) return;
-    const mcnn_classifier_preprocess *pp = mcnn_classifier_get_preprocess(c);
-    TEST_ASSERT(mcnn_classifier_num_classes(c) == 10 && pp->size == 28 && pp->channels == 1 &&
+    const mcnn_preprocess_config *pp = mcnn_classifier_get_preprocess(c);
+    TEST_ASSERT(mcnn_classifier_num_classes(c) == 10 && pp->crop == 28 && pp->channels == 1 &&
                     !strcmp(mcnn_classifier_label(c, 9), "Ankle boot"),
                 "a Fashion-MNIST classifier with its labels");
-    mcnn_preprocess_config pc = {.resize = pp->resize, .crop = pp->size, .filter = pp->filter,
-                                 .channels = 1, .mean = {pp->mean[0]}, .std = {pp->std[0]}};
     float images[10 * 784], logits[10 * 10];
     int32_t truth[10], pred[10];
     for (int i = 0; i < 10; i++) {
@@ -882,7 +881,7 @@ static void demo_checkpoint(const char *path, double min_accuracy)
         mcnn_image img;
         snprintf(p, sizeof p, "weights/samples/%s", sample_files[i]);
         TEST_OK(mcnn_image_load(&img, p));
-        TEST_OK(mcnn_preprocess(images + i * 784, &img, &pc));
+        TEST_OK(mcnn_preprocess(images + i * 784, &img, pp));
         mcnn_image_free(&img);
         truth[i] = sample_classes[i];
     }
@@ -898,7 +897,7 @@ static void demo_checkpoint(const char *path, double min_accuracy)
         TEST_OK(mcnn_dataset_load_fashion_mnist(&te, MCNN_FASHION_MNIST_DIR, 0));
         TEST_OK(mcnn_dataset_subset(&sub, &te, idx, 2000));
         mcnn_transform tf = mcnn_transform_default(28, 1);
-        tf.mean[0] = pp->mean[0], tf.std[0] = pp->std[0];
+        tf.preprocess = *pp;
         mcnn_eval_result e;
         TEST_OK(mcnn_evaluate(c, &sub, &tf, 200, 0.5f, &e));
         fprintf(stderr, "  %s: %d/10 samples, %.2f%% of the first 2000 test images\n", path,

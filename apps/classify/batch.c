@@ -154,11 +154,7 @@ void flush(run *r)
             mcnn_clip_zeroshot_scores(r->scores, r->feats, m->text, good, L, D, (float)r->o->scale);
         } else {
             CHECK(mcnn_classifier_forward(m->cls, r->feats, r->images, good, 0));
-            if (m->sigmoid)
-                for (size_t k = 0; k < (size_t)good * L; k++)
-                    r->scores[k] = 1.0f / (1.0f + expf(-r->feats[k]));
-            else
-                mcnn_softmax_forward(r->scores, r->feats, good, L);
+            CHECK(mcnn_classifier_scores(m->cls, r->feats, r->scores, good));
         }
     }
     for (int i = 0; i < good; i++) {

@@ -53,7 +53,6 @@ typedef struct model {
     float *text;               /* CLIP: (L, dim) normalised text embeddings               */
     int dim;                   /* CLIP embedding width, or the classifier's logit count   */
     int channels, size;        /* input (C, size, size)                                   */
-    int sigmoid;               /* classifier scores: sigmoid instead of softmax            */
     mcnn_preprocess_config pp;
 } model;
 

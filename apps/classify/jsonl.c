@@ -7,7 +7,7 @@
 #include "../common/escape.h"
 #include "../common/outfile.h"
 
-#include "io/json.h"
+#include "mcnn/json.h"
 
 #include <errno.h>
 #include <fcntl.h>

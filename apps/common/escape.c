@@ -1,7 +1,7 @@
 /* Names as valid UTF-8 and as safe terminal text; see escape.h. */
 #include "escape.h"
 
-#include "io/json.h"
+#include "mcnn/utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>

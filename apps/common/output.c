@@ -45,17 +45,7 @@ void put_sampled_frames(FILE *f, const shot_out *s)
 
 void rank_labels(int *order, const float *scores, int L, int k)
 {
-    /* selection of the k best: k is small (5) next to L (179) */
-    if (k > L) k = L;
-    for (int i = 0; i < k; i++) {
-        int best = -1;
-        for (int j = 0; j < L; j++) {
-            int taken = 0;
-            for (int q = 0; q < i && !taken; q++) taken = order[q] == j;
-            if (!taken && (best < 0 || scores[j] > scores[best])) best = j;
-        }
-        order[i] = best;
-    }
+    mcnn_topk(order, scores, L, k > L ? L : k); /* ties: the earlier label */
 }
 
 int outputs_open(outputs *o, const char *const *labels, int L, int top, int table,

@@ -64,16 +64,6 @@ class _Image(ctypes.Structure):
                 ("pixels", ctypes.POINTER(ctypes.c_ubyte))]
 
 
-class _ClassifierPreprocess(ctypes.Structure):
-    _fields_ = [("size", _int), ("resize", _int), ("channels", _int),
-                ("mean", _float * 3), ("std", _float * 3), ("filter", _int)]
-
-
-class _PreprocessConfig(ctypes.Structure):
-    _fields_ = [("resize", _int), ("crop", _int), ("filter", _int), ("channels", _int),
-                ("mean", _float * 3), ("std", _float * 3)]
-
-
 class _ClassifierLoadOptions(ctypes.Structure):
     _fields_ = [("num_classes", _int), ("image_size", _int), ("seed", ctypes.c_uint64)]
 
@@ -108,11 +98,6 @@ _PROTOTYPES = {
     "mcnn_image_decode": (_S, [ctypes.POINTER(_Image), ctypes.c_char_p, ctypes.c_size_t,
                                ctypes.c_char_p]),
     "mcnn_image_free": (None, [ctypes.POINTER(_Image)]),
-    "mcnn_preprocess_shape": (_S, [ctypes.POINTER(_int)] * 3 + [_int, _int,
-                                                                 ctypes.POINTER(_PreprocessConfig)]),
-    "mcnn_preprocess": (_S, [_fptr, ctypes.POINTER(_Image), ctypes.POINTER(_PreprocessConfig)]),
-    "mcnn_preprocess_clip": (_PreprocessConfig, [_int]),
-    "mcnn_softmax_forward": (None, [_fptr, _fptr, _int, _int]),
     "mcnn_classifier_load": (_S, [ctypes.POINTER(_p), ctypes.c_char_p,
                                   ctypes.POINTER(_ClassifierLoadOptions)]),
     "mcnn_classifier_free": (None, [_p]),
@@ -123,7 +108,11 @@ _PROTOTYPES = {
     "mcnn_classifier_in_channels": (_int, [_p]),
     "mcnn_classifier_label": (ctypes.c_char_p, [_p, _int]),
     "mcnn_classifier_multilabel": (_int, [_p]),
-    "mcnn_classifier_get_preprocess": (ctypes.POINTER(_ClassifierPreprocess), [_p]),
+    "mcnn_classifier_set_multilabel": (None, [_p, _int]),
+    "mcnn_classifier_input_shape": (None, [_p] + [ctypes.POINTER(_int)] * 3),
+    "mcnn_classifier_preprocess_image": (_S, [_p, ctypes.POINTER(_Image), _fptr]),
+    "mcnn_classifier_scores": (_S, [_p, _fptr, _fptr, _int]),
+    "mcnn_topk": (None, [ctypes.POINTER(_int), _fptr, _int, _int]),
     "mcnn_classifier_model": (_p, [_p]),
     "mcnn_classifier_forward": (_S, [_p, _fptr, _fptr, _int, _int]),
     "mcnn_resnet_feature_dim": (_int, [_p]),
@@ -143,6 +132,8 @@ _PROTOTYPES = {
     "mcnn_clip_free": (None, [_p]),
     "mcnn_clip_get_config": (ctypes.POINTER(_ClipConfig), [_p]),
     "mcnn_clip_logit_scale": (_float, [_p]),
+    "mcnn_clip_input_shape": (None, [_p] + [ctypes.POINTER(_int)] * 3),
+    "mcnn_clip_preprocess_image": (_S, [_p, ctypes.POINTER(_Image), _fptr]),
     "mcnn_clip_encode_image": (_S, [_p, _fptr, _fptr, _int]),
     "mcnn_clip_encode_text": (_S, [_p, _fptr, _iptr, _int]),
     "mcnn_clip_image_embeddings": (_S, [_p, _fptr, _fptr, _int]),
@@ -152,7 +143,6 @@ _PROTOTYPES = {
 }
 
 _lib = None
-_libc = None  # for free() of strings the library allocates, and expf for sigmoid scores
 
 
 def _candidates(path):
@@ -171,7 +161,7 @@ def _candidates(path):
 def load_library(path=None):
     """Load libmcnn.so (the search order is in the module's docstring) and return the ctypes
     handle; later calls return the same one.  OSError when none loads."""
-    global _lib, _libc
+    global _lib
     if _lib is not None:
         return _lib
     tried = []
@@ -187,11 +177,6 @@ def load_library(path=None):
             fn = getattr(lib, name)
             fn.restype, fn.argtypes = restype, argtypes
         _lib = lib
-        _libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        _libc.free.argtypes, _libc.free.restype = [_p], None
-        libm = ctypes.CDLL(ctypes.util.find_library("m"))
-        libm.expf.argtypes, libm.expf.restype = [_float], _float
-        _libc.expf = libm.expf
         return lib
     raise OSError("libmcnn.so not found; tried:\n  " + "\n  ".join(tried))
 
@@ -350,16 +335,16 @@ class Image(_Handle):
         return ctypes.string_at(self._img.pixels, self.width * self.height * self.channels)
 
 
-def _preprocess(image, cfg):
-    """mcnn_preprocess of an Image or a path with cfg: Floats (C, H, W)."""
+def _preprocess(model, image, input_shape, preprocess_image):
+    """A model's own preprocessing (mcnn_*_input_shape, mcnn_*_preprocess_image) of an Image or
+    a path: Floats (C, H, W)."""
     if not isinstance(image, Image):
         with Image(image) as img:
-            return _preprocess(img, cfg)
+            return _preprocess(model, img, input_shape, preprocess_image)
     c, h, w = _int(), _int(), _int()
-    _check(_c().mcnn_preprocess_shape(ctypes.byref(c), ctypes.byref(h), ctypes.byref(w),
-                                      image.width, image.height, ctypes.byref(cfg)))
+    input_shape(model, ctypes.byref(c), ctypes.byref(h), ctypes.byref(w))
     out = Floats((c.value, h.value, w.value))
-    _check(_c().mcnn_preprocess(out._pointer(), image._live(), ctypes.byref(cfg)))
+    _check(preprocess_image(model, image._live(), out._pointer()))
     return out
 
 
@@ -401,15 +386,12 @@ class Classifier(_Handle):
         self.labels = [lib.mcnn_classifier_label(self._handle, k).decode("utf-8")
                        for k in range(self.num_classes)]
 
-    def preprocess_config(self):
-        """The checkpoint's preprocessing as mcnn_preprocess takes it."""
-        p = _c().mcnn_classifier_get_preprocess(self._live()).contents
-        return _PreprocessConfig(resize=p.resize, crop=p.size, filter=p.filter,
-                                 channels=p.channels, mean=p.mean, std=p.std)
-
     def preprocess(self, image):
-        """An Image or a path to the normalised input (in_channels, S, S) the model eats."""
-        return _preprocess(image, self.preprocess_config())
+        """An Image or a path to the normalised input (in_channels, S, S) the model eats: the
+        checkpoint's own resize, crop and normalisation (mcnn_classifier_preprocess_image)."""
+        lib = _c()
+        return _preprocess(self._live(), image, lib.mcnn_classifier_input_shape,
+                           lib.mcnn_classifier_preprocess_image)
 
     def _forward(self, images):
         shape = (self.in_channels, self.image_size, self.image_size)
@@ -424,17 +406,24 @@ class Classifier(_Handle):
         return self._forward(images)
 
     def scores(self, logits, activation=None):
-        """Scores from logits (B, K) as mcnn-classify computes them: activation "softmax" or
-        "sigmoid" (one per class), or None for the checkpoint's (sigmoid when multi-label)."""
+        """Scores from logits (B, K) by mcnn_classifier_scores: the checkpoint's (a sigmoid per
+        class when it is multi-label, else the softmax), or activation "softmax" / "sigmoid"
+        for this call (as mcnn-classify's --activation: the model's multi-label flag, set for
+        the call and put back)."""
         if activation not in (None, "softmax", "sigmoid"):
             raise ValueError("activation: %r is neither softmax nor sigmoid" % (activation,))
+        if len(logits.shape) != 2 or logits.shape[1] != self.num_classes:
+            raise ValueError("logits of shape (B, %d) expected, got %s"
+                             % (self.num_classes, logits.shape))
         out = Floats(logits.shape)
-        if activation == "sigmoid" or (activation is None and self.multilabel):
-            expf = _libc.expf
-            out.data = array.array("f", [_sigmoid(expf, v) for v in logits.data])
-        else:
-            _c().mcnn_softmax_forward(out._pointer(), _float_input(logits, len(logits.data)),
-                                      logits.shape[0], logits.shape[1])
+        lib, handle = _c(), self._live()
+        multilabel = self.multilabel if activation is None else activation == "sigmoid"
+        lib.mcnn_classifier_set_multilabel(handle, int(multilabel))
+        try:
+            _check(lib.mcnn_classifier_scores(handle, _float_input(logits, len(logits.data)),
+                                              out._pointer(), logits.shape[0]))
+        finally:
+            lib.mcnn_classifier_set_multilabel(handle, int(self.multilabel))
         return out
 
     def classify(self, image, k=5):
@@ -457,17 +446,12 @@ class Classifier(_Handle):
         return out
 
 
-def _sigmoid(expf, v):
-    """1 / (1 + expf(-v)) in float32, as C computes it: Python's floats are doubles, so each step
-    is rounded back to float32 (exact: a float32 sum and quotient of float32s rounds the same
-    from double)."""
-    one_plus = ctypes.c_float(1.0 + expf(-v)).value
-    return ctypes.c_float(1.0 / one_plus).value
-
-
 def _top(scores, labels, k):
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-    return [(labels[i], scores[i]) for i in order[:k]]
+    """The k best (label, score) of one row of scores (mcnn_topk: ties to the earlier class)."""
+    k = max(0, min(k, len(scores)))
+    index = (_int * max(k, 1))()
+    _c().mcnn_topk(index, _float_input(scores, len(scores)), len(scores), k)
+    return [(labels[i], scores[i]) for i in index[:k]]
 
 
 # ---- CLIP --------------------------------------------------------------------------------------
@@ -524,8 +508,10 @@ class Clip(_Handle):
 
     def __init__(self, path, vocab=None, vision_heads=0, text_heads=0):
         handle = _p()
-        options = _ClipLoadOptions(vision_heads, text_heads)
-        _check(_c().mcnn_clip_load(ctypes.byref(handle), _path(path), ctypes.byref(options)))
+        # no options unless asked for: the library's defaults need no struct mirrored here
+        options = (ctypes.byref(_ClipLoadOptions(vision_heads, text_heads))
+                   if vision_heads or text_heads else None)
+        _check(_c().mcnn_clip_load(ctypes.byref(handle), _path(path), options))
         self._handle = handle.value
         cfg = _c().mcnn_clip_get_config(self._handle).contents
         self.config = {name: getattr(cfg, name) for name, _ in _ClipConfig._fields_}
@@ -542,8 +528,11 @@ class Clip(_Handle):
             self.tokenizer.close()
 
     def preprocess(self, image):
-        """clip._transform(image_size): bicubic resize, center crop, CLIP's mean and std."""
-        return _preprocess(image, _c().mcnn_preprocess_clip(self.image_size))
+        """clip._transform(image_size): bicubic resize, center crop, CLIP's mean and std
+        (mcnn_clip_preprocess_image)."""
+        lib = _c()
+        return _preprocess(self._live(), image, lib.mcnn_clip_input_shape,
+                           lib.mcnn_clip_preprocess_image)
 
     def _images(self, fn, images):
         n, x = _batch(self, images, (3, self.image_size, self.image_size))

@@ -11,7 +11,7 @@
 
 #include "../common/args.h"
 #include "../common/check.h"
-#include "io/json.h"
+#include "mcnn/json.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,6 +3,7 @@
 #include "extract.h"
 
 #include "../common/args.h"
+#include "../common/checkpoint_preprocess.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,23 +19,6 @@ static int lib_fail(void)
 {
     app_error("%s", mcnn_last_error());
     return -1;
-}
-
-/* A classifier's preprocessing, as mcnn-classify sets it: the checkpoint's, except timm's ViT
- * weights without preprocessing metadata (bicubic, crop 0.9, mean = std = 0.5). */
-static void classifier_preprocess(extractor *e, mcnn_safetensors *st)
-{
-    const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(e->cls);
-    e->pp = (mcnn_preprocess_config){.resize = p->resize, .crop = p->size, .filter = p->filter,
-                                     .channels = p->channels};
-    memcpy(e->pp.mean, p->mean, sizeof p->mean);
-    memcpy(e->pp.std, p->std, sizeof p->std);
-    if (mcnn_safetensors_find(st, "patch_embed.proj.weight") &&
-        !mcnn_safetensors_meta(st, "preprocess") && !mcnn_safetensors_meta(st, "mean")) {
-        e->pp.filter = MCNN_RESAMPLE_BICUBIC;
-        e->pp.resize = (int)(e->size / 0.9);
-        for (int c = 0; c < 3; c++) e->pp.mean[c] = 0.5f, e->pp.std[c] = 0.5f;
-    }
 }
 
 int extractor_load(extractor *e, const char *model_path, const char *output, int batch)
@@ -53,7 +37,7 @@ int extractor_load(extractor *e, const char *model_path, const char *output, int
         const mcnn_clip_config *c = mcnn_clip_get_config(e->clip);
         e->dim = out_width = c->embed_dim;
         e->size = c->image_size, e->channels = 3;
-        e->pp = mcnn_preprocess_clip(e->size);
+        e->pp = mcnn_clip_preprocess_config(e->clip);
         snprintf(e->kind, sizeof e->kind, "clip-image-embedding");
     } else {
         if (mcnn_classifier_load(&e->cls, model_path, NULL) != MCNN_OK) {
@@ -62,7 +46,7 @@ int extractor_load(extractor *e, const char *model_path, const char *output, int
         }
         e->size = mcnn_classifier_image_size(e->cls);
         e->channels = mcnn_classifier_in_channels(e->cls);
-        classifier_preprocess(e, st);
+        e->pp = checkpoint_preprocess(e->cls, st, e->size);
         mcnn_safetensors_close(st);
         out_width = mcnn_classifier_num_classes(e->cls);
         void *net = mcnn_classifier_model(e->cls);

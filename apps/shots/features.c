@@ -16,7 +16,7 @@
 
 #include "../common/args.h"
 #include "../common/outfile.h"
-#include "io/json.h"
+#include "mcnn/json.h"
 
 #include <signal.h>
 #include <sys/stat.h>

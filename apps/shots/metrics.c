@@ -17,7 +17,7 @@
 
 #include "../common/args.h"
 #include "../common/outfile.h"
-#include "io/json.h"
+#include "mcnn/json.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
 #include "shots.h"
 
 #include "../common/args.h"
-#include "io/json.h"
+#include "mcnn/json.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -53,14 +53,6 @@ typedef struct mcnn_classifier_config {
     int width, depth, patch, heads;
 } mcnn_classifier_config;
 
-/* What the inputs must look like: ToTensor + Normalize of a size x size image (after resizing
- * the shorter side to resize and center cropping, for images of another size). */
-typedef struct mcnn_classifier_preprocess {
-    int size, resize, channels;
-    float mean[3], std[3];
-    mcnn_resample filter;
-} mcnn_classifier_preprocess;
-
 typedef struct mcnn_classifier mcnn_classifier;
 
 /* A new model (seeded initialisation), classes named "0", "1", ... and preprocessing defaults:
@@ -96,9 +88,12 @@ MCNN_API void *mcnn_classifier_model(mcnn_classifier *c);
 MCNN_API mcnn_status mcnn_classifier_set_labels(mcnn_classifier *c, const char *const *names,
                                                 int count);
 MCNN_API const char *mcnn_classifier_label(const mcnn_classifier *c, int k);
-MCNN_API const mcnn_classifier_preprocess *mcnn_classifier_get_preprocess(const mcnn_classifier *c);
-MCNN_API void mcnn_classifier_set_preprocess(mcnn_classifier *c,
-                                             const mcnn_classifier_preprocess *p);
+/* The preprocessing the inputs need (preprocess.h's one settings type): ToTensor + Normalize of
+ * a crop x crop image, crop = the model's image size, after resizing the shorter side to resize
+ * for images of another size.  mcnn_classifier_preprocess_image (model_preprocess.h) applies
+ * it; set_preprocess copies p (its crop and channels must stay the model's for that call). */
+MCNN_API const mcnn_preprocess_config *mcnn_classifier_get_preprocess(const mcnn_classifier *c);
+MCNN_API void mcnn_classifier_set_preprocess(mcnn_classifier *c, const mcnn_preprocess_config *p);
 /* Scores are sigmoids (multi-label, BCE) rather than a softmax; saved as "multilabel". */
 MCNN_API void mcnn_classifier_set_multilabel(mcnn_classifier *c, int multilabel);
 MCNN_API int mcnn_classifier_multilabel(const mcnn_classifier *c);

@@ -119,24 +119,28 @@ MCNN_API void mcnn_dataset_class_counts(const mcnn_dataset *ds, int64_t *counts)
 MCNN_API void mcnn_dataset_pos_weight(const mcnn_dataset *ds, float *pos_weight);
 
 /* ---- batches ------------------------------------------------------------------------------ */
+/* How a data set's samples become a model's input: the model's preprocessing (the one settings
+ * type of preprocess.h) and, for training batches, the augmentation on top of it. */
 typedef struct mcnn_transform {
-    int size;             /* output S x S                                                    */
-    int channels;         /* output channels: 1 or 3                                         */
-    float mean[3], std[3];
-    int resize;           /* files, eval: shorter side before the center crop (0: size)      */
-    mcnn_resample filter; /* resizing filter                                                 */
+    /* the evaluation pipeline, as mcnn_preprocess runs it: output crop x crop (crop > 0) with
+     * the given channels, mean and std.  Files: shorter side resized to resize (0: none), then
+     * center-cropped.  In-memory images of the output size are only normalised; others have
+     * their shorter side resized to crop (with filter) and are center-cropped. */
+    mcnn_preprocess_config preprocess;
     /* training augmentation (used when the batch asks for it) */
-    int pad;              /* in-memory images: random crop from the image padded by pad zeros */
-    float flip_p;         /* probability of a left-right mirror                               */
-    mcnn_augment_config crop; /* files: RandomResizedCrop's scale and ratio (flip_p above)    */
+    int pad;                     /* in-memory images: random crop from the image padded by pad
+                                    zeros (torchvision's RandomCrop(S, padding=pad))          */
+    mcnn_augment_config augment; /* files: RandomResizedCrop's scale and ratio; all images:
+                                    a mirror with probability flip_p                          */
 } mcnn_transform;
 
 /* Defaults for a model's input: size and channels given; mean/std from the data (Fashion-MNIST's
  * for gray, ImageNet's for colour), resize = size·256/224 for files, bilinear, pad size/7
- * (4 for 28), flip 0.5, RandomResizedCrop scale (0.08, 1), ratio (3/4, 4/3). */
+ * (4 for 28), flip 0.5, RandomResizedCrop scale (0.08, 1), ratio (3/4, 4/3).  A classifier's
+ * transform: the default's augmentation with .preprocess = *mcnn_classifier_get_preprocess(c). */
 MCNN_API mcnn_transform mcnn_transform_default(int size, int channels);
 
-/* Fill images (B, channels, size, size) and labels (B) and/or targets (B, K) (either may be
+/* Fill images (B, channels, crop, crop) (t->preprocess's) and labels (B) and/or targets (B, K) (either may be
  * NULL) for the samples indices[0..B).  augment = 1 applies the random augmentation with draws
  * from rng: one number per batch, from which each sample's own stream is seeded, so the result
  * does not depend on the thread count (files are decoded in parallel). */
@@ -162,6 +166,9 @@ MCNN_API void mcnn_confusion_matrix(int64_t *cm, const int32_t *truth, const int
                                     int K);
 /* Mean over classes present in the truth of the recall (cm[k][k] / row k's sum). */
 MCNN_API double mcnn_mean_class_accuracy(const int64_t *cm, int K);
+/* The k best classes of one row of scores (K), best first, into index (k ints; k <= K): ties
+ * go to the lower index, as torch.topk on distinct values and mcnn_topk_accuracy. */
+MCNN_API void mcnn_topk(int *index, const float *scores, int K, int k);
 /* The row-wise argmax (first of ties), as torch.argmax. */
 MCNN_API void mcnn_argmax_rows(int32_t *pred, const float *scores, int N, int K);
 /* Cohen's kappa between two labellings given as their confusion matrix (K, K):

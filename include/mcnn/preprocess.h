@@ -63,9 +63,14 @@ MCNN_API mcnn_status mcnn_image_hflip(mcnn_image *dst, const mcnn_image *src);
 MCNN_API mcnn_status mcnn_image_convert(mcnn_image *dst, const mcnn_image *src, int channels);
 
 /* ---- the whole pipeline into a float tensor ------------------------------------------------ */
+/* The one type for preprocessing settings: what the presets below give, what a classifier
+ * carries (mcnn_classifier_get_preprocess), what a training transform starts from
+ * (mcnn_transform.preprocess in data.h) and what the model-bound calls in model_preprocess.h
+ * apply.  A model knows its own: prefer mcnn_classifier_preprocess_image() /
+ * mcnn_clip_preprocess_image() to building one by hand (docs/preprocess.md). */
 typedef struct mcnn_preprocess_config {
     int resize;           /* shorter side after the resize (torchvision Resize(int)); 0: none */
-    int crop;             /* center crop to crop x crop; 0: none                               */
+    int crop;             /* center crop to crop x crop; 0: none.  A model's input size       */
     mcnn_resample filter; /* resize filter                                                     */
     int channels;         /* output channels: 3 (convert("RGB")) or 1 (convert("L"))         */
     float mean[3], std[3];/* Normalize, per output channel                                     */

@@ -17,20 +17,20 @@ mcnn_transform mcnn_transform_default(int size, int channels)
 {
     mcnn_transform t;
     memset(&t, 0, sizeof t);
-    t.size = size;
-    t.channels = channels;
+    mcnn_preprocess_config *p = &t.preprocess;
+    p->crop = size;
+    p->channels = channels;
     if (channels == 1) {
-        t.mean[0] = MCNN_FASHION_MNIST_MEAN, t.std[0] = MCNN_FASHION_MNIST_STD;
+        p->mean[0] = MCNN_FASHION_MNIST_MEAN, p->std[0] = MCNN_FASHION_MNIST_STD;
     } else {
         const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-        memcpy(t.mean, mean, sizeof mean);
-        memcpy(t.std, std, sizeof std);
+        memcpy(p->mean, mean, sizeof mean);
+        memcpy(p->std, std, sizeof std);
     }
-    t.resize = (int)((int64_t)size * 256 / 224);
-    t.filter = MCNN_RESAMPLE_BILINEAR;
+    p->resize = (int)((int64_t)size * 256 / 224);
+    p->filter = MCNN_RESAMPLE_BILINEAR;
     t.pad = size >= 7 ? (size + 6) / 7 : 1;
-    t.flip_p = 0.5f;
-    t.crop = mcnn_augment_default();
+    t.augment = mcnn_augment_default(); /* flip 0.5 */
     return t;
 }
 
@@ -64,7 +64,8 @@ static mcnn_status memory_sample(float *out, const mcnn_dataset *ds, int j,
                                  const mcnn_transform *t, int augment, mcnn_rng *r,
                                  unsigned char *scratch)
 {
-    const int C = ds->channels, H = ds->height, W = ds->width, S = t->size;
+    const mcnn_preprocess_config *p = &t->preprocess;
+    const int C = ds->channels, H = ds->height, W = ds->width, S = p->crop;
     const size_t plane = (size_t)H * W;
     const unsigned char *px = ds->pixels + (size_t)j * C * plane;
     if (augment) {
@@ -73,14 +74,14 @@ static mcnn_status memory_sample(float *out, const mcnn_dataset *ds, int j,
             dy = (int)mcnn_rng_below(r, 2u * t->pad + 1) - t->pad;
             dx = (int)mcnn_rng_below(r, 2u * t->pad + 1) - t->pad;
         }
-        flip = mcnn_rng_uniform(r) < t->flip_p;
+        flip = mcnn_rng_uniform(r) < t->augment.flip_p;
         mcnn_augment_shift_flip(scratch, px, C, H, W, dy, dx, flip);
         px = scratch;
     }
-    if (S == H && S == W && (t->channels == C || C == 1)) {
-        for (int c = 0; c < t->channels; c++) /* gray to RGB repeats the plane */
-            normalise(out + c * plane, px + (C == 1 ? 0 : c * plane), plane, t->mean[c],
-                      t->std[c]);
+    if (S == H && S == W && (p->channels == C || C == 1)) {
+        for (int c = 0; c < p->channels; c++) /* gray to RGB repeats the plane */
+            normalise(out + c * plane, px + (C == 1 ? 0 : c * plane), plane, p->mean[c],
+                      p->std[c]);
         return MCNN_OK;
     }
     /* other sizes or channel counts: through the general pipeline (HWC image, PIL resize) */
@@ -88,10 +89,8 @@ static mcnn_status memory_sample(float *out, const mcnn_dataset *ds, int j,
     if (!img.pixels) return mcnn_set_error(MCNN_ERR_NOMEM, "out of memory");
     for (int c = 0; c < C; c++)
         for (size_t i = 0; i < plane; i++) img.pixels[i * C + c] = px[c * plane + i];
-    mcnn_preprocess_config pc = {.resize = S, .crop = S, .filter = t->filter,
-                                 .channels = t->channels};
-    memcpy(pc.mean, t->mean, sizeof pc.mean);
-    memcpy(pc.std, t->std, sizeof pc.std);
+    mcnn_preprocess_config pc = *p;
+    pc.resize = S;
     mcnn_status s = mcnn_preprocess(out, &img, &pc);
     free(img.pixels);
     return s;
@@ -104,18 +103,8 @@ static mcnn_status file_sample(float *out, const mcnn_dataset *ds, int j, const 
     mcnn_image img;
     mcnn_status s = mcnn_image_load(&img, ds->paths[j]);
     if (s == MCNN_OK) {
-        mcnn_preprocess_config pc = {.resize = augment ? 0 : (t->resize ? t->resize : t->size),
-                                     .crop = t->size, .filter = t->filter,
-                                     .channels = t->channels};
-        memcpy(pc.mean, t->mean, sizeof pc.mean);
-        memcpy(pc.std, t->std, sizeof pc.std);
-        if (augment) {
-            mcnn_augment_config aug = t->crop;
-            aug.flip_p = t->flip_p;
-            s = mcnn_preprocess_train(out, &img, &pc, &aug, r);
-        } else {
-            s = mcnn_preprocess(out, &img, &pc);
-        }
+        s = augment ? mcnn_preprocess_train(out, &img, &t->preprocess, &t->augment, r)
+                    : mcnn_preprocess(out, &img, &t->preprocess);
         mcnn_image_free(&img);
     }
     if (s != MCNN_OK && ds->lines && ds->lines[j] > 0)
@@ -136,17 +125,17 @@ mcnn_status mcnn_dataset_batch(const mcnn_dataset *ds, const int *indices, int B
                                const mcnn_transform *t, int augment, mcnn_rng *rng,
                                float *images, int32_t *labels, float *targets)
 {
-    const int K = ds->num_classes, S = t->size;
-    if (B <= 0 || S <= 0 || S > MCNN_PREPROCESS_MAX_SIDE || (t->channels != 1 && t->channels != 3))
+    const int K = ds->num_classes, S = t->preprocess.crop, channels = t->preprocess.channels;
+    if (B <= 0 || S <= 0 || S > MCNN_PREPROCESS_MAX_SIDE || (channels != 1 && channels != 3))
         return mcnn_set_error(MCNN_ERR_ARG, "batch: %d samples of %d channels at %d x %d", B,
-                              t->channels, S, S);
+                              channels, S, S);
     for (int i = 0; i < B; i++)
         if (indices[i] < 0 || indices[i] >= ds->count)
             return mcnn_set_error(MCNN_ERR_ARG, "%s: sample %d of %d does not exist", ds->source,
                                   indices[i], ds->count);
     if (!ds->pixels && !ds->paths)
         return mcnn_set_error(MCNN_ERR_ARG, "batch: the data set is empty");
-    const size_t out_img = (size_t)t->channels * S * S;
+    const size_t out_img = (size_t)channels * S * S;
     const size_t in_img = ds->pixels ? (size_t)ds->channels * ds->height * ds->width : 0;
     /* One draw per batch seeds every sample's own stream: the same numbers for any threads. */
     const uint64_t base = augment && rng ? mcnn_rng_next(rng) : 0;

@@ -23,6 +23,20 @@ double mcnn_topk_accuracy(const float *scores, const int32_t *labels, int N, int
     return (double)hits / N;
 }
 
+/* Selection, k passes: each takes the best class not yet taken (the earlier one on ties). */
+void mcnn_topk(int *index, const float *scores, int K, int k)
+{
+    for (int r = 0; r < k && r < K; r++) {
+        int best = -1;
+        for (int c = 0; c < K; c++) {
+            int taken = 0;
+            for (int q = 0; q < r && !taken; q++) taken = index[q] == c;
+            if (!taken && (best < 0 || scores[c] > scores[best])) best = c;
+        }
+        index[r] = best;
+    }
+}
+
 void mcnn_argmax_rows(int32_t *pred, const float *scores, int N, int K)
 {
     for (int n = 0; n < N; n++) {

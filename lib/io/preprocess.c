@@ -170,24 +170,27 @@ mcnn_status mcnn_image_convert(mcnn_image *dst, const mcnn_image *src, int chann
  * a float literal would round the decimal once, directly, which can differ in the last bit. */
 mcnn_preprocess_config mcnn_preprocess_clip(int n_px)
 {
-    mcnn_preprocess_config c = {n_px, n_px, MCNN_RESAMPLE_BICUBIC, 3,
-                                {(float)0.48145466, (float)0.4578275, (float)0.40821073},
-                                {(float)0.26862954, (float)0.26130258, (float)0.27577711}};
+    mcnn_preprocess_config c = {.resize = n_px, .crop = n_px, .filter = MCNN_RESAMPLE_BICUBIC,
+                                .channels = 3,
+                                .mean = {(float)0.48145466, (float)0.4578275, (float)0.40821073},
+                                .std = {(float)0.26862954, (float)0.26130258, (float)0.27577711}};
     return c;
 }
 
 mcnn_preprocess_config mcnn_preprocess_imagenet(void)
 {
-    mcnn_preprocess_config c = {256, 224, MCNN_RESAMPLE_BILINEAR, 3,
-                                {(float)0.485, (float)0.456, (float)0.406},
-                                {(float)0.229, (float)0.224, (float)0.225}};
+    mcnn_preprocess_config c = {.resize = 256, .crop = 224, .filter = MCNN_RESAMPLE_BILINEAR,
+                                .channels = 3,
+                                .mean = {(float)0.485, (float)0.456, (float)0.406},
+                                .std = {(float)0.229, (float)0.224, (float)0.225}};
     return c;
 }
 
 mcnn_preprocess_config mcnn_preprocess_gray(int size, float mean, float std)
 {
-    mcnn_preprocess_config c = {size, size, MCNN_RESAMPLE_BILINEAR, 1,
-                                {mean, mean, mean}, {std, std, std}};
+    mcnn_preprocess_config c = {.resize = size, .crop = size, .filter = MCNN_RESAMPLE_BILINEAR,
+                                .channels = 1, .mean = {mean, mean, mean},
+                                .std = {std, std, std}};
     return c;
 }
 

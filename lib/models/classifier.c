@@ -21,7 +21,7 @@ struct mcnn_classifier {
     mcnn_vit *vit;
     int image_size, in_channels, num_classes;
     char **labels;                  /* num_classes names */
-    mcnn_classifier_preprocess pre;
+    mcnn_preprocess_config pre;     /* crop = image_size */
     int multilabel, frozen;
 };
 
@@ -35,16 +35,12 @@ static int small_vit_patch(int image_size)
     return image_size % 4 == 0 && image_size <= 64 ? 4 : image_size % 7 == 0 ? 7 : 16;
 }
 
-static void default_preprocess(mcnn_classifier_preprocess *p, int size, int channels)
+/* The data's defaults (mcnn_transform_default), except that a gray image is only resized to the
+ * model's size (small images: nothing to crop away). */
+static void default_preprocess(mcnn_preprocess_config *p, int size, int channels)
 {
-    const mcnn_transform t = mcnn_transform_default(size, channels);
-    memset(p, 0, sizeof *p);
-    p->size = size;
-    p->channels = channels;
-    p->resize = channels == 1 ? size : t.resize;
-    memcpy(p->mean, t.mean, sizeof p->mean);
-    memcpy(p->std, t.std, sizeof p->std);
-    p->filter = MCNN_RESAMPLE_BILINEAR;
+    *p = mcnn_transform_default(size, channels).preprocess;
+    if (channels == 1) p->resize = size;
 }
 
 static mcnn_status numeric_labels(mcnn_classifier *c)
@@ -245,7 +241,7 @@ static mcnn_status preprocess_from_meta(mcnn_classifier *c, mcnn_safetensors *st
         if (image_size) c->image_size = image_size;
         default_preprocess(&c->pre, c->image_size, c->in_channels);
     }
-    mcnn_classifier_preprocess *p = &c->pre;
+    mcnn_preprocess_config *p = &c->pre;
     if (!bad && o) {
         if ((e = mcnn_json_get(o, "resize")) &&
             (p->resize = json_int_in(e, 1, MCNN_PREPROCESS_MAX_SIDE)) < 0)
@@ -394,7 +390,7 @@ mcnn_status mcnn_classifier_save_with(const mcnn_classifier *c, const char *path
     json_labels(labels, c->labels, c->num_classes);
 
     char config[1024], heads[16] = "", pre[512], mean[96], std[96], size[16], resize[16];
-    const mcnn_classifier_preprocess *pp = &c->pre;
+    const mcnn_preprocess_config *pp = &c->pre;
     const int ch = pp->channels == 1 ? 1 : 3;
     if (c->vit) {
         const mcnn_vit_config *v = &c->vit->cfg;
@@ -412,9 +408,9 @@ mcnn_status mcnn_classifier_save_with(const mcnn_classifier *c, const char *path
     snprintf(std, sizeof std, ch == 1 ? "%.9g" : "%.9g,%.9g,%.9g", pp->std[0], pp->std[1],
              pp->std[2]);
     snprintf(pre, sizeof pre, "{\"size\":%d,\"resize\":%d,\"channels\":%d,\"mean\":[%s],"
-             "\"std\":[%s],\"interpolation\":\"%s\"}", pp->size, pp->resize, ch, mean, std,
+             "\"std\":[%s],\"interpolation\":\"%s\"}", pp->crop, pp->resize, ch, mean, std,
              filter_name(pp->filter));
-    snprintf(size, sizeof size, "%d", pp->size);
+    snprintf(size, sizeof size, "%d", pp->crop);
     snprintf(resize, sizeof resize, "%d", pp->resize);
     int m = 0;
 #define META(key, value) (all_meta[m++] = (key), all_meta[m++] = (value))
@@ -477,12 +473,12 @@ const char *mcnn_classifier_label(const mcnn_classifier *c, int k)
     return k >= 0 && k < c->num_classes ? c->labels[k] : NULL;
 }
 
-const mcnn_classifier_preprocess *mcnn_classifier_get_preprocess(const mcnn_classifier *c)
+const mcnn_preprocess_config *mcnn_classifier_get_preprocess(const mcnn_classifier *c)
 {
     return &c->pre;
 }
 
-void mcnn_classifier_set_preprocess(mcnn_classifier *c, const mcnn_classifier_preprocess *p)
+void mcnn_classifier_set_preprocess(mcnn_classifier *c, const mcnn_preprocess_config *p)
 {
     c->pre = *p;
 }

@@ -50,9 +50,9 @@ mcnn_status mcnn_evaluate(mcnn_classifier *model, const mcnn_dataset *data,
     if (K != mcnn_classifier_num_classes(model))
         return mcnn_set_error(MCNN_ERR_ARG, "evaluate: %s has %d classes, the model %d",
                               data->source, K, mcnn_classifier_num_classes(model));
-    if (tf->size != S || tf->channels != C)
+    if (tf->preprocess.crop != S || tf->preprocess.channels != C)
         return mcnn_set_error(MCNN_ERR_ARG, "evaluate: batches of %d x %d x %d for a model taking "
-                              "%d x %d x %d", tf->channels, tf->size, tf->size, C, S, S);
+                              "%d x %d x %d", tf->preprocess.channels, tf->preprocess.crop, tf->preprocess.crop, C, S, S);
     if (batch <= 0 || N <= 0)
         return mcnn_set_error(MCNN_ERR_ARG, "evaluate: batch %d over %d samples", batch, N);
     const int B = batch < N ? batch : N;

@@ -283,10 +283,10 @@ mcnn_status mcnn_trainer_run_epoch(mcnn_trainer *t, const mcnn_dataset *data,
     if (data->num_classes != t->K)
         return mcnn_set_error(MCNN_ERR_ARG, "train: %s has %d classes, the model %d",
                               data->source, data->num_classes, t->K);
-    if (tf->size != mcnn_classifier_image_size(t->model) ||
-        tf->channels != mcnn_classifier_in_channels(t->model))
+    if (tf->preprocess.crop != mcnn_classifier_image_size(t->model) ||
+        tf->preprocess.channels != mcnn_classifier_in_channels(t->model))
         return mcnn_set_error(MCNN_ERR_ARG, "train: batches of %d x %d x %d for a model taking "
-                              "%d x %d x %d", tf->channels, tf->size, tf->size,
+                              "%d x %d x %d", tf->preprocess.channels, tf->preprocess.crop, tf->preprocess.crop,
                               mcnn_classifier_in_channels(t->model),
                               mcnn_classifier_image_size(t->model),
                               mcnn_classifier_image_size(t->model));

@@ -19,8 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const int K = mcnn_classifier_num_classes(c), S = mcnn_classifier_image_size(c);
     for (int k = 0; k < K; k++)
         if (!mcnn_classifier_label(c, k)) abort();
-    const mcnn_classifier_preprocess *p = mcnn_classifier_get_preprocess(c);
-    if (p->size != S || p->channels != mcnn_classifier_in_channels(c)) abort();
+    const mcnn_preprocess_config *p = mcnn_classifier_get_preprocess(c);
+    if (p->crop != S || p->channels != mcnn_classifier_in_channels(c)) abort();
     if (forward_macs(c) <= FUZZ_MAX_FORWARD_MACS) {
         float *x = fuzz_zeros((size_t)mcnn_classifier_in_channels(c) * S * S);
         float *logits = fuzz_zeros((size_t)K);
