@@ -9,6 +9,8 @@
  * 2. In process, stage by stage as the app runs them (batches of 8): decode (PPM stream),
  *    shot detection, preprocess (CLIP: bicubic resize to 224, crop, normalise; frames of a batch
  *    in parallel), encode (image tower + normalise), score (softmax(100 cos) over 179 labels).
+ * 2b. The same at one thread for each inference precision (mcnn_clip_set_precision: fp32 packed,
+ *    bf16, int8; docs/precision.md), two rounds, the precisions alternating, on a fresh model each.
  * 3. The app itself, end to end: `mcnn-classify --threads T - < frames.ppm` ($MCNN_BUILD, default
  *    build/), with the MovieCLIP labels and the BPE vocabulary from $MCNN_SHARED (default
  *    ../shared); frames/s from the difference between the whole stream and a one-frame run,
@@ -101,7 +103,7 @@ static double children_cpu_seconds(void)
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static void in_process(mcnn_clip *m, const char *frames, int n, int threads)
+static void in_process(mcnn_clip *m, const char *frames, int n, int threads, const char *label)
 {
     mcnn_set_threads(threads);
     float *text = malloc((size_t)LABELS * E * sizeof(float)), norm[LABELS];
@@ -153,9 +155,9 @@ static void in_process(mcnn_clip *m, const char *frames, int n, int threads)
         done += nb;
     }
     const double total = mcnn_seconds() - start, cpu = cpu_seconds() - cpu0;
-    printf("in-process  threads %d  %3d frames %2d cuts  ms/frame: decode %.2f  shots %.2f  "
+    printf("in-process %-5s threads %d  %3d frames %2d cuts  ms/frame: decode %.2f  shots %.2f  "
            "preprocess %.2f  encode %.2f  score %.3f  ->  %.1f frames/s  (cpu %.1f ms/frame)\n",
-           threads, done, cuts, 1e3 * t.decode / done, 1e3 * t.shots / done,
+           label, threads, done, cuts, 1e3 * t.decode / done, 1e3 * t.shots / done,
            1e3 * t.preprocess / done, 1e3 * t.encode / done, 1e3 * t.score / done, done / total,
            1e3 * cpu / done);
     fclose(f);
@@ -192,8 +194,16 @@ int main(int argc, char **argv)
     if (mcnn_clip_load(&m, MODEL, NULL) != MCNN_OK) fail("load");
     printf("CLIP ViT-B/32 (random weights) at 224x224, %d frames of %dx%d, batches of %d, "
            "GEMM kernel %s\n", n, W, H, BATCH, mcnn_gemm_kernel_name());
-    for (int threads = 1; threads <= 2; threads++) in_process(m, frames, n, threads);
+    for (int threads = 1; threads <= 2; threads++) in_process(m, frames, n, threads, "");
     mcnn_clip_free(m);
+    for (int round = 0; round < 2; round++)
+        for (int k = 0; k < 3; k++) {
+            const mcnn_precision p = (mcnn_precision)((k + round) % 3); /* fp32, bf16, int8 */
+            if (mcnn_clip_load(&m, MODEL, NULL) != MCNN_OK) fail("load");
+            if (mcnn_clip_set_precision(m, p) != MCNN_OK) fail("precision");
+            in_process(m, frames, n, 1, mcnn_precision_name(p));
+            mcnn_clip_free(m);
+        }
 
     const char *build = getenv("MCNN_BUILD"), *shared = getenv("MCNN_SHARED");
     char app[1024], args[4096];
