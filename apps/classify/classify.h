@@ -1,5 +1,7 @@
 /* mcnn-classify's parts, shared between its files:
- *   classify.c         options, the model (kind, labels, preprocessing, text embeddings), main
+ *   classify.c         main: the run's wiring (outputs, inputs -> shards -> the walk), the JSONL header
+ *   classify/options.c the command line: option table, --video-list, checks
+ *   classify/model.c   the model: weights folder, kind, labels, preprocessing, text embeddings
  *   classify/batch.c   the shot queue and the batcher: frames in, scored shots out, in order
  *   classify/walk.c    the input walk: files, folders and frame streams, frame sampling
  *   classify/shard.c   which inputs this process takes (--shard I/N, or the launcher's rank)
@@ -17,6 +19,12 @@
 
 #include <stdint.h>
 #include <stdio.h>
+
+/* The defaults: MovieCLIP's prompt and label list, CLIP ViT-B/32, OpenAI's BPE vocabulary. */
+#define MOVIECLIP_PROMPT "a photo of a {label}, a type of background location"
+#define DEFAULT_MODEL "clip-vit-b32.safetensors"
+#define DEFAULT_VOCAB "bpe_simple_vocab_16e6.txt.gz"
+#define DEFAULT_LABELS "MovieCLIP_taxonomy_split.txt"
 
 /* ---- options ----------------------------------------------------------------------------- */
 typedef struct options {
@@ -55,6 +63,19 @@ typedef struct model {
     int channels, size;        /* input (C, size, size)                                   */
     mcnn_preprocess_config pp;
 } model;
+
+/* options.c: the command line (prints --help and exits); returns 0, or -1 with a message
+ * printed.  options_free also after a failed parse. */
+int parse_options(options *o, int argc, char **argv);
+void options_free(options *o);
+/* --interp's names; -1 for an unknown one. */
+int parse_interp(const char *s, mcnn_resample *out);
+
+/* model.c: the checkpoint named by --model (default: the weights folder's CLIP), its labels,
+ * preprocessing and, for CLIP, the text embeddings.  Returns 0, or -1 with a message printed;
+ * on failure the model may be partly loaded: model_free releases what there is. */
+int load_model(model *m, const options *o);
+void model_free(model *m);
 
 /* ---- the run: shots waiting for their frames' scores, and the batch ----------------------- */
 typedef struct shot_acc {

@@ -71,7 +71,8 @@ class _ClassifierLoadOptions(ctypes.Structure):
 class _ClipConfig(ctypes.Structure):
     _fields_ = [(name, _int) for name in (
         "embed_dim", "image_size", "patch_size", "vision_width", "vision_layers", "vision_heads",
-        "context_length", "vocab_size", "text_width", "text_layers", "text_heads")]
+        "context_length", "vocab_size", "text_width", "text_layers", "text_heads")] + [
+        ("ln_eps", ctypes.c_float)]
 
 
 class _ClipLoadOptions(ctypes.Structure):

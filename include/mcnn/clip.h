@@ -1,6 +1,6 @@
 /* CLIP (Radford et al., 2021) exactly as OpenAI's clip/model.py, ViT image tower:
  *   image: patches -> linear (conv1, no bias) -> class embedding -> + positions -> ln_pre
- *          -> L pre-norm blocks (QuickGELU, eps 1e-5) -> ln_post(class token) -> @ proj
+ *          -> L pre-norm blocks (QuickGELU; layer norms' eps: ln_eps) -> ln_post(class token) -> @ proj
  *   text:  token embedding + positions -> L causal blocks -> ln_final -> the end-of-text
  *          token's feature (the position of the highest id) -> @ text_projection
  *   logits_per_image = exp(logit_scale) · norm(image) · norm(text)ᵀ
@@ -24,6 +24,11 @@ typedef struct mcnn_clip_config {
     int embed_dim;
     int image_size, patch_size, vision_width, vision_layers, vision_heads;
     int context_length, vocab_size, text_width, text_layers, text_heads;
+    /* Every layer norm of both towers (ln_pre, the blocks' two, ln_post, ln_final) uses this
+     * eps.  0 means 1e-5, PyTorch's default that OpenAI's LayerNorm keeps, and what
+     * mcnn_clip_load sets (no released CLIP differs; the file does not carry it);
+     * mcnn_clip_get_config reports the value in use. */
+    float ln_eps;
 } mcnn_clip_config;
 
 typedef struct mcnn_clip mcnn_clip;

@@ -22,6 +22,9 @@ static mcnn_status check_config(const mcnn_clip_config *c)
     if (c->embed_dim <= 0 || c->vision_layers <= 0 || c->text_layers <= 0 ||
         c->context_length <= 0 || c->vocab_size <= 0)
         return mcnn_set_error(MCNN_ERR_ARG, "clip: sizes must be positive");
+    if (!(c->ln_eps >= 0 && c->ln_eps < 1)) /* NaN fails too */
+        return mcnn_set_error(MCNN_ERR_ARG, "clip: layer-norm eps %g is not in [0, 1) (0: 1e-5)",
+                              (double)c->ln_eps);
     /* sane maxima, so that a configuration read off a file cannot size absurd tables */
     if (c->vision_width > 65536 || c->text_width > 65536 || c->embed_dim > 65536 ||
         c->vision_layers > 1024 || c->text_layers > 1024 || c->context_length > 65536 ||
@@ -172,16 +175,17 @@ mcnn_status mcnn_clip_new(mcnn_clip **out, const mcnn_clip_config *cfg)
     mcnn_clip *m = calloc(1, sizeof *m);
     if (!m) return mcnn_set_error(MCNN_ERR_NOMEM, "clip: out of memory");
     m->cfg = *cfg;
+    if (m->cfg.ln_eps == 0) m->cfg.ln_eps = CLIP_DEFAULT_LN_EPS;
     m->vP = (cfg->image_size / cfg->patch_size) * (cfg->image_size / cfg->patch_size);
     m->vT = 1 + m->vP;
     m->vembed = (patch_embed_cfg){3, cfg->image_size, cfg->patch_size, cfg->vision_width};
     m->vstack = (stack_cfg){.layers = cfg->vision_layers,
                             .block = {.C = cfg->vision_width, .NH = cfg->vision_heads,
-                                      .F = 4 * cfg->vision_width, .eps = CLIP_LN_EPS,
+                                      .F = 4 * cfg->vision_width, .eps = m->cfg.ln_eps,
                                       .causal = 0, .act = BLOCK_QUICK_GELU}};
     m->tstack = (stack_cfg){.layers = cfg->text_layers,
                             .block = {.C = cfg->text_width, .NH = cfg->text_heads,
-                                      .F = 4 * cfg->text_width, .eps = CLIP_LN_EPS,
+                                      .F = 4 * cfg->text_width, .eps = m->cfg.ln_eps,
                                       .causal = 1, .act = BLOCK_QUICK_GELU}};
     mcnn_status s = mcnn_clip_acts_init(&m->acts, m);
     if (s == MCNN_OK) s = mcnn_clip_build_table(&m->params, cfg);

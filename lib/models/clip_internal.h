@@ -69,8 +69,9 @@ typedef struct clip_acts {
     clip_plan vplan, tplan;
 } clip_acts;
 
-/* Every layer norm of both towers is PyTorch's default, as OpenAI's LayerNorm subclass keeps it. */
-#define CLIP_LN_EPS 1e-5f
+/* The layer norms' eps when the configuration leaves it 0: PyTorch's default, as OpenAI's
+ * LayerNorm subclass keeps it. */
+#define CLIP_DEFAULT_LN_EPS 1e-5f
 
 struct mcnn_clip {
     mcnn_clip_config cfg;

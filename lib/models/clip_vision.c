@@ -5,7 +5,7 @@
  *   3 class embedding   -> x0 (B, T, W)            T = 1 + P
  *   4 + positions       -> x (B, T, W)
  *   5 ln_pre            -> pre (B, T, W)
- *   6 L blocks          -> out[L-1] (B, T, W)      QuickGELU, eps 1e-5 (m->vstack)
+ *   6 L blocks          -> out[L-1] (B, T, W)      QuickGELU, eps cfg.ln_eps (m->vstack)
  *   7 ln_post on the class token -> post (B, W)
  *   8 @ proj            -> features (B, E) */
 #include "internal.h"
