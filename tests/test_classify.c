@@ -11,6 +11,7 @@
  *   - the text-embedding cache; every error path. */
 #define _XOPEN_SOURCE 700
 #include "mcnn_test.h"
+#include "test_util.h"
 #include "io/json.h"
 
 #include <stdarg.h>
@@ -30,15 +31,7 @@ static char *labels_text;
 static const char *labels[L];
 static char out_text_path[300], err_text_path[300];
 
-/* ---- helpers ------------------------------------------------------------------------------- */
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
-    return buf[k];
-}
+static const char *tpath(const char *name) { return test_path_in(tmp, name); }
 
 /* Run "<app> <args>" (a shell command line; may contain redirections), stdout and stderr to
  * files; returns the exit status. */
@@ -78,12 +71,6 @@ static int run_env(const char *env, const char *fmt, ...)
     int rc = vrun(env, fmt, ap);
     va_end(ap);
     return rc;
-}
-
-static int sh(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
 static char *slurp(const char *path)
@@ -193,19 +180,6 @@ static const char *ref_image(int i)
     return buf[i];
 }
 
-/* Read a tensor of an output file as floats. */
-static float *read_tensor(const char *path, const char *name, size_t *n)
-{
-    mcnn_safetensors *st;
-    if (mcnn_safetensors_open(&st, path) != MCNN_OK) {
-        TEST_ASSERT(0, "%s", mcnn_last_error());
-        return NULL;
-    }
-    float *v = test_golden(st, name, n);
-    mcnn_safetensors_close(st);
-    return v;
-}
-
 /* ---- MovieCLIP against the official code --------------------------------------------------- */
 static void test_movieclip_scores_match_official(void)
 {
@@ -216,9 +190,9 @@ static void test_movieclip_scores_match_official(void)
     TEST_ASSERT(rc == 0, "exit %d", rc);
     /* per frame, from the embeddings file */
     size_t n = 0;
-    float *scores = read_tensor(tpath("emb.safetensors"), "scores", &n);
+    float *scores = test_read_tensor(tpath("emb.safetensors"), "scores", &n);
     if (scores && n == 4 * L) test_close_rel("scores (embeddings file)", scores, ref_scores, n, 1e-4);
-    float *emb = read_tensor(tpath("emb.safetensors"), "embeddings", &n);
+    float *emb = test_read_tensor(tpath("emb.safetensors"), "embeddings", &n);
     if (emb && n == 4 * E) {
         float want[4 * E], norm[4];
         mcnn_l2_normalize_forward(want, norm, ref_feat, 4, E);
@@ -331,7 +305,7 @@ static void test_json_escaping(void)
     const char *weird = tpath("we\"ird\\name.ppm");
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", ref_image(0), weird);
-    TEST_ASSERT(sh(cmd) == 0, "copy");
+    TEST_ASSERT(test_system(cmd) == 0, "copy");
     int rc = run("%s --no-table --labels '%s' --json '%s' '%s'", base, tpath("odd_labels.txt"),
                  tpath("odd.json"), weird);
     TEST_ASSERT(rc == 0, "exit %d", rc);
@@ -399,8 +373,8 @@ static void check_stream_shots(const char *json, const char *emb, const char *vi
     TEST_ASSERT(v && (int)v->count == nshots, "%s: %zu shots, want %d", video, v ? v->count : 0,
                 nshots);
     size_t n = 0, nf = 0;
-    float *scores = read_tensor(emb, "scores", &n), *shot_of = read_tensor(emb, "shot_index", &nf);
-    float *frame_of = read_tensor(emb, "frame_index", NULL);
+    float *scores = test_read_tensor(emb, "scores", &n), *shot_of = test_read_tensor(emb, "shot_index", &nf);
+    float *frame_of = test_read_tensor(emb, "frame_index", NULL);
     TEST_ASSERT(scores && n == (size_t)nframes * L && nf == (size_t)nframes, "%zu frames saved",
                 nf);
     int s = 0;
@@ -463,7 +437,7 @@ static void test_stdin_stream_shots(void)
 static void test_video_through_ffmpeg(void)
 {
     if (!have_data()) return;
-    if (sh("command -v ffmpeg >/dev/null 2>&1") != 0) {
+    if (test_system("command -v ffmpeg >/dev/null 2>&1") != 0) {
         TEST_SKIP("ffmpeg is not installed: --video not exercised");
         return;
     }
@@ -471,7 +445,7 @@ static void test_video_through_ffmpeg(void)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -v error -y -f image2pipe -vcodec ppm -framerate 10 "
              "-i '%s' -c:v ffv1 -pix_fmt bgr0 '%s'", tpath("frames_v.ppm"), tpath("clip.mkv"));
-    TEST_ASSERT(sh(cmd) == 0, "ffmpeg could not make the test video");
+    TEST_ASSERT(test_system(cmd) == 0, "ffmpeg could not make the test video");
     int rc = run("%s --no-table --json '%s' --embeddings '%s' --video '%s'", base,
                  tpath("video.json"), tpath("video.safetensors"), tpath("clip.mkv"));
     TEST_ASSERT(rc == 0, "exit %d", rc);
@@ -482,8 +456,8 @@ static void test_video_through_ffmpeg(void)
     rc = run("%s --no-table --embeddings '%s' - < '%s'", base, tpath("stdin_ref.safetensors"),
              tpath("frames.ppm"));
     size_t n1 = 0, n2 = 0;
-    float *a = read_tensor(tpath("video.safetensors"), "scores", &n1);
-    float *b = read_tensor(tpath("stdin_ref.safetensors"), "scores", &n2);
+    float *a = test_read_tensor(tpath("video.safetensors"), "scores", &n1);
+    float *b = test_read_tensor(tpath("stdin_ref.safetensors"), "scores", &n2);
     if (a && b && n1 == n2) test_close_rel("video vs stdin scores", a, b, n1, 1e-6);
     else TEST_ASSERT(0, "%zu vs %zu scores", n1, n2);
     free(a), free(b);
@@ -504,7 +478,7 @@ static void test_shot_per_dir(void)
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/sub' && cp '%s' '%s' '%s/' && cp '%s' '%s' '%s/sub/' "
              "&& echo notes > '%s/readme.txt'", tpath("dir"), ref_image(0), ref_image(1),
              tpath("dir"), ref_image(2), ref_image(3), tpath("dir"), tpath("dir"));
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    TEST_ASSERT(test_system(cmd) == 0, "setup");
     int rc = run("%s --no-table --shot-per-dir --top 179 --json '%s' '%s'", base,
                  tpath("dir.json"), tpath("dir"));
     TEST_ASSERT(rc == 0, "exit %d", rc);
@@ -569,8 +543,8 @@ static void test_vit_classifier(void)
     TEST_OK(mcnn_vit_forward(m, logits, images, 4, 0));
     mcnn_softmax_forward(probs, logits, 4, 3);
     size_t nl = 0, ns = 0;
-    float *got_logits = read_tensor(tpath("vit_emb.safetensors"), "logits", &nl);
-    float *got_scores = read_tensor(tpath("vit_emb.safetensors"), "scores", &ns);
+    float *got_logits = test_read_tensor(tpath("vit_emb.safetensors"), "logits", &nl);
+    float *got_scores = test_read_tensor(tpath("vit_emb.safetensors"), "scores", &ns);
     if (got_logits && nl == 12) test_close_rel("ViT logits", got_logits, logits, 12, 1e-5);
     else TEST_ASSERT(0, "%zu logits", nl);
     if (got_scores && ns == 12) test_close_rel("ViT scores", got_scores, probs, 12, 1e-5);
@@ -587,7 +561,7 @@ static void test_vit_classifier(void)
     /* sigmoid on request; a label file of the wrong length is refused */
     rc = run("--model '%s' --no-table --activation sigmoid --embeddings '%s' '%s'",
              tpath("vit.safetensors"), tpath("vit_sig.safetensors"), ref_image(0));
-    float *sig = read_tensor(tpath("vit_sig.safetensors"), "scores", &ns);
+    float *sig = test_read_tensor(tpath("vit_sig.safetensors"), "scores", &ns);
     for (int c = 0; c < 3 && sig && ns == 3; c++)
         TEST_CLOSE("sigmoid", sig[c], 1.0 / (1.0 + exp(-logits[c])), 1e-5, 1e-7);
     free(sig);
@@ -670,8 +644,8 @@ static void test_resnet_classifier(void)
     TEST_OK(mcnn_resnet_forward(m, logits, images, 2, 224, 224, MCNN_RESNET_EVAL));
     mcnn_softmax_forward(probs, logits, 2, 4);
     size_t nl = 0, ns = 0;
-    float *got_logits = read_tensor(tpath("resnet_emb.safetensors"), "logits", &nl);
-    float *got_scores = read_tensor(tpath("resnet_emb.safetensors"), "scores", &ns);
+    float *got_logits = test_read_tensor(tpath("resnet_emb.safetensors"), "logits", &nl);
+    float *got_scores = test_read_tensor(tpath("resnet_emb.safetensors"), "scores", &ns);
     if (got_logits && nl == 8) test_close_rel("ResNet logits", got_logits, logits, 8, 1e-5);
     else TEST_ASSERT(0, "%zu logits", nl);
     if (got_scores && ns == 8) test_close_rel("ResNet scores", got_scores, probs, 8, 1e-5);
@@ -720,7 +694,7 @@ static void test_train_checkpoint(void)
     }
     TEST_OK(mcnn_classifier_forward(c, logits, images, 2, 0));
     size_t ns = 0;
-    float *got = read_tensor(tpath("trained_emb.safetensors"), "scores", &ns);
+    float *got = test_read_tensor(tpath("trained_emb.safetensors"), "scores", &ns);
     for (int k = 0; k < 6 && got && ns == 6; k++)
         TEST_CLOSE("sigmoid score", got[k], 1.0 / (1.0 + exp(-logits[k])), 1e-5, 1e-7);
     TEST_ASSERT(ns == 6, "%zu scores", ns);
@@ -743,7 +717,7 @@ static void cache_folder(const char *dir, char *lab, char *voc)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln -sf '%s' '%s/model.safetensors'", dir,
              test_shared_path("ref/clip_tiny.safetensors"), dir);
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    TEST_ASSERT(test_system(cmd) == 0, "setup");
     snprintf(lab, 1024, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
     snprintf(voc, 1024, "%s", test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
 }
@@ -754,7 +728,7 @@ static int cache_entry(const char *dir, char *entry)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "ls '%s'/text-cache/model-*.safetensors > '%s'", dir,
              tpath("cache_list.txt"));
-    TEST_ASSERT(sh(cmd) == 0, "no cache entry written next to the model in %s", dir);
+    TEST_ASSERT(test_system(cmd) == 0, "no cache entry written next to the model in %s", dir);
     char *list = slurp(tpath("cache_list.txt"));
     entry[0] = '\0';
     if (list) sscanf(list, "%1023s", entry);
@@ -808,20 +782,20 @@ static void test_text_cache(void)
              lab, voc, tpath("w/model.safetensors"), ref_image(0));
     TEST_ASSERT(rc == 0, "exit %d", rc);
     snprintf(cmd, sizeof cmd, "test $(ls '%s'/text-cache | wc -l) -eq 2", tpath("w"));
-    TEST_ASSERT(sh(cmd) == 0, "a second cache entry for the second prompt");
+    TEST_ASSERT(test_system(cmd) == 0, "a second cache entry for the second prompt");
     /* a folder without write permission gets no cache, silently */
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln -sf '%s' '%s' && chmod 555 '%s'", tpath("ro"),
              test_shared_path("ref/clip_tiny.safetensors"), tpath("ro/model.safetensors"), tpath("ro"));
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    TEST_ASSERT(test_system(cmd) == 0, "setup");
     rc = run(cargs, lab, voc, tpath("ro/model.safetensors"), tpath("c4.json"), ref_image(0));
     TEST_ASSERT(rc == 0, "read-only model folder: exit %d", rc);
     char *e = err_text();
     TEST_ASSERT(e && !*e, "silent: '%s'", e ? e : "");
     free(e);
     snprintf(cmd, sizeof cmd, "test ! -e '%s/text-cache'", tpath("ro"));
-    TEST_ASSERT(sh(cmd) == 0, "nothing written in a read-only folder");
+    TEST_ASSERT(test_system(cmd) == 0, "nothing written in a read-only folder");
     snprintf(cmd, sizeof cmd, "chmod 755 '%s'", tpath("ro"));
-    sh(cmd);
+    test_system(cmd);
 }
 
 /* Hugging Face's tokenizer files (vocab.json + merges.txt; the small set of the tokenizer
@@ -835,7 +809,7 @@ static void test_hf_vocab(void)
              "tests/data/tokenizer_hf/merges.txt '%s/'", tpath("hf"),
              test_shared_path("ref/clip_tiny.safetensors"), tpath("hf/model.safetensors"),
              tpath("hf"));
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    TEST_ASSERT(test_system(cmd) == 0, "setup");
     char lab[1024];
     snprintf(lab, sizeof lab, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
     int rc = run("--model '%s' --labels '%s' --no-table --embeddings '%s' '%s'",
@@ -854,7 +828,7 @@ static void test_hf_vocab(void)
     if (image) TEST_OK(mcnn_clip_image_embeddings(m, img, image + 3 * 64 * 64, 1));
     mcnn_clip_zeroshot_scores(want, img, txt, 1, L, E, 100.0f);
     size_t n = 0;
-    float *got = read_tensor(tpath("hf.safetensors"), "scores", &n);
+    float *got = test_read_tensor(tpath("hf.safetensors"), "scores", &n);
     if (got && n == L) {
         test_close_rel("scores with vocab.json", got, want, L, 1e-4);
         double d = 0;
@@ -874,7 +848,7 @@ static void test_missing_files(void)
     if (!have_data()) return;
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s'", tpath("empty_weights"), tpath("m_only"));
-    sh(cmd);
+    test_system(cmd);
     /* the default model, absent: named, with the command that fetches it */
     char env[1024];
     snprintf(env, sizeof env, "MCNN_WEIGHTS='%s'", tpath("empty_weights"));
@@ -895,7 +869,7 @@ static void test_missing_files(void)
     /* the vocabulary, looked for next to the model and in the weights folder */
     snprintf(cmd, sizeof cmd, "ln -sf '%s' '%s'", test_shared_path("ref/clip_tiny.safetensors"),
              tpath("m_only/model.safetensors"));
-    sh(cmd);
+    test_system(cmd);
     char lab[1024];
     snprintf(lab, sizeof lab, "%s", test_shared_path("data/movieclip/taxonomy-179.txt"));
     rc = run_env(env, "--model '%s' --labels '%s' '%s'", tpath("m_only/model.safetensors"), lab,
@@ -963,7 +937,7 @@ static void test_bad_images_among_good(void)
              tpath("mixed"), ref_image(0), tpath("mixed"), ref_image(3), tpath("mixed"),
              tpath("mixed"), tpath("mixed"), ref_image(1), tpath("mixed"), tpath("mixed"),
              tpath("mixed"), tpath("mixed"), tpath("mixed"), tpath("mixed"), tpath("mixed"));
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    TEST_ASSERT(test_system(cmd) == 0, "setup");
     /* corrupt data: a PNG with one IDAT byte flipped (its CRC no longer matches), a JPEG whose
      * entropy-coded data holds a marker where none belongs */
     unsigned char *d;
@@ -1053,7 +1027,7 @@ static void test_video_errors(void)
     rc = run("%s --video '%s'", base, tpath("no_such_video.mkv"));
     TEST_ASSERT(rc == 1, "exit %d", rc);
     expect_err("missing video", 1, "no_such_video.mkv");
-    if (sh("command -v ffmpeg >/dev/null 2>&1") != 0) return;
+    if (test_system("command -v ffmpeg >/dev/null 2>&1") != 0) return;
     /* a file that is not a video: said so in our own words, once (ffprobe's raw output and a
      * misleading "give --fps" were printed before, issue 15), with or without --fps */
     write_file(tpath("fake.mkv"), "this is not a video", 19);
@@ -1153,7 +1127,7 @@ static void test_truth(void)
              "mkdir -p '%s/truth/Coat' '%s/truth/spaceship' && cp weights/samples/0002-trouser.png "
              "'%s/truth/Coat/' && cp weights/samples/0008-sandal.png '%s/truth/spaceship/'",
              tmp, tmp, tmp, tmp);
-    TEST_ASSERT(sh(cmd) == 0, "%s", cmd);
+    TEST_ASSERT(test_system(cmd) == 0, "%s", cmd);
     rc = run("--model %s --truth dir '%s'", model, tpath("truth"));
     TEST_ASSERT(rc == 1, "unknown class: exit %d, want 1", rc);
     expect_err("unknown class", 2, "matches none of the model's labels", "'spaceship'");
@@ -1297,16 +1271,16 @@ static void test_write_errors(void)
     char cmd[2048];
     /* the table to a full device: the final flush fails */
     snprintf(cmd, sizeof cmd, "%s --model %s %s >/dev/full 2>'%s'", app, DEMO, img, err_text_path);
-    int rc = sh(cmd);
+    int rc = test_system(cmd);
     TEST_ASSERT(rc == 1, ">/dev/full: exit %d, want 1", rc);
     expect_err(">/dev/full", 2, "stdout: write error", "No space left on device");
     snprintf(cmd, sizeof cmd, "%s --model %s --no-table --json - %s >/dev/full 2>'%s'", app, DEMO,
              img, err_text_path);
-    rc = sh(cmd);
+    rc = test_system(cmd);
     TEST_ASSERT(rc == 1, "--json - >/dev/full: exit %d, want 1", rc);
     expect_err("--json - >/dev/full", 1, "No space left on device");
     snprintf(cmd, sizeof cmd, "%s --help >/dev/full 2>'%s'", app, err_text_path);
-    TEST_ASSERT(sh(cmd) == 1, "--help >/dev/full: exit 0");
+    TEST_ASSERT(test_system(cmd) == 1, "--help >/dev/full: exit 0");
     /* --json to a full device: written in place (it is no regular file), the reason named */
     rc = run("--model %s --no-table --json /dev/full %s", DEMO, img);
     TEST_ASSERT(rc == 1, "--json /dev/full: exit %d, want 1", rc);
@@ -1335,7 +1309,7 @@ static void test_write_errors(void)
         TEST_ASSERT(w && (!strcmp(w, "old\n") || lines == 10), "weak labels neither old nor whole");
         free(j), free(w);
         snprintf(cmd, sizeof cmd, "ls '%s' | grep -q '\\.tmp\\.'", tmp);
-        TEST_ASSERT(sh(cmd) != 0, "a temporary file was left behind");
+        TEST_ASSERT(test_system(cmd) != 0, "a temporary file was left behind");
     }
     /* --embeddings into a folder that does not exist fails before the work, not after it */
     rc = run("--model %s --embeddings '%s' %s", DEMO, tpath("no_dir/e.safetensors"), img);
@@ -1370,7 +1344,7 @@ static int nonempty_file_with_prefix(const char *dir, const char *prefix)
 {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "find '%s' -maxdepth 1 -name '%s*' -size +0 | grep -q .", dir, prefix);
-    return sh(cmd) == 0;
+    return test_system(cmd) == 0;
 }
 
 /* Items 4 and 10: while a run streams its JSON, the file it replaces stays whole (the shots go to
@@ -1385,7 +1359,7 @@ static void test_json_replaced_atomically(void)
     snprintf(cmd, sizeof cmd, "(%s --model %s --no-table --top 10 --min-shot-len 1 --json '%s' - "
              "< '%s' 2>/dev/null; echo $? > '%s') &", app, DEMO, tpath("atomic.json"),
              tpath("frames.fifo"), tpath("atomic.rc"));
-    sh(cmd);
+    test_system(cmd);
     FILE *f = fopen(tpath("frames.fifo"), "w"); /* waits for the app to open it */
     TEST_ASSERT(f != NULL, "fifo");
     if (!f) return;
@@ -1417,7 +1391,7 @@ static void test_json_replaced_atomically(void)
     snprintf(cmd, sizeof cmd, "%s --model %s --no-table --top 10 --json '%s' weights/samples & "
              "%s --model %s --no-table --json '%s' weights/samples/0002-trouser.png & wait",
              app, DEMO, tpath("both.json"), app, DEMO, tpath("both.json"));
-    sh(cmd);
+    test_system(cmd);
     if (valid_json_file(&doc, tpath("both.json"))) mcnn_json_free(&doc);
 }
 
@@ -1428,7 +1402,7 @@ static void test_nothing_decoded(void)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s' && printf 'GIF89a' > '%s/bad.png'",
              tpath("none_empty"), tpath("none_bad"), tpath("none_bad"));
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    TEST_ASSERT(test_system(cmd) == 0, "setup");
     const char *inputs[] = {"'%s/none_empty'", "'%s/none_bad'", "'%s/none_missing.png'",
                             "- < /dev/null", "--shot-per-dir '%s/none_bad'"};
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
@@ -1445,7 +1419,7 @@ static void test_nothing_decoded(void)
             mcnn_json_free(&doc);
         }
         size_t n = 99;
-        float *sc = read_tensor(tpath("none.safetensors"), "scores", &n);
+        float *sc = test_read_tensor(tpath("none.safetensors"), "scores", &n);
         TEST_ASSERT(n == 0, "%s: %zu scores saved", in, n);
         free(sc);
     }
@@ -1462,7 +1436,7 @@ static void test_odd_file_names(void)
              "cp weights/samples/0018-bag.png \"$D/$(printf 'two\\nlines.png')\" && "
              "cp weights/samples/0008-sandal.png \"$D/$(printf 'red\\033[31m.png')\" && "
              "printf 'GIF89a' > \"$D/$(printf 'bad\\tname\\033[2J.png')\"", tpath("odd"));
-    TEST_ASSERT(sh(cmd) == 0, "setup: %s", cmd);
+    TEST_ASSERT(test_system(cmd) == 0, "setup: %s", cmd);
     int rc = run("--model %s --json '%s' --weak-labels '%s' --weak-top1 0 --embeddings '%s' '%s'",
                  DEMO, tpath("odd.json"), tpath("odd.txt"), tpath("odd.safetensors"), tpath("odd"));
     TEST_ASSERT(rc == 1, "exit %d (one undecodable image)", rc);
@@ -1477,7 +1451,7 @@ static void test_odd_file_names(void)
         mcnn_json_free(&doc);
     }
     size_t n = 0;
-    float *sc = read_tensor(tpath("odd.safetensors"), "scores", &n);
+    float *sc = test_read_tensor(tpath("odd.safetensors"), "scores", &n);
     TEST_ASSERT(sc && n == 30, "the embeddings file: %zu scores, want 30", n);
     free(sc);
     /* table and weak labels: one line per shot, no raw control byte, the byte shown as \xe9 */
@@ -1520,7 +1494,7 @@ static void test_table_alignment(void)
              "cp weights/samples/0008-sandal.png '%s/caf\xc3\xa9-%s.png'", tpath("align"),
              tpath("align"), tpath("align"), tpath("align"),
              "a-very-long-name-that-goes-on-and-on-well-past-any-sensible-column-width");
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    TEST_ASSERT(test_system(cmd) == 0, "setup");
     write_stream(tpath("align.ppm"), 20, 0);
     for (int with_stream = 0; with_stream < 2; with_stream++) {
         int rc = with_stream ? run("--model %s '%s' - < '%s'", DEMO, tpath("align"), tpath("align.ppm"))
@@ -1570,7 +1544,7 @@ static void test_truth_cjk(void)
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp weights/samples/0002-trouser.png "
              "'%s/0002-\xe8\xa3\xa4\xe5\xad\x90.png' && cp weights/samples/0000-ankle-boot.png "
              "'%s/0000-\xe7\x9f\xad\xe9\x9d\xb4.png'", tpath("cjk"), tpath("cjk"), tpath("cjk"));
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    TEST_ASSERT(test_system(cmd) == 0, "setup");
     int rc = run("--model %s --labels '%s' --truth name '%s'", DEMO, tpath("cjk.txt"), tpath("cjk"));
     TEST_ASSERT(rc == 0, "exit %d", rc);
     char *t = out_text();
@@ -1587,7 +1561,7 @@ static void test_symlink_loop(void)
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/sub' && cp weights/samples/0002-trouser.png '%s/' && "
              "ln -sfn . '%s/self' && ln -sfn .. '%s/sub/up'", tpath("loop"), tpath("loop"),
              tpath("loop"), tpath("loop"));
-    TEST_ASSERT(sh(cmd) == 0, "setup");
+    TEST_ASSERT(test_system(cmd) == 0, "setup");
     int rc = run("--model %s --no-table --json '%s' '%s'", DEMO, tpath("loop.json"), tpath("loop"));
     TEST_ASSERT(rc == 0, "exit %d", rc);
     expect_err("loop", 2, "self: a folder already searched", "up: a folder already searched");
@@ -1621,7 +1595,7 @@ int main(void)
     char cmd0[2048];
     snprintf(cmd0, sizeof cmd0, "mkdir -p '%s/model' && ln -sf '%s' '%s/model/clip_tiny.safetensors'",
              tmp, test_shared_path("ref/clip_tiny.safetensors"), tmp);
-    sh(cmd0);
+    test_system(cmd0);
     snprintf(base, sizeof base, "--model '%s/model/clip_tiny.safetensors'", tmp);
     snprintf(base + strlen(base), sizeof base - strlen(base), " --labels '%s'",
              test_shared_path("data/movieclip/taxonomy-179.txt"));
@@ -1671,7 +1645,7 @@ int main(void)
     TEST_RUN(test_symlink_loop);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "chmod -R u+w '%.200s' 2>/dev/null; rm -rf '%.200s'", tmp, tmp);
-    if (!test_failed) sh(cmd); /* kept for inspection when something failed */
+    if (!test_failed) test_system(cmd); /* kept for inspection when something failed */
     if (ref) mcnn_safetensors_close(ref);
     free(ref_scores), free(ref_feat), free(ref_top5), free(labels_text);
     return test_summary();

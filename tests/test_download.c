@@ -6,6 +6,7 @@
  * files' copies in ../shared (the same bytes the tokenizer and label tests read). */
 #define _XOPEN_SOURCE 700
 #include "mcnn_test.h"
+#include "test_util.h"
 
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -14,14 +15,7 @@
 
 static char tmp[256], out_path[300], err_path[300];
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
-    return buf[k];
-}
+static const char *tpath(const char *name) { return test_path_in(tmp, name); }
 
 /* "ENV sh weights/download.sh ARGS", outputs to files; the exit status. */
 #if defined(__GNUC__)

@@ -13,6 +13,7 @@
  * Without ffmpeg or the shared data the video part is skipped, saying so. */
 #define _XOPEN_SOURCE 700
 #include "mcnn_test.h"
+#include "test_util.h"
 #include "io/json.h"
 
 #include <stdarg.h>
@@ -37,21 +38,7 @@ static const struct { int n; int scene[3]; int start[4]; } videos[NV] = {
     {2, {1, 2}, {0, 18, 30}},
 };
 
-/* ---- helpers ------------------------------------------------------------------------------- */
-static const char *tpath(const char *name)
-{
-    static char buf[8][600];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
-    return buf[k];
-}
-
-static int sh(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+static const char *tpath(const char *name) { return test_path_in(tmp, name); }
 
 /* A command in the test's folder, output to out.txt / err.txt there; its exit status. */
 #if defined(__GNUC__)
@@ -65,7 +52,7 @@ static int run(const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "cd '%s' && %s >out.txt 2>err.txt", tmp, args);
-    return sh(cmd); /* err.txt stays in tmp, which is kept when a test fails */
+    return test_system(cmd); /* err.txt stays in tmp, which is kept when a test fails */
 }
 
 static char *slurp(const char *path)
@@ -119,18 +106,6 @@ static void free_lines(char **l, int n)
     free(l);
 }
 
-static float *read_tensor(const char *path, const char *name, size_t *n)
-{
-    mcnn_safetensors *st;
-    if (mcnn_safetensors_open(&st, path) != MCNN_OK) {
-        TEST_ASSERT(0, "%s", mcnn_last_error());
-        return NULL;
-    }
-    float *v = test_golden(st, name, n);
-    mcnn_safetensors_close(st);
-    return v;
-}
-
 /* ---- the videos ------------------------------------------------------------------------------ */
 static int make_videos(void)
 {
@@ -149,7 +124,7 @@ static int make_videos(void)
         fclose(f);
         snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -v error -y -f image2pipe -vcodec ppm "
                  "-framerate %d -i '%s' -c:v ffv1 -pix_fmt bgr0 '%s/v%d.mkv'", FPS, ppm, tmp, v);
-        if (sh(cmd) != 0) return -1;
+        if (test_system(cmd) != 0) return -1;
     }
     return 0;
 }
@@ -347,8 +322,8 @@ static void test_features_export(void)
     rc = run("%s %s --no-table --min-shot-len 5 --embeddings emb0.safetensors --video v0.mkv",
              classify_app, cbase);
     size_t ne = 0, nf = 0;
-    float *emb = read_tensor(tpath("emb0.safetensors"), "embeddings", &ne);
-    float *feat = read_tensor(tpath("feats/features-00000.safetensors"), "features", &nf);
+    float *emb = test_read_tensor(tpath("emb0.safetensors"), "embeddings", &ne);
+    float *feat = test_read_tensor(tpath("feats/features-00000.safetensors"), "features", &nf);
     if (emb && feat && ne == 36 * 64 && nf >= 24 * 64) {
         /* shard 0 starts with v0's shots: frames 0-7, 12-19, 24-31 */
         const int first[3] = {0, 12, 24};
@@ -575,10 +550,10 @@ int main(void)
     const char *clip = test_shared_path("ref/clip_tiny.safetensors");
     char cmd[2048];
     if (access(clip, R_OK) == 0 && access(test_shared_path("data/movieclip/labels-150.txt"), R_OK) == 0 &&
-        sh("command -v ffmpeg >/dev/null 2>&1") == 0) {
+        test_system("command -v ffmpeg >/dev/null 2>&1") == 0) {
         snprintf(cmd, sizeof cmd, "mkdir -p '%s/model' && ln -sf '%s%s%s' '%s/model/clip_tiny.safetensors'",
                  tmp, clip[0] == '/' ? "" : cwd, clip[0] == '/' ? "" : "/", clip, tmp);
-        sh(cmd);
+        test_system(cmd);
         /* absolute paths to the shared data: the commands run in tmp */
         char tax[1024], voc[1024];
         const char *t1 = test_shared_path("data/movieclip/taxonomy-179.txt");
@@ -602,6 +577,6 @@ int main(void)
     TEST_RUN(test_bad_input);
     if (labels150) mcnn_free_label_list(labels150, nlabels150);
     snprintf(cmd, sizeof cmd, "rm -rf '%.200s'", tmp);
-    if (!test_failed) sh(cmd); /* kept for inspection when something failed */
+    if (!test_failed) test_system(cmd); /* kept for inspection when something failed */
     return test_summary();
 }

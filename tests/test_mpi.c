@@ -38,14 +38,7 @@ static int have_mpi;
  * only (each rank sums the gradient of its own images).  Measured: docs/scale.md. */
 static const float tolerance = 1e-5f;
 
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
-    return buf[k];
-}
+static const char *tpath(const char *name) { return test_path_in(tmp, name); }
 
 /* Run a shell command in tmp (output into out_path); the exit status, or 128 + signal. */
 #if defined(__GNUC__)

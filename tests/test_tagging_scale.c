@@ -16,6 +16,7 @@
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE /* flock */
 #include "mcnn_test.h"
+#include "test_util.h"
 #include "io/json.h"
 
 #include <fcntl.h>
@@ -30,20 +31,7 @@
 static char app[2200], tmp[256], base[4096], err_path[300];
 static int have_ffmpeg;
 
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
-    return buf[k];
-}
-
-static int sh(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+static const char *tpath(const char *name) { return test_path_in(tmp, name); }
 
 /* "<env> <app> <args>" in the test folder, stderr to a file, stdout discarded; exit status. */
 #if defined(__GNUC__)
@@ -58,7 +46,7 @@ static int run_env(const char *env, const char *fmt, ...)
     va_end(ap);
     snprintf(cmd, sizeof cmd, "cd '%s' && %s %s %s >/dev/null 2>'%s'", tmp, env, app, args,
              err_path);
-    return sh(cmd);
+    return test_system(cmd);
 }
 
 #define RUN(...) run_env("", __VA_ARGS__)
@@ -105,7 +93,7 @@ static void make_video(const char *name, const char *c1, const char *c2, const c
              "[1][t1]blend=all_opacity=0.2[b];[2][t2]blend=all_opacity=0.2[c];"
              "[a][b][c]concat=n=3:v=1' -c:v ffv1 %s",
              tmp, c1, c2, c3, name);
-    TEST_ASSERT(sh(cmd) == 0, "ffmpeg could not make %s", name);
+    TEST_ASSERT(test_system(cmd) == 0, "ffmpeg could not make %s", name);
 }
 
 /* ---- JSON helpers -------------------------------------------------------------------------- */
@@ -120,18 +108,6 @@ static int parse_file(mcnn_json_doc *doc, const char *path)
     free(text);
     TEST_ASSERT(s == MCNN_OK, "%s: %s", path, mcnn_last_error());
     return s == MCNN_OK;
-}
-
-static float *read_tensor(const char *path, const char *name, size_t *n)
-{
-    mcnn_safetensors *st;
-    if (mcnn_safetensors_open(&st, path) != MCNN_OK) {
-        TEST_ASSERT(0, "%s", mcnn_last_error());
-        return NULL;
-    }
-    float *v = test_golden(st, name, n);
-    mcnn_safetensors_close(st);
-    return v;
 }
 
 static int label_index(const char *const *labels, int L, const char *name)
@@ -182,7 +158,7 @@ static void check_sampled(const char *json, const char *video, const int *want, 
 static void check_embedding_rows(const char *jsonl, const char *emb, int nshots)
 {
     size_t n = 0;
-    float *frame_of = read_tensor(emb, "frame_index", &n);
+    float *frame_of = test_read_tensor(emb, "frame_index", &n);
     char *text = slurp(jsonl);
     int shots = 0;
     for (char *line = text ? strchr(text, '\n') : NULL; line && line[1]; line = strchr(line + 1, '\n')) {
@@ -212,8 +188,8 @@ static void test_sampling(void)
     int rc = RUN("%s --no-table --embeddings all.safetensors --video scenes.mkv", base);
     TEST_ASSERT(rc == 0, "every frame: exit %d", rc);
     size_t n = 0, nf = 0;
-    float *all = read_tensor(tpath("all.safetensors"), "scores", &n);
-    float *frame_of = read_tensor(tpath("all.safetensors"), "frame_index", &nf);
+    float *all = test_read_tensor(tpath("all.safetensors"), "scores", &n);
+    float *frame_of = test_read_tensor(tpath("all.safetensors"), "frame_index", &nf);
     TEST_ASSERT(nf == 60, "%zu frames encoded without sampling, want 60", nf);
     char *labels_text = slurp(test_shared_path("data/movieclip/taxonomy-179.txt"));
     const char *labels[179];
@@ -247,7 +223,7 @@ static void test_sampling(void)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "cd '%s' && ffmpeg -nostdin -v error -i scenes.mkv -f image2pipe "
              "-vcodec ppm - > frames.ppm", tmp);
-    TEST_ASSERT(sh(cmd) == 0, "ffmpeg could not write PPM frames");
+    TEST_ASSERT(test_system(cmd) == 0, "ffmpeg could not write PPM frames");
     rc = RUN("%s --no-table --fps 10 --every 7 --json stdin7.json - < frames.ppm", base);
     TEST_ASSERT(rc == 0, "stdin --every 7: exit %d", rc);
     check_sampled(tpath("stdin7.json"), "stdin", every7, 3, all, frame_of, nf, labels, L);
@@ -276,7 +252,7 @@ static void make_collection(void)
              test_shared_path("ref/clip_tiny_img0.ppm"), test_shared_path("ref/clip_tiny_img1.ppm"),
              test_shared_path("ref/clip_tiny_img2.ppm"), test_shared_path("ref/clip_tiny_img3.ppm"),
              test_shared_path("ref/clip_tiny_img1.ppm"), test_shared_path("ref/clip_tiny_img2.ppm"));
-    TEST_ASSERT(sh(cmd) == 0, "could not copy the images");
+    TEST_ASSERT(test_system(cmd) == 0, "could not copy the images");
     snprintf(inputs, sizeof inputs, "stills one.ppm two.ppm --video a.mkv");
 }
 
@@ -286,7 +262,7 @@ static char *sorted_records(const char *path)
     char cmd[1024], out[600];
     snprintf(out, sizeof out, "%s.sorted", path);
     snprintf(cmd, sizeof cmd, "tail -n +2 '%s' | LC_ALL=C sort > '%s'", path, out);
-    if (sh(cmd) != 0) return NULL;
+    if (test_system(cmd) != 0) return NULL;
     return slurp(out);
 }
 
@@ -309,7 +285,7 @@ static void test_shards_merge_to_one_run(void)
              "grep -v '\"done\": true' | LC_ALL=C sort > shards.sorted && tail -n +2 one.jsonl | "
              "grep -v '\"done\": true' | LC_ALL=C sort > one.sorted && "
              "cmp -s shards.sorted one.sorted", tmp);
-    TEST_ASSERT(sh(cmd) == 0, "the shards' records are not the single run's (overlap or gap)");
+    TEST_ASSERT(test_system(cmd) == 0, "the shards' records are not the single run's (overlap or gap)");
     int nonempty = 0;
     for (int i = 0; i < 3; i++) {
         char name[32];
@@ -370,7 +346,7 @@ static void test_merge_refuses(void)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "cd '%s' && sed '2s/\"labels\": {\\(\"[^\"]*\"\\): 0\\.[0-9]*/"
              "\"labels\": {\\1: 0.5/' one.jsonl > bent.jsonl && ! cmp -s bent.jsonl one.jsonl", tmp);
-    TEST_ASSERT(sh(cmd) == 0, "could not bend a record");
+    TEST_ASSERT(test_system(cmd) == 0, "could not bend a record");
     rc = RUN("merge one.jsonl bent.jsonl --json bent.json");
     TEST_ASSERT(rc == 1, "conflict: exit %d", rc);
     expect_err("conflict", "conflicting records in");
@@ -382,11 +358,11 @@ static void test_merge_refuses(void)
     expect_err("other settings", "\"top\" differs");
     snprintf(cmd, sizeof cmd, "cd '%s' && printf 'stills\\none.ppm\\ntwo.ppm\\na.mkv\\n"
              "d.mkv\\n' > expect.txt", tmp);
-    TEST_ASSERT(sh(cmd) == 0, "could not write expect.txt");
+    TEST_ASSERT(test_system(cmd) == 0, "could not write expect.txt");
     /* an input cut off: the file stops before its end line */
     snprintf(cmd, sizeof cmd, "cd '%s' && grep -n '\"done\"' one.jsonl | tail -n 1 | "
              "cut -d: -f1 > last && head -n $(( $(cat last) - 1 )) one.jsonl > cut.jsonl", tmp);
-    TEST_ASSERT(sh(cmd) == 0, "could not cut the file");
+    TEST_ASSERT(test_system(cmd) == 0, "could not cut the file");
     rc = RUN("merge cut.jsonl --json cut.json --expect expect.txt");
     TEST_ASSERT(rc == 1, "cut off: exit %d", rc);
     expect_err("cut off", "a.mkv was cut off mid-way");
@@ -457,7 +433,7 @@ static void test_kill_and_resume(void)
     snprintf(cmd, sizeof cmd, "cd '%s' && grep -n '\"done\"' whole.jsonl | sed -n 4p | cut -d: -f1 "
              "> n3 && head -n $(( $(cat n3) - 2 )) whole.jsonl > half.jsonl && sed -n "
              "\"$(( $(cat n3) - 1 ))p\" whole.jsonl | head -c 57 >> half.jsonl", tmp);
-    TEST_ASSERT(sh(cmd) == 0, "could not cut a line");
+    TEST_ASSERT(test_system(cmd) == 0, "could not cut a line");
     rc = RUN("%s --no-table --batch 2 %s --out-jsonl half.jsonl --resume", base, inputs);
     TEST_ASSERT(rc == 0, "resume after a cut-off line: exit %d", rc);
     expect_err("cut-off line", "a cut-off last line dropped");
@@ -467,7 +443,7 @@ static void test_kill_and_resume(void)
     free(got);
     /* a damaged line in the middle is refused (not a crash's doing) */
     snprintf(cmd, sizeof cmd, "cd '%s' && sed '3s/\"video\"/\"vid/' whole.jsonl > bad.jsonl", tmp);
-    sh(cmd);
+    test_system(cmd);
     rc = RUN("%s --no-table %s --out-jsonl bad.jsonl --resume", base, inputs);
     TEST_ASSERT(rc == 1, "damaged line: exit %d", rc);
     expect_err("damaged line", "bad.jsonl line 3");
@@ -509,7 +485,7 @@ int main(void)
         printf("0 passed, 1 failed\n");
         return 1;
     }
-    have_ffmpeg = sh("command -v ffmpeg >/dev/null 2>&1") == 0;
+    have_ffmpeg = test_system("command -v ffmpeg >/dev/null 2>&1") == 0;
     const char *model = test_shared_path("ref/clip_tiny.safetensors");
     if (access(model, R_OK) != 0) {
         fprintf(stderr, "  skipped: the tiny CLIP is absent from %s\n", test_shared_path(""));
@@ -520,7 +496,7 @@ int main(void)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/model' && ln -sf '%s' '%s/model/clip_tiny.safetensors'",
              tmp, model, tmp);
-    sh(cmd);
+    test_system(cmd);
     snprintf(base, sizeof base, "--model '%s/model/clip_tiny.safetensors' --labels '%s' --vocab '%s'",
              tmp, test_shared_path("data/movieclip/taxonomy-179.txt"),
              test_shared_path("data/clip/bpe_simple_vocab_16e6.txt.gz"));
@@ -529,6 +505,6 @@ int main(void)
     TEST_RUN(test_merge_refuses);
     TEST_RUN(test_kill_and_resume);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (!test_failed) sh(cmd); /* kept for inspection when something failed */
+    if (!test_failed) test_system(cmd); /* kept for inspection when something failed */
     return test_summary();
 }

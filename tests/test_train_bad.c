@@ -24,14 +24,7 @@ static char app[1024], tmp[256], out_path[512];
 /* A tiny model and run: resnet-small of width 4 on 8 x 8 inputs, 3 steps per epoch. */
 #define TINY "--arch resnet-small --width 4 --image-size 8 --batch 4 --threads 1 -q"
 
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
-    return buf[k];
-}
+static const char *tpath(const char *name) { return test_path_in(tmp, name); }
 
 static int exists(const char *path)
 {

@@ -32,6 +32,36 @@ static inline unsigned char *test_read_file(const char *path, size_t *n)
     return p;
 }
 
+/* DIR/NAME in one of eight rotating buffers (so a call may use several at once). */
+static inline const char *test_path_in(const char *dir, const char *name)
+{
+    static char buf[8][4200];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+/* system(CMD)'s exit status, or 128 when the command did not exit normally. */
+static inline int test_system(const char *cmd)
+{
+    const int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* A tensor of a safetensors file as floats (malloc'd), failing the test when unreadable. */
+static inline float *test_read_tensor(const char *path, const char *name, size_t *n)
+{
+    mcnn_safetensors *st;
+    if (mcnn_safetensors_open(&st, path) != MCNN_OK) {
+        TEST_ASSERT(0, "%s", mcnn_last_error());
+        return NULL;
+    }
+    float *v = test_golden(st, name, n);
+    mcnn_safetensors_close(st);
+    return v;
+}
+
 /* Run "cd DIR && COMMAND" with stdout and stderr into OUT; the exit status, or 128 + the
  * signal when the command was killed. */
 static inline int test_vshell(const char *dir, const char *out, const char *fmt, va_list ap)
