@@ -150,20 +150,6 @@ static int have_data(void)
     return 0;
 }
 
-/* Parse a JSON file written by the app; NULL (and a failure) when it is not valid JSON. */
-static int parse_json(mcnn_json_doc *doc, const char *path)
-{
-    char *text = slurp(path);
-    if (!text) {
-        TEST_ASSERT(0, "%s: not written", path);
-        return 0;
-    }
-    mcnn_status s = mcnn_json_parse(doc, text, strlen(text));
-    free(text);
-    TEST_ASSERT(s == MCNN_OK, "%s: %s", path, mcnn_last_error());
-    return s == MCNN_OK;
-}
-
 static int label_index(const char *name)
 {
     for (int i = 0; i < L; i++)
@@ -202,7 +188,7 @@ static void test_movieclip_scores_match_official(void)
     /* per shot, from the JSON: every label's score, in rank order, the first five the official
      * top 5 */
     mcnn_json_doc doc;
-    if (!parse_json(&doc, tpath("all.json"))) return;
+    if (!test_parse_json_file(&doc, tpath("all.json"))) return;
     TEST_ASSERT(doc.root->type == MCNN_JSON_OBJECT && doc.root->count == 4, "4 videos");
     for (int i = 0; i < 4; i++) {
         const mcnn_json *shot = mcnn_json_get(mcnn_json_get(doc.root, ref_image(i)), "0");
@@ -310,7 +296,7 @@ static void test_json_escaping(void)
                  tpath("odd.json"), weird);
     TEST_ASSERT(rc == 0, "exit %d", rc);
     mcnn_json_doc doc;
-    if (!parse_json(&doc, tpath("odd.json"))) return;
+    if (!test_parse_json_file(&doc, tpath("odd.json"))) return;
     const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, weird), "0"), "labels");
     TEST_ASSERT(labs && labs->count == 5, "the weird path and its 5 labels");
     double sum = 0;
@@ -368,7 +354,7 @@ static void check_stream_shots(const char *json, const char *emb, const char *vi
                                const int64_t (*want)[2], int nshots, double fps, int nframes)
 {
     mcnn_json_doc doc;
-    if (!parse_json(&doc, json)) return;
+    if (!test_parse_json_file(&doc, json)) return;
     const mcnn_json *v = mcnn_json_get(doc.root, video);
     TEST_ASSERT(v && (int)v->count == nshots, "%s: %zu shots, want %d", video, v ? v->count : 0,
                 nshots);
@@ -483,7 +469,7 @@ static void test_shot_per_dir(void)
                  tpath("dir.json"), tpath("dir"));
     TEST_ASSERT(rc == 0, "exit %d", rc);
     mcnn_json_doc doc;
-    if (!parse_json(&doc, tpath("dir.json"))) return;
+    if (!test_parse_json_file(&doc, tpath("dir.json"))) return;
     const mcnn_json *shot = mcnn_json_get(mcnn_json_get(doc.root, tpath("dir")), "0");
     TEST_ASSERT(shot && mcnn_json_get(shot, "start_frame")->i == 0 &&
                 mcnn_json_get(shot, "end_frame")->i == 3, "one shot of 4 frames");
@@ -496,7 +482,7 @@ static void test_shot_per_dir(void)
     mcnn_json_free(&doc);
     /* the same folder, one shot per image: keys are the paths inside the folder, sorted */
     rc = run("%s --no-table --json '%s' '%s'", base, tpath("dir2.json"), tpath("dir"));
-    if (!parse_json(&doc, tpath("dir2.json"))) return;
+    if (!test_parse_json_file(&doc, tpath("dir2.json"))) return;
     const mcnn_json *v = mcnn_json_get(doc.root, tpath("dir"));
     const char *keys[] = {"clip_tiny_img0.ppm", "clip_tiny_img1.ppm", "sub/clip_tiny_img2.ppm",
                           "sub/clip_tiny_img3.ppm"};
@@ -550,7 +536,7 @@ static void test_vit_classifier(void)
     if (got_scores && ns == 12) test_close_rel("ViT scores", got_scores, probs, 12, 1e-5);
     free(got_logits), free(got_scores);
     mcnn_json_doc doc;
-    if (parse_json(&doc, tpath("vit.json"))) {
+    if (test_parse_json_file(&doc, tpath("vit.json"))) {
         const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(2)), "0"), "labels");
         TEST_ASSERT(labs && labs->count == 3 && mcnn_json_get(labs, "a \"bird\""),
                     "the checkpoint's labels");
@@ -651,7 +637,7 @@ static void test_resnet_classifier(void)
     if (got_scores && ns == 8) test_close_rel("ResNet scores", got_scores, probs, 8, 1e-5);
     free(got_logits), free(got_scores);
     mcnn_json_doc doc;
-    if (parse_json(&doc, tpath("resnet.json"))) {
+    if (test_parse_json_file(&doc, tpath("resnet.json"))) {
         const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(3)), "0"), "labels");
         TEST_ASSERT(labs && labs->count == 4 && mcnn_json_get(labs, "night"), "the checkpoint's labels");
         mcnn_json_free(&doc);
@@ -700,7 +686,7 @@ static void test_train_checkpoint(void)
     TEST_ASSERT(ns == 6, "%zu scores", ns);
     free(got);
     mcnn_json_doc doc;
-    if (parse_json(&doc, tpath("trained.json"))) {
+    if (test_parse_json_file(&doc, tpath("trained.json"))) {
         const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(0)), "0"), "labels");
         TEST_ASSERT(labs && labs->count == 3 && mcnn_json_get(labs, "boot") &&
                     mcnn_json_get(labs, "shirt") && mcnn_json_get(labs, "bag"), "label names");
@@ -762,7 +748,7 @@ static void test_text_cache(void)
     TEST_OK(mcnn_safetensors_write(entry, &t, 1, meta, 1));
     rc = run(cargs, lab, voc, tpath("w/model.safetensors"), tpath("c2.json"), ref_image(0));
     mcnn_json_doc doc;
-    if (parse_json(&doc, tpath("c2.json"))) {
+    if (test_parse_json_file(&doc, tpath("c2.json"))) {
         const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(0)), "0"), "labels");
         for (const mcnn_json *e = labs ? labs->child : NULL; e; e = e->next)
             TEST_CLOSE("score from the planted cache", e->num, 1.0 / L, 0, 1e-6);
@@ -771,7 +757,7 @@ static void test_text_cache(void)
     /* --no-cache ignores it: the official scores again */
     rc = run("--no-cache --labels '%s' --vocab '%s' --model '%s' --no-table --top 1 --json '%s' '%s'",
              lab, voc, tpath("w/model.safetensors"), tpath("c3.json"), ref_image(0));
-    if (parse_json(&doc, tpath("c3.json"))) {
+    if (test_parse_json_file(&doc, tpath("c3.json"))) {
         const mcnn_json *labs = mcnn_json_get(mcnn_json_get(mcnn_json_get(doc.root, ref_image(0)), "0"), "labels");
         TEST_ASSERT(labs && labs->child && label_index(labs->child->key) == ref_top5[0],
                     "--no-cache: official top 1");
@@ -974,7 +960,7 @@ static void test_bad_images_among_good(void)
     TEST_ASSERT(rows == 4, "%d good rows in the table:\n%s", rows, t ? t : "");
     free(t);
     mcnn_json_doc doc;
-    if (parse_json(&doc, tpath("mixed.json"))) {
+    if (test_parse_json_file(&doc, tpath("mixed.json"))) {
         const mcnn_json *v = mcnn_json_get(doc.root, tpath("mixed"));
         TEST_ASSERT(v && v->count == 4 && mcnn_json_get(v, "a_good.ppm") &&
                     mcnn_json_get(v, "f_good.png"), "JSON: the 4 good images");
@@ -996,7 +982,7 @@ static void test_truncated_stream(void)
     expect_err("truncated stream", 3, "stdin: frame 29 is truncated", "1 input failed", "stdin");
     static const int64_t two[2][2] = {{0, CUT1 - 1}, {CUT1, 28}};
     mcnn_json_doc doc;
-    if (parse_json(&doc, tpath("cut.json"))) {
+    if (test_parse_json_file(&doc, tpath("cut.json"))) {
         const mcnn_json *v = mcnn_json_get(doc.root, "stdin");
         TEST_ASSERT(v && v->count == 2, "2 shots before the truncation");
         int s = 0;
@@ -1161,7 +1147,7 @@ static int valid_json_file(mcnn_json_doc *doc, const char *path)
     if (!text) return 0;
     TEST_ASSERT(mcnn_utf8_valid(text, strlen(text)), "%s: not valid UTF-8", path);
     free(text);
-    return parse_json(doc, path);
+    return test_parse_json_file(doc, path);
 }
 
 /* stdout of the last run: no line at all (no table header when nothing was classified). */

@@ -63,19 +63,6 @@ static char *slurp(const char *path)
     return (char *)d;
 }
 
-static int parse_json(mcnn_json_doc *doc, const char *path)
-{
-    char *text = slurp(path);
-    if (!text) {
-        TEST_ASSERT(0, "%s: not written", path);
-        return 0;
-    }
-    mcnn_status s = mcnn_json_parse(doc, text, strlen(text));
-    mcnn_free(text);
-    TEST_ASSERT(s == MCNN_OK, "%s: %s", path, mcnn_last_error());
-    return s == MCNN_OK;
-}
-
 static double json_num(const mcnn_json *o, const char *key)
 {
     const mcnn_json *v = mcnn_json_get(o, key);
@@ -140,7 +127,7 @@ static void test_tags_find_the_cuts(void)
                  "--video v2.mkv --video v3.mkv", classify_app, cbase);
     TEST_ASSERT(rc == 0, "mcnn-classify exit %d", rc);
     mcnn_json_doc doc;
-    if (!parse_json(&doc, tpath("tags.json"))) return;
+    if (!test_parse_json_file(&doc, tpath("tags.json"))) return;
     for (int v = 0; v < NV; v++) {
         char name[16];
         snprintf(name, sizeof name, "v%d.mkv", v);
@@ -166,7 +153,7 @@ static int expected_weak(char ***lines_out, double t1, double t2, char **labels,
     mcnn_json_doc doc;
     int n = 0;
     *lines_out = NULL;
-    if (!parse_json(&doc, tpath("tags.json"))) return 0;
+    if (!test_parse_json_file(&doc, tpath("tags.json"))) return 0;
     for (const mcnn_json *v = doc.root->child; v; v = v->next)
         for (const mcnn_json *s = v->child; s; s = s->next) {
             const mcnn_json *lab = mcnn_json_get(s, "labels");
@@ -374,8 +361,8 @@ static void test_train_resume_eval(void)
              "%s eval --model run_a/model.safetensors --features feats --data splits/test.txt "
              "--labels splits/labels.txt --human human.txt --json eval.json", shots_app);
     TEST_ASSERT(rc == 0, "eval exit %d", rc);
-    if (parse_json(&a, tpath("run_a/eval.json"))) {
-        if (parse_json(&b, tpath("eval.json"))) {
+    if (test_parse_json_file(&a, tpath("run_a/eval.json"))) {
+        if (test_parse_json_file(&b, tpath("eval.json"))) {
             TEST_CLOSE("mAP", json_num(b.root, "mAP"), json_num(a.root, "mAP"), 1e-6, 0);
             TEST_ASSERT(json_num(b.root, "mAP") >= 0 && json_num(b.root, "mAP") <= 1, "mAP");
             const mcnn_json *h = mcnn_json_get(b.root, "human");
@@ -445,7 +432,7 @@ static void test_frame_model(void)
              train_app, shots_app, FPS, shots_app);
     TEST_ASSERT(rc == 0, "frame model exit %d", rc);
     mcnn_json_doc d;
-    if (parse_json(&d, tpath("frame_eval.json"))) {
+    if (test_parse_json_file(&d, tpath("frame_eval.json"))) {
         TEST_ASSERT(json_num(d.root, "mAP") >= 0 && json_num(d.root, "mAP") <= 1, "frame mAP");
         mcnn_json_free(&d);
     }
@@ -479,7 +466,7 @@ static void test_metrics_against_numpy(void)
                  "gold_labels.txt --human gold_human.txt --json gold_eval.json", shots_app);
     TEST_ASSERT(rc == 0, "eval exit %d", rc);
     mcnn_json_doc d;
-    if (rc == 0 && parse_json(&d, tpath("gold_eval.json"))) {
+    if (rc == 0 && test_parse_json_file(&d, tpath("gold_eval.json"))) {
         const mcnn_json *h = mcnn_json_get(d.root, "human"), *k = mcnn_json_get(d.root, "top_k");
         const struct { const char *gold; double got; } checks[] = {
             {"map", json_num(d.root, "mAP")}, {"f1_micro", json_num(d.root, "f1_micro")},

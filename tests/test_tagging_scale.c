@@ -96,20 +96,6 @@ static void make_video(const char *name, const char *c1, const char *c2, const c
     TEST_ASSERT(test_system(cmd) == 0, "ffmpeg could not make %s", name);
 }
 
-/* ---- JSON helpers -------------------------------------------------------------------------- */
-static int parse_file(mcnn_json_doc *doc, const char *path)
-{
-    char *text = slurp(path);
-    if (!text) {
-        TEST_ASSERT(0, "%s: not written", path);
-        return 0;
-    }
-    mcnn_status s = mcnn_json_parse(doc, text, strlen(text));
-    free(text);
-    TEST_ASSERT(s == MCNN_OK, "%s: %s", path, mcnn_last_error());
-    return s == MCNN_OK;
-}
-
 static int label_index(const char *const *labels, int L, const char *name)
 {
     for (int i = 0; i < L; i++)
@@ -125,7 +111,7 @@ static void check_sampled(const char *json, const char *video, const int *want, 
                           const char *const *labels, int L)
 {
     mcnn_json_doc doc;
-    if (!parse_file(&doc, json)) return;
+    if (!test_parse_json_file(&doc, json)) return;
     const mcnn_json *v = mcnn_json_get(doc.root, video);
     TEST_ASSERT(v && v->count == 3, "%s: %zu shots, want 3 (cuts at 20 and 40)", json,
                 v ? v->count : 0);

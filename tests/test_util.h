@@ -62,6 +62,19 @@ static inline float *test_read_tensor(const char *path, const char *name, size_t
     return v;
 }
 
+/* Parse a JSON file an app wrote into doc; 0 (and a failed assertion) when it is missing or
+ * not valid JSON.  Needs mcnn/json.h (mcnn.h). */
+static inline int test_parse_json_file(mcnn_json_doc *doc, const char *path)
+{
+    size_t n;
+    unsigned char *text = test_read_file(path, &n);
+    if (!text) return 0;
+    mcnn_status s = mcnn_json_parse(doc, (const char *)text, n);
+    free(text);
+    TEST_ASSERT(s == MCNN_OK, "%s: %s", path, mcnn_last_error());
+    return s == MCNN_OK;
+}
+
 /* Run "cd DIR && COMMAND" with stdout and stderr into OUT; the exit status, or 128 + the
  * signal when the command was killed. */
 static inline int test_vshell(const char *dir, const char *out, const char *fmt, va_list ap)
