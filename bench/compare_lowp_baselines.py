@@ -25,9 +25,10 @@ Sides, each measurement a child process of its own (its peak RSS is its own):
       eager fp32 in inference_mode; torch.autocast('cpu', torch.bfloat16);
       int8: quantize_dynamic({nn.Linear}, qint8) for the transformers, FX static
       post-training quantization (prepare_fx / convert_fx, 8 calibration images) for ResNet-50
-  ort_fp32 / ort_int8 (/ ort_int8s)                ONNX Runtime, the venv's: fp32; int8 by
-      quantize_dynamic (MatMul -> MatMulInteger, Conv -> ConvInteger); for ResNet-50 also
-      quantize_static (QDQ, per-channel weights, MinMax on the 8 calibration images)
+  ort_fp32 / ort_int8 / ort_int8r / ort_int8s       ONNX Runtime, the venv's: fp32; int8 by
+      quantize_dynamic with its defaults (MatMul -> MatMulInteger, Conv -> ConvInteger);
+      int8r the same with per_channel=True, reduce_range=True (transformers); int8s, ResNet-50
+      only, quantize_static (QDQ, per-channel weights, MinMax on the 8 calibration images)
   torch2_fp32 / torch2_bf16                        PyTorch 2.x from the venv, if it has one
 Every side: 2 threads (OMP_NUM_THREADS, torch.set_num_threads, ORT intra_op_num_threads),
 OMP_WAIT_POLICY=PASSIVE; one untimed warm-up, then the best of up to --iters runs (stopping
