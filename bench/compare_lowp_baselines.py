@@ -38,8 +38,9 @@ kept.  A side slower than --slow-s seconds a batch is measured in one round only
 off, far beyond the machine's 10-20 % noise), and one cut off by --timeout is recorded as
 "below batch / timeout".  To keep each hold of the CPU lock short, split a workload's rounds
 over several runs (--rounds 1, --sides in reverse order the second time): `table` keeps the
-best of each side over the files it is given.  Accuracy: the cosine of each output row to PyTorch 1.13
-fp32's (the reference), the smallest over the rows, and top-1 agreement for the classifiers."""
+best of each side over the files it is given.  Accuracy: the cosine of each output row to
+PyTorch 1.13 fp32's (the reference), the smallest over the rows, and top-1 agreement for the
+classifiers."""
 import argparse
 import json
 import os
@@ -117,19 +118,6 @@ def tower(clip, text):
     return Tower().eval()
 
 
-def movieclip_like_tokens(n):
-    """bench_models' prompts: start, 11-13 ids, end, zero padding (argmax finds the end)."""
-    import numpy as np
-    t = np.zeros((n, 77), dtype=np.int64)
-    for i in range(n):
-        length = 13 + i % 3
-        t[i, 0] = 49406
-        for j in range(1, length - 1):
-            t[i, j] = 300 + (i * 31 + j * 7) % 40000
-        t[i, length - 1] = 49407
-    return t
-
-
 def weights_file(d, model):
     return os.path.join(d, ('clip' if model.startswith('clip') else model) + '.pth')
 
@@ -145,7 +133,9 @@ def prepare(args):
             rng.standard_normal((MAX_BATCH, 3, 224, 224)).astype(np.float32))
     np.save(os.path.join(d, 'calibration.npy'),
             rng.standard_normal((8, 3, 224, 224)).astype(np.float32))
-    np.save(os.path.join(d, 'tokens.npy'), movieclip_like_tokens(PROMPTS))
+    sys.path.insert(0, HERE)
+    from compare_torch import movieclip_like_tokens  # bench_models' prompts (int64 ids)
+    np.save(os.path.join(d, 'tokens.npy'), movieclip_like_tokens(PROMPTS).numpy())
     for name in ('clip', 'resnet50', 'vit_b16'):
         model = torch_model(name)
         torch.save(model.state_dict(), weights_file(d, name))
@@ -193,8 +183,9 @@ def quantize(args):
         def get_next(self):
             return next(self.rows, None)
     if path('resnet50_int8s'):
-        quantize_static(os.path.join(d, 'resnet50.onnx'), path('resnet50_int8s'), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantize_static(os.path.join(d, 'resnet50.onnx'), path('resnet50_int8s'), Reader(),
+                        quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     print('quantized', flush=True)
 
 
