@@ -175,7 +175,7 @@ static int memory_child(const char *model, const char *path, const char *mode)
         if (s == MCNN_OK) s = mcnn_clip_encode_text(clip, out, tokens, 8);
     }
     if (s != MCNN_OK) fail("forward");
-    printf("%.1f %.1f\n", weights, peak_rss_mb());
+    printf("%.1f %.1f\n", weights, peak_rss_mb() * 1024 * 1024 / 1e6); /* both in 1e6 bytes */
     free(images);
     mcnn_vit_free(vit);
     mcnn_resnet_free(resnet);

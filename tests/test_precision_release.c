@@ -46,12 +46,10 @@ static const char *tmp_path(const char *name)
     return p[k];
 }
 
-static float *random_floats(size_t n, uint64_t seed)
+static float *random_floats(size_t n, unsigned seed)
 {
-    mcnn_rng r;
-    mcnn_rng_seed(&r, seed);
     float *x = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) x[i] = mcnn_rng_normal(&r);
+    test_fill_random(x, n, seed);
     return x;
 }
 

@@ -305,20 +305,14 @@ mcnn_status mcnn_clip_plan_inference_only(mcnn_clip *m, mcnn_precision p)
 {
     drop_packed(m);
     MCNN_TRY(plan_packing(m, &m->vpacked, &m->tpacked, &m->packing));
-    m->packing.precision = p, m->packing.release = 1;
-    m->precision = p, m->inference_only = 1;
+    mcnn_pack_list_for_load(&m->packing, p, &m->precision, &m->inference_only);
     return MCNN_OK;
 }
 
 mcnn_status mcnn_clip_release_training_weights(mcnn_clip *m)
 {
-    if (!m->vpacked)
-        return mcnn_set_error(MCNN_ERR_ARG, "clip_release_training_weights: no precision set "
-                              "(mcnn_clip_set_precision packs the matrices the model then runs "
-                              "on)");
-    mcnn_pack_list_release(&m->packing);
-    m->inference_only = 1;
-    return MCNN_OK;
+    return mcnn_pack_list_release_model(&m->packing, m->vpacked != NULL, &m->inference_only,
+                                        "clip");
 }
 
 mcnn_precision mcnn_clip_precision(const mcnn_clip *m)

@@ -84,20 +84,14 @@ mcnn_status mcnn_resnet_plan_inference_only(mcnn_resnet *m, mcnn_precision p)
 {
     mcnn_resnet_packed_free(m);
     MCNN_TRY(plan_packing(m, &m->packed, &m->packing));
-    m->packing.precision = p, m->packing.release = 1;
-    m->precision = p, m->inference_only = 1;
+    mcnn_pack_list_for_load(&m->packing, p, &m->precision, &m->inference_only);
     return MCNN_OK;
 }
 
 mcnn_status mcnn_resnet_release_training_weights(mcnn_resnet *m)
 {
-    if (!m->packed)
-        return mcnn_set_error(MCNN_ERR_ARG, "resnet_release_training_weights: no precision set "
-                              "(mcnn_resnet_set_precision packs the convs the model then runs "
-                              "on)");
-    mcnn_pack_list_release(&m->packing);
-    m->inference_only = 1;
-    return MCNN_OK;
+    return mcnn_pack_list_release_model(&m->packing, m->packed != NULL, &m->inference_only,
+                                        "resnet");
 }
 
 mcnn_precision mcnn_resnet_precision(const mcnn_resnet *m)

@@ -239,19 +239,14 @@ mcnn_status mcnn_vit_plan_inference_only(mcnn_vit *m, mcnn_precision p)
 {
     drop_packed(m);
     MCNN_TRY(mcnn_stack_pack_plan(&m->packed, &m->packing, m->w.blocks, &m->stack));
-    m->packing.precision = p, m->packing.release = 1;
-    m->precision = p, m->inference_only = 1;
+    mcnn_pack_list_for_load(&m->packing, p, &m->precision, &m->inference_only);
     return MCNN_OK;
 }
 
 mcnn_status mcnn_vit_release_training_weights(mcnn_vit *m)
 {
-    if (!m->packed)
-        return mcnn_set_error(MCNN_ERR_ARG, "vit_release_training_weights: no precision set "
-                              "(mcnn_vit_set_precision packs the matrices the model then runs on)");
-    mcnn_pack_list_release(&m->packing);
-    m->inference_only = 1;
-    return MCNN_OK;
+    return mcnn_pack_list_release_model(&m->packing, m->packed != NULL, &m->inference_only,
+                                        "vit");
 }
 
 mcnn_precision mcnn_vit_precision(const mcnn_vit *m)

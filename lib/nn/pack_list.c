@@ -94,3 +94,22 @@ mcnn_status mcnn_finish_load_precision(const char *path, const mcnn_pack_list *l
         return mcnn_set_error(MCNN_ERR_FORMAT, "%s: a matrix to pack was not read", path);
     return MCNN_OK;
 }
+
+mcnn_status mcnn_pack_list_release_model(mcnn_pack_list *l, int packed, int *inference_only,
+                                         const char *model)
+{
+    if (!packed)
+        return mcnn_set_error(MCNN_ERR_ARG, "%s_release_training_weights: no precision set "
+                              "(mcnn_%s_set_precision packs the matrices the model then runs "
+                              "on)", model, model);
+    mcnn_pack_list_release(l);
+    *inference_only = 1;
+    return MCNN_OK;
+}
+
+void mcnn_pack_list_for_load(mcnn_pack_list *l, mcnn_precision p, mcnn_precision *precision,
+                             int *inference_only)
+{
+    l->precision = p, l->release = 1;
+    *precision = p, *inference_only = 1;
+}

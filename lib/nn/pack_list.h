@@ -45,6 +45,15 @@ int mcnn_pack_list_complete(const mcnn_pack_list *l);
  * conv2d_packed.c).  Returns the bytes given back. */
 size_t mcnn_pack_list_release(const mcnn_pack_list *l);
 
+/* A model's mcnn_*_release_training_weights: MCNN_ERR_ARG naming mcnn_<model>_set_precision
+ * when nothing is packed yet, else the list released and *inference_only set. */
+mcnn_status mcnn_pack_list_release_model(mcnn_pack_list *l, int packed, int *inference_only,
+                                         const char *model);
+/* Before an inference-only load: the list packs in p and releases as the load reads each
+ * matrix; the model's precision is p and it is inference only from now. */
+void mcnn_pack_list_for_load(mcnn_pack_list *l, mcnn_precision p, mcnn_precision *precision,
+                             int *inference_only);
+
 /* The error of a call an inference-only model cannot honour (training, a backward, saving,
  * another precision): MCNN_ERR_ARG naming the call. */
 mcnn_status mcnn_inference_only_error(const char *call);
