@@ -12,8 +12,8 @@
  *   precision set fails too; a bad precision value in the load options is refused.
  * - Memory really goes (Linux, not under the sanitizers, whose allocator and shadow memory
  *   blur the resident set): releasing a random-weight ViT of width 512 drops VmRSS by at least
- *   the fp32 bytes of its matrices minus two pages each; an inference-only load, run in a
- *   fresh process (this program again), raises VmHWM by no more than the packed copies, two
+ *   the fp32 bytes of its matrices minus two pages each and 1 MB; an inference-only load, run
+ *   in a fresh process (this program again), raises VmHWM by no more than the packed copies, two
  *   fp32 matrices, the other weights and 6 MB of slack (buffers, threads), which for bf16 and
  *   int8 is less than the fp32 matrices alone: load + set_precision raises it by the fp32
  *   weights and the packed copies together. */
@@ -123,7 +123,8 @@ static void test_vit_release(void)
         TEST_OK(mcnn_vit_session_forward(s, got, images, VIT_B));
         expect_same(got, want, VIT_B * VIT_K, "session");
         mcnn_session_free(s);
-        const double need = vit_matrix_bytes() - 4 * VIT_L * 2 * 4096.0;
+        /* two partial pages per matrix stay, and 1 MB for whatever else moves meanwhile */
+        const double need = vit_matrix_bytes() - 4 * VIT_L * 2 * 4096.0 - 1e6;
         fprintf(stderr, "  %s: VmRSS fell by %.1f MB at release (fp32 matrices %.1f MB)\n",
                 mcnn_precision_name(precisions[i]), (before - after) / 1e6,
                 vit_matrix_bytes() / 1e6);
