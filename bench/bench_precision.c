@@ -14,6 +14,17 @@
  * machine does not land on one side only.  Reported: the best images/s over the rounds, peak
  * RSS, and how much the resident set grew at mcnn_*_set_precision (the packed copy: the fp32
  * weights stay in the model, which training, saving and the fp32 layers still read).
+ *
+ *   build/bench/bench_precision memory [DIR]
+ *
+ * Memory of an inference-only model (docs/precision.md "Memory"): ViT-B/16, ResNet-50 and CLIP
+ * ViT-B/32 with random weights are saved once to DIR (default /tmp), then each is loaded in a
+ * child process of its own: plainly (fp32, the default), plainly followed by
+ * mcnn_*_set_precision (the fp32 weights kept: "kept"), and with the load options
+ * {precision, inference_only = 1} (each matrix packed as read, its fp32 copy never kept).
+ * Reported per child: the resident bytes the load added (the weights), the process's peak RSS
+ * (getrusage ru_maxrss) after one batch-1 forward (CLIP: one image and 8 prompts), and both
+ * relative to the plain fp32 load.
  * Hold the CPU lock for the whole run:  flock /tmp/mcnn-cpu.lock build/bench/bench_precision */
 #define _POSIX_C_SOURCE 200809L
 #include "mcnn.h"
@@ -106,6 +117,129 @@ static int child(const char *model, int B, const char *prec, int iters)
     return 0;
 }
 
+/* ---- memory: one load in a child ------------------------------------------------------------ */
+static const char *const memory_models[] = {"vit_b16", "resnet50", "clip_b32"};
+/* how each child loads: plainly, plainly + set_precision (fp32 kept), or inference only */
+static const char *const memory_modes[] = {"fp32",     "bf16-kept", "int8-kept",
+                                           "fp32-only", "bf16-only", "int8-only"};
+enum { NMEM_MODELS = 3, NMEM_MODES = 6 };
+
+static mcnn_clip_config clip_b32_config(void)
+{
+    return (mcnn_clip_config){.embed_dim = 512, .image_size = 224, .patch_size = 32,
+                              .vision_width = 768, .vision_layers = 12, .vision_heads = 12,
+                              .context_length = 77, .vocab_size = 49408, .text_width = 512,
+                              .text_layers = 12, .text_heads = 8};
+}
+
+static int memory_child(const char *model, const char *path, const char *mode)
+{
+    char name[8];
+    snprintf(name, sizeof name, "%.4s", mode);
+    mcnn_precision p;
+    if (mcnn_precision_parse(name, &p) != MCNN_OK) fail(mode);
+    const int only = strstr(mode, "-only") != NULL, kept = strstr(mode, "-kept") != NULL;
+    const mcnn_precision load_p = only ? p : MCNN_PRECISION_FP32;
+    mcnn_vit *vit = NULL;
+    mcnn_resnet *resnet = NULL;
+    mcnn_clip *clip = NULL;
+    const double before = rss_mb();
+    mcnn_status s;
+    if (strcmp(model, "vit_b16") == 0) {
+        const mcnn_vit_load_options o = {.precision = load_p, .inference_only = only};
+        s = mcnn_vit_load(&vit, path, &o);
+        if (s == MCNN_OK && kept) s = mcnn_vit_set_precision(vit, p);
+    } else if (strcmp(model, "resnet50") == 0) {
+        const mcnn_resnet_load_options o = {.precision = load_p, .inference_only = only};
+        s = mcnn_resnet_load(&resnet, path, &o);
+        if (s == MCNN_OK && kept) s = mcnn_resnet_set_precision(resnet, p);
+    } else {
+        const mcnn_clip_load_options o = {.precision = load_p, .inference_only = only};
+        s = mcnn_clip_load(&clip, path, &o);
+        if (s == MCNN_OK && kept) s = mcnn_clip_set_precision(clip, p);
+    }
+    if (s != MCNN_OK) fail("load");
+    const double weights = rss_mb() - before;
+    const size_t in = (size_t)3 * 224 * 224;
+    float *images = malloc(in * sizeof(float)), out[8 * 1000];
+    mcnn_rng r;
+    mcnn_rng_seed(&r, 7);
+    for (size_t i = 0; i < in; i++) images[i] = mcnn_rng_normal(&r);
+    if (vit) s = mcnn_vit_forward(vit, out, images, 1, 0);
+    else if (resnet) s = mcnn_resnet_forward(resnet, out, images, 1, 224, 224, MCNN_RESNET_EVAL);
+    else {
+        int32_t tokens[8 * 77] = {0};
+        for (int t = 0; t < 8; t++) tokens[t * 77] = 49406, tokens[t * 77 + 1] = 320 + t,
+                                   tokens[t * 77 + 2] = 49407;
+        s = mcnn_clip_encode_image(clip, out, images, 1);
+        if (s == MCNN_OK) s = mcnn_clip_encode_text(clip, out, tokens, 8);
+    }
+    if (s != MCNN_OK) fail("forward");
+    printf("%.1f %.1f\n", weights, peak_rss_mb() * 1024 * 1024 / 1e6); /* both in 1e6 bytes */
+    free(images);
+    mcnn_vit_free(vit);
+    mcnn_resnet_free(resnet);
+    mcnn_clip_free(clip);
+    return 0;
+}
+
+/* Random full-size weights saved once for the memory children. */
+static void save_model(const char *model, const char *path)
+{
+    mcnn_status s;
+    if (strcmp(model, "vit_b16") == 0) {
+        const mcnn_vit_config cfg = mcnn_vit_b16_config(1000);
+        mcnn_vit *m;
+        s = mcnn_vit_create(&m, &cfg, 1);
+        if (s == MCNN_OK) s = mcnn_vit_save(m, path);
+        mcnn_vit_free(m);
+    } else if (strcmp(model, "resnet50") == 0) {
+        const mcnn_resnet_config cfg = mcnn_resnet_config_standard(50, 1000);
+        mcnn_resnet *m;
+        s = mcnn_resnet_create(&m, &cfg, 1);
+        if (s == MCNN_OK) s = mcnn_resnet_save(m, path);
+        mcnn_resnet_free(m);
+    } else {
+        const mcnn_clip_config cfg = clip_b32_config();
+        mcnn_clip *m;
+        s = mcnn_clip_create(&m, &cfg, 1);
+        if (s == MCNN_OK) s = mcnn_clip_save(m, path);
+        mcnn_clip_free(m);
+    }
+    if (s != MCNN_OK) fail(path);
+}
+
+static int run_memory(const char *dir)
+{
+    printf("| model (batch 1) | load | weights resident (MB) | weights / fp32 | peak RSS (MB) | "
+           "peak / fp32 |\n|---|---|---|---|---|---|\n");
+    for (int mo = 0; mo < NMEM_MODELS; mo++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/bench_precision_%s.safetensors", dir, memory_models[mo]);
+        save_model(memory_models[mo], path);
+        double w0 = 0, p0 = 0;
+        for (int k = 0; k < NMEM_MODES; k++) {
+            char cmd[1024], line[256] = {0};
+            snprintf(cmd, sizeof cmd, "/proc/%d/exe --memory %s %s %s", (int)getpid(),
+                     memory_models[mo], path, memory_modes[k]);
+            FILE *f = popen(cmd, "r");
+            double w = 0, peak = 0;
+            const int ok = f && fgets(line, sizeof line, f) && sscanf(line, "%lf %lf", &w, &peak) == 2;
+            if (f) pclose(f);
+            if (!ok) {
+                fprintf(stderr, "bench_precision: %s failed\n", cmd);
+                return 1;
+            }
+            if (k == 0) w0 = w, p0 = peak;
+            printf("| %s | %s | %.0f | %.2fx | %.0f | %.2fx |\n", memory_models[mo],
+                   memory_modes[k], w, w / w0, peak, peak / p0);
+            fflush(stdout);
+        }
+        remove(path);
+    }
+    return 0;
+}
+
 /* ---- the parent: rounds of children --------------------------------------------------------- */
 typedef struct result {
     double ips, peak, packed;
@@ -142,6 +276,9 @@ int main(int argc, char **argv)
 {
     if (argc == 6 && strcmp(argv[1], "--child") == 0)
         return child(argv[2], atoi(argv[3]), argv[4], atoi(argv[5]));
+    if (argc == 5 && strcmp(argv[1], "--memory") == 0)
+        return memory_child(argv[2], argv[3], argv[4]);
+    if (argc >= 2 && strcmp(argv[1], "memory") == 0) return run_memory(argc > 2 ? argv[2] : "/tmp");
     const int rounds = argc > 1 ? atoi(argv[1]) : 2;
     if (argc > 2) setenv("OMP_NUM_THREADS", argv[2], 1);
     const char *only = argc > 3 ? argv[3] : NULL;

@@ -76,9 +76,17 @@ void mcnn_lanes_run(int lanes, int n, mcnn_lane_fn fn, void *ctx);
  * zeroes about 1 GB of activation gradients: serially 3% of the step on two threads). */
 void mcnn_zero_floats(float *p, size_t n);
 
+/* Give the whole pages inside [p, p + bytes) back to the OS (Linux: madvise MADV_DONTNEED on
+ * private anonymous memory, which any large malloc block is); they read as zeros afterwards and
+ * cost nothing until written again.  The partial pages at both ends are kept: they may hold
+ * neighbouring values.  Returns the bytes given back (0 where the OS offers no such call: the
+ * memory then simply stays).  For the fp32 copies of weights an inference-only model no longer
+ * reads (docs/precision.md "Memory"). */
+size_t mcnn_release_pages(void *p, size_t bytes);
+
 /* mcnn_linear_forward through a weight packed once (mcnn_gemm_packed) when pk is not NULL;
  * else, or when the packed GEMM cannot get its buffers, mcnn_linear_forward on w (fp32: the
- * same bits either way).  lib/ops/linear.c. */
+ * same bits either way); w NULL (released, inference only) then gives NaN.  lib/ops/linear.c. */
 void mcnn_linear_forward_packed(float *y, const float *x, const float *w,
                                 const mcnn_packed_b *pk, const float *b, int N, int IN, int OUT);
 

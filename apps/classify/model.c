@@ -221,7 +221,8 @@ static int load_clip_text(model *m, const options *o, const char *wdir)
     m->text = malloc((size_t)L * m->dim * sizeof(float));
     if (!m->text) return app_error("out of memory"), -1;
     text_cache cache;
-    text_cache_init(&cache, m->path, vocab, m->labels.v, L, tmpl, T, m->dim);
+    text_cache_init(&cache, m->path, vocab, m->labels.v, L, tmpl, T, m->dim,
+                    mcnn_precision_name(mcnn_clip_precision(m->clip)));
     if (!o->no_cache && text_cache_load(&cache, m->text, L, m->dim)) return 0;
     mcnn_tokenizer *tok;
     if (mcnn_tokenizer_load(&tok, vocab) != MCNN_OK) return lib_error();
@@ -243,15 +244,25 @@ static int load_opened(model *m, const options *o, mcnn_safetensors *st, const c
                   "tensor names)", path);
         return -1;
     }
+    /* --precision: inference only, the block weights packed as they are read and their fp32
+     * copies never kept (docs/precision.md "Memory"); none: fp32 as trained */
+    mcnn_precision precision = MCNN_PRECISION_FP32;
+    if (o->precision && mcnn_precision_parse(o->precision, &precision) != MCNN_OK)
+        return lib_error();
+    const int inference_only = o->precision != NULL;
     if (m->kind == MODEL_CLIP) {
-        if (mcnn_clip_load(&m->clip, path, NULL) != MCNN_OK) return lib_error();
+        const mcnn_clip_load_options co = {.precision = precision,
+                                           .inference_only = inference_only};
+        if (mcnn_clip_load(&m->clip, path, &co) != MCNN_OK) return lib_error();
         const mcnn_clip_config *c = mcnn_clip_get_config(m->clip);
         m->dim = c->embed_dim;
         m->size = c->image_size;
         m->channels = 3;
     } else {
         /* --crop: a ViT's positional embedding is resampled; a ResNet takes any size */
-        mcnn_classifier_load_options lo = {.image_size = o->crop_set ? o->crop : 0};
+        mcnn_classifier_load_options lo = {.image_size = o->crop_set ? o->crop : 0,
+                                           .precision = precision,
+                                           .inference_only = inference_only};
         if (mcnn_classifier_load(&m->cls, path, &lo) != MCNN_OK) return lib_error();
         m->dim = mcnn_classifier_num_classes(m->cls);
         m->size = mcnn_classifier_image_size(m->cls);
@@ -296,11 +307,6 @@ int load_model(model *m, const options *o)
     if (mcnn_safetensors_open(&st, path) != MCNN_OK) return lib_error();
     int rc = load_opened(m, o, st, wdir);
     mcnn_safetensors_close(st);
-    mcnn_precision p;
-    if (rc == 0 && o->precision && (mcnn_precision_parse(o->precision, &p) != MCNN_OK ||
-                                    (m->clip ? mcnn_clip_set_precision(m->clip, p)
-                                             : mcnn_classifier_set_precision(m->cls, p)) != MCNN_OK))
-        return lib_error();
     return rc;
 }
 

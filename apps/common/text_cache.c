@@ -42,7 +42,7 @@ static void fnv_file(fnv *f, const char *path)
 
 void text_cache_init(text_cache *c, const char *model_path, const char *vocab_path,
                      const char *const *labels, int L, const char *const *templates, int T,
-                     int dim)
+                     int dim, const char *precision)
 {
     memset(c, 0, sizeof *c);
     fnv f = {0xcbf29ce484222325ull};
@@ -53,6 +53,7 @@ void text_cache_init(text_cache *c, const char *model_path, const char *vocab_pa
     fnv_bytes(&f, sizes, sizeof sizes);
     for (int i = 0; i < L; i++) fnv_str(&f, labels[i]);
     for (int i = 0; i < T; i++) fnv_str(&f, templates[i]);
+    if (precision && strcmp(precision, "fp32") != 0) fnv_str(&f, precision);
     snprintf(c->key, sizeof c->key, "%016llx", (unsigned long long)f.h);
 
     const char *slash = strrchr(model_path, '/');

@@ -64,8 +64,10 @@ class _Image(ctypes.Structure):
                 ("pixels", ctypes.POINTER(ctypes.c_ubyte))]
 
 
+# The load options mirror the C structs field for field: the library reads every field.
 class _ClassifierLoadOptions(ctypes.Structure):
-    _fields_ = [("num_classes", _int), ("image_size", _int), ("seed", ctypes.c_uint64)]
+    _fields_ = [("num_classes", _int), ("image_size", _int), ("seed", ctypes.c_uint64),
+                ("precision", _int), ("inference_only", _int)]
 
 
 class _ClipConfig(ctypes.Structure):
@@ -76,7 +78,8 @@ class _ClipConfig(ctypes.Structure):
 
 
 class _ClipLoadOptions(ctypes.Structure):
-    _fields_ = [("vision_heads", _int), ("text_heads", _int)]
+    _fields_ = [("vision_heads", _int), ("text_heads", _int), ("precision", _int),
+                ("inference_only", _int)]
 
 
 class _VitConfig(ctypes.Structure):

@@ -69,13 +69,12 @@ int cmd_eval(options *o)
         return 2;
     }
     if (o->threads) mcnn_set_threads(o->threads);
+    /* --precision: inference only, the block weights packed as they are read and their fp32
+     * copies never kept (docs/precision.md "Memory"); none: fp32 as trained */
+    mcnn_classifier_load_options lo = {.inference_only = o->precision != NULL};
+    if (o->precision) CHECK(mcnn_precision_parse(o->precision, &lo.precision));
     mcnn_classifier *model;
-    CHECK(mcnn_classifier_load(&model, o->model, NULL));
-    mcnn_precision precision;
-    if (o->precision) {
-        CHECK(mcnn_precision_parse(o->precision, &precision));
-        CHECK(mcnn_classifier_set_precision(model, precision));
-    }
+    CHECK(mcnn_classifier_load(&model, o->model, &lo));
     mcnn_dataset data;
     load_source(&data, o->data, o, "--data", o->val_limit ? o->val_limit : o->limit);
     const int K = mcnn_classifier_num_classes(model);

@@ -64,6 +64,11 @@ typedef struct mcnn_classifier_load_options {
     int num_classes;  /* a new head of this size (fine-tuning); 0: the checkpoint's          */
     int image_size;   /* ViT: resample the positional embedding; 0: the checkpoint's         */
     uint64_t seed;    /* for a new head                                                      */
+    /* Inference precision and inference only: as mcnn_resnet_load_options /
+     * mcnn_vit_load_options (the block weights packed as they are read, their fp32 copies
+     * never kept: then save, training and backward fail with MCNN_ERR_ARG). */
+    mcnn_precision precision;
+    int inference_only;
 } mcnn_classifier_load_options;
 
 MCNN_API mcnn_status mcnn_classifier_load(mcnn_classifier **out, const char *path,
@@ -107,6 +112,10 @@ MCNN_API mcnn_params *mcnn_classifier_buffers(mcnn_classifier *c);
  * mcnn_vit_set_precision (the same rules: call it after loading, before the first forward). */
 MCNN_API mcnn_status mcnn_classifier_set_precision(mcnn_classifier *c, mcnn_precision p);
 MCNN_API mcnn_precision mcnn_classifier_precision(const mcnn_classifier *c);
+/* mcnn_resnet_release_training_weights or mcnn_vit_release_training_weights: after
+ * set_precision, the fp32 copies of the packed weights are released; the classifier then
+ * evaluates only (save, a training forward and backward fail with MCNN_ERR_ARG). */
+MCNN_API mcnn_status mcnn_classifier_release_training_weights(mcnn_classifier *c);
 
 /* A linear probe: with freeze = 1 the backbone is fixed (ResNet's BN uses and keeps its running
  * statistics), the forward keeps nothing for a backward through it, and backward fills only the

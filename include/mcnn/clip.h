@@ -40,6 +40,14 @@ typedef struct mcnn_clip mcnn_clip;
  * configuration must be in the file with its shape before anything is allocated. */
 typedef struct mcnn_clip_load_options {
     int vision_heads, text_heads;
+    /* Inference precision (mcnn_clip_set_precision).  With inference_only = 1 every block
+     * matrix of both towers is packed in `precision` (FP32 too) as soon as it is read and its
+     * fp32 copy is never kept (as mcnn_clip_release_training_weights), so neither the model
+     * nor the load's peak ever holds all of them in fp32; text and image embeddings are then
+     * both computed in that precision.  Without inference_only, BF16 or INT8 packs after the
+     * load as mcnn_clip_set_precision does (FP32, 0: the default, unpacked). */
+    mcnn_precision precision;
+    int inference_only;
 } mcnn_clip_load_options;
 
 MCNN_API mcnn_status mcnn_clip_load(mcnn_clip **out, const char *path,
@@ -65,6 +73,14 @@ MCNN_API float mcnn_clip_logit_scale(const mcnn_clip *m); /* exp(logit_scale) */
  * mcnn_clip_precision reports FP32). */
 MCNN_API mcnn_status mcnn_clip_set_precision(mcnn_clip *m, mcnn_precision p);
 MCNN_API mcnn_precision mcnn_clip_precision(const mcnn_clip *m);
+/* Inference only, after mcnn_clip_set_precision: the fp32 copies of the packed matrices are
+ * released (their memory goes back to the OS), so a BF16 model holds half and an INT8 model a
+ * quarter of their bytes; embeddings, layer norms, biases and projections stay fp32.  From
+ * then on the model only encodes: the training step, save, or set_precision to another
+ * precision fail with MCNN_ERR_ARG (the embeddings are unchanged, bit for bit).  The released
+ * rows of mcnn_clip_params(m)->data no longer hold the weights.  MCNN_ERR_ARG before any
+ * set_precision.  The load option inference_only does the same while loading. */
+MCNN_API mcnn_status mcnn_clip_release_training_weights(mcnn_clip *m);
 
 /* ---- inference ------------------------------------------------------------------------------
  * Threads: the calls here that take the model use its own session (one thread at a time; not

@@ -72,6 +72,13 @@ MCNN_API mcnn_status mcnn_resnet_create(mcnn_resnet **out, const mcnn_resnet_con
 typedef struct mcnn_resnet_load_options {
     int num_classes; /* a new fc of this size (fine-tuning), initialised as in create */
     uint64_t seed;   /* for that new fc                                               */
+    /* Inference precision (mcnn_resnet_set_precision).  With inference_only = 1 every
+     * residual block's conv is packed in `precision` (FP32 too) as soon as it is read and its
+     * fp32 copy is never kept (as mcnn_resnet_release_training_weights), so neither the model
+     * nor the load's peak ever holds all of them in fp32.  Without inference_only, BF16 or
+     * INT8 packs after the load as mcnn_resnet_set_precision does (FP32, 0: the default). */
+    mcnn_precision precision;
+    int inference_only;
 } mcnn_resnet_load_options;
 
 /* The configuration is read off the shapes (block type, stages, blocks, widths, classes, input
@@ -101,6 +108,14 @@ MCNN_API int mcnn_resnet_feature_dim(const mcnn_resnet *m);
  * (the default; mcnn_resnet_precision reports FP32). */
 MCNN_API mcnn_status mcnn_resnet_set_precision(mcnn_resnet *m, mcnn_precision p);
 MCNN_API mcnn_precision mcnn_resnet_precision(const mcnn_resnet *m);
+/* Inference only, after mcnn_resnet_set_precision: the fp32 copies of the packed convs are
+ * released (their memory goes back to the OS), so a BF16 model holds half and an INT8 model a
+ * quarter of their bytes; the stem, batch norm and fc stay fp32.  From then on the model runs
+ * EVAL forwards only: a TRAIN or FROZEN_BN forward, a backward, save, or set_precision to
+ * another precision fail with MCNN_ERR_ARG (the outputs are unchanged, bit for bit).  The
+ * released rows of mcnn_resnet_params(m)->data no longer hold the weights.  MCNN_ERR_ARG
+ * before any set_precision.  The load option inference_only does the same while loading. */
+MCNN_API mcnn_status mcnn_resnet_release_training_weights(mcnn_resnet *m);
 
 typedef enum mcnn_resnet_mode {
     MCNN_RESNET_EVAL = 0,      /* running statistics; nothing kept, no backward          */

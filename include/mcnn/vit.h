@@ -37,6 +37,13 @@ typedef struct mcnn_vit_load_options {
     int image_size;   /* resample the positional embedding to this size               */
     int num_classes;  /* a new, zero-initialised head of this size (fine-tuning)      */
     int heads;        /* the head count; wins over anything the file says (below)     */
+    /* Inference precision (mcnn_vit_set_precision).  With inference_only = 1 every block
+     * matrix is packed in `precision` (FP32 too) as soon as it is read and its fp32 copy is
+     * never kept (as mcnn_vit_release_training_weights), so neither the model nor the load's
+     * peak ever holds all of them in fp32.  Without inference_only, BF16 or INT8 packs after
+     * the load as mcnn_vit_set_precision does (FP32, 0: the default, unpacked). */
+    mcnn_precision precision;
+    int inference_only;
 } mcnn_vit_load_options;
 
 /* The head count cannot be read from the shapes.  It is, in order: opt->heads when not 0; the
@@ -68,6 +75,15 @@ MCNN_API mcnn_params *mcnn_vit_params(mcnn_vit *m);
  * unpacked (the default; mcnn_vit_precision reports FP32). */
 MCNN_API mcnn_status mcnn_vit_set_precision(mcnn_vit *m, mcnn_precision p);
 MCNN_API mcnn_precision mcnn_vit_precision(const mcnn_vit *m);
+/* Inference only, after mcnn_vit_set_precision: the fp32 copies of the packed matrices are
+ * released (their memory goes back to the OS), so a BF16 model holds half and an INT8 model a
+ * quarter of their bytes.  The layer norms, biases, embeddings and the head stay fp32.  From
+ * then on the model runs inference forwards only: a training forward, a backward, save, or
+ * set_precision to another precision fail with MCNN_ERR_ARG (the outputs are unchanged, bit
+ * for bit).  The released rows of mcnn_vit_params(m)->data no longer hold the weights.
+ * MCNN_ERR_ARG before any set_precision.  The load option inference_only does the same while
+ * loading. */
+MCNN_API mcnn_status mcnn_vit_release_training_weights(mcnn_vit *m);
 
 /* Threads: the weights (mcnn_vit_params(m)->data) are read-only during any forward.  For
  * several threads on one model, give each its own session (below, and mcnn/session.h).  The

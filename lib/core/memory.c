@@ -1,5 +1,10 @@
 /* Aligned allocation and the bump arena.  Every block is 64-byte aligned: one cache line,
  * and a whole AVX-512 register, so vector loads never split a line. */
+#if defined(__linux__)
+#define _DEFAULT_SOURCE /* madvise */
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 #include "internal.h"
 
 #include <stdlib.h>
@@ -63,4 +68,19 @@ void mcnn_arena_free(mcnn_arena *a)
     mcnn_free(a->base);
     a->base = NULL;
     a->size = a->used = 0;
+}
+
+size_t mcnn_release_pages(void *p, size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    const long page = sysconf(_SC_PAGESIZE);
+    if (!p || page <= 0) return 0;
+    const uintptr_t start = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    const uintptr_t end = ((uintptr_t)p + bytes) & ~((uintptr_t)page - 1);
+    if (end <= start || madvise((void *)start, end - start, MADV_DONTNEED) != 0) return 0;
+    return end - start;
+#else
+    (void)p, (void)bytes;
+    return 0;
+#endif
 }

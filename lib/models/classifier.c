@@ -302,7 +302,9 @@ mcnn_status mcnn_classifier_load(mcnn_classifier **out, const char *path,
     mcnn_classifier *c = calloc(1, sizeof *c);
     mcnn_status s = c ? MCNN_OK : mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
     if (s == MCNN_OK && kind == MCNN_ARCH_RESNET) {
-        mcnn_resnet_load_options o = {.num_classes = opt->num_classes, .seed = opt->seed};
+        mcnn_resnet_load_options o = {.num_classes = opt->num_classes, .seed = opt->seed,
+                                      .precision = opt->precision,
+                                      .inference_only = opt->inference_only};
         c->arch = kind;
         s = mcnn_resnet_load(&c->resnet, path, &o);
         if (s == MCNN_OK) {
@@ -312,7 +314,8 @@ mcnn_status mcnn_classifier_load(mcnn_classifier **out, const char *path,
         }
     } else if (s == MCNN_OK) {
         mcnn_vit_load_options o = {.num_classes = opt->num_classes,
-                                   .image_size = opt->image_size};
+                                   .image_size = opt->image_size, .precision = opt->precision,
+                                   .inference_only = opt->inference_only};
         c->arch = kind;
         s = mcnn_vit_load(&c->vit, path, &o);
         if (s == MCNN_OK) {
@@ -361,6 +364,8 @@ mcnn_status mcnn_classifier_save_with(const mcnn_classifier *c, const char *path
                                       const mcnn_st_entry *extra, int n_extra,
                                       const char *const *meta, int n_meta)
 {
+    if (c->resnet ? c->resnet->inference_only : c->vit->inference_only)
+        return mcnn_inference_only_error("classifier_save");
     const mcnn_params *p = c->resnet ? &c->resnet->params : &c->vit->params;
     const mcnn_params *b = c->resnet ? &c->resnet->buffers : NULL;
     const int nb = b ? b->count : 0, nbt = nb / 2; /* BN buffers come in pairs */
@@ -503,6 +508,12 @@ mcnn_params *mcnn_classifier_buffers(mcnn_classifier *c)
 mcnn_status mcnn_classifier_set_precision(mcnn_classifier *c, mcnn_precision p)
 {
     return c->resnet ? mcnn_resnet_set_precision(c->resnet, p) : mcnn_vit_set_precision(c->vit, p);
+}
+
+mcnn_status mcnn_classifier_release_training_weights(mcnn_classifier *c)
+{
+    return c->resnet ? mcnn_resnet_release_training_weights(c->resnet)
+                     : mcnn_vit_release_training_weights(c->vit);
 }
 
 mcnn_precision mcnn_classifier_precision(const mcnn_classifier *c)

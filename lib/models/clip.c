@@ -251,12 +251,19 @@ mcnn_status mcnn_clip_create(mcnn_clip **out, const mcnn_clip_config *cfg, uint6
     return MCNN_OK;
 }
 
+static void drop_packed(mcnn_clip *m)
+{
+    mcnn_stack_pack_free(m->vpacked, &m->vstack);
+    mcnn_stack_pack_free(m->tpacked, &m->tstack);
+    mcnn_pack_list_free(&m->packing);
+    m->vpacked = m->tpacked = NULL;
+}
+
 void mcnn_clip_free(mcnn_clip *m)
 {
     if (!m) return;
     mcnn_clip_acts_free(&m->acts);
-    mcnn_stack_pack_free(m->vpacked, &m->vstack);
-    mcnn_stack_pack_free(m->tpacked, &m->tstack);
+    drop_packed(m);
     plan_free(&m->hplan);
     free(m->w.vblocks);
     free(m->w.tblocks);
@@ -266,20 +273,46 @@ void mcnn_clip_free(mcnn_clip *m)
     free(m);
 }
 
+/* Both towers' block matrices into list, their slots in new arrays *v and *t. */
+static mcnn_status plan_packing(mcnn_clip *m, block_packed **v, block_packed **t,
+                                mcnn_pack_list *list)
+{
+    *t = NULL;
+    MCNN_TRY(mcnn_stack_pack_plan(v, list, m->w.vblocks, &m->vstack));
+    return mcnn_stack_pack_plan(t, list, m->w.tblocks, &m->tstack);
+}
+
 mcnn_status mcnn_clip_set_precision(mcnn_clip *m, mcnn_precision p)
 {
+    if (m->inference_only)
+        return p == m->precision ? MCNN_OK : mcnn_inference_only_error("clip_set_precision");
     block_packed *v, *t;
-    MCNN_TRY(mcnn_stack_pack(&v, m->w.vblocks, &m->vstack, p));
-    mcnn_status s = mcnn_stack_pack(&t, m->w.tblocks, &m->tstack, p);
+    mcnn_pack_list list = {0};
+    mcnn_status s = plan_packing(m, &v, &t, &list);
+    if (s == MCNN_OK) s = mcnn_pack_list_pack(&list, p);
     if (s != MCNN_OK) {
         mcnn_stack_pack_free(v, &m->vstack);
+        mcnn_stack_pack_free(t, &m->tstack);
+        mcnn_pack_list_free(&list);
         return s;
     }
-    mcnn_stack_pack_free(m->vpacked, &m->vstack);
-    mcnn_stack_pack_free(m->tpacked, &m->tstack);
-    m->vpacked = v, m->tpacked = t;
-    m->precision = p;
+    drop_packed(m);
+    m->vpacked = v, m->tpacked = t, m->packing = list, m->precision = p;
     return MCNN_OK;
+}
+
+mcnn_status mcnn_clip_plan_inference_only(mcnn_clip *m, mcnn_precision p)
+{
+    drop_packed(m);
+    MCNN_TRY(plan_packing(m, &m->vpacked, &m->tpacked, &m->packing));
+    mcnn_pack_list_for_load(&m->packing, p, &m->precision, &m->inference_only);
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_clip_release_training_weights(mcnn_clip *m)
+{
+    return mcnn_pack_list_release_model(&m->packing, m->vpacked != NULL, &m->inference_only,
+                                        "clip");
 }
 
 mcnn_precision mcnn_clip_precision(const mcnn_clip *m)
@@ -338,6 +371,7 @@ mcnn_status mcnn_clip_plan_reserve(clip_plan *plan, size_t floats, size_t ints, 
 
 mcnn_status mcnn_clip_save(const mcnn_clip *m, const char *path)
 {
+    if (m->inference_only) return mcnn_inference_only_error("clip_save");
     const mcnn_clip_config *c = &m->cfg;
     char config[512], vheads[16];
     snprintf(config, sizeof config,

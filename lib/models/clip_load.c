@@ -118,16 +118,18 @@ static mcnn_status load_hf_projection(mcnn_safetensors *st, float *dst, const ch
 /* Load p (allocated) from Hugging Face's keys; with p->data NULL, only check that every key
  * is there with its shape. */
 static mcnn_status load_hf(mcnn_params *p, const mcnn_clip_config *c,
-                           mcnn_safetensors *st, unsigned char *used)
+                           mcnn_safetensors *st, unsigned char *used, mcnn_pack_list *then)
 {
-    if (p->data) MCNN_TRY(mcnn_params_load(p, st, hf_map, NULL, used));
+    if (p->data) MCNN_TRY(mcnn_params_load_then(p, st, hf_map, NULL, used, then));
     else MCNN_TRY(mcnn_params_check_file(p, st, hf_map, NULL)); /* the renamed ones */
     for (int i = 0; i < p->count; i++) {
         const mcnn_param *row = &p->table[i];
         float *dst = p->data ? p->data + row->offset : NULL;
         const int vision = strncmp(row->name, "visual.", 7) == 0;
-        if (strstr(row->name, ".attn.in_proj_"))
+        if (strstr(row->name, ".attn.in_proj_")) {
             MCNN_TRY(load_hf_qkv(st, dst, row->name, vision ? c->vision_width : c->text_width, used));
+            if (dst && then) MCNN_TRY(mcnn_pack_list_loaded(then, dst));
+        }
         else if (strcmp(row->name, "visual.proj") == 0)
             MCNN_TRY(load_hf_projection(st, dst, "visual_projection.weight", c->vision_width,
                                         c->embed_dim, used));
@@ -234,7 +236,7 @@ static mcnn_status check_file(const mcnn_clip_config *cfg, mcnn_safetensors *st,
     mcnn_params table = {0};
     mcnn_status s = mcnn_clip_build_table(&table, cfg);
     if (s != MCNN_OK) s = mcnn_wrap_error(s, "%s: ", mcnn_safetensors_path(st));
-    else if (names == NAMES_HF) s = load_hf(&table, cfg, st, NULL);
+    else if (names == NAMES_HF) s = load_hf(&table, cfg, st, NULL, NULL);
     else s = mcnn_params_check_file(&table, st, NULL, NULL);
     mcnn_params_free(&table);
     return s;
@@ -259,12 +261,19 @@ mcnn_status mcnn_clip_load(mcnn_clip **out, const char *path, const mcnn_clip_lo
     unsigned char *used = calloc((size_t)mcnn_safetensors_count(st) + 1, 1);
     if (s == MCNN_OK && !used) s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
     if (s == MCNN_OK) s = check_file(&cfg, st, names);
+    if (s == MCNN_OK) s = mcnn_check_load_precision(path, opt->precision);
     if (s == MCNN_OK && (s = mcnn_clip_new(&m, &cfg)) != MCNN_OK)
         s = mcnn_wrap_error(s, "%s: ", path);
+    if (s == MCNN_OK && opt->inference_only)
+        s = mcnn_clip_plan_inference_only(m, opt->precision);
+    mcnn_pack_list *then = opt->inference_only && m ? &m->packing : NULL;
     if (s == MCNN_OK)
-        s = names == NAMES_HF ? load_hf(&m->params, &m->cfg, st, used)
-                              : mcnn_params_load(&m->params, st, NULL, NULL, used);
+        s = names == NAMES_HF ? load_hf(&m->params, &m->cfg, st, used, then)
+                              : mcnn_params_load_then(&m->params, st, NULL, NULL, used, then);
     if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, hf_ignore);
+    if (s == MCNN_OK) s = mcnn_finish_load_precision(path, &m->packing, opt->inference_only);
+    if (s == MCNN_OK && !opt->inference_only && opt->precision != MCNN_PRECISION_FP32)
+        s = mcnn_clip_set_precision(m, opt->precision);
     free(used);
     mcnn_safetensors_close(st);
     if (s != MCNN_OK) {

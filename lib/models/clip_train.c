@@ -44,6 +44,7 @@ mcnn_status mcnn_clip_train_forward(mcnn_clip *m, float *loss, float *logits_per
 {
     if (N <= 0 || !loss || !images || !tokens)
         return mcnn_set_error(MCNN_ERR_ARG, "clip_train_forward: batch %d or a NULL buffer", N);
+    if (m->inference_only) return mcnn_inference_only_error("clip_train_forward");
     const int E = m->cfg.embed_dim;
     clip_head_acts *h = &m->ha;
     mcnn_carver count = {NULL, 0};
@@ -67,6 +68,7 @@ mcnn_status mcnn_clip_train_forward(mcnn_clip *m, float *loss, float *logits_per
 mcnn_status mcnn_clip_train_backward(mcnn_clip *m, float dloss)
 {
     const int N = m->trained_N, E = m->cfg.embed_dim;
+    if (m->inference_only) return mcnn_inference_only_error("clip_train_backward");
     if (!N) return mcnn_set_error(MCNN_ERR_ARG, "clip_train_backward: no training forward pass");
     clip_head_acts *h = &m->ha;
     const size_t NE = (size_t)N * E;

@@ -1,6 +1,7 @@
 /* The parameter table: size, then point.  Rows are added first (name, shape, decay), each
  * gets its offset in one block, and then one allocation holds them all. */
 #include "internal.h"
+#include "../nn/pack_list.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +87,10 @@ mcnn_status mcnn_params_add(mcnn_params *p, const char *name, int ndim, const in
 /* The gradient block stays zero until a backward writes into it.  calloc takes those zeros
  * from fresh pages of the OS without touching them, so a model that is only ever run forward
  * never makes its gradients resident (CLIP ViT-B/32: 600 MB), where zeroing them would.  The
- * block is aligned to 64 bytes by hand; the pointer calloc returned sits just before it. */
+ * values are allocated the same way: a page becomes resident when a weight is written to it,
+ * so an inference-only load, which packs each matrix as it is read and gives its pages back,
+ * never holds every fp32 matrix at once.  The block is aligned to 64 bytes by hand; the
+ * pointer calloc returned sits just before it. */
 static float *lazy_zeros(size_t n)
 {
     if (n > (SIZE_MAX - 128) / sizeof(float)) return NULL;
@@ -108,7 +112,7 @@ static void lazy_zeros_free(float *p)
 
 mcnn_status mcnn_params_alloc(mcnn_params *p, int with_grad)
 {
-    p->data = mcnn_calloc(p->total ? p->total : 1, sizeof(float));
+    p->data = lazy_zeros(p->total ? p->total : 1);
     p->grad = with_grad ? lazy_zeros(p->total ? p->total : 1) : NULL;
     if (!p->data || (with_grad && !p->grad)) {
         const size_t total = p->total; /* mcnn_params_free zeroes it */
@@ -124,7 +128,7 @@ void mcnn_params_free(mcnn_params *p)
 {
     free(p->table);
     free(p->index);
-    mcnn_free(p->data);
+    lazy_zeros_free(p->data);
     lazy_zeros_free(p->grad);
     memset(p, 0, sizeof *p);
 }
@@ -161,8 +165,8 @@ static const char *file_key(const mcnn_param *row, mcnn_key_map_fn map, void *ct
     return map(row->name, key, size, ctx) ? key : NULL;
 }
 
-mcnn_status mcnn_params_load(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map, void *ctx,
-                             unsigned char *used)
+mcnn_status mcnn_params_load_then(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map,
+                                  void *ctx, unsigned char *used, mcnn_pack_list *then)
 {
     char key[256];
     for (int i = 0; i < p->count; i++) {
@@ -174,8 +178,15 @@ mcnn_status mcnn_params_load(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_
             const mcnn_st_tensor *t = mcnn_safetensors_find(st, name);
             used[t - mcnn_safetensors_at(st, 0)] = 1;
         }
+        if (then) MCNN_TRY(mcnn_pack_list_loaded(then, p->data + row->offset));
     }
     return MCNN_OK;
+}
+
+mcnn_status mcnn_params_load(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map, void *ctx,
+                             unsigned char *used)
+{
+    return mcnn_params_load_then(p, st, map, ctx, used, NULL);
 }
 
 mcnn_status mcnn_params_check_file(const mcnn_params *p, const mcnn_safetensors *st,

@@ -327,6 +327,7 @@ void mcnn_resnet_config_json(char *buf, size_t size, const mcnn_resnet_config *c
 
 mcnn_status mcnn_resnet_save(const mcnn_resnet *m, const char *path)
 {
+    if (m->inference_only) return mcnn_inference_only_error("resnet_save");
     const int np = m->params.count, nb = m->buffers.count, nbn = nb / 2;
     const int n = np + nb + nbn;
     mcnn_st_entry *entries = calloc((size_t)n, sizeof *entries);

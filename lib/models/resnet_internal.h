@@ -5,6 +5,7 @@
 #include "mcnn.h"
 #include "mcnn/resnet.h"
 #include "../nn/bottleneck_block.h"
+#include "../nn/pack_list.h"
 
 /* Pointers to every parameter by role.  Built twice from the table: once over the values,
  * once over the gradients. */
@@ -74,6 +75,8 @@ struct mcnn_resnet {
     resnet_tensors w, g;
     mcnn_precision precision;   /* of the packed convs (mcnn_resnet_set_precision)   */
     resblock_params *packed;    /* nblocks: w.blocks with their convs packed, or NULL (fp32) */
+    mcnn_pack_list packing;     /* those convs: packed's fp32 views and packed slots */
+    int inference_only;         /* their fp32 copies released (packed's views NULL)  */
     resnet_stats st;
     int64_t num_batches_tracked; /* written on save for PyTorch; counts TRAIN forwards */
     resnet_acts acts;
@@ -88,6 +91,9 @@ mcnn_status mcnn_resnet_plan(mcnn_resnet **out, const mcnn_resnet_config *cfg);
 mcnn_status mcnn_resnet_alloc(mcnn_resnet *m);
 /* Release the packed convs (resnet_precision.c). */
 void mcnn_resnet_packed_free(mcnn_resnet *m);
+/* Before an inference-only load: the blocks' convs planned for packing in p as the load reads
+ * them (into &m->packing), their fp32 copies released then. */
+mcnn_status mcnn_resnet_plan_inference_only(mcnn_resnet *m, mcnn_precision p);
 /* Release the planned activations (resnet_run.c). */
 void mcnn_resnet_acts_free(resnet_acts *a);
 /* The forward into the activations a (resnet_run.c).  In mode TRAIN it updates the model's

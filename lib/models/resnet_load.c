@@ -115,8 +115,13 @@ mcnn_status mcnn_resnet_load(mcnn_resnet **out, const char *path,
     if (s == MCNN_OK && (s = mcnn_resnet_plan(&m, &cfg)) != MCNN_OK)
         s = mcnn_wrap_error(s, "%s: ", path);
     if (s == MCNN_OK) s = check_file(m, st, &ctx);
+    if (s == MCNN_OK) s = mcnn_check_load_precision(path, opt->precision);
     if (s == MCNN_OK) s = mcnn_resnet_alloc(m);
-    if (s == MCNN_OK) s = mcnn_params_load(&m->params, st, map_key, &ctx, used);
+    if (s == MCNN_OK && opt->inference_only)
+        s = mcnn_resnet_plan_inference_only(m, opt->precision);
+    if (s == MCNN_OK)
+        s = mcnn_params_load_then(&m->params, st, map_key, &ctx, used,
+                                  opt->inference_only ? &m->packing : NULL);
     if (s == MCNN_OK) s = mcnn_params_load(&m->buffers, st, NULL, NULL, used);
     if (s == MCNN_OK && ctx.skip_fc) {
         for (int i = 0; i < 2; i++) { /* the old head is knowingly dropped */
@@ -129,6 +134,9 @@ mcnn_status mcnn_resnet_load(mcnn_resnet **out, const char *path,
     }
     if (s == MCNN_OK) take_num_batches(m, st, used);
     if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, mcnn_checkpoint_is_training_state);
+    if (s == MCNN_OK) s = mcnn_finish_load_precision(path, &m->packing, opt->inference_only);
+    if (s == MCNN_OK && !opt->inference_only && opt->precision != MCNN_PRECISION_FP32)
+        s = mcnn_resnet_set_precision(m, opt->precision);
     free(used);
     mcnn_safetensors_close(st);
     if (s != MCNN_OK) {

@@ -312,6 +312,8 @@ static float *next_grad(float **cur, float **other, size_t n)
 mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *images, int N, int H,
                                 int W, mcnn_resnet_mode mode)
 {
+    if (mode != MCNN_RESNET_EVAL && m->inference_only)
+        return mcnn_inference_only_error("resnet_forward (mode TRAIN or FROZEN_BN)");
     MCNN_TRY(mcnn_resnet_run_forward(m, &m->acts, logits, images, N, H, W, mode));
     if (mode == MCNN_RESNET_TRAIN) m->num_batches_tracked++;
     return MCNN_OK;
@@ -320,6 +322,7 @@ mcnn_status mcnn_resnet_forward(mcnn_resnet *m, float *logits, const float *imag
 mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits)
 {
     resnet_acts *a = &m->acts;
+    if (m->inference_only) return mcnn_inference_only_error("resnet_backward");
     if (!a->ran || a->mode == MCNN_RESNET_EVAL)
         return mcnn_set_error(MCNN_ERR_ARG, "resnet_backward: no forward pass in mode TRAIN or "
                               "FROZEN_BN to go back through");
@@ -371,6 +374,7 @@ mcnn_status mcnn_resnet_backward(mcnn_resnet *m, const float *dlogits)
 mcnn_status mcnn_resnet_backward_head(mcnn_resnet *m, const float *dlogits)
 {
     const resnet_acts *a = &m->acts;
+    if (m->inference_only) return mcnn_inference_only_error("resnet_backward_head");
     if (!a->ran)
         return mcnn_set_error(MCNN_ERR_ARG, "resnet_backward_head: no forward pass yet");
     mcnn_linear_backward(NULL, m->g.fc_w, m->g.fc_b, dlogits, a->feat, m->w.fc_w, a->N,

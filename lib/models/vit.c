@@ -130,7 +130,7 @@ mcnn_status mcnn_vit_bind(mcnn_vit *m)
     return mcnn_vit_acts_init(&m->acts, m);
 }
 
-static mcnn_status vit_new(mcnn_vit **out, const mcnn_vit_config *cfg)
+mcnn_status mcnn_vit_new(mcnn_vit **out, const mcnn_vit_config *cfg)
 {
     *out = NULL;
     MCNN_TRY(check_config(cfg));
@@ -170,7 +170,7 @@ static void fill_const(float *x, size_t n, float v)
 
 mcnn_status mcnn_vit_create(mcnn_vit **out, const mcnn_vit_config *cfg, uint64_t seed)
 {
-    MCNN_TRY(vit_new(out, cfg));
+    MCNN_TRY(mcnn_vit_new(out, cfg));
     mcnn_vit *m = *out;
     const size_t C = cfg->width, F = cfg->mlp_dim, K = cfg->num_classes;
     const size_t fan_patch = (size_t)cfg->in_channels * cfg->patch_size * cfg->patch_size;
@@ -199,11 +199,18 @@ mcnn_status mcnn_vit_create(mcnn_vit **out, const mcnn_vit_config *cfg, uint64_t
     return MCNN_OK;
 }
 
+static void drop_packed(mcnn_vit *m)
+{
+    mcnn_stack_pack_free(m->packed, &m->stack);
+    mcnn_pack_list_free(&m->packing);
+    m->packed = NULL;
+}
+
 void mcnn_vit_free(mcnn_vit *m)
 {
     if (!m) return;
     mcnn_vit_acts_free(&m->acts);
-    mcnn_stack_pack_free(m->packed, &m->stack);
+    drop_packed(m);
     free(m->w.blocks);
     free(m->g.blocks);
     mcnn_params_free(&m->params);
@@ -212,12 +219,34 @@ void mcnn_vit_free(mcnn_vit *m)
 
 mcnn_status mcnn_vit_set_precision(mcnn_vit *m, mcnn_precision p)
 {
+    if (m->inference_only)
+        return p == m->precision ? MCNN_OK : mcnn_inference_only_error("vit_set_precision");
     block_packed *pk;
-    MCNN_TRY(mcnn_stack_pack(&pk, m->w.blocks, &m->stack, p));
-    mcnn_stack_pack_free(m->packed, &m->stack);
-    m->packed = pk;
-    m->precision = p;
+    mcnn_pack_list list = {0};
+    mcnn_status s = mcnn_stack_pack_plan(&pk, &list, m->w.blocks, &m->stack);
+    if (s == MCNN_OK) s = mcnn_pack_list_pack(&list, p);
+    if (s != MCNN_OK) {
+        mcnn_stack_pack_free(pk, &m->stack);
+        mcnn_pack_list_free(&list);
+        return s;
+    }
+    drop_packed(m);
+    m->packed = pk, m->packing = list, m->precision = p;
     return MCNN_OK;
+}
+
+mcnn_status mcnn_vit_plan_inference_only(mcnn_vit *m, mcnn_precision p)
+{
+    drop_packed(m);
+    MCNN_TRY(mcnn_stack_pack_plan(&m->packed, &m->packing, m->w.blocks, &m->stack));
+    mcnn_pack_list_for_load(&m->packing, p, &m->precision, &m->inference_only);
+    return MCNN_OK;
+}
+
+mcnn_status mcnn_vit_release_training_weights(mcnn_vit *m)
+{
+    return mcnn_pack_list_release_model(&m->packing, m->packed != NULL, &m->inference_only,
+                                        "vit");
 }
 
 mcnn_precision mcnn_vit_precision(const mcnn_vit *m)
@@ -237,6 +266,7 @@ mcnn_params *mcnn_vit_params(mcnn_vit *m)
 
 mcnn_status mcnn_vit_save(const mcnn_vit *m, const char *path)
 {
+    if (m->inference_only) return mcnn_inference_only_error("vit_save");
     const mcnn_vit_config *c = &m->cfg;
     char heads[16], config[256];
     snprintf(heads, sizeof heads, "%d", c->heads);

@@ -35,6 +35,8 @@ struct mcnn_vit {
     vit_tensors w, g;
     mcnn_precision precision;   /* of the packed blocks (mcnn_vit_set_precision)   */
     block_packed *packed;       /* the blocks' matrices packed once, or NULL (fp32 as trained) */
+    mcnn_pack_list packing;     /* those matrices: fp32 views and packed slots      */
+    int inference_only;         /* their fp32 copies released (w.blocks' views NULL) */
     patch_embed_cfg embed;
     stack_cfg stack;            /* the encoder: layers, width, heads, MLP, GELU, eps */
     vit_acts acts;
@@ -42,6 +44,11 @@ struct mcnn_vit {
 
 /* Check cfg and build the table for it (no allocation of values). */
 mcnn_status mcnn_vit_build_table(mcnn_params *p, const mcnn_vit_config *cfg);
+/* A model with its table allocated and bound, values zero (not yet resident). */
+mcnn_status mcnn_vit_new(mcnn_vit **out, const mcnn_vit_config *cfg);
+/* Before an inference-only load: the blocks' matrices planned for packing in p as the load
+ * reads them (mcnn_params_load_then with &m->packing), their fp32 copies released then. */
+mcnn_status mcnn_vit_plan_inference_only(mcnn_vit *m, mcnn_precision p);
 /* Point w and g at the values and gradients; allocate the per-block arrays. */
 mcnn_status mcnn_vit_bind(mcnn_vit *m);
 

@@ -238,9 +238,17 @@ mcnn_status mcnn_vit_load(mcnn_vit **out, const char *path, const mcnn_vit_load_
     unsigned char *used = calloc((size_t)mcnn_safetensors_count(st) + 1, 1);
     float *pos = NULL;
     if (s == MCNN_OK && !used) s = mcnn_set_error(MCNN_ERR_NOMEM, "%s: out of memory", path);
-    if (s == MCNN_OK && (s = mcnn_vit_create(&m, &cfg, 0)) != MCNN_OK) /* random new head */
+    if (s == MCNN_OK) s = mcnn_check_load_precision(path, opt->precision);
+    /* Only a new head needs the initialisation (the rest is read from the file); without it
+     * no weight is touched before it is read, which an inference-only load counts on. */
+    if (s == MCNN_OK && (s = ctx.skip_head ? mcnn_vit_create(&m, &cfg, 0)
+                                           : mcnn_vit_new(&m, &cfg)) != MCNN_OK)
         s = mcnn_wrap_error(s, "%s: ", path);
-    if (s == MCNN_OK) s = mcnn_params_load(&m->params, st, map_key, &ctx, used);
+    if (s == MCNN_OK && opt->inference_only)
+        s = mcnn_vit_plan_inference_only(m, opt->precision);
+    if (s == MCNN_OK)
+        s = mcnn_params_load_then(&m->params, st, map_key, &ctx, used,
+                                  opt->inference_only ? &m->packing : NULL);
     if (s == MCNN_OK && ctx.skip_pos) {
         /* Keep the class position, resample the grid positions to the new size. */
         const mcnn_st_tensor *t = find_mapped(st, &ctx, "encoder.pos_embedding");
@@ -265,6 +273,9 @@ mcnn_status mcnn_vit_load(mcnn_vit **out, const char *path, const mcnn_vit_load_
         memset(m->w.head_b, 0, (size_t)cfg.num_classes * sizeof(float));
     }
     if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, mcnn_checkpoint_is_training_state);
+    if (s == MCNN_OK) s = mcnn_finish_load_precision(path, &m->packing, opt->inference_only);
+    if (s == MCNN_OK && !opt->inference_only && opt->precision != MCNN_PRECISION_FP32)
+        s = mcnn_vit_set_precision(m, opt->precision);
     free(pos);
     free(used);
     mcnn_safetensors_close(st);

@@ -101,12 +101,14 @@ mcnn_status mcnn_vit_run_forward(const mcnn_vit *m, vit_acts *a, float *logits,
 
 mcnn_status mcnn_vit_forward(mcnn_vit *m, float *logits, const float *images, int B, int train)
 {
+    if (train && m->inference_only) return mcnn_inference_only_error("vit_forward (train = 1)");
     return mcnn_vit_run_forward(m, &m->acts, logits, images, B, train);
 }
 
 mcnn_status mcnn_vit_backward(mcnn_vit *m, const float *dlogits)
 {
     vit_acts *a = &m->acts;
+    if (m->inference_only) return mcnn_inference_only_error("vit_backward");
     if (!a->train || !a->B)
         return mcnn_set_error(MCNN_ERR_ARG, "vit_backward: no forward pass with train = 1");
     const vit_tensors *w = &m->w, *g = &m->g;
@@ -130,6 +132,7 @@ mcnn_status mcnn_vit_backward_head(mcnn_vit *m, const float *dlogits)
 {
     /* logits = feat · Wᵀ + b, feat from the last forward */
     const vit_acts *a = &m->acts;
+    if (m->inference_only) return mcnn_inference_only_error("vit_backward_head");
     if (!a->B) return mcnn_set_error(MCNN_ERR_ARG, "classifier_backward: no forward pass");
     mcnn_linear_backward(NULL, m->g.head_w, m->g.head_b, dlogits, a->pool.y, m->w.head_w, a->B,
                          m->cfg.width, m->cfg.num_classes);

@@ -59,8 +59,8 @@ const float *mcnn_stack_forward(const stack_acts *a, const block_grads *w, const
     return in;
 }
 
-mcnn_status mcnn_stack_pack(block_packed **out, const block_grads *w, const stack_cfg *cfg,
-                            mcnn_precision p)
+mcnn_status mcnn_stack_pack_plan(block_packed **out, mcnn_pack_list *list, block_grads *w,
+                                 const stack_cfg *cfg)
 {
     const int C = cfg->block.C, F = cfg->block.F;
     block_packed *pk = calloc((size_t)cfg->layers, sizeof *pk);
@@ -68,13 +68,13 @@ mcnn_status mcnn_stack_pack(block_packed **out, const block_grads *w, const stac
     if (!pk) return mcnn_set_error(MCNN_ERR_NOMEM, "transformer: packing %d blocks", cfg->layers);
     mcnn_status s = MCNN_OK;
     for (int l = 0; l < cfg->layers && s == MCNN_OK; l++) {
-        s = mcnn_packed_b_create(&pk[l].qkv, p, w[l].qkv_w, 3 * C, C, C);
-        if (s == MCNN_OK) s = mcnn_packed_b_create(&pk[l].proj, p, w[l].proj_w, C, C, C);
-        if (s == MCNN_OK) s = mcnn_packed_b_create(&pk[l].fc1, p, w[l].fc1_w, F, C, C);
-        if (s == MCNN_OK) s = mcnn_packed_b_create(&pk[l].fc2, p, w[l].fc2_w, C, F, F);
+        s = mcnn_pack_list_add(list, &w[l].qkv_w, 3 * C, C, &pk[l].qkv);
+        if (s == MCNN_OK) s = mcnn_pack_list_add(list, &w[l].proj_w, C, C, &pk[l].proj);
+        if (s == MCNN_OK) s = mcnn_pack_list_add(list, &w[l].fc1_w, F, C, &pk[l].fc1);
+        if (s == MCNN_OK) s = mcnn_pack_list_add(list, &w[l].fc2_w, C, F, &pk[l].fc2);
     }
     if (s != MCNN_OK) {
-        mcnn_stack_pack_free(pk, cfg);
+        free(pk);
         return s;
     }
     *out = pk;

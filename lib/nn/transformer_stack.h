@@ -10,6 +10,7 @@
 #define MCNN_TRANSFORMER_STACK_H
 
 #include "transformer_block.h"
+#include "pack_list.h"
 
 typedef struct stack_cfg {
     int layers;
@@ -41,10 +42,11 @@ void mcnn_stack_acts_carve(stack_acts *a, mcnn_carver *c, const stack_cfg *cfg, 
 const float *mcnn_stack_forward(const stack_acts *a, const block_grads *w, const block_packed *pk,
                                 const stack_cfg *cfg, const float *x, int b0, int n, int T);
 
-/* Every block's four matrices packed once in precision p: *out, an array of cfg->layers, is
- * the caller's (mcnn_stack_pack_free); on failure *out is NULL and nothing is kept. */
-mcnn_status mcnn_stack_pack(block_packed **out, const block_grads *w, const stack_cfg *cfg,
-                            mcnn_precision p);
+/* Every block's four matrices as entries of list (pack_list.h: to be packed all at once, as
+ * each is loaded, or released), their slots in *out, a new array of cfg->layers, empty until
+ * packed: the caller's (mcnn_stack_pack_free).  On failure *out is NULL. */
+mcnn_status mcnn_stack_pack_plan(block_packed **out, mcnn_pack_list *list, block_grads *w,
+                                 const stack_cfg *cfg);
 void mcnn_stack_pack_free(block_packed *pk, const stack_cfg *cfg);
 /* Bytes the packed matrices take. */
 size_t mcnn_stack_pack_bytes(const block_packed *pk, const stack_cfg *cfg);

@@ -5,6 +5,8 @@
 #include "im2col.h"
 #include "core/profile.h"
 
+#include <math.h>
+
 /* Rows (output pixels) per block: about 1 MB of inputs, at least 96 rows so that a wide weight
  * (ResNet-50's last 3×3: K = 4608) is read from the cache for enough pixels.  A block is whole
  * images when one image has fewer pixels than that (small maps are batched, as
@@ -112,7 +114,9 @@ void mcnn_conv2d_forward_packed(float *y, const float *x, const float *w, const 
                 for (int i = 0; i < m; i++)
                     for (int oc = 0; oc < OC; oc++) out[(size_t)i * OC + oc] = b[oc];
             if (mcnn_gemm_packed(m, rows, K, pk, NULL, b ? 1.0f : 0.0f, out, OC) != MCNN_OK) {
-                mcnn_conv2d_forward_lanes(y, x, w, b, s, workspace, lanes); /* out of memory */
+                if (w) mcnn_conv2d_forward_lanes(y, x, w, b, s, workspace, lanes); /* no memory */
+                else /* w released (inference only): NaN, never a plausible wrong number */
+                    for (size_t i = 0; i < (size_t)s->N * OC * P; i++) y[i] = NAN;
                 return;
             }
             /* out (m, OC) -> y (n, OC, P): image by image, or the rows' pixels of one */

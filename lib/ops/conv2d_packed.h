@@ -20,7 +20,8 @@
 size_t mcnn_conv2d_packed_workspace_floats(const mcnn_conv2d_shape *s);
 
 /* y = conv(x, w) + b through pk when pk is not NULL (groups 1 only); else, for groups > 1, or
- * when the packed GEMM cannot get its buffers, mcnn_conv2d_forward_lanes on w. */
+ * when the packed GEMM cannot get its buffers, mcnn_conv2d_forward_lanes on w (w NULL:
+ * released, inference only; then y is NaN, never a plausible wrong number). */
 void mcnn_conv2d_forward_packed(float *y, const float *x, const float *w, const mcnn_packed_b *pk,
                                 const float *b, const mcnn_conv2d_shape *s, float *workspace,
                                 int lanes);

@@ -8,6 +8,8 @@
 #include "internal.h"
 #include "core/profile.h"
 
+#include <math.h>
+
 void mcnn_linear_forward(float *y, const float *x, const float *w, const float *b, int N,
                          int IN, int OUT)
 {
@@ -28,6 +30,10 @@ void mcnn_linear_forward_packed(float *y, const float *x, const float *w,
     if (pk) {
         MCNN_PROF_SCOPE(MCNN_PROF_LINEAR);
         if (mcnn_gemm_packed(N, x, IN, pk, b, 0.0f, y, OUT) == MCNN_OK) return;
+        if (!w) { /* released (inference only): NaN, never a plausible wrong number */
+            for (size_t i = 0; i < (size_t)N * OUT; i++) y[i] = NAN;
+            return;
+        }
     }
     mcnn_linear_forward(y, x, w, b, N, IN, OUT);
 }
