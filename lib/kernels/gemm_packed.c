@@ -215,7 +215,8 @@ mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, 
         s = pick_lowp(&p->lowp);
         if (s == MCNN_OK) {
             const mcnn_lowp_kernel *k = p->lowp;
-            p->mr = k->mr, p->nr = k->nr, p->mc = k->mc, p->nc = k->nc;
+            p->mr = precision == MCNN_PRECISION_INT8 ? k->mr8 : k->mr;
+            p->nr = k->nr, p->mc = k->mc, p->nc = k->nc;
             p->kc_blk = precision == MCNN_PRECISION_BF16 ? ceil_div(K, ceil_div(K, k->kc)) : K;
         }
     } else {
@@ -387,7 +388,8 @@ mcnn_status mcnn_gemm_packed(int M, const float *x, int lda, const mcnn_packed_b
 #pragma omp parallel for num_threads(nt) if (nt > 1)
 #endif
         for (int i = 0; i < M; i++) {
-            memset(qx + i * row + p->K, 0, row - (size_t)p->K); /* the pad to a group of 4 */
+            if (row > (size_t)p->K) /* the pad to a group of 4 */
+                memset(qx + i * row + p->K, 0, row - (size_t)p->K);
             sx[i] = p->lowp->quant_act(x + (size_t)i * lda, p->K, qx + i * row, &zx[i]);
         }
         g.qx = qx, g.sx = sx, g.zx = zx;

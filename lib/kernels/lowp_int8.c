@@ -63,10 +63,11 @@ void mcnn_int8_micro_plain(int kq, const uint8_t *restrict a, size_t lda,
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
 
-#define AVX2_MR 6
+#define AVX2_MR 4
 #define AVX2_NR 16
 
-/* 6 x 16 tile: 12 int32 accumulators; per group of 4 k two 32-byte weight loads (columns 0..7
+/* 4 x 16 tile: 8 int32 accumulators (6 x 16 would need 12: with the weights, the broadcast,
+ * the ones and the products that is more than AVX2's 16 registers, and GCC spilled them); per group of 4 k two 32-byte weight loads (columns 0..7
  * and 8..15, 4 bytes each) and one broadcast of each row's 4 activation bytes.  Rows past m
  * read row m-1 again (their sums are dropped), so edge tiles need no padded copy of A. */
 __attribute__((target("avx2"))) void mcnn_int8_micro_avx2(int kq, const uint8_t *restrict a,
@@ -74,24 +75,30 @@ __attribute__((target("avx2"))) void mcnn_int8_micro_avx2(int kq, const uint8_t 
                                                           const mcnn_int8_epilogue *e, float *y,
                                                           size_t ldc, int m, int n)
 {
-    const uint8_t *row[AVX2_MR];
-    for (int i = 0; i < AVX2_MR; i++) row[i] = a + (size_t)(i < m ? i : m - 1) * lda;
+    const uint8_t *r0 = a, *r1 = a + (size_t)(m > 1) * lda, *r2 = a + (size_t)(m > 2 ? 2 : m - 1) * lda,
+                  *r3 = a + (size_t)(m > 3 ? 3 : m - 1) * lda;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc[AVX2_MR][2];
-    for (int i = 0; i < AVX2_MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    /* named accumulators: in an array GCC kept some in memory */
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+            c30 = c00, c31 = c00;
+#define INT8_ROW(r, ca, cb)                                                                    \
+    do {                                                                                       \
+        int32_t four;                                                                          \
+        memcpy(&four, (r) + G * g, sizeof four);                                               \
+        __m256i ai = _mm256_set1_epi32(four);                                                  \
+        ca = _mm256_add_epi32(ca, _mm256_madd_epi16(_mm256_maddubs_epi16(ai, b0), ones));      \
+        cb = _mm256_add_epi32(cb, _mm256_madd_epi16(_mm256_maddubs_epi16(ai, b1), ones));      \
+    } while (0)
     for (int g = 0; g < kq; g++, b += G * AVX2_NR) {
         __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 32));
-        for (int i = 0; i < AVX2_MR; i++) {
-            int32_t four;
-            memcpy(&four, row[i] + G * g, sizeof four);
-            __m256i ai = _mm256_set1_epi32(four);
-            acc[i][0] = _mm256_add_epi32(acc[i][0],
-                                         _mm256_madd_epi16(_mm256_maddubs_epi16(ai, b0), ones));
-            acc[i][1] = _mm256_add_epi32(acc[i][1],
-                                         _mm256_madd_epi16(_mm256_maddubs_epi16(ai, b1), ones));
-        }
+        INT8_ROW(r0, c00, c01);
+        INT8_ROW(r1, c10, c11);
+        INT8_ROW(r2, c20, c21);
+        INT8_ROW(r3, c30, c31);
     }
+#undef INT8_ROW
+    __m256i acc[AVX2_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
     if (n < AVX2_NR) { /* a right-edge tile: through memory, the plain epilogue */
         int32_t t[AVX2_MR * AVX2_NR];
         for (int i = 0; i < AVX2_MR; i++) {

@@ -89,7 +89,7 @@ typedef float (*mcnn_quant_act_fn)(const float *x, int K, uint8_t *q, int32_t *z
 /* The plain epilogue of one int32 tile (row stride nr), shared by the kernels' edge cases. */
 void mcnn_int8_epilogue_tile(const int32_t *acc, int nr, const mcnn_int8_epilogue *e, float *y,
                              size_t ldc, int m, int n);
-/* The int8 kernels (lowp_int8.c): plain 6 x 8, AVX2 6 x 16. */
+/* The int8 kernels (lowp_int8.c): plain 6 x 8, AVX2 4 x 16. */
 void mcnn_int8_micro_plain(int kq, const uint8_t *a, size_t lda, const int8_t *b,
                            const mcnn_int8_epilogue *e, float *y, size_t ldc, int m, int n);
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -104,7 +104,8 @@ typedef struct mcnn_lowp_kernel {
     mcnn_bf16_micro_fn bf16;
     mcnn_int8_micro_fn int8;
     mcnn_quant_act_fn quant_act;
-    int mr, nr;
+    int mr, nr;        /* the tile (bf16) */
+    int mr8;           /* int8's tile rows (its columns: nr) */
     int kc, mc, nc;    /* blocks; int8 sums the whole K at once (kc is bf16's only) */
 } mcnn_lowp_kernel;
 
