@@ -3,8 +3,9 @@
  * and 2 threads; the four are timed in turn within every repetition (alternating, so a
  * neighbour's load hits them alike) and the best of the repetitions is kept.  Then the
  * dot-product peak of each path, measured as bench/fma_peak.c does: independent chains of one
- * instruction (fp32 FMA; int8 vpmaddwd + vpaddd, the AVX2 int8 path; and vpmaddubsw + vpmaddwd
- * + vpaddd, the saturating alternative, for comparison).  Hold the CPU lock for the whole run:
+ * instruction (fp32 FMA; int8 vpmaddubsw + vpmaddwd + vpaddd, the AVX2 int8 kernel's; and
+ * vpmaddwd + vpaddd on 16-bit operands, the kernel before it, for comparison).  Hold the CPU
+ * lock for the whole run:
  *   flock /tmp/mcnn-cpu.lock build/bench/bench_gemm_lowp [reps, default 3] [-q: batch 1 only] */
 #include "mcnn.h"
 
@@ -103,7 +104,8 @@ __attribute__((target("avx2,fma"), noinline)) static double peak_fma(long iters,
     return s;
 }
 
-/* int8 as the kernel does it: vpmaddwd (16 multiply-adds) + vpaddd: 32 ops per pair */
+/* int8 widened to 16 bits (the kernel before lowp_int8.c's): vpmaddwd (16 multiply-adds) +
+ * vpaddd: 32 ops per pair */
 __attribute__((target("avx2"), noinline)) static double peak_maddwd(long iters, int seed)
 {
     __m256i c[NACC], a = _mm256_set1_epi16((short)(seed + 3)), b = _mm256_set1_epi16(7);
@@ -115,8 +117,8 @@ __attribute__((target("avx2"), noinline)) static double peak_maddwd(long iters, 
     return (double)s;
 }
 
-/* the saturating u8 x s8 path: vpmaddubsw (32 multiply-adds into int16 pairs) + vpmaddwd by
- * ones + vpaddd: 64 ops per three instructions */
+/* the AVX2 int8 kernel's u8 x s8 path: vpmaddubsw (32 multiply-adds into int16 pairs, exact
+ * with 7-bit activations) + vpmaddwd by ones + vpaddd: 64 ops per three instructions */
 __attribute__((target("avx2"), noinline)) static double peak_maddubsw(long iters, int seed)
 {
     __m256i c[NACC], a = _mm256_set1_epi8((char)(seed + 3)), b = _mm256_set1_epi8(7),
@@ -170,7 +172,7 @@ int main(int argc, char **argv)
     if (level >= 1)
         for (int t = 1; t <= 2 && t <= maxt; t++)
             printf("peak %d thread%s: fp32 FMA %.1f GFLOP/s, int8 vpmaddwd %.1f GOP/s, "
-                   "int8 vpmaddubsw %.1f GOP/s\n", t, t > 1 ? "s" : "",
+                   "int8 vpmaddubsw (the kernel's) %.1f GOP/s\n", t, t > 1 ? "s" : "",
                    peak(peak_fma, NACC * 16.0, t), peak(peak_maddwd, NACC * 32.0, t),
                    peak(peak_maddubsw, NACC * 64.0, t));
 #endif

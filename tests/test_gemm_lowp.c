@@ -3,13 +3,15 @@
  * Quantizers against their definitions: bf16 round-to-nearest-even checked against a
  * double-precision nearest search over random bit patterns plus hand-picked ties, overflow to
  * inf, NaN kept quiet; int8 weight and uint8 activation rows against hand-worked rows (ties,
- * saturation, zero points, all-zero and non-finite rows) and the error bound of the definition.
+ * saturation, zero points, all-zero, tiny and non-finite rows) and the error bound of the
+ * definition; every vector activation quantizer bit for bit against the definition.
  * Kernels, for every ISA level this CPU runs (plain, avx2, ...):
  *   fp32  packed gives the same bits as mcnn_gemm + bias (as mcnn_linear_forward adds it);
  *   bf16  equals a double-precision sum of the bf16-rounded operands to fp32 summation error,
  *         and differs from the unrounded product (so the rounding happens);
  *   int8  the same bits as the exact int64 sum of the quantizers' integers put through the
- *         epilogue's definition; plain and vector kernels the same bits.
+ *         epilogue's definition; plain and vector kernels the same bits; the largest pair sums
+ *         (127 · ±127 twice) exact.
  * Odd shapes (1, 7, 33, K across several K blocks, 197 x 768 x 100), bias or not, beta 0 on a
  * NaN-filled y or 0.5; 1 vs 2 threads give the same bits; memory half (bf16) and about a
  * quarter (int8) of fp32; MCNN_ISA refusals explained. */
@@ -130,31 +132,42 @@ static void test_weight_quant(void)
 
 static void test_act_quant(void)
 {
-    /* [-1, 3]: s = 4/255, z = round(63.75) = 64; -1 -> -64 + 64 = 0, 3 -> 191 + 64 = 255 */
+    /* [-1, 3]: r = 127/4 = 31.75, s = 4/127, z = round(31.75) = 32; -1 -> -32 + 32 = 0,
+     * 3 -> round(95.25) + 32 = 127, 1 -> round(31.75) + 32 = 64 */
     float x[] = {-1, 0, 3, 1};
     uint8_t q[8];
     int32_t z;
     float s = mcnn_quant_act_row(x, 4, q, &z);
-    TEST_CLOSE("scale", s, 4.0f / 255.0f, 1e-7, 0);
-    TEST_ASSERT(z == 64, "zero point %d, want 64", z);
-    TEST_ASSERT(q[0] == 0 && q[1] == 64 && q[2] == 255 && q[3] == 128, "q = %d %d %d %d", q[0],
-                q[1], q[2], q[3]); /* 1 / s = 63.75 -> 64, + 64 */
+    TEST_CLOSE("scale", s, 4.0f / 127.0f, 1e-7, 0);
+    TEST_ASSERT(z == 32, "zero point %d, want 32", z);
+    TEST_ASSERT(q[0] == 0 && q[1] == 32 && q[2] == 127 && q[3] == 64, "q = %d %d %d %d", q[0],
+                q[1], q[2], q[3]);
+    /* [0, 127]: r = 1, so q = round(x), ties to even */
+    float ties[] = {127, 2.5f, 3.5f, 0.5f, 1.5f, 126.5f};
+    uint8_t want_ties[] = {127, 2, 4, 0, 2, 126};
+    s = mcnn_quant_act_row(ties, 6, q, &z);
+    for (int k = 0; k < 6; k++)
+        TEST_ASSERT(q[k] == want_ties[k], "tie %g -> %d, want %d", ties[k], q[k], want_ties[k]);
 
-    float pos[] = {0.5f, 2, 1}; /* non-negative (after ReLU): z = 0, the max -> 255 */
+    float pos[] = {0.5f, 2, 1}; /* non-negative (after ReLU): z = 0, the max -> 127 */
     s = mcnn_quant_act_row(pos, 3, q, &z);
-    TEST_ASSERT(z == 0 && q[1] == 255, "positive row: z %d q %d", z, q[1]);
-    float neg[] = {-0.5f, -2, -1}; /* non-positive: z = 255, the min -> 0 */
+    TEST_ASSERT(z == 0 && q[1] == 127, "positive row: z %d q %d", z, q[1]);
+    float neg[] = {-0.5f, -2, -1}; /* non-positive: z = 127, the min -> 0 */
     s = mcnn_quant_act_row(neg, 3, q, &z);
-    TEST_ASSERT(z == 255 && q[1] == 0 && q[0] > 0, "negative row: z %d q %d", z, q[1]);
+    TEST_ASSERT(z == 127 && q[1] == 0 && q[0] > 0, "negative row: z %d q %d", z, q[1]);
 
     float zero[4] = {0};
     s = mcnn_quant_act_row(zero, 4, q, &z);
     TEST_ASSERT(s == 1.0f && z == 0 && q[0] == 0 && q[3] == 0, "all-zero row");
+    float tiny[] = {1e-38f, -1e-38f, 0}; /* 127 / range overflows: taken as all zero */
+    s = mcnn_quant_act_row(tiny, 3, q, &z);
+    TEST_ASSERT(s == 1.0f && z == 0 && q[0] == 0 && q[1] == 0, "tiny row: s %g z %d", s, z);
     float bad[3] = {1, -INFINITY, 2};
     s = mcnn_quant_act_row(bad, 3, q, &z);
     TEST_ASSERT(isnan(s) && z == 0 && q[0] == 0, "inf row: s %g z %d", s, z);
 
-    /* random rows: every x within s of s (q - z) (x's rounding and z's), 0 exactly at q = z */
+    /* random rows: every x within s of s (q - z) (x's rounding and z's), 0 exactly at q = z,
+     * nothing above 127 */
     float r[257];
     uint8_t qr[257];
     for (int t = 0; t < 20; t++) {
@@ -162,11 +175,52 @@ static void test_act_quant(void)
         for (int k = 0; k < 257; k++) r[k] = r[k] * (t + 1) + (t % 3 - 1) * 0.6f * (t + 1);
         r[100] = 0;
         s = mcnn_quant_act_row(r, 257, qr, &z);
-        TEST_ASSERT(z >= 0 && z <= 255 && qr[100] == z, "zero maps to the zero point");
-        for (int k = 0; k < 257; k++)
+        TEST_ASSERT(z >= 0 && z <= 127 && qr[100] == z, "zero maps to the zero point");
+        int top = 0;
+        for (int k = 0; k < 257; k++) {
+            TEST_ASSERT(qr[k] <= 127, "q %d > 127", qr[k]);
             TEST_ASSERT(fabs(r[k] - (double)s * (qr[k] - z)) <= 1.0001 * s, "x %g s %g q %d z %d",
                         r[k], s, qr[k], z);
+            top |= qr[k] == 127;
+        }
+        TEST_ASSERT(top || z == 127, "row %d: the range's top not reached", t);
     }
+}
+
+/* Each kernel's activation quantizer (a vector twin) gives the definition's bits: lengths
+ * around the vector widths, ties, zeros, one-sided, tiny and non-finite rows. */
+static void test_act_quant_twins(void)
+{
+    float x[300];
+    uint8_t want[300], got[300];
+    int lens[] = {1, 7, 8, 9, 31, 32, 33, 64, 100, 257, 300}, checked = 0;
+    for (const mcnn_lowp_kernel *k = mcnn_lowp_kernels; k->name; k++) {
+        if (k->level > mcnn_lowp_cpu_level() || k->quant_act == mcnn_quant_act_row) continue;
+        for (int t = 0; t < 400; t++) {
+            int K = lens[t % 11];
+            test_fill_random(x, (size_t)K, 900 + t);
+            int kind = t / 11 % 8;
+            for (int i = 0; i < K; i++) {
+                if (kind == 1) x[i] = fabsf(x[i]);                     /* one-sided */
+                if (kind == 2) x[i] = -fabsf(x[i]) * 1e-3f;
+                if (kind == 3) x[i] = (float)((i * 7) % 255) * 0.5f;   /* ties: r = 1 */
+                if (kind == 4) x[i] = 0.0f;
+                if (kind == 5) x[i] *= 1e-38f;                         /* tiny range */
+            }
+            if (kind == 3) x[0] = 127.0f, x[K > 1] = 0.0f;
+            if (kind == 6) x[t % K] = t % 2 ? NAN : -INFINITY;
+            if (kind == 7) x[t % K] = 3e38f;
+            int32_t zw = -1, zg = -2;
+            memset(want, 0xaa, sizeof want), memset(got, 0x55, sizeof got);
+            float sw = mcnn_quant_act_row(x, K, want, &zw);
+            float sg = k->quant_act(x, K, got, &zg);
+            TEST_ASSERT(bits_of(sw) == bits_of(sg) && zw == zg && memcmp(want, got, (size_t)K) == 0,
+                        "%s activation quantizer, K %d kind %d: s %g / %g, z %d / %d", k->name, K,
+                        kind, sw, sg, zw, zg);
+            checked++;
+        }
+    }
+    if (!checked) TEST_SKIP("no vector activation quantizer on this CPU");
 }
 
 /* ---- kernels ------------------------------------------------------------------------------ */
@@ -377,7 +431,10 @@ static void int8_reference(const shape *s, const data *d, const float *bias, flo
             size_t o = (size_t)i * d->ldc + j;
             float v = mcnn_int8_dequant((int32_t)acc, zx[i], qsum[j], sx[i], sw[j],
                                         bias ? bias[j] : 0.0f);
-            if (beta != 0.0f) v += beta * want[o];
+            if (beta != 0.0f) {
+                float old = beta * want[o]; /* two roundings, never a fused multiply-add */
+                v = v + old;
+            }
             want[o] = v;
         }
     free(qw), free(qx), free(sw), free(sx), free(qsum), free(zx);
@@ -396,7 +453,7 @@ static void test_int8_kernels(void)
             if (!p) { unmake(&d); continue; }
             int NR = strcmp(mcnn_packed_b_kernel(p), "plain") == 0 ? 8 : 16;
             size_t npad = (size_t)(s->N + NR - 1) / NR * NR;
-            TEST_ASSERT(mcnn_packed_b_bytes(p) == npad * (size_t)((s->K + 1) / 2 * 2) + 8u * s->N,
+            TEST_ASSERT(mcnn_packed_b_bytes(p) == npad * (size_t)((s->K + 3) / 4 * 4) + 8u * s->N,
                         "int8 bytes %zu", mcnn_packed_b_bytes(p));
             size_t n = (size_t)s->M * d.ldc;
             for (int v = 0; v < 4; v++) {
@@ -441,6 +498,36 @@ static void test_int8_kernels(void)
     for (int t = 0; t < NSHAPES; t++) free(plain_out[t]);
     mcnn_lowp_set_isa(NULL);
     set_threads(2);
+}
+
+/* The largest products: x rows at the top of their range (q = 127) against weight rows at
+ * ±127, so every pair sum in the AVX2 kernel is ±2 · 127 · 127 = ±32258, just inside int16
+ * (with 8-bit activations it would saturate at 32767 and this would fail). */
+static void test_int8_extremes(void)
+{
+    shape s = {7, 33, 64};
+    data d = make(&s, 9);
+    for (int i = 0; i < s.M; i++)
+        for (int k = 0; k < s.K; k++) d.x[(size_t)i * d.lda + k] = i % 2 ? 2.0f : 0.5f;
+    for (int j = 0; j < s.N; j++)
+        for (int k = 0; k < s.K; k++) d.w[(size_t)j * d.ldw + k] = j % 3 == 0 ? 1.0f : -3.0f;
+    for (int l = 0; l <= cpu_level() && l <= 2; l++) {
+        mcnn_lowp_set_isa(level_name(l));
+        mcnn_packed_b *p = NULL;
+        TEST_OK(mcnn_packed_b_create(&p, MCNN_PRECISION_INT8, d.w, s.N, s.K, d.ldw));
+        if (!p) continue;
+        fill_y(&s, &d, 0, 4);
+        int8_reference(&s, &d, NULL, 0, d.want);
+        TEST_OK(mcnn_gemm_packed(s.M, d.x, d.lda, p, NULL, 0, d.y, d.ldc));
+        TEST_ASSERT(same_bits(d.y, d.want, (size_t)s.M * d.ldc), "%s int8 at the extremes",
+                    mcnn_packed_b_kernel(p));
+        /* and these products are exact: 64 · 2 · (-3) = -384, 64 · 0.5 · 1 = 32 */
+        TEST_CLOSE("extreme y[1][1]", d.y[d.ldc + 1], -384.0, 1e-4, 0);
+        TEST_CLOSE("extreme y[0][0]", d.y[0], 32.0, 1e-4, 0);
+        mcnn_packed_b_free(p);
+    }
+    mcnn_lowp_set_isa(NULL);
+    unmake(&d);
 }
 
 /* A row of x with a NaN or inf: that row of y is NaN (as in fp32), the others unaffected. */
@@ -509,10 +596,12 @@ int main(void)
     TEST_RUN(test_bf16_rounding);
     TEST_RUN(test_weight_quant);
     TEST_RUN(test_act_quant);
+    TEST_RUN(test_act_quant_twins);
     TEST_RUN(test_isa_override);
     TEST_RUN(test_fp32_packed_bits);
     TEST_RUN(test_bf16_kernels);
     TEST_RUN(test_int8_kernels);
+    TEST_RUN(test_int8_extremes);
     TEST_RUN(test_int8_nonfinite);
     TEST_RUN(test_absent_isas);
     return test_summary();

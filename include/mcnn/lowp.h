@@ -7,7 +7,8 @@
  * bf16  W rounded to bf16 (round to nearest even) when packed, x rounded while packing A,
  *       products summed in fp32.  Packed weights: half of fp32.
  * int8  W per output channel, symmetric: q = round(w / s), s = max|w_row| / 127; x per row,
- *       asymmetric uint8 with a zero point; int32 sums, dequantized (+ bias) at the end.
+ *       asymmetric 7-bit (0..127) with a zero point; int32 sums, dequantized (+ bias) at the
+ *       end.
  *       Packed weights: a quarter of fp32, plus a scale and a column sum per output.
  * Training stays fp32: these are forward-only. */
 #ifndef MCNN_LOWP_H

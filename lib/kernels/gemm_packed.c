@@ -8,13 +8,14 @@
  *               NR-wide panels of every column, each kc x NR, k-major (gemm_pack.c's layout):
  *                 panels + pc * Npad + q * kc * NR      (block starting at k = pc, panel q)
  *               fp32 stores floats, bf16 their rounded top halves.
- *   int8        the whole K in one block, k in pairs (K padded to even):
- *                 panels + q * kp * 2NR  bytes, then per pair p: (w[2p][j], w[2p+1][j]), j < NR
+ *   int8        the whole K in one block, k in groups of 4 (K padded to a multiple of 4):
+ *                 panels + q * kq * 4NR  bytes, then per group g: (w[4g..4g+3][j]), j < NR
  *               plus per output column its scale and the sum of its quantized weights.
  *
  * The loops are mcnn_gemm's (gemm.c) without the B packing: for an N block, for a K block, for
- * an M block (A packed, and for bf16 rounded, for int8 quantized first), for each B panel, for
- * each A panel: one micro-kernel call.  fp32 uses the same micro-kernel, the same K blocks and
+ * an M block (A packed, and for bf16 rounded), for each B panel, for each A panel: one
+ * micro-kernel call.  int8 quantizes x's rows once per call instead, and its kernel reads
+ * them in place and finishes its tile itself (lowp_int8.c).  fp32 uses the same micro-kernel, the same K blocks and
  * the same write-back as mcnn_gemm, and adds the bias afterwards as mcnn_linear_forward does,
  * so it gives the same bits.  Threads take rectangles of whole tiles; a tile is computed the
  * same way by any thread, so the bits do not depend on the thread count.
@@ -41,7 +42,7 @@ struct mcnn_packed_b {
     const mcnn_gemm_kernel *f32;   /* fp32: the kernel (mcnn_gemm's unless MCNN_ISA says) */
     const mcnn_lowp_kernel *lowp;  /* bf16, int8 */
     int mr, nr, kc_blk, mc, nc;    /* the kernel's tile and blocks */
-    int npad, kp;                  /* N rounded up to NR; int8: pairs of k */
+    int npad, kq;                  /* N rounded up to NR; int8: groups of 4 k */
     void *panels;
     size_t panel_bytes;
     float *scales;                 /* int8: per output column */
@@ -169,7 +170,7 @@ static mcnn_status pack_float_panels(mcnn_packed_b *p, const float *W, int ldw)
     return MCNN_OK;
 }
 
-/* int8: quantize each row (output column), then lay the pairs out panel by panel. */
+/* int8: quantize each row (output column), then lay the groups out panel by panel. */
 static mcnn_status pack_int8_panels(mcnn_packed_b *p, const float *W, int ldw)
 {
     int8_t *q = mcnn_alloc((size_t)p->N * p->K);
@@ -180,10 +181,10 @@ static mcnn_status pack_int8_panels(mcnn_packed_b *p, const float *W, int ldw)
     int8_t *dst = p->panels;
     const int NR = p->nr;
     for (int qp = 0; qp < p->npad / NR; qp++)
-        for (int pp = 0; pp < p->kp; pp++)
+        for (int g = 0; g < p->kq; g++)
             for (int j = 0; j < NR; j++)
-                for (int t = 0; t < 2; t++) {
-                    int col = qp * NR + j, k = 2 * pp + t;
+                for (int t = 0; t < MCNN_INT8_KGROUP; t++) {
+                    int col = qp * NR + j, k = MCNN_INT8_KGROUP * g + t;
                     *dst++ = col < p->N && k < p->K ? q[(size_t)col * p->K + k] : 0;
                 }
     mcnn_free(q);
@@ -196,7 +197,7 @@ mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, 
     *out = NULL;
     if (N <= 0 || K <= 0 || ldw < K || !W)
         return mcnn_set_error(MCNN_ERR_ARG, "packed weight: N = %d, K = %d, ldw = %d", N, K, ldw);
-    /* int8 sums: |Σ q_x q_w| <= K * 255 * 127 must fit an int32 */
+    /* int8 sums: |Σ q_x q_w| <= K * 127 * 127 must fit an int32 (and so the epilogue's) */
     if (precision == MCNN_PRECISION_INT8 && K > 65536)
         return mcnn_set_error(MCNN_ERR_ARG, "int8 packed weight: K = %d > 65536", K);
     mcnn_packed_b *p = calloc(1, sizeof *p);
@@ -214,7 +215,8 @@ mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, 
         s = pick_lowp(&p->lowp);
         if (s == MCNN_OK) {
             const mcnn_lowp_kernel *k = p->lowp;
-            p->mr = k->mr, p->nr = k->nr, p->mc = k->mc, p->nc = k->nc;
+            p->mr = precision == MCNN_PRECISION_INT8 ? k->mr8 : k->mr;
+            p->nr = k->nr, p->mc = k->mc, p->nc = k->nc;
             p->kc_blk = precision == MCNN_PRECISION_BF16 ? ceil_div(K, ceil_div(K, k->kc)) : K;
         }
     } else {
@@ -224,8 +226,9 @@ mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, 
         free(p);
         return s;
     }
-    p->npad = round_up(N, p->nr), p->kp = ceil_div(K, 2);
-    size_t elems = (size_t)p->npad * (size_t)(precision == MCNN_PRECISION_INT8 ? 2 * p->kp : K);
+    p->npad = round_up(N, p->nr), p->kq = ceil_div(K, MCNN_INT8_KGROUP);
+    size_t elems = (size_t)p->npad *
+                   (size_t)(precision == MCNN_PRECISION_INT8 ? MCNN_INT8_KGROUP * p->kq : K);
     p->panel_bytes = elems * (precision == MCNN_PRECISION_FP32   ? sizeof(float)
                               : precision == MCNN_PRECISION_BF16 ? sizeof(uint16_t)
                                                                  : sizeof(int8_t));
@@ -274,7 +277,7 @@ typedef struct packed_call {
     const float *x, *bias;
     float beta;
     float *y;
-    const uint8_t *qx;     /* int8: x quantized, (M, 2 kp), zero-padded */
+    const uint8_t *qx;     /* int8: x quantized, (M, 4 kq), zero-padded */
     const float *sx;       /* int8: per row scale */
     const int32_t *zx;     /* int8: per row zero point */
 } packed_call;
@@ -326,48 +329,24 @@ static int rect_float(const packed_call *g, int i0, int m, int j0, int n)
     return 0;
 }
 
-/* int8 on y[i0 : i0+m, j0 : j0+n]. */
+/* int8 on y[i0 : i0+m, j0 : j0+n]: the kernel reads the quantized rows where they are. */
 static int rect_int8(const packed_call *g, int i0, int m, int j0, int n)
 {
     const mcnn_packed_b *p = g->p;
-    const int MR = p->mr, NR = p->nr, kp = p->kp;
+    const int MR = p->mr, NR = p->nr, kq = p->kq;
+    const size_t lda = (size_t)MCNN_INT8_KGROUP * kq, ldc = (size_t)g->ldc;
     int mc_blk = round_up(ceil_div(m, ceil_div(m, p->mc)), MR);
-    /* A panels (uint32 pairs) and one int32 tile, in the float-sized scratch */
-    float *buf = mcnn_gemm_scratch((size_t)kp * mc_blk + (size_t)MR * NR);
-    if (!buf) return -1;
-    uint32_t *ap = (uint32_t *)buf;
-    int32_t *tile = (int32_t *)(buf + (size_t)kp * mc_blk);
     for (int ic = i0; ic < i0 + m; ic += mc_blk) {
         int mc = min_int(mc_blk, i0 + m - ic);
-        for (int r = 0; r * MR < mc; r++)            /* pack: (q[2p], q[2p+1]) per row */
-            for (int i = 0; i < MR; i++) {
-                int row = ic + r * MR + i;
-                uint32_t *d = ap + (size_t)r * kp * MR + i;
-                if (row >= ic + mc) {
-                    for (int pp = 0; pp < kp; pp++) d[(size_t)pp * MR] = 0;
-                    continue;
-                }
-                const uint8_t *src = g->qx + (size_t)row * 2 * kp;
-                for (int pp = 0; pp < kp; pp++)
-                    d[(size_t)pp * MR] = (uint32_t)src[2 * pp] | (uint32_t)src[2 * pp + 1] << 16;
-            }
         for (int jq = j0; jq < j0 + n; jq += NR) {
             int nn = min_int(NR, j0 + n - jq);
-            const int8_t *b = (const int8_t *)p->panels + (size_t)(jq / NR) * kp * 2 * NR;
+            const int8_t *b = (const int8_t *)p->panels + (size_t)(jq / NR) * lda * NR;
             for (int r = 0; r * MR < mc; r++) {
                 int mm = min_int(MR, mc - r * MR), row0 = ic + r * MR;
-                p->lowp->int8(kp, ap + (size_t)r * kp * MR, b, tile);
-                for (int i = 0; i < mm; i++) {
-                    float *yi = g->y + (size_t)(row0 + i) * g->ldc + jq;
-                    for (int j = 0; j < nn; j++) {
-                        float v = mcnn_int8_dequant(tile[i * NR + j], g->zx[row0 + i],
-                                                    p->qsums[jq + j], g->sx[row0 + i],
-                                                    p->scales[jq + j],
-                                                    g->bias ? g->bias[jq + j] : 0.0f);
-                        if (g->beta != 0.0f) v += g->beta * yi[j];
-                        yi[j] = v;
-                    }
-                }
+                mcnn_int8_epilogue e = {g->zx + row0, g->sx + row0, p->qsums + jq,
+                                        p->scales + jq, g->bias ? g->bias + jq : NULL, g->beta};
+                p->lowp->int8(kq, g->qx + (size_t)row0 * lda, lda, b, &e,
+                              g->y + (size_t)row0 * ldc + jq, ldc, mm, nn);
             }
         }
     }
@@ -399,7 +378,7 @@ mcnn_status mcnn_gemm_packed(int M, const float *x, int lda, const mcnn_packed_b
     int nt = want_threads((double)M * p->N * p->K);
     void *qbuf = NULL;
     if (p->precision == MCNN_PRECISION_INT8) { /* quantize each row of x once */
-        size_t row = 2 * (size_t)p->kp;
+        size_t row = (size_t)MCNN_INT8_KGROUP * p->kq;
         qbuf = mcnn_alloc((size_t)M * (row + 2 * sizeof(float)));
         if (!qbuf) return mcnn_set_error(MCNN_ERR_NOMEM, "int8 GEMM: quantized x (%d rows)", M);
         float *sx = qbuf;
@@ -409,8 +388,9 @@ mcnn_status mcnn_gemm_packed(int M, const float *x, int lda, const mcnn_packed_b
 #pragma omp parallel for num_threads(nt) if (nt > 1)
 #endif
         for (int i = 0; i < M; i++) {
-            qx[i * row + row - 1] = 0; /* the pad of an odd K */
-            sx[i] = mcnn_quant_act_row(x + (size_t)i * lda, p->K, qx + i * row, &zx[i]);
+            if (row > (size_t)p->K) /* the pad to a group of 4 */
+                memset(qx + i * row + p->K, 0, row - (size_t)p->K);
+            sx[i] = p->lowp->quant_act(x + (size_t)i * lda, p->K, qx + i * row, &zx[i]);
         }
         g.qx = qx, g.sx = sx, g.zx = zx;
     }

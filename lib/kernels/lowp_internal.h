@@ -26,16 +26,31 @@ void mcnn_bf16_round(const float *x, float *out, size_t n);
  * in *qsum. */
 float mcnn_quant_weight_row(const float *w, int K, int8_t *q, int32_t *qsum);
 
-/* One activation row, asymmetric: the range [lo, hi] = [min(0, min x), max(0, max x)] (so 0 is
- * exact), s = (hi - lo) / 255, zero point z = round(-lo / s), q = clamp(round(x / s) + z, 0, 255).
- * x ≈ s * (q - z).  An all-zero row: s = 1, z = 0, q = 0.  A row holding NaN or inf: s = NaN,
- * z = 0, q = 0.  Returns s, the zero point in *zero. */
+/* The integer ranges of int8 (docs/precision.md).  AVX2's vpmaddubsw multiplies uint8 by int8
+ * and adds each pair of products into a *saturating* int16: exact only while
+ * 2 * A_MAX * W_MAX <= 32767.  With 8-bit weights (±127) that leaves activations 7 bits
+ * (0..127): 2 * 127 * 127 = 32258.  The weights keep their 8 bits, so a kernel without the
+ * pair limit (VNNI's vpdpbusd) could use the same packed weights with 8-bit activations. */
+#define MCNN_INT8_W_MAX 127
+#define MCNN_INT8_A_MAX 127
+/* k is taken in groups of 4: one int32 lane sums 4 products (vpmaddubsw + vpmaddwd here,
+ * vpdpbusd with VNNI).  Rows of quantized activations and weight panels are padded to it. */
+#define MCNN_INT8_KGROUP 4
+
+/* One activation row, asymmetric, 7 bits: the range [lo, hi] = [min(0, min x), max(0, max x)]
+ * (so 0 is exact), r = 127 / (hi - lo) and s = (hi - lo) / 127 in float, zero point
+ * z = clamp(round(-lo · r), 0, 127), q = clamp(round(x · r) + z, 0, 127), rounding to nearest
+ * even.  x ≈ s * (q - z).  An all-zero row, or one whose range is so small that r overflows
+ * (hi - lo < 3.7e-37): s = 1, z = 0, q = 0.  A row holding NaN or inf: s = NaN, z = 0, q = 0.
+ * Returns s, the zero point in *zero.  This is the definition; kernels may bring a vector
+ * twin (mcnn_lowp_kernel.quant_act) that must give the same bits. */
 float mcnn_quant_act_row(const float *x, int K, uint8_t *q, int32_t *zero);
 
 /* The int8 epilogue, one element: the integer sum  acc = Σ qx·qw,  corrected for the zero point
- * and scaled back:  (acc - z·Σqw) · (sx · sw) + bias  (+ beta · y).  Exact integer work, then
- * float operations in this order (no FMA contraction: gemm_packed.c is compiled as ISO C), so
- * every kernel and the test give the same bits. */
+ * and scaled back:  (acc - z·Σqw) · (sx · sw) + bias  (+ beta · y).  Exact integer work (it
+ * fits an int32: |Σ (qx - z) qw| <= 127 · 127 · K < 2^31 for K <= 65536), then float
+ * operations in this order and without fused multiply-adds, so every kernel and the test give
+ * the same bits. */
 static inline float mcnn_int8_dequant(int32_t acc, int32_t zero, int32_t qsum, float sx,
                                       float sw, float bias)
 {
@@ -44,22 +59,53 @@ static inline float mcnn_int8_dequant(int32_t acc, int32_t zero, int32_t qsum, f
     return prod + bias;
 }
 
+/* What the int8 micro-kernel needs to finish its tile, each pointer at the tile's first row or
+ * column: y[i][j] = dequant(acc[i][j], zx[i], qsum[j], sx[i], sw[j], bias ? bias[j] : 0)
+ * (+ beta · y[i][j] when beta != 0; y is not read when beta == 0). */
+typedef struct mcnn_int8_epilogue {
+    const int32_t *zx;   /* per row: zero point */
+    const float *sx;     /* per row: scale */
+    const int32_t *qsum; /* per column: Σ_k qw */
+    const float *sw;     /* per column: scale */
+    const float *bias;   /* per column, or NULL */
+    float beta;
+} mcnn_int8_epilogue;
+
 /* ---- micro-kernels (lowp_micro.c) ----------------------------------------------------------
  * bf16: as mcnn_gemm_micro_fn, but the B panel holds bf16 (uint16), widened to fp32 as it is
  *       loaded; the A panel holds floats already rounded to bf16.
- * int8: acc[i*nr + j] = Σ_p  a[p*mr + i] · b[p][j]  over kp pairs of k, where a holds, per
- *       row, the pair (qx[2p], qx[2p+1]) as two int16 in one uint32, and b holds the pair
- *       (qw[2p][j], qw[2p+1][j]) as two int8: 2*nr bytes per p.  Exact int32 sums. */
+ * int8: y[i][j] for i < m, j < n (m <= mr, n <= nr) of the tile: the exact int32 sums
+ *       Σ_k qa[i][k] · qw[k][j] over kq groups of 4 k, through the epilogue e.  a holds
+ *       quantized rows (uint8, 0..127) at a + i * lda, each 4 kq long (zero-padded); b the
+ *       panel: per group g and column j the 4 int8 (qw[4g..4g+3][j]), 4 nr bytes per g. */
 typedef void (*mcnn_bf16_micro_fn)(int kc, const float *a, const uint16_t *b, float *c, int ldc,
                                    int m, int n, float beta);
-typedef void (*mcnn_int8_micro_fn)(int kp, const uint32_t *a, const int8_t *b, int32_t *acc);
+typedef void (*mcnn_int8_micro_fn)(int kq, const uint8_t *a, size_t lda, const int8_t *b,
+                                   const mcnn_int8_epilogue *e, float *y, size_t ldc, int m,
+                                   int n);
+/* An activation row quantizer with mcnn_quant_act_row's signature and bits. */
+typedef float (*mcnn_quant_act_fn)(const float *x, int K, uint8_t *q, int32_t *zero);
+
+/* The plain epilogue of one int32 tile (row stride nr), shared by the kernels' edge cases. */
+void mcnn_int8_epilogue_tile(const int32_t *acc, int nr, const mcnn_int8_epilogue *e, float *y,
+                             size_t ldc, int m, int n);
+/* The int8 kernels (lowp_int8.c): plain 6 x 8, AVX2 4 x 16. */
+void mcnn_int8_micro_plain(int kq, const uint8_t *a, size_t lda, const int8_t *b,
+                           const mcnn_int8_epilogue *e, float *y, size_t ldc, int m, int n);
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+void mcnn_int8_micro_avx2(int kq, const uint8_t *a, size_t lda, const int8_t *b,
+                          const mcnn_int8_epilogue *e, float *y, size_t ldc, int m, int n);
+float mcnn_quant_act_row_avx2(const float *x, int K, uint8_t *q, int32_t *zero);
+#endif
 
 typedef struct mcnn_lowp_kernel {
     const char *name;  /* "avx2", "plain" */
     int level;         /* the MCNN_ISA level it needs: 0 plain, 1 avx2, 2 avx512, 3 amx */
     mcnn_bf16_micro_fn bf16;
     mcnn_int8_micro_fn int8;
-    int mr, nr;
+    mcnn_quant_act_fn quant_act;
+    int mr, nr;        /* the tile (bf16) */
+    int mr8;           /* int8's tile rows (its columns: nr) */
     int kc, mc, nc;    /* blocks; int8 sums the whole K at once (kc is bf16's only) */
 } mcnn_lowp_kernel;
 
