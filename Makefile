@@ -35,6 +35,10 @@ endif
 
 CFLAGS  := -std=c11 -Wall -Wextra -fPIC -fvisibility=hidden -MMD -MP -Iinclude
 LDLIBS  := -lm
+# Values are IEEE either way; without it GCC will not if-convert lib/ops/vmath.h's range checks
+# (a clamped path folds to a constant that overflows, "could trap"), so the GELU / softmax loops
+# stayed scalar on AVX2 (28 ns a GELU instead of ~2); clang's default already.
+CFLAGS  += -fno-trapping-math
 ifeq ($(DEBUG),1)
   CFLAGS += -O0 -g -DMCNN_DEBUG
 else
