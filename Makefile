@@ -35,10 +35,11 @@ endif
 
 CFLAGS  := -std=c11 -Wall -Wextra -fPIC -fvisibility=hidden -MMD -MP -Iinclude
 LDLIBS  := -lm
-# Values are IEEE either way; without it GCC will not if-convert lib/ops/vmath.h's range checks
-# (a clamped path folds to a constant that overflows, "could trap"), so the GELU / softmax loops
-# stayed scalar on AVX2 (28 ns a GELU instead of ~2); clang's default already.
-CFLAGS  += -fno-trapping-math
+# Values are IEEE either way (lib/ never reads errno or FP flags); without them GCC will not
+# vectorise lib/ops/vmath.h's range checks (a clamped path folds to a constant that overflows,
+# "could trap": GELU ran scalar on AVX2, 28 ns an element instead of 4) nor AdamW's sqrtf (a
+# branch to set errno).  clang's default already has no trapping math.
+CFLAGS  += -fno-trapping-math -fno-math-errno
 ifeq ($(DEBUG),1)
   CFLAGS += -O0 -g -DMCNN_DEBUG
 else
