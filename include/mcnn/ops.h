@@ -145,6 +145,18 @@ MCNN_API void mcnn_attention_forward(float *out, float *probs, const float *qkv,
 MCNN_API void mcnn_attention_backward(float *dqkv, const float *dout, const float *qkv,
                                       const float *probs, int B, int T, int C, int NH,
                                       int causal, float *workspace);
+/* Ragged ("varlen"): S sequences of their own lengths, packed as rows without padding (the
+ * batch of shots of different lengths).  starts (S + 1 ascending ints): sequence s is rows
+ * starts[s] - starts[0] .. starts[s+1] - starts[0] - 1 of qkv (N, 3C), out (N, C) and dqkv,
+ * N = starts[S] - starts[0]; it attends to its own rows only.  probs and workspace hold, sequence
+ * after sequence, its NH (T_s, T_s) blocks: mcnn_attention_ragged_floats() floats.  The (B, T)
+ * functions above are the case starts[s] = s·T, with the same results. */
+MCNN_API size_t mcnn_attention_ragged_floats(int S, const int *starts, int NH);
+MCNN_API void mcnn_attention_forward_ragged(float *out, float *probs, const float *qkv, int S,
+                                            const int *starts, int C, int NH, int causal);
+MCNN_API void mcnn_attention_backward_ragged(float *dqkv, const float *dout, const float *qkv,
+                                             const float *probs, int S, const int *starts,
+                                             int C, int NH, int causal, float *workspace);
 
 /* ---- token and position embeddings -----------------------------------------------------
  * embedding: y (N, C) = table[ids[n]] for table (V, C) (torch.nn.Embedding). */

@@ -21,6 +21,7 @@ struct mcnn_shot_model {
     float **res, *dres[2], *frames, *proj, *dproj, *cls_in, *cls_ln, *ln_mean, *ln_rstd,
         *dcls; /* TRANSFORMER; block activations in tf_acts                               */
     void *tf_acts;      /* (layers) block_acts, and one more for the gradients            */
+    int *tf_starts;     /* (max_batch + 1) where each shot's tokens start (ragged rows)   */
 };
 
 /* A model with its table, activations and zeroed values (create and load fill them). */

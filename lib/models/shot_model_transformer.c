@@ -2,9 +2,11 @@
  * learned positions, pre-LN blocks (lib/nn/transformer_block.h), a final LayerNorm and the head
  * on the class token.  This file is the shot models' only user of the block API.
  *
- * The key padding mask by construction: each shot runs through the blocks as its own sequence
- * of 1 + length tokens, so a padded frame is never a key (it is not there at all).  That gives
- * the class token exactly what a batched run with a key padding mask gives it. */
+ * The key padding mask by construction: the batch runs through each block at once as ragged
+ * sequences (lib/nn/transformer_block.h), shot b the 1 + length rows from starts[b], packed
+ * without padding, so a padded frame is never a key (it is not there at all).  That gives the
+ * class token exactly what a batched run with a key padding mask gives it, and every GEMM has
+ * all the batch's tokens as rows. */
 #include "shot_model_internal.h"
 #include "nn/transformer_block.h"
 
@@ -93,8 +95,9 @@ static void shot_tf_init(mcnn_shot_model *m, mcnn_rng *r)
     shot_init_linear(m, r, "head", C);
 }
 
-/* Per layer: the block's input stream res[l] (B, T, C) and its activations, carved for the
- * whole batch; one more block_acts, for one shot, holds the gradients during the backward. */
+/* Per layer: the block's input stream res[l] (at most B·T rows of C, the shots' tokens one
+ * after the other) and its activations, carved for the whole batch; one more block_acts, the
+ * same size, holds the gradients during the backward. */
 static mcnn_status shot_tf_plan(mcnn_shot_model *m, mcnn_carver *c)
 {
     const int L = m->cfg.layers, T = m->cfg.K + 1;
@@ -102,14 +105,14 @@ static mcnn_status shot_tf_plan(mcnn_shot_model *m, mcnn_carver *c)
     if (!m->res) {
         m->res = calloc((size_t)L + 1, sizeof *m->res);
         m->tf_acts = calloc((size_t)L + 1, sizeof(block_acts));
-        if (!m->res || !m->tf_acts)
+        m->tf_starts = calloc(B + 1, sizeof *m->tf_starts);
+        if (!m->res || !m->tf_acts || !m->tf_starts)
             return mcnn_set_error(MCNN_ERR_NOMEM, "shot model: out of memory");
     }
     const block_cfg cfg = tf_cfg(m);
     block_acts *acts = m->tf_acts;
     for (int l = 0; l <= L; l++) m->res[l] = mcnn_carve(c, BTC);
-    for (int l = 0; l < L; l++) mcnn_block_acts_carve(&acts[l], c, &cfg, (int)B, T);
-    mcnn_block_acts_carve(&acts[L], c, &cfg, 1, T);
+    for (int l = 0; l <= L; l++) mcnn_block_acts_carve(&acts[l], c, &cfg, (int)B, T);
     m->dres[0] = mcnn_carve(c, BTC);
     m->dres[1] = mcnn_carve(c, BTC);
     m->frames = mcnn_carve(c, B * m->cfg.K * m->cfg.D);
@@ -127,6 +130,7 @@ void shot_tf_free(mcnn_shot_model *m)
 {
     free(m->res);
     free(m->tf_acts);
+    free(m->tf_starts);
 }
 
 /* The valid frames of every shot, one after the other: (sum of lengths, D). */
@@ -140,18 +144,28 @@ static int pack_frames(const mcnn_shot_model *m)
     return n;
 }
 
+/* Shot b's tokens are rows starts[b] .. starts[b+1] - 1: its class token, then its frames. */
+static void set_starts(mcnn_shot_model *m)
+{
+    int *starts = m->tf_starts;
+    starts[0] = 0;
+    for (int b = 0; b < m->B; b++) starts[b + 1] = starts[b] + 1 + m->lengths[b];
+}
+
 static void shot_tf_forward(mcnn_shot_model *m, float *logits)
 {
-    const int B = m->B, K = m->cfg.K, T = K + 1, C = m->cfg.hidden, L = m->cfg.layers;
+    const int B = m->B, C = m->cfg.hidden, L = m->cfg.layers;
     const mcnn_params *P = &m->params;
     const block_cfg cfg = tf_cfg(m);
     block_acts *acts = m->tf_acts;
+    const int *starts = m->tf_starts;
+    set_starts(m);
     const int n = pack_frames(m);
     mcnn_linear_forward(m->proj, m->frames, mcnn_params_data(P, "proj.weight"),
                         mcnn_params_data(P, "proj.bias"), n, m->cfg.D, C);
     const float *cls = mcnn_params_data(P, "cls_token"), *pos = mcnn_params_data(P, "pos_embed");
     for (int b = 0, f = 0; b < B; b++) {
-        float *tok = m->res[0] + (size_t)b * T * C;
+        float *tok = m->res[0] + (size_t)starts[b] * C;
         for (int c = 0; c < C; c++) tok[c] = cls[c] + pos[c];
         for (int k = 0; k < m->lengths[b]; k++, f++)
             for (int c = 0; c < C; c++)
@@ -161,15 +175,10 @@ static void shot_tf_forward(mcnn_shot_model *m, float *logits)
         block_params p;
         block_grads g;
         tf_block_views(m, l, &p, &g);
-        for (int b = 0; b < B; b++) {
-            block_acts a = mcnn_block_acts_images(&acts[l], &cfg, T, b);
-            const size_t o = (size_t)b * T * C;
-            mcnn_block_forward(m->res[l + 1] + o, &a, m->res[l] + o, &p, &cfg, 1,
-                               m->lengths[b] + 1);
-        }
+        mcnn_block_forward_ragged(m->res[l + 1], &acts[l], m->res[l], &p, &cfg, B, starts);
     }
     for (int b = 0; b < B; b++)
-        memcpy(m->cls_in + (size_t)b * C, m->res[L] + (size_t)b * T * C, sizeof(float) * C);
+        memcpy(m->cls_in + (size_t)b * C, m->res[L] + (size_t)starts[b] * C, sizeof(float) * C);
     mcnn_layernorm_forward(m->cls_ln, m->ln_mean, m->ln_rstd, m->cls_in,
                            mcnn_params_data(P, "norm.weight"), mcnn_params_data(P, "norm.bias"),
                            B, C, TF_EPS);
@@ -179,10 +188,11 @@ static void shot_tf_forward(mcnn_shot_model *m, float *logits)
 
 static void shot_tf_backward(mcnn_shot_model *m, const float *dlogits)
 {
-    const int B = m->B, K = m->cfg.K, T = K + 1, C = m->cfg.hidden, L = m->cfg.layers;
+    const int B = m->B, C = m->cfg.hidden, L = m->cfg.layers;
     const mcnn_params *P = &m->params;
     const block_cfg cfg = tf_cfg(m);
     block_acts *acts = m->tf_acts;
+    const int *starts = m->tf_starts, N = starts[B];
     float *dln = m->dcls, *dcls_in = m->dcls + (size_t)B * C;
     memset(m->dcls, 0, sizeof(float) * 2 * B * C);
     mcnn_linear_backward(dln, mcnn_params_grad(P, "head.weight"), mcnn_params_grad(P, "head.bias"),
@@ -193,37 +203,31 @@ static void shot_tf_backward(mcnn_shot_model *m, const float *dlogits)
                             mcnn_params_data(P, "norm.weight"), m->ln_mean, m->ln_rstd, B, C);
     /* Only the class token reaches the head: the top stream's gradient is zero elsewhere. */
     float *dout = m->dres[0], *dx = m->dres[1];
-    memset(dout, 0, sizeof(float) * (size_t)B * T * C);
+    memset(dout, 0, sizeof(float) * (size_t)N * C);
     for (int b = 0; b < B; b++)
-        memcpy(dout + (size_t)b * T * C, dcls_in + (size_t)b * C, sizeof(float) * C);
+        memcpy(dout + (size_t)starts[b] * C, dcls_in + (size_t)b * C, sizeof(float) * C);
     for (int l = L - 1; l >= 0; l--) {
         block_params p;
         block_grads g;
         tf_block_views(m, l, &p, &g);
-        memset(dx, 0, sizeof(float) * (size_t)B * T * C);
-        for (int b = 0; b < B; b++) {
-            const block_acts a = mcnn_block_acts_images(&acts[l], &cfg, T, b);
-            const size_t o = (size_t)b * T * C;
-            mcnn_block_backward(dx + o, &g, &acts[L], dout + o, m->res[l] + o, &a, &p, &cfg, 1,
-                                m->lengths[b] + 1);
-        }
+        memset(dx, 0, sizeof(float) * (size_t)N * C);
+        mcnn_block_backward_ragged(dx, &g, &acts[L], dout, m->res[l], &acts[l], &p, &cfg, B,
+                                   starts);
         float *t = dout;
         dout = dx, dx = t;
     }
     /* dout is now the gradient of the tokens: to the class token, positions and projection */
     float *dcls = mcnn_params_grad(P, "cls_token"), *dpos = mcnn_params_grad(P, "pos_embed");
     for (int b = 0, f = 0; b < B; b++) {
-        const float *d = dout + (size_t)b * T * C;
+        const float *d = dout + (size_t)starts[b] * C;
         for (int c = 0; c < C; c++) dcls[c] += d[c];
         for (int t = 0; t <= m->lengths[b]; t++)
             for (int c = 0; c < C; c++) dpos[(size_t)t * C + c] += d[(size_t)t * C + c];
         for (int k = 0; k < m->lengths[b]; k++, f++)
             memcpy(m->dproj + (size_t)f * C, d + (size_t)(1 + k) * C, sizeof(float) * C);
     }
-    int n = 0;
-    for (int b = 0; b < B; b++) n += m->lengths[b];
     mcnn_linear_backward(NULL, mcnn_params_grad(P, "proj.weight"), mcnn_params_grad(P, "proj.bias"),
-                         m->dproj, m->frames, NULL, n, m->cfg.D, C);
+                         m->dproj, m->frames, NULL, N - B, m->cfg.D, C);
 }
 
 const shot_kind_ops shot_tf_ops = {shot_tf_add, shot_tf_init, shot_tf_plan, shot_tf_forward,

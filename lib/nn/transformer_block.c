@@ -28,16 +28,23 @@ size_t mcnn_block_acts_carve(block_acts *a, mcnn_carver *c, const block_cfg *cfg
     return c->used - start;
 }
 
+/* The same arrays from token row r and probs float pr on. */
+static block_acts acts_from(const block_acts *a, const block_cfg *cfg, size_t r, size_t pr)
+{
+    const size_t C = cfg->C, F = cfg->F;
+    block_acts v = {.ln1 = a->ln1 + r * C, .ln1_mean = a->ln1_mean + r,
+                     .ln1_rstd = a->ln1_rstd + r, .qkv = a->qkv + r * 3 * C,
+                     .probs = a->probs + pr, .att = a->att + r * C,
+                     .proj = a->proj + r * C, .h = a->h + r * C, .ln2 = a->ln2 + r * C,
+                     .ln2_mean = a->ln2_mean + r, .ln2_rstd = a->ln2_rstd + r,
+                     .fc1 = a->fc1 + r * F, .act = a->act + r * F, .fc2 = a->fc2 + r * C};
+    return v;
+}
+
 block_acts mcnn_block_acts_images(const block_acts *a, const block_cfg *cfg, int T, int b0)
 {
-    const size_t t = (size_t)b0 * T, C = cfg->C, F = cfg->F;
-    block_acts v = {.ln1 = a->ln1 + t * C, .ln1_mean = a->ln1_mean + t,
-                     .ln1_rstd = a->ln1_rstd + t, .qkv = a->qkv + t * 3 * C,
-                     .probs = a->probs + t * cfg->NH * T, .att = a->att + t * C,
-                     .proj = a->proj + t * C, .h = a->h + t * C, .ln2 = a->ln2 + t * C,
-                     .ln2_mean = a->ln2_mean + t, .ln2_rstd = a->ln2_rstd + t,
-                     .fc1 = a->fc1 + t * F, .act = a->act + t * F, .fc2 = a->fc2 + t * C};
-    return v;
+    const size_t t = (size_t)b0 * T;
+    return acts_from(a, cfg, t, t * cfg->NH * T);
 }
 
 /* out = res + (y + b): a linear layer's bias and the residual add after it, in one pass.  The
@@ -64,17 +71,32 @@ static void act_backward(block_act act, float *dx, const float *dy, const float 
     else mcnn_gelu_backward(dx, dy, x, n);
 }
 
-void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_params *p,
-                        const block_cfg *cfg, int B, int T)
+/* The sequences a block call runs: B of T tokens (starts NULL), or S ragged ones, sequence s
+ * in rows starts[s] - starts[0] .. starts[s+1] - starts[0] - 1 (mcnn_attention_forward_ragged). */
+typedef struct block_seqs {
+    int S, T;
+    const int *starts;
+} block_seqs;
+
+static int seqs_rows(const block_seqs *q)
 {
-    const int N = B * T, C = cfg->C, NH = cfg->NH, F = cfg->F;
+    return q->starts ? q->starts[q->S] - q->starts[0] : q->S * q->T;
+}
+
+static void block_forward(float *out, block_acts *a, const float *x, const block_params *p,
+                          const block_cfg *cfg, const block_seqs *q)
+{
+    const int N = seqs_rows(q), C = cfg->C, NH = cfg->NH, F = cfg->F;
     const float eps = cfg->eps;
     /* The biases of steps 4, 7 and 9 are added with what follows them (5, 8, 10), in the same
      * pass: the same operations in the same order, one pass over the data fewer each. */
     mcnn_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, N, C, eps);    /*  1 */
     const block_packed none = {0}, *pk = p->pk ? p->pk : &none;
     mcnn_linear_forward_packed(a->qkv, a->ln1, p->qkv_w, pk->qkv, p->qkv_b, N, C, 3 * C);          /*  2 */
-    mcnn_attention_forward(a->att, a->probs, a->qkv, B, T, C, NH, cfg->causal);                    /*  3 */
+    if (q->starts)                                                                                 /*  3 */
+        mcnn_attention_forward_ragged(a->att, a->probs, a->qkv, q->S, q->starts, C, NH, cfg->causal);
+    else
+        mcnn_attention_forward(a->att, a->probs, a->qkv, q->S, q->T, C, NH, cfg->causal);
     mcnn_linear_forward_packed(a->proj, a->att, p->proj_w, pk->proj, NULL, N, C, C);               /*  4 */
     bias_residual(a->h, x, a->proj, p->proj_b, N, C);                                              /*  5 */
     mcnn_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->h, p->ln2_w, p->ln2_b, N, C, eps); /*  6 */
@@ -84,13 +106,27 @@ void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_p
     bias_residual(out, a->h, a->fc2, p->fc2_b, N, C);                                              /* 10 */
 }
 
-/* The activation gradients of images b0 .. b0+n-1, and dx: everything in the backward that is
- * per image.  d's arrays accumulate, so this share of them starts at zero. */
-static void backward_data(float *dx, block_acts *d, const float *dout, const float *x,
-                          const block_acts *a, const block_params *p, const block_cfg *cfg, int B,
-                          int T)
+void mcnn_block_forward(float *out, block_acts *a, const float *x, const block_params *p,
+                        const block_cfg *cfg, int B, int T)
 {
-    const int N = B * T, C = cfg->C, NH = cfg->NH, F = cfg->F;
+    const block_seqs q = {B, T, NULL};
+    block_forward(out, a, x, p, cfg, &q);
+}
+
+void mcnn_block_forward_ragged(float *out, block_acts *a, const float *x, const block_params *p,
+                               const block_cfg *cfg, int S, const int *starts)
+{
+    const block_seqs q = {S, 0, starts};
+    block_forward(out, a, x, p, cfg, &q);
+}
+
+/* The activation gradients of sequences q, and dx: everything in the backward that is per
+ * sequence.  d's arrays accumulate, so this share of them starts at zero. */
+static void backward_data(float *dx, block_acts *d, const float *dout, const float *x,
+                          const block_acts *a, const block_params *p, const block_cfg *cfg,
+                          const block_seqs *q)
+{
+    const int N = seqs_rows(q), C = cfg->C, NH = cfg->NH, F = cfg->F;
     float *acc[] = {d->ln1, d->qkv, d->att, d->proj, d->h, d->ln2, d->fc1, d->act, d->fc2};
     const size_t n[] = {C, 3 * (size_t)C, C, C, C, C, F, F, C};
     for (int i = 0; i < 9; i++) mcnn_zero_floats(acc[i], (size_t)N * n[i]);
@@ -102,7 +138,12 @@ static void backward_data(float *dx, block_acts *d, const float *dout, const flo
                             N, C);                                                                 /*  6 */
     mcnn_add_backward(dx, d->proj, d->h, (size_t)N * C);                                           /*  5 */
     mcnn_linear_backward(d->att, NULL, NULL, d->proj, a->att, p->proj_w, N, C, C);                 /*  4 */
-    mcnn_attention_backward(d->qkv, d->att, a->qkv, a->probs, B, T, C, NH, cfg->causal, d->probs); /*  3 */
+    if (q->starts)                                                                                 /*  3 */
+        mcnn_attention_backward_ragged(d->qkv, d->att, a->qkv, a->probs, q->S, q->starts, C, NH,
+                                       cfg->causal, d->probs);
+    else
+        mcnn_attention_backward(d->qkv, d->att, a->qkv, a->probs, q->S, q->T, C, NH, cfg->causal,
+                                d->probs);
     mcnn_linear_backward(d->ln1, NULL, NULL, d->qkv, a->ln1, p->qkv_w, N, C, 3 * C);               /*  2 */
     mcnn_layernorm_backward(dx, NULL, NULL, d->ln1, x, p->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);  /*  1 */
 }
@@ -111,9 +152,9 @@ static void backward_data(float *dx, block_acts *d, const float *dout, const flo
  * (the same calls as a one-pass backward would make, the input gradients left out). */
 static void backward_params(const block_grads *g, const block_acts *d, const float *x,
                             const block_acts *a, const block_params *p, const block_cfg *cfg,
-                            int B, int T)
+                            int N)
 {
-    const int N = B * T, C = cfg->C, F = cfg->F;
+    const int C = cfg->C, F = cfg->F;
     mcnn_linear_backward(NULL, g->fc2_w, g->fc2_b, d->fc2, a->act, p->fc2_w, N, F, C);            /*  9 */
     mcnn_linear_backward(NULL, g->fc1_w, g->fc1_b, d->fc1, a->ln2, p->fc1_w, N, C, F);            /*  7 */
     mcnn_layernorm_backward(NULL, g->ln2_w, g->ln2_b, d->ln2, a->h, p->ln2_w, a->ln2_mean,
@@ -131,30 +172,57 @@ typedef struct backward_lane_ctx {
     const block_acts *a;
     const block_params *p;
     const block_cfg *cfg;
-    int T;
+    const block_seqs *q;
 } backward_lane_ctx;
 
-/* backward_data for images b0 .. b0+n-1 of the batch (one lane). */
-static void backward_lane(void *ctx, int lane, int b0, int n)
+/* backward_data for sequences s0 .. s0+n-1 (one lane): their rows and probs, as a call of
+ * their own. */
+static void backward_lane(void *ctx, int lane, int s0, int n)
 {
     const backward_lane_ctx *c = ctx;
-    const size_t off = (size_t)b0 * c->T * c->cfg->C;
-    block_acts dv = mcnn_block_acts_images(c->d, c->cfg, c->T, b0);
-    const block_acts av = mcnn_block_acts_images(c->a, c->cfg, c->T, b0);
+    const block_seqs *q = c->q;
+    const int NH = c->cfg->NH;
+    size_t row = (size_t)s0 * q->T, pr = row * NH * q->T;
+    block_seqs mine = {n, q->T, NULL};
+    if (q->starts) {
+        row = (size_t)(q->starts[s0] - q->starts[0]);
+        pr = mcnn_attention_ragged_floats(s0, q->starts, NH);
+        mine.starts = q->starts + s0;
+    }
+    const size_t off = row * c->cfg->C;
+    block_acts dv = acts_from(c->d, c->cfg, row, pr);
+    const block_acts av = acts_from(c->a, c->cfg, row, pr);
     (void)lane;
-    backward_data(c->dx + off, &dv, c->dout + off, c->x + off, &av, c->p, c->cfg, n, c->T);
+    backward_data(c->dx + off, &dv, c->dout + off, c->x + off, &av, c->p, c->cfg, &mine);
+}
+
+static void block_backward(float *dx, const block_grads *g, block_acts *d, const float *dout,
+                           const float *x, const block_acts *a, const block_params *p,
+                           const block_cfg *cfg, const block_seqs *q)
+{
+    /* With a sequence (image) per thread, each thread takes the per-sequence half of the
+     * backward for its share of the batch with single-threaded ops (as the inference lanes
+     * do), meeting the others once; then the parameter gradients, each one multithreaded GEMM
+     * or sum over the whole batch.  Every element gets the same operations in the same order
+     * as with one thread, so the bits do not depend on the thread count. */
+    backward_lane_ctx ctx = {dx, d, dout, x, a, p, cfg, q};
+    mcnn_lanes_run(mcnn_batch_lanes(q->S), q->S, backward_lane, &ctx);
+    backward_params(g, d, x, a, p, cfg, seqs_rows(q));
 }
 
 void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const float *dout,
                          const float *x, const block_acts *a, const block_params *p,
                          const block_cfg *cfg, int B, int T)
 {
-    /* With an image per thread, each thread takes the per-image half of the backward for its
-     * share of the batch with single-threaded ops (as the inference lanes do), meeting the
-     * others once; then the parameter gradients, each one multithreaded GEMM or sum over the
-     * whole batch.  Every element gets the same operations in the same order as with one
-     * thread, so the bits do not depend on the thread count. */
-    backward_lane_ctx ctx = {dx, d, dout, x, a, p, cfg, T};
-    mcnn_lanes_run(mcnn_batch_lanes(B), B, backward_lane, &ctx);
-    backward_params(g, d, x, a, p, cfg, B, T);
+    const block_seqs q = {B, T, NULL};
+    block_backward(dx, g, d, dout, x, a, p, cfg, &q);
+}
+
+void mcnn_block_backward_ragged(float *dx, const block_grads *g, block_acts *d,
+                                const float *dout, const float *x, const block_acts *a,
+                                const block_params *p, const block_cfg *cfg, int S,
+                                const int *starts)
+{
+    const block_seqs q = {S, 0, starts};
+    block_backward(dx, g, d, dout, x, a, p, cfg, &q);
 }

@@ -81,4 +81,17 @@ void mcnn_block_backward(float *dx, const block_grads *g, block_acts *d, const f
                          const float *x, const block_acts *a, const block_params *p,
                          const block_cfg *cfg, int B, int T);
 
+/* The same block over S sequences of their own lengths packed as rows, no padding: sequence s
+ * is rows starts[s] - starts[0] .. starts[s+1] - starts[0] - 1 of x, out, dx, dout and of a's
+ * arrays (N = starts[S] - starts[0] rows), and attends to its own rows only (attention's ragged
+ * variant, include/mcnn/ops.h).  Every per-token step runs over all N rows in one call.  a and
+ * d carved for (B, T) hold any S <= B sequences of at most T tokens.  Each sequence gets what
+ * mcnn_block_forward / _backward give it alone as a batch of one. */
+void mcnn_block_forward_ragged(float *out, block_acts *a, const float *x, const block_params *p,
+                               const block_cfg *cfg, int S, const int *starts);
+void mcnn_block_backward_ragged(float *dx, const block_grads *g, block_acts *d,
+                                const float *dout, const float *x, const block_acts *a,
+                                const block_params *p, const block_cfg *cfg, int S,
+                                const int *starts);
+
 #endif

@@ -20,6 +20,11 @@
  * the region).  With fewer pairs than threads (B = NH = 1 at inference) the pairs run in turn
  * and GEMM uses all threads instead.  Either way no parallel region is nested in another, and
  * since GEMM's result does not depend on its thread count, neither does ours.
+ *
+ * Ragged ("varlen"): S sequences of their own lengths packed as rows, sequence s in rows
+ * starts[s] - starts[0] .. starts[s+1] - starts[0] - 1 of qkv, out and dqkv, and its NH (T_s, T_s)
+ * probs one after the other.  Nothing padded is computed and no padded key is seen.  The (B, T)
+ * functions are the case starts[s] = s·T: both run the same per-head code.
  * See docs/ops/attention.md. */
 #include "internal.h"
 #include "core/profile.h"
@@ -30,18 +35,50 @@
 #include <omp.h>
 #endif
 
+/* The sequences: S of T rows each (starts NULL), or ragged, sequence s in rows
+ * starts[s] - starts[0] .. starts[s+1] - starts[0] - 1. */
+typedef struct seqs {
+    int S, T;
+    const int *starts;
+} seqs;
+
+static int seq_row(const seqs *q, int s)
+{
+    return q->starts ? q->starts[s] - q->starts[0] : s * q->T;
+}
+
+static int seq_len(const seqs *q, int s)
+{
+    return q->starts ? q->starts[s + 1] - q->starts[s] : q->T;
+}
+
+/* Where sequence s's probs begin: NH (T_s, T_s) blocks per sequence before it. */
+static size_t seq_probs(const seqs *q, int s, int NH)
+{
+    if (!q->starts) return (size_t)s * NH * q->T * q->T;
+    size_t n = 0;
+    for (int i = 0; i < s; i++) n += (size_t)seq_len(q, i) * seq_len(q, i);
+    return n * NH;
+}
+
 size_t mcnn_attention_workspace_floats(int B, int T, int NH)
 {
     return (size_t)B * NH * T * T;
 }
 
-/* 1 when the (b, h) loop should be split across threads (see the file comment). */
-static int split_heads(int B, int NH)
+size_t mcnn_attention_ragged_floats(int S, const int *starts, int NH)
+{
+    const seqs q = {S, 0, starts};
+    return seq_probs(&q, S, NH);
+}
+
+/* 1 when the (sequence, head) loop should be split across threads (see the file comment). */
+static int split_heads(int S, int NH)
 {
 #ifdef _OPENMP
-    return B * NH >= omp_get_max_threads() && omp_get_max_threads() > 1;
+    return S * NH >= omp_get_max_threads() && omp_get_max_threads() > 1;
 #else
-    (void)B, (void)NH;
+    (void)S, (void)NH;
     return 0;
 #endif
 }
@@ -65,48 +102,69 @@ static void softmax_rows(float *P, int T, int causal)
     }
 }
 
-static void head_forward(float *out, float *probs, const float *qkv, int b, int h, int T, int C,
+/* Head h of the sequence of T tokens whose first row is row0, its probs at P. */
+static void head_forward(float *out, float *P, const float *qkv, int row0, int T, int h, int C,
                          int NH, int causal)
 {
     const int HS = C / NH, C3 = 3 * C;
-    const float *q = qkv + (size_t)b * T * C3 + (size_t)h * HS;  /* (T, HS), ld 3C */
+    const float *q = qkv + (size_t)row0 * C3 + (size_t)h * HS;  /* (T, HS), ld 3C */
     const float *k = q + C, *v = q + 2 * C;
-    float *P = probs + ((size_t)b * NH + h) * T * T;             /* (T, T)        */
-    float *o = out + (size_t)b * T * C + (size_t)h * HS;         /* (T, HS), ld C */
+    float *o = out + (size_t)row0 * C + (size_t)h * HS;         /* (T, HS), ld C */
     const float scale = 1.0f / sqrtf((float)HS);
     mcnn_gemm(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, P, T);  /* S = Q·Kᵀ/√HS  */
     softmax_rows(P, T, causal);                                  /* P = softmax(S) */
     mcnn_gemm(0, 0, T, HS, T, 1.0f, P, T, v, C3, 0.0f, o, C);    /* O = P·V        */
 }
 
-void mcnn_attention_forward(float *out, float *probs, const float *qkv, int B, int T, int C,
-                            int NH, int causal)
+/* Pair i = (sequence i / NH, head i % NH). */
+static void pair_forward(float *out, float *probs, const float *qkv, const seqs *q, int i,
+                         int C, int NH, int causal)
+{
+    const int s = i / NH, h = i % NH, T = seq_len(q, s);
+    float *P = probs + seq_probs(q, s, NH) + (size_t)h * T * T;
+    head_forward(out, P, qkv, seq_row(q, s), T, h, C, NH, causal);
+}
+
+static void attention_forward(float *out, float *probs, const float *qkv, const seqs *q, int C,
+                              int NH, int causal)
 {
     MCNN_PROF_SCOPE(MCNN_PROF_ATTENTION);
-    if (split_heads(B, NH)) {
+    const int pairs = q->S * NH;
+    if (split_heads(q->S, NH)) {
         #pragma omp parallel
         {
             single_threaded_gemm();
             #pragma omp for schedule(static)
-            for (int bh = 0; bh < B * NH; bh++)
-                head_forward(out, probs, qkv, bh / NH, bh % NH, T, C, NH, causal);
+            for (int i = 0; i < pairs; i++) pair_forward(out, probs, qkv, q, i, C, NH, causal);
         }
     } else {
-        for (int bh = 0; bh < B * NH; bh++)
-            head_forward(out, probs, qkv, bh / NH, bh % NH, T, C, NH, causal);
+        for (int i = 0; i < pairs; i++) pair_forward(out, probs, qkv, q, i, C, NH, causal);
     }
 }
 
-static void head_backward(float *dqkv, float *workspace, const float *dout, const float *qkv,
-                          const float *probs, int b, int h, int T, int C, int NH, int causal)
+void mcnn_attention_forward(float *out, float *probs, const float *qkv, int B, int T, int C,
+                            int NH, int causal)
+{
+    const seqs q = {B, T, NULL};
+    attention_forward(out, probs, qkv, &q, C, NH, causal);
+}
+
+void mcnn_attention_forward_ragged(float *out, float *probs, const float *qkv, int S,
+                                   const int *starts, int C, int NH, int causal)
+{
+    const seqs q = {S, 0, starts};
+    attention_forward(out, probs, qkv, &q, C, NH, causal);
+}
+
+/* The backward of head_forward; dS (T, T) is workspace. */
+static void head_backward(float *dqkv, float *dS, const float *dout, const float *qkv,
+                          const float *P, int row0, int T, int h, int C, int NH, int causal)
 {
     const int HS = C / NH, C3 = 3 * C;
-    const size_t qoff = (size_t)b * T * C3 + (size_t)h * HS;
+    const size_t qoff = (size_t)row0 * C3 + (size_t)h * HS;
     const float *q = qkv + qoff, *k = q + C, *v = q + 2 * C;     /* (T, HS), ld 3C */
     float *dq = dqkv + qoff, *dk = dq + C, *dv = dq + 2 * C;     /* (T, HS), ld 3C */
-    const float *P = probs + ((size_t)b * NH + h) * T * T;       /* (T, T)         */
-    float *dS = workspace + ((size_t)b * NH + h) * T * T;        /* (T, T)         */
-    const float *dO = dout + (size_t)b * T * C + (size_t)h * HS; /* (T, HS), ld C  */
+    const float *dO = dout + (size_t)row0 * C + (size_t)h * HS;  /* (T, HS), ld C  */
     const float scale = 1.0f / sqrtf((float)HS);
 
     /* in the forward pass this was O = P·V, so now we have: */
@@ -129,23 +187,48 @@ static void head_backward(float *dqkv, float *workspace, const float *dout, cons
     mcnn_gemm(1, 0, T, HS, T, scale, dS, T, q, C3, 1.0f, dk, C3); /* dK += dSᵀ·Q/√HS */
 }
 
-void mcnn_attention_backward(float *dqkv, const float *dout, const float *qkv,
-                             const float *probs, int B, int T, int C, int NH, int causal,
-                             float *workspace)
+static void pair_backward(float *dqkv, float *workspace, const float *dout, const float *qkv,
+                          const float *probs, const seqs *q, int i, int C, int NH, int causal)
+{
+    const int s = i / NH, h = i % NH, T = seq_len(q, s);
+    const size_t at = seq_probs(q, s, NH) + (size_t)h * T * T;
+    head_backward(dqkv, workspace + at, dout, qkv, probs + at, seq_row(q, s), T, h, C, NH,
+                  causal);
+}
+
+static void attention_backward(float *dqkv, const float *dout, const float *qkv,
+                               const float *probs, const seqs *q, int C, int NH, int causal,
+                               float *workspace)
 {
     MCNN_PROF_SCOPE(MCNN_PROF_ATTENTION);
     if (!dqkv) return;
-    if (split_heads(B, NH)) {
+    const int pairs = q->S * NH;
+    if (split_heads(q->S, NH)) {
         #pragma omp parallel
         {
             single_threaded_gemm();
             #pragma omp for schedule(static)
-            for (int bh = 0; bh < B * NH; bh++)
-                head_backward(dqkv, workspace, dout, qkv, probs, bh / NH, bh % NH, T, C, NH,
-                              causal);
+            for (int i = 0; i < pairs; i++)
+                pair_backward(dqkv, workspace, dout, qkv, probs, q, i, C, NH, causal);
         }
     } else {
-        for (int bh = 0; bh < B * NH; bh++)
-            head_backward(dqkv, workspace, dout, qkv, probs, bh / NH, bh % NH, T, C, NH, causal);
+        for (int i = 0; i < pairs; i++)
+            pair_backward(dqkv, workspace, dout, qkv, probs, q, i, C, NH, causal);
     }
+}
+
+void mcnn_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                             const float *probs, int B, int T, int C, int NH, int causal,
+                             float *workspace)
+{
+    const seqs q = {B, T, NULL};
+    attention_backward(dqkv, dout, qkv, probs, &q, C, NH, causal, workspace);
+}
+
+void mcnn_attention_backward_ragged(float *dqkv, const float *dout, const float *qkv,
+                                    const float *probs, int S, const int *starts, int C, int NH,
+                                    int causal, float *workspace)
+{
+    const seqs q = {S, 0, starts};
+    attention_backward(dqkv, dout, qkv, probs, &q, C, NH, causal, workspace);
 }

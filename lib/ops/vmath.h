@@ -22,7 +22,10 @@
  *
  * MCNN_SIMD_CLONES on a function compiles it for AVX-512, AVX2 and the baseline, picked when
  * the program loads (GCC/clang target_clones): the rest of the library is built for the
- * baseline x86-64, whose vectors are 4 floats wide. */
+ * baseline x86-64, whose vectors are 4 floats wide.  GCC vectorises the range checks below for
+ * AVX2 and the baseline only with -fno-trapping-math (the Makefile sets it): otherwise the
+ * clamped path folds to a constant that overflows, "could trap", and only the AVX-512 clone
+ * (masked) was vector code. */
 #ifndef MCNN_VMATH_H
 #define MCNN_VMATH_H
 
