@@ -275,6 +275,55 @@ static void test_weak_labels_and_splits(void)
     TEST_ASSERT(rc == 0, "a second split with the same seed differs");
 }
 
+/* 1 when the file (in the test's folder) contains text. */
+static int err_says(const char *name, const char *text)
+{
+    size_t n = 0;
+    unsigned char *s = test_read_file(tpath(name), &n);
+    const int yes = s && strstr((const char *)s, text) != NULL;
+    free(s);
+    return yes;
+}
+
+/* The same splits straight from mcnn-classify's --out-jsonl shards (no merge), as from its JSON;
+ * a shard cut off, or missing a video's end line, is refused. */
+static void test_splits_from_jsonl_shards(void)
+{
+    if (!have_videos) {
+        TEST_SKIP("no videos");
+        return;
+    }
+    for (int s = 0; s < 2; s++) {
+        int rc = run("%s %s --no-table --min-shot-len 5 --shard %d/2 --out-jsonl tags-%d.jsonl "
+                     "--video v0.mkv --video v1.mkv --video v2.mkv --video v3.mkv", classify_app,
+                     cbase, s, s);
+        TEST_ASSERT(rc == 0, "mcnn-classify --shard %d/2 exit %d", s, rc);
+    }
+    int rc = run("%s split --tags tags-0.jsonl --tags tags-1.jsonl --labels '%s' --out splits_jsonl "
+                 "--top1 0.1 --rest 0.05 --val 0.25 --test 0.25 --seed 3", shots_app, l150);
+    TEST_ASSERT(rc == 0, "split from the JSONL shards: exit %d", rc);
+    const char *const names[] = {"train", "val", "test"};
+    for (int i = 0; i < 3; i++) {
+        rc = run("sort splits/%s.txt > a.sorted && sort splits_jsonl/%s.txt > b.sorted && "
+                 "cmp -s a.sorted b.sorted", names[i], names[i]);
+        TEST_ASSERT(rc == 0, "%s.txt from the JSONL shards differs from the one from the JSON",
+                    names[i]);
+    }
+    /* a shard whose run was cut off: the end lines dropped, then a line cut in half */
+    rc = run("{ for f in tags-0.jsonl tags-1.jsonl; do [ $(wc -l < $f) -gt 1 ] && g=$f; done; "
+             "grep -v '\"done\": true' $g > cut.jsonl && cp $g half.jsonl && "
+             "printf '{\"video\": \"v9' >> half.jsonl; }");
+    TEST_ASSERT(rc == 0, "making the cut-off shards");
+    int out = run("%s split --tags cut.jsonl --labels '%s' --out bad_cut", shots_app,
+                  l150);
+    TEST_ASSERT(out != 0 && err_says("err.txt", "no end line"),
+                "a shard without end lines: exit %d", out);
+    out = run("%s split --tags half.jsonl --labels '%s' --out bad_half", shots_app,
+              l150);
+    TEST_ASSERT(out != 0 && err_says("err.txt", "cut off"),
+                "a shard whose last line is cut: exit %d", out);
+}
+
 /* ---- features ------------------------------------------------------------------------------- */
 static void test_features_export(void)
 {
@@ -557,6 +606,7 @@ int main(void)
     }
     TEST_RUN(test_tags_find_the_cuts);
     TEST_RUN(test_weak_labels_and_splits);
+    TEST_RUN(test_splits_from_jsonl_shards);
     TEST_RUN(test_features_export);
     TEST_RUN(test_train_resume_eval);
     TEST_RUN(test_frame_model);

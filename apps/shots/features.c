@@ -35,7 +35,8 @@ static int parse(feat_options *o, int argc, char **argv, int frames_only)
     *o = (feat_options){.fps = 4, .max_frames = 20, .batch = 16, .shard_shots = 1000,
                         .output = "features"};
     const arg_spec specs[] = {
-        {ARG_STRINGS, "--tags", 0, &o->tags, "FILE", .help = "mcnn-classify's --json (repeatable)"},
+        {ARG_STRINGS, "--tags", 0, &o->tags, "FILE",
+         .help = "mcnn-classify's --json or --out-jsonl (repeatable)"},
         {ARG_STRING, "--model", 'm', &o->model, "FILE",
          .help = "features: ViT (vit_b_16-c867db91.pth: 768), ResNet\n"
                  "(resnet50-0676ba61.pth: 2048), CLIP (512), or any mcnn-train model"},

@@ -46,12 +46,21 @@ typedef struct tags {
     int nshots;
     tag_shot *shots;               /* in file order: video after video                      */
     void *doc;                     /* the parsed JSON the strings point into                */
+    void **jsonl;                  /* or the --out-jsonl files they point into (NULL-ended) */
 } tags;
 
 /* Read one tags file and append its shots (a second file's shots follow the first's; a video
- * in two files is refused).  Returns 0, or -1 with a message naming the file and the place. */
+ * in two files is refused).  The file is mcnn-classify's --json (MovieCLIP's format) or one of
+ * its --out-jsonl shards, told apart by content.  Returns 0, or -1 with a message naming the
+ * file and the place. */
 int tags_read(tags *t, const char *path, char *err, size_t errsize);
 void tags_free(tags *t);
+/* The parts of tags_read: a JSONL shard (tags_jsonl.c) and what the two readers share. */
+int tags_is_jsonl(const unsigned char *text, size_t len);
+int tags_read_jsonl(tags *t, const char *path, char *err, size_t errsize);
+void tags_free_jsonl(tags *t);
+int tags_video_seen(const tags *t, int before, const char *video); /* in shots[0 .. before) */
+void tags_rank(tag_label *l, int n);  /* highest score first, ties in file order */
 
 /* A shot's name in split files and feature indexes: "<video>/<shot>", with every byte that
  * would break a whitespace-separated line (space, control characters) and '%' written as %XX,

@@ -184,7 +184,7 @@ static int parse(split_options *o, int argc, char **argv)
     *o = (split_options){.top1 = 0.4, .rest = 0.1, .ranks = 5, .val = 0.1, .test = 0.1, .seed = 1};
     const arg_spec specs[] = {
         {ARG_STRINGS, "--tags", 0, &o->tags, "FILE",
-         .help = "mcnn-classify's --json output (repeatable: one collection)"},
+         .help = "mcnn-classify's --json or --out-jsonl shard (repeatable: one collection)"},
         {ARG_STRING, "--labels", 'l', &o->labels, "FILE",
          .help = "the label list, one a line: its order is the index order\n"
                  "(MovieCLIP: labels-150.txt)"},

@@ -1,4 +1,5 @@
-/* Reading mcnn-classify's tags JSON (MovieCLIP's format) into shots; see shots.h. */
+/* Reading mcnn-classify's tags JSON (MovieCLIP's format) into shots; its JSONL shards are
+ * tags_jsonl.c's.  See shots.h. */
 #define _XOPEN_SOURCE 700
 #include "shots.h"
 
@@ -53,7 +54,7 @@ char *shot_key(const char *video, const char *shot)
 }
 
 /* Highest score first; ties keep the file's order (an insertion sort: a shot has few labels). */
-static void rank(tag_label *l, int n)
+void tags_rank(tag_label *l, int n)
 {
     for (int i = 1; i < n; i++) {
         const tag_label x = l[i];
@@ -71,12 +72,23 @@ static int number(const mcnn_json *o, const char *key, double *out)
     return 0;
 }
 
+int tags_video_seen(const tags *t, int before, const char *video)
+{
+    for (int i = 0; i < before; i++)
+        if (strcmp(t->shots[i].video, video) == 0) return 1;
+    return 0;
+}
+
 int tags_read(tags *t, const char *path, char *err, size_t errsize)
 {
     unsigned char *text = NULL;
     size_t len = 0;
     if (mcnn_read_file_maybe_gzip(&text, &len, path) != MCNN_OK)
         return fail_with(err, errsize, "%s", mcnn_last_error());
+    if (tags_is_jsonl(text, len)) {
+        mcnn_free(text);
+        return tags_read_jsonl(t, path, err, errsize);
+    }
     mcnn_json_doc *doc = shots_xmalloc(sizeof *doc);
     mcnn_status st = mcnn_json_parse(doc, (const char *)text, len);
     mcnn_free(text);
@@ -101,10 +113,9 @@ int tags_read(tags *t, const char *path, char *err, size_t errsize)
         if (v->type != MCNN_JSON_OBJECT)
             return fail_with(err, errsize, "%s: video '%s' is a %s, not an object of shots", path,
                              v->key, mcnn_json_type_name(v->type));
-        for (int i = 0; i < first_new; i++)
-            if (strcmp(t->shots[i].video, v->key) == 0)
-                return fail_with(err, errsize, "%s: video '%s' is also in an earlier tags file",
-                                 path, v->key);
+        if (tags_video_seen(t, first_new, v->key))
+            return fail_with(err, errsize, "%s: video '%s' is also in an earlier tags file", path,
+                             v->key);
         t->shots = realloc(t->shots, (size_t)(t->nshots + (int)v->count) * sizeof *t->shots);
         if (!t->shots && v->count) app_error("out of memory"), exit(1);
         for (const mcnn_json *s = v->child; s; s = s->next) {
@@ -124,7 +135,7 @@ int tags_read(tags *t, const char *path, char *err, size_t errsize)
                 if (l->type != MCNN_JSON_NUMBER) continue; /* null: a non-finite score */
                 ts->labels[ts->nlabels++] = (tag_label){l->key, l->num};
             }
-            rank(ts->labels, ts->nlabels);
+            tags_rank(ts->labels, ts->nlabels);
             ts->key = shot_key(v->key, s->key);
             t->nshots++;
         }
@@ -142,5 +153,6 @@ void tags_free(tags *t)
         free(docs[i]);
     }
     free(docs);
+    tags_free_jsonl(t);
     memset(t, 0, sizeof *t);
 }
