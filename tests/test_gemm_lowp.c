@@ -500,6 +500,55 @@ static void test_int8_kernels(void)
     set_threads(2);
 }
 
+/* mcnn_gemm_packed_t (x given as xᵀ, y written as yᵀ: the packed convolution's form) gives
+ * mcnn_gemm_packed's bits at every precision, whose own bits the tests above pin down: the
+ * same panels, the same quantized rows (int8 gathers each row of x out of xᵀ), the same
+ * kernels; beta 0.5 checks that yᵀ is read where it is. */
+static void test_transposed_sides(void)
+{
+    const mcnn_precision precs[] = {MCNN_PRECISION_FP32, MCNN_PRECISION_BF16,
+                                    MCNN_PRECISION_INT8};
+    for (int l = 0; l <= cpu_level() && l <= 2; l++) {
+        mcnn_lowp_set_isa(level_name(l));
+        for (int t = 0; t < NSHAPES; t++) {
+            const shape *s = &shapes[t];
+            data d = make(s, 90 + t);
+            const int ldx = s->M + 5, ldy = s->M + 2;
+            float *xt = malloc((size_t)s->K * ldx * sizeof(float));
+            float *yt = malloc((size_t)s->N * ldy * sizeof(float));
+            for (int i = 0; i < s->M; i++)
+                for (int k = 0; k < s->K; k++) xt[(size_t)k * ldx + i] = d.x[(size_t)i * d.lda + k];
+            for (int pr = 0; pr < 3; pr++) {
+                mcnn_packed_b *p = NULL;
+                TEST_OK(mcnn_packed_b_create(&p, precs[pr], d.w, s->N, s->K, d.ldw));
+                if (!p) continue;
+                for (int v = 0; v < 2; v++) {
+                    float beta = v ? 0.5f : 0.0f;
+                    fill_y(s, &d, beta, 110 + v);
+                    for (int i = 0; i < s->M; i++)
+                        for (int j = 0; j < s->N; j++)
+                            yt[(size_t)j * ldy + i] = d.y[(size_t)i * d.ldc + j];
+                    TEST_OK(mcnn_gemm_packed(s->M, d.x, d.lda, p, NULL, beta, d.y, d.ldc));
+                    TEST_OK(mcnn_gemm_packed_t(s->M, xt, ldx, p, beta, yt, ldy));
+                    int same = 1;
+                    for (int i = 0; i < s->M; i++)
+                        for (int j = 0; j < s->N; j++)
+                            same &= bits_of(yt[(size_t)j * ldy + i]) ==
+                                    bits_of(d.y[(size_t)i * d.ldc + j]);
+                    TEST_ASSERT(same, "%s %s %dx%dx%d beta %g: transposed sides differ",
+                                mcnn_precision_name(precs[pr]), mcnn_packed_b_kernel(p), s->M,
+                                s->N, s->K, beta);
+                }
+                mcnn_packed_b_free(p);
+            }
+            free(xt);
+            free(yt);
+            unmake(&d);
+        }
+    }
+    mcnn_lowp_set_isa(NULL);
+}
+
 /* The largest products: x rows at the top of their range (q = 127) against weight rows at
  * ±127, so every pair sum in the AVX2 kernel is ±2 · 127 · 127 = ±32258, just inside int16
  * (with 8-bit activations it would saturate at 32767 and this would fail). */
@@ -601,6 +650,7 @@ int main(void)
     TEST_RUN(test_fp32_packed_bits);
     TEST_RUN(test_bf16_kernels);
     TEST_RUN(test_int8_kernels);
+    TEST_RUN(test_transposed_sides);
     TEST_RUN(test_int8_extremes);
     TEST_RUN(test_int8_nonfinite);
     TEST_RUN(test_absent_isas);

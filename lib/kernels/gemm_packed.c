@@ -280,7 +280,33 @@ typedef struct packed_call {
     const uint8_t *qx;     /* int8: x quantized, (M, 4 kq), zero-padded */
     const float *sx;       /* int8: per row scale */
     const int32_t *zx;     /* int8: per row zero point */
+    int trans_x, trans_y;  /* x given as xᵀ (K, M), y written as yᵀ (N, M) */
 } packed_call;
+
+/* Where y[i][j] is: row-major, or transposed (yᵀ (N, M), row stride ldc). */
+static float *y_at(const packed_call *g, int i, int j)
+{
+    return g->trans_y ? g->y + (size_t)j * g->ldc + i : g->y + (size_t)i * g->ldc + j;
+}
+
+/* A bf16 or int8 kernel writes its tile row-major only: for a transposed y it writes t
+ * (m, n; row stride NR) instead, filled from y first when the kernel reads y (beta != 0), and
+ * t is copied out after.  The same operations on the same values: the same bits. */
+enum { TILE_MAX = 32 * 32 };
+static void tile_in(const packed_call *g, float *t, int nr, int i0, int j0, int m, int n,
+                    float beta)
+{
+    if (beta != 0.0f)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) t[i * nr + j] = *y_at(g, i0 + i, j0 + j);
+}
+static void tile_out(const packed_call *g, const float *t, int nr, int i0, int j0, int m, int n)
+{
+    for (int j = 0; j < n; j++) {
+        float *yj = y_at(g, i0, j0 + j);
+        for (int i = 0; i < m; i++) yj[i] = t[i * nr + j];
+    }
+}
 
 /* fp32 / bf16 on y[i0 : i0+m, j0 : j0+n]: 0, or -1 when out of memory. */
 static int rect_float(const packed_call *g, int i0, int m, int j0, int n)
@@ -300,32 +326,37 @@ static int rect_float(const packed_call *g, int i0, int m, int j0, int n)
             size_t block = (size_t)pc * p->npad + (size_t)(jc / NR) * kc * NR;
             for (int ic = i0; ic < i0 + m; ic += mc_blk) {
                 int mc = min_int(mc_blk, i0 + m - ic);
-                mcnn_gemm_pack_a(0, g->x, g->lda, ic, mc, 0 + pc, kc, MR, 0, ceil_div(mc, MR),
-                                 ap, vec);
+                mcnn_gemm_pack_a(g->trans_x, g->x, g->lda, ic, mc, pc, kc, MR, 0,
+                                 ceil_div(mc, MR), ap, vec);
                 if (p->lowp) mcnn_bf16_round(ap, ap, (size_t)kc * round_up(mc, MR));
                 for (int q = 0; q * NR < nc; q++) {
                     int nn = min_int(NR, nc - q * NR);
                     size_t boff = block + (size_t)q * kc * NR;
                     for (int r = 0; r * MR < mc; r++) {
                         int mm = min_int(MR, mc - r * MR);
-                        float *c = g->y + (size_t)(ic + r * MR) * g->ldc + jc + q * NR;
+                        int row = ic + r * MR, col = jc + q * NR;
+                        float *c = y_at(g, row, col), t[TILE_MAX];
                         const float *a = ap + (size_t)r * kc * MR;
+                        const uint16_t *b16 = (const uint16_t *)p->panels + boff;
                         if (p->f32)
-                            p->f32->fn(kc, a, (const float *)p->panels + boff, NR, c, g->ldc,
-                                       1, mm, nn, 1.0f, beta);
-                        else
-                            p->lowp->bf16(kc, a, (const uint16_t *)p->panels + boff, c,
-                                          g->ldc, mm, nn, beta);
+                            p->f32->fn(kc, a, (const float *)p->panels + boff, NR, c,
+                                       g->trans_y ? 1 : g->ldc, g->trans_y ? g->ldc : 1, mm,
+                                       nn, 1.0f, beta);
+                        else if (!g->trans_y)
+                            p->lowp->bf16(kc, a, b16, c, g->ldc, mm, nn, beta);
+                        else {
+                            tile_in(g, t, NR, row, col, mm, nn, beta);
+                            p->lowp->bf16(kc, a, b16, t, NR, mm, nn, beta);
+                            tile_out(g, t, NR, row, col, mm, nn);
+                        }
                     }
                 }
             }
         }
     }
     if (g->bias) /* after the sum, as mcnn_linear_forward adds it */
-        for (int i = i0; i < i0 + m; i++) {
-            float *yi = g->y + (size_t)i * g->ldc;
-            for (int j = j0; j < j0 + n; j++) yi[j] += g->bias[j];
-        }
+        for (int i = i0; i < i0 + m; i++)
+            for (int j = j0; j < j0 + n; j++) *y_at(g, i, j) += g->bias[j];
     return 0;
 }
 
@@ -345,8 +376,16 @@ static int rect_int8(const packed_call *g, int i0, int m, int j0, int n)
                 int mm = min_int(MR, mc - r * MR), row0 = ic + r * MR;
                 mcnn_int8_epilogue e = {g->zx + row0, g->sx + row0, p->qsums + jq,
                                         p->scales + jq, g->bias ? g->bias + jq : NULL, g->beta};
-                p->lowp->int8(kq, g->qx + (size_t)row0 * lda, lda, b, &e,
-                              g->y + (size_t)row0 * ldc + jq, ldc, mm, nn);
+                const uint8_t *a = g->qx + (size_t)row0 * lda;
+                if (!g->trans_y) {
+                    p->lowp->int8(kq, a, lda, b, &e, g->y + (size_t)row0 * ldc + jq, ldc, mm,
+                                  nn);
+                } else {
+                    float t[TILE_MAX];
+                    tile_in(g, t, NR, row0, jq, mm, nn, g->beta);
+                    p->lowp->int8(kq, a, lda, b, &e, t, (size_t)NR, mm, nn);
+                    tile_out(g, t, NR, row0, jq, mm, nn);
+                }
             }
         }
     }
@@ -370,33 +409,63 @@ static int want_threads(double macs)
 #endif
 }
 
-mcnn_status mcnn_gemm_packed(int M, const float *x, int lda, const mcnn_packed_b *p,
-                             const float *bias, float beta, float *y, int ldc)
+/* int8: x's rows quantized once, for every rectangle.  A transposed x (K, M) is gathered
+ * QUANT_ROWS rows at a time into the thread's scratch, so each row reaches the quantizer
+ * contiguous, as it does untransposed: the same integers.  0, or -1 when out of memory. */
+enum { QUANT_ROWS = 16 }; /* a whole 64-byte line of each k */
+static int quantize_x(packed_call *g, int nt, void *qbuf)
 {
+    const mcnn_packed_b *p = g->p;
+    const int M = g->M, K = p->K;
+    const size_t row = (size_t)MCNN_INT8_KGROUP * p->kq;
+    float *sx = qbuf;
+    int32_t *zx = (int32_t *)(sx + M);
+    uint8_t *qx = (uint8_t *)(zx + M);
+    int failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) if (nt > 1) reduction(| : failed)
+#endif
+    for (int i0 = 0; i0 < M; i0 += QUANT_ROWS) {
+        const int h = min_int(QUANT_ROWS, M - i0);
+        float *rows = g->trans_x ? mcnn_gemm_scratch((size_t)QUANT_ROWS * K) : NULL;
+        if (g->trans_x && !rows) {
+            failed = 1;
+            continue;
+        }
+        if (rows)
+            for (int k = 0; k < K; k++) {
+                const float *src = g->x + (size_t)k * g->lda + i0;
+                for (int i = 0; i < h; i++) rows[(size_t)i * K + k] = src[i];
+            }
+        for (int i = i0; i < i0 + h; i++) {
+            const float *xi = rows ? rows + (size_t)(i - i0) * K : g->x + (size_t)i * g->lda;
+            if (row > (size_t)K) /* the pad to a group of 4 */
+                memset(qx + i * row + K, 0, row - (size_t)K);
+            sx[i] = p->lowp->quant_act(xi, K, qx + i * row, &zx[i]);
+        }
+    }
+    g->qx = qx, g->sx = sx, g->zx = zx;
+    return failed ? -1 : 0;
+}
+
+static mcnn_status packed_run(packed_call *g)
+{
+    const mcnn_packed_b *p = g->p;
+    const int M = g->M;
     if (M <= 0) return MCNN_OK;
-    packed_call g = {p, M, lda, ldc, x, bias, beta, y, NULL, NULL, NULL};
     int nt = want_threads((double)M * p->N * p->K);
     void *qbuf = NULL;
     if (p->precision == MCNN_PRECISION_INT8) { /* quantize each row of x once */
         size_t row = (size_t)MCNN_INT8_KGROUP * p->kq;
         qbuf = mcnn_alloc((size_t)M * (row + 2 * sizeof(float)));
-        if (!qbuf) return mcnn_set_error(MCNN_ERR_NOMEM, "int8 GEMM: quantized x (%d rows)", M);
-        float *sx = qbuf;
-        int32_t *zx = (int32_t *)(sx + M);
-        uint8_t *qx = (uint8_t *)(zx + M);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) if (nt > 1)
-#endif
-        for (int i = 0; i < M; i++) {
-            if (row > (size_t)p->K) /* the pad to a group of 4 */
-                memset(qx + i * row + p->K, 0, row - (size_t)p->K);
-            sx[i] = p->lowp->quant_act(x + (size_t)i * lda, p->K, qx + i * row, &zx[i]);
+        if (!qbuf || quantize_x(g, nt, qbuf) != 0) {
+            mcnn_free(qbuf);
+            return mcnn_set_error(MCNN_ERR_NOMEM, "int8 GEMM: quantized x (%d rows)", M);
         }
-        g.qx = qx, g.sx = sx, g.zx = zx;
     }
     int failed = 0;
     if (nt == 1) {
-        failed = rect(&g, 0, M, 0, p->N);
+        failed = rect(g, 0, M, 0, p->N);
     } else { /* two rectangles per thread, handed out as threads become free, cut across the
               * longer side (each rectangle packs its rows of x again: a cut across N = 64
               * would pack all 3136 rows of ResNet's first stage four times) */
@@ -411,10 +480,24 @@ mcnn_status mcnn_gemm_packed(int M, const float *x, int lda, const mcnn_packed_b
             int i0 = tiles_m * pi / pm * p->mr, i1 = min_int(tiles_m * (pi + 1) / pm * p->mr, M);
             int j0 = tiles_n * pj / pn * p->nr;
             int j1 = min_int(tiles_n * (pj + 1) / pn * p->nr, p->N);
-            if (i1 > i0 && j1 > j0) failed |= rect(&g, i0, i1 - i0, j0, j1 - j0) != 0;
+            if (i1 > i0 && j1 > j0) failed |= rect(g, i0, i1 - i0, j0, j1 - j0) != 0;
         }
     }
     mcnn_free(qbuf);
     if (failed) return mcnn_set_error(MCNN_ERR_NOMEM, "packed GEMM: packing buffers");
     return MCNN_OK;
+}
+
+mcnn_status mcnn_gemm_packed(int M, const float *x, int lda, const mcnn_packed_b *p,
+                             const float *bias, float beta, float *y, int ldc)
+{
+    packed_call g = {p, M, lda, ldc, x, bias, beta, y, NULL, NULL, NULL, 0, 0};
+    return packed_run(&g);
+}
+
+mcnn_status mcnn_gemm_packed_t(int M, const float *xt, int ldx, const mcnn_packed_b *p,
+                               float beta, float *yt, int ldy)
+{
+    packed_call g = {p, M, ldx, ldy, xt, NULL, beta, yt, NULL, NULL, NULL, 1, 1};
+    return packed_run(&g);
 }

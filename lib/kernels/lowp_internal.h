@@ -112,6 +112,14 @@ typedef struct mcnn_lowp_kernel {
 /* zero-terminated, best first */
 extern const mcnn_lowp_kernel mcnn_lowp_kernels[];
 
+/* mcnn_gemm_packed (no bias) with both sides transposed: yᵀ = W · xᵀ (+ beta · yᵀ), xᵀ (K, M)
+ * with row stride ldx, yᵀ (N, M) with row stride ldy.  A convolution's im2col columns are xᵀ
+ * and its channels-first output is yᵀ, so it needs no transposes (lib/ops/conv2d_packed.c).
+ * The same bits as mcnn_gemm_packed on x and y transposed: the same packed panels (fp32,
+ * bf16), the same quantized rows (int8: each row of x, i.e. column of xᵀ, is one row). */
+mcnn_status mcnn_gemm_packed_t(int M, const float *xt, int ldx, const mcnn_packed_b *p,
+                               float beta, float *yt, int ldy);
+
 /* ---- which kernels (gemm_packed.c) --------------------------------------------------------
  * The ISA level the reduced-precision kernels may use: the best this CPU has, or the one named
  * by MCNN_ISA=plain|avx2|avx512|amx in the environment, or by mcnn_lowp_set_isa (tests and

@@ -1,11 +1,14 @@
-/* Convolution through a weight packed once: im2col's columns transposed to rows, the packed
- * GEMM, its output transposed back.  Shapes and why in conv2d_packed.h. */
+/* Convolution through a weight packed once: the packed GEMM reads im2col's columns as xᵀ and
+ * writes channels-first output as yᵀ, so nothing is transposed.  Shapes and why in
+ * conv2d_packed.h. */
 #include "conv2d_packed.h"
 #include "conv2d_lanes.h"
 #include "im2col.h"
 #include "core/profile.h"
+#include "kernels/lowp_internal.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Rows (output pixels) per block: about 1 MB of inputs, at least 96 rows so that a wide weight
  * (ResNet-50's last 3×3: K = 4608) is read from the cache for enough pixels.  A block is whole
@@ -40,8 +43,8 @@ static conv_blocks blocks_of(const mcnn_conv2d_shape *s)
 
 size_t mcnn_conv2d_packed_workspace_floats(const mcnn_conv2d_shape *s)
 {
-    const conv_blocks b = blocks_of(s); /* rows (R, K), their columns (K, R), out (R, OC) */
-    return (size_t)b.rows * (2 * (size_t)b.K + s->OC);
+    const conv_blocks b = blocks_of(s); /* columns (K, R), out (OC, R) */
+    return (size_t)b.rows * ((size_t)b.K + s->OC);
 }
 
 static int pointwise(const mcnn_conv2d_shape *s)
@@ -50,45 +53,32 @@ static int pointwise(const mcnn_conv2d_shape *s)
            s->pad_w == 0;
 }
 
-/* dst[j·ldd + i] = src[i·lds + j] for i < rows, j < cols, in 16×16 tiles so that both sides
- * are read and written a cache line at a time. */
-static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols)
-{
-    const int tiles_i = (rows + 15) / 16;
-    #pragma omp parallel for if ((long)rows * cols > 65536)
-    for (int ti = 0; ti < tiles_i; ti++) {
-        const int i0 = ti * 16, i1 = i0 + 16 < rows ? i0 + 16 : rows;
-        for (int j0 = 0; j0 < cols; j0 += 16) {
-            const int j1 = j0 + 16 < cols ? j0 + 16 : cols;
-            for (int j = j0; j < j1; j++)
-                for (int i = i0; i < i1; i++) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
-        }
-    }
-}
-
-/* The block's GEMM input rows (m, K) for images n0 .. n0+cnt-1 (whole), or for output rows
- * oh_a .. oh_b-1 of image n0: im2col's columns (K, m), transposed.  A pointwise conv's
- * columns are the input planes themselves. */
-static void block_rows(float *rows, float *col, const float *x, const mcnn_conv2d_shape *s,
-                       const conv_blocks *b, int n0, int cnt, int oh_a, int oh_b, int m)
+/* The block's columns (K, m) for images n0 .. n0+cnt-1 (whole), or for output rows
+ * oh_a .. oh_b-1 of image n0: im2col's.  A pointwise conv's columns are the input planes:
+ * one image's are read in place (the return value), several are copied side by side. */
+static const float *block_cols(float *col, const float *x, const mcnn_conv2d_shape *s,
+                               const conv_blocks *b, int n0, int cnt, int oh_a, int oh_b, int m,
+                               int *ldx)
 {
     const size_t HW = (size_t)s->H * s->W, in = (size_t)s->IC * HW;
     const int OH = mcnn_conv2d_out_h(s);
-    if (pointwise(s)) { /* planes (IC, HW): rows of an image are its pixels */
-        if (b->out_rows)
-            transpose(rows, b->K, x + n0 * in + (size_t)oh_a * b->OW, HW, b->K, m);
-        else
-            for (int j = 0; j < cnt; j++)
-                transpose(rows + (size_t)j * b->P * b->K, b->K, x + (n0 + j) * in, HW, b->K,
-                          b->P);
-        return;
+    *ldx = m;
+    if (pointwise(s) && cnt == 1) {
+        *ldx = (int)HW;
+        return x + n0 * in + (size_t)oh_a * b->OW;
     }
-    if (b->out_rows)
+    if (pointwise(s)) {
+        for (int j = 0; j < cnt; j++)
+            for (int k = 0; k < b->K; k++)
+                memcpy(col + (size_t)k * m + (size_t)j * b->P, x + (n0 + j) * in + k * HW,
+                       (size_t)b->P * sizeof(float));
+    } else if (b->out_rows) {
         mcnn_im2col_out_rows(col, m, x + n0 * in, s, OH, b->OW, oh_a, oh_b);
-    else
+    } else {
         for (int j = 0; j < cnt; j++)
             mcnn_im2col(col + (size_t)j * b->P, m, x + (n0 + j) * in, s, OH, b->OW);
-    transpose(rows, b->K, col, m, b->K, m);
+    }
+    return col;
 }
 
 void mcnn_conv2d_forward_packed(float *y, const float *x, const float *w, const mcnn_packed_b *pk,
@@ -101,28 +91,32 @@ void mcnn_conv2d_forward_packed(float *y, const float *x, const float *w, const 
     }
     MCNN_PROF_SCOPE(MCNN_PROF_CONV);
     const conv_blocks bl = blocks_of(s);
-    const int OH = mcnn_conv2d_out_h(s), P = bl.P, OC = s->OC, K = bl.K;
-    float *rows = workspace, *col = rows + (size_t)bl.rows * K;  /* (R, K), (K, R) */
-    float *out = col + (size_t)bl.rows * K;                       /* (R, OC)         */
+    const int OH = mcnn_conv2d_out_h(s), P = bl.P, OC = s->OC;
+    float *col = workspace, *out = col + (size_t)bl.rows * bl.K; /* (K, R), (OC, R) */
     for (int n0 = 0; n0 < s->N; n0 += bl.out_rows ? 1 : bl.images) {
         const int cnt = bl.out_rows ? 1 : (s->N - n0 < bl.images ? s->N - n0 : bl.images);
         for (int oh = 0; oh < OH; oh += bl.out_rows ? bl.out_rows : OH) {
             const int oh_b = bl.out_rows && oh + bl.out_rows < OH ? oh + bl.out_rows : OH;
             const int m = bl.out_rows ? (oh_b - oh) * bl.OW : cnt * P;
-            block_rows(rows, col, x, s, &bl, n0, cnt, oh, oh_b, m);
+            int ldx;
+            const float *xt = block_cols(col, x, s, &bl, n0, cnt, oh, oh_b, m, &ldx);
+            /* one image's outputs go straight to y (OC, P); several, to out (OC, m) first */
+            float *yt = cnt == 1 ? y + (size_t)n0 * OC * P + (size_t)oh * bl.OW : out;
+            const int ldy = cnt == 1 ? P : m;
             if (b) /* the bias is the GEMM's C input, as in mcnn_conv2d_forward */
-                for (int i = 0; i < m; i++)
-                    for (int oc = 0; oc < OC; oc++) out[(size_t)i * OC + oc] = b[oc];
-            if (mcnn_gemm_packed(m, rows, K, pk, NULL, b ? 1.0f : 0.0f, out, OC) != MCNN_OK) {
+                for (int oc = 0; oc < OC; oc++)
+                    for (int i = 0; i < m; i++) yt[(size_t)oc * ldy + i] = b[oc];
+            if (mcnn_gemm_packed_t(m, xt, ldx, pk, b ? 1.0f : 0.0f, yt, ldy) != MCNN_OK) {
                 if (w) mcnn_conv2d_forward_lanes(y, x, w, b, s, workspace, lanes); /* no memory */
                 else /* w released (inference only): NaN, never a plausible wrong number */
                     for (size_t i = 0; i < (size_t)s->N * OC * P; i++) y[i] = NAN;
                 return;
             }
-            /* out (m, OC) -> y (n, OC, P): image by image, or the rows' pixels of one */
-            for (int j = 0; j < cnt; j++)
-                transpose(y + ((size_t)(n0 + j) * OC) * P + (size_t)oh * bl.OW, P,
-                          out + (size_t)j * P * OC, OC, bl.out_rows ? m : P, OC);
+            if (cnt > 1) /* out (OC, cnt·P) -> y (cnt, OC, P): whole planes */
+                for (int j = 0; j < cnt; j++)
+                    for (int oc = 0; oc < OC; oc++)
+                        memcpy(y + ((size_t)(n0 + j) * OC + oc) * P,
+                               out + (size_t)oc * m + (size_t)j * P, (size_t)P * sizeof(float));
         }
     }
 }

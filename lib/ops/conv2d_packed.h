@@ -1,20 +1,21 @@
 /* Convolution through a weight packed once (include/mcnn/lowp.h): the inference path of a
- * model whose precision was set.  The packed GEMM's rows are the output pixels, so a block of
- * pixels (whole images when they are small, else a range of output rows of one image) goes:
- *   col  (K, m)   im2col's columns (a pointwise conv's are the input planes), K = IC·KH·KW
- *   rows (m, K)   col transposed, in cache-sized tiles
- *   out  (m, OC)  rows · Wᵀ (mcnn_gemm_packed; W (OC, K) is torch's weight as a matrix)
- *   y (n, OC, P)  out transposed back, image by image
- * Small maps are batched as mcnn_conv2d_forward batches them, so a wide weight serves many
- * pixels.  Each output is the same sequence of fused multiply-adds as mcnn_conv2d_forward's
- * (the same micro-kernel and K blocks; the bias enters as the GEMM's C input in both), so fp32
- * packed gives its bits.  Internal (lib/ops/conv2d_packed.c). */
+ * model whose precision was set.  The packed GEMM's rows are the output pixels; it runs on
+ * both sides transposed (mcnn_gemm_packed_t), so a block of pixels (whole images when they
+ * are small, else a range of output rows of one image) goes:
+ *   col  (K, m)   im2col's columns = xᵀ (a pointwise conv's are the input planes, read in
+ *                 place for one image), K = IC·KH·KW
+ *   y (OC, P)     yᵀ = W · xᵀ written channels-first straight into y for one image; several
+ *                 images go to (OC, m) first and are copied plane by plane
+ * with no transposes.  Small maps are batched as mcnn_conv2d_forward batches them, so a wide
+ * weight serves many pixels.  Each output is the same sequence of fused multiply-adds as
+ * mcnn_conv2d_forward's (the same micro-kernel and K blocks; the bias enters as the GEMM's C
+ * input in both), so fp32 packed gives its bits.  Internal (lib/ops/conv2d_packed.c). */
 #ifndef MCNN_CONV2D_PACKED_H
 #define MCNN_CONV2D_PACKED_H
 
 #include "internal.h"
 
-/* Workspace of the packed forward: a block of rows and its output (floats).  Also enough for
+/* Workspace of the packed forward: a block's columns and its output (floats).  Also enough for
  * the fp32 fallback below when the caller sizes its workspace as the max of this and
  * mcnn_conv2d_lanes_workspace_floats. */
 size_t mcnn_conv2d_packed_workspace_floats(const mcnn_conv2d_shape *s);
