@@ -103,6 +103,16 @@ static void extra_free(extra *e)
     mcnn_packed_b_free(e->head);
 }
 
+/* logits (B, K) = feat (B, D) · Wᵀ + b: in fp32 as the models do, or through pk. */
+static void head_forward(float *logits, const float *feat, const mcnn_packed_b *pk,
+                         const float *W, const float *b, int B, int D, int K)
+{
+    if (!pk)
+        mcnn_linear_forward(logits, feat, W, b, B, D, K);
+    else if (mcnn_gemm_packed(B, feat, D, pk, b, 0, logits, K) != MCNN_OK)
+        fail("the packed head");
+}
+
 /* ---- ViT-B/16: embedding, 12 blocks, ln (class token), head -------------------------------- */
 static layers vit_layers(const mcnn_vit *m, int B)
 {
@@ -153,13 +163,8 @@ static void vit_run(mcnn_vit *m, const float *images, int B, int packed, const e
     mcnn_token_pool_forward(&a->pool, feed ? feed[L] : out[L], NULL, w->lnf_w, w->lnf_b,
                             m->cfg.ln_eps, 0, B, T, C);
     memcpy(out[L + 1], a->pool.y, (size_t)B * C * sizeof(float));
-    const float *feat = feed ? feed[L + 1] : out[L + 1];
-    if (e->head) {
-        if (mcnn_gemm_packed(B, feat, C, e->head, w->head_b, 0, out[L + 2], K) != MCNN_OK)
-            fail("head");
-    } else {
-        mcnn_linear_forward(out[L + 2], feat, w->head_w, w->head_b, B, C, K);
-    }
+    head_forward(out[L + 2], feed ? feed[L + 1] : out[L + 1], e->head, w->head_w, w->head_b, B,
+                 C, K);
 }
 
 /* ---- ResNet-50: stem, 16 blocks, pooled features, fc ----------------------------------------- */
@@ -210,13 +215,8 @@ static void resnet_run(mcnn_resnet *m, const float *images, int B, int packed, c
     const resblock_cfg *last = &a->cfgs[nb - 1];
     mcnn_global_avgpool_forward(out[nb + 1], feed ? feed[nb] : out[nb], B, F,
                                 last->OH * last->OW);
-    const float *feat = feed ? feed[nb + 1] : out[nb + 1];
-    if (e->head) {
-        if (mcnn_gemm_packed(B, feat, F, e->head, w->fc_b, 0, out[nb + 2], K) != MCNN_OK)
-            fail("fc");
-    } else {
-        mcnn_linear_forward(out[nb + 2], feat, w->fc_w, w->fc_b, B, F, K);
-    }
+    head_forward(out[nb + 2], feed ? feed[nb + 1] : out[nb + 1], e->head, w->fc_w, w->fc_b, B, F,
+                 K);
 }
 
 /* ---- the two models behind one interface ------------------------------------------------------ */
