@@ -83,6 +83,27 @@ static mcnn_status preprocess_for(float **x, mcnn_classifier *c, const char *pat
 }
 
 /* Logits, softmax and sigmoid scores, features and the first input of one checkpoint. */
+/* The logits at int8, loaded inference only (what Classifier(path, precision="int8") asks). */
+static void classifier_int8_results(const char *model, const char *base, int K)
+{
+    const mcnn_classifier_load_options o = {.precision = MCNN_PRECISION_INT8, .inference_only = 1};
+    mcnn_classifier *c = NULL;
+    TEST_OK(mcnn_classifier_load(&c, model, &o));
+    if (!c) return;
+    float *logits = malloc(sizeof(float) * K * N_SAMPLES);
+    for (int i = 0; i < N_SAMPLES; i++) {
+        float *x = NULL;
+        TEST_OK(preprocess_for(&x, c, samples[i]));
+        TEST_OK(mcnn_classifier_forward(c, logits + (size_t)i * K, x, 1, 0));
+        free(x);
+    }
+    char name[512];
+    snprintf(name, sizeof name, "%s.logits_int8", base);
+    put_floats(name, logits, (size_t)K * N_SAMPLES);
+    free(logits);
+    mcnn_classifier_free(c);
+}
+
 static void classifier_results(const char *model)
 {
     mcnn_classifier *c = NULL;
@@ -131,6 +152,7 @@ static void classifier_results(const char *model)
     put_floats(name, features, (size_t)D * N_SAMPLES);
     free(logits), free(scores), free(sigmoid), free(features);
     mcnn_classifier_free(c);
+    classifier_int8_results(model, base, K);
 }
 
 static void test_classifier(void)

@@ -102,6 +102,7 @@ _PROTOTYPES = {
     "mcnn_image_decode": (_S, [ctypes.POINTER(_Image), ctypes.c_char_p, ctypes.c_size_t,
                                ctypes.c_char_p]),
     "mcnn_image_free": (None, [ctypes.POINTER(_Image)]),
+    "mcnn_precision_parse": (_S, [ctypes.c_char_p, ctypes.POINTER(_int)]),
     "mcnn_classifier_load": (_S, [ctypes.POINTER(_p), ctypes.c_char_p,
                                   ctypes.POINTER(_ClassifierLoadOptions)]),
     "mcnn_classifier_free": (None, [_p]),
@@ -209,6 +210,13 @@ def set_threads(n):
 
 
 # ---- float arrays in and out ----------------------------------------------------------------
+def _precision(name):
+    """The mcnn_precision of "fp32", "bf16" or "int8" (mcnn_precision_parse: Error otherwise)."""
+    value = _int()
+    _check(_c().mcnn_precision_parse(str(name).encode(), ctypes.byref(value)))
+    return value.value
+
+
 def _prod(shape):
     n = 1
     for d in shape:
@@ -374,12 +382,18 @@ def _batch(model, images, shape):
 class Classifier(_Handle):
     """A ResNet or ViT classifier (mcnn_classifier_load): a checkpoint from mcnn-train, or
     torchvision's / timm's weights.  labels, arch, num_classes, image_size, in_channels,
-    multilabel; preprocess, logits, scores, classify, embeddings."""
+    multilabel; preprocess, logits, scores, classify, embeddings.  precision "fp32", "bf16"
+    or "int8" loads the model for inference only in that precision (docs/precision.md: its
+    fp32 copies of the packed weights never kept); None, the default: fp32 as trained."""
     _free = "mcnn_classifier_free"
 
-    def __init__(self, path):
+    def __init__(self, path, precision=None):
         handle = _p()
-        _check(_c().mcnn_classifier_load(ctypes.byref(handle), _path(path), None))
+        # no options unless asked for: the library's defaults need no struct mirrored here
+        options = (ctypes.byref(_ClassifierLoadOptions(0, 0, 0, _precision(precision), 1))
+                   if precision is not None else None)
+        self.precision = "fp32" if precision is None else str(precision)
+        _check(_c().mcnn_classifier_load(ctypes.byref(handle), _path(path), options))
         self._handle = handle.value
         lib = _c()
         self.arch = lib.mcnn_classifier_arch_name(self._handle).decode()
@@ -507,14 +521,17 @@ class Tokenizer(_Handle):
 class Clip(_Handle):
     """A CLIP model (mcnn_clip_load): OpenAI's key names or Hugging Face's.  vocab: the BPE
     vocabulary file (or a Tokenizer, which stays the caller's to close), needed for text.  heads: see mcnn_clip_load_options
-    (0: from the checkpoint, else width / 64)."""
+    (0: from the checkpoint, else width / 64).  precision: as Classifier's (both towers)."""
     _free = "mcnn_clip_free"
 
-    def __init__(self, path, vocab=None, vision_heads=0, text_heads=0):
+    def __init__(self, path, vocab=None, vision_heads=0, text_heads=0, precision=None):
         handle = _p()
         # no options unless asked for: the library's defaults need no struct mirrored here
-        options = (ctypes.byref(_ClipLoadOptions(vision_heads, text_heads))
-                   if vision_heads or text_heads else None)
+        options = (ctypes.byref(_ClipLoadOptions(vision_heads, text_heads,
+                                                 _precision(precision or "fp32"),
+                                                 int(precision is not None)))
+                   if vision_heads or text_heads or precision is not None else None)
+        self.precision = "fp32" if precision is None else str(precision)
         _check(_c().mcnn_clip_load(ctypes.byref(handle), _path(path), options))
         self._handle = handle.value
         cfg = _c().mcnn_clip_get_config(self._handle).contents

@@ -3,7 +3,8 @@ writes it under DIR, and runs
     python3 apps/python/test_libmcnn.py SECTION DIR
 which computes the same through libmcnn.py and compares byte for byte.  One line per check:
 "ok NAME" or "FAIL NAME: why"; the exit status is 1 when anything failed.  Sections:
-  classifier  DIR/models: per model, DIR/<model>.{logits,scores,sigmoid,features,input0,labels}
+  classifier  DIR/models: per model, DIR/<model>.{logits,scores,sigmoid,features,input0,labels,
+              logits_int8}
               for the samples listed in DIR/samples (all float32, per sample in list order)
   clip        DIR/clip.{image_features,image_embeddings,tokens,text_features,text_embeddings,
               scores}, with DIR/clip.{model,vocab,images,texts,labels,templates}
@@ -85,6 +86,18 @@ def section_classifier(d):
             x = model.preprocess(samples[0])
             same(model_path + " logits from a buffer", model.logits(x.memoryview()),
                  read(tag + ".logits")[:model.num_classes])
+        # a reduced precision chosen at load: the C API's int8 inference-only logits
+        with libmcnn.Classifier(model_path, precision="int8") as model:
+            flat = array.array("f")
+            for s in samples:
+                flat.extend(model.logits(s).data)
+            same(model_path + " logits at int8", flat, read(tag + ".logits_int8"))
+            check(model_path + " precision", model.precision == "int8", model.precision)
+        try:
+            libmcnn.Classifier(model_path, precision="fp16")
+            check(model_path + " precision fp16 refused", False, "no Error raised")
+        except libmcnn.Error as e:
+            check(model_path + " precision fp16 refused", "fp16" in str(e), str(e))
 
 
 def section_clip(d):
