@@ -21,9 +21,11 @@ extern "C" {
  * the libmcnn.so it runs with is the one it was compiled for.  The Makefile reads these three
  * lines: the shared library is libmcnn.so.MAJOR.MINOR.PATCH with SONAME libmcnn.so.MAJOR.
  * While MAJOR is 0 a MINOR step may change the ABI (0.3: one preprocessing settings type,
- * mcnn_classifier_preprocess and mcnn_transform's own fields gone): rebuild programs with it. */
+ * mcnn_classifier_preprocess and mcnn_transform's own fields gone; 0.4: the load options of
+ * ViT, ResNet, CLIP and the classifier gained precision and inference_only): rebuild programs
+ * with it. */
 #define MCNN_VERSION_MAJOR 0
-#define MCNN_VERSION_MINOR 3
+#define MCNN_VERSION_MINOR 4
 #define MCNN_VERSION_PATCH 0
 #define MCNN_VERSION_STR_(x) #x
 #define MCNN_VERSION_STR(x) MCNN_VERSION_STR_(x)
