@@ -138,6 +138,12 @@ int main(int argc, char **argv)
         goto done;
     }
     outputs_opened = 1;
+    /* bf16 / int8 scores are not fp32's: the JSON says so in every shot (fp32 keeps MovieCLIP's
+     * bytes) */
+    mcnn_precision prec = MCNN_PRECISION_FP32;
+    if (o.precision && mcnn_precision_parse(o.precision, &prec) == MCNN_OK &&
+        prec != MCNN_PRECISION_FP32)
+        r.out.precision = mcnn_precision_name(prec);
     if (emb && !(emb_path = outfile_final_path(emb, err, sizeof err))) {
         app_error("--embeddings %s", err); /* written at the end: fail now, not then */
         goto done;

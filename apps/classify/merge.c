@@ -176,6 +176,8 @@ static int write_outputs(const merge_options *mo, const tag_file *h, const shot_
         app_error("%s", err);
         return -1;
     }
+    /* as the single run: reduced-precision scores say so in every shot */
+    if (strcmp(h->precision, "fp32") != 0) out.precision = h->precision;
     float *scores = malloc((size_t)h->L * sizeof *scores);
     if (!scores) {
         outputs_close(&out, 0, err, sizeof err);

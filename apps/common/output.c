@@ -128,6 +128,7 @@ static void json_shot(outputs *o, const shot_out *s)
     fputs(", \"end_time\": ", f);
     put_json_number(f, "%.3f", s->end_time);
     put_sampled_frames(f, s);
+    if (o->precision) fprintf(f, ", \"precision\": \"%s\"", o->precision);
     fputs(", \"labels\": {", f);
     for (int k = 0; k < o->top; k++) {
         if (k) fputs(", ", f);

@@ -41,6 +41,8 @@ typedef struct outputs {
     outfile out;                  /* stdout, for the table                                 */
     outfile json, weak;           /* f == NULL: not asked for                              */
     double weak_top1, weak_rest;  /* 0.4 and 0.1 in MovieCLIP                              */
+    const char *precision;        /* "bf16" / "int8": named in each shot of the JSON (set  */
+                                  /* after outputs_open); NULL: fp32, MovieCLIP's format   */
     char *json_video;             /* the video whose object is open                        */
     int json_videos, json_shots;  /* written so far (in the open video for shots)          */
     int64_t shots;

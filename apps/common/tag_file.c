@@ -76,6 +76,9 @@ static int parse_header(tag_file *f, const char *line, size_t n, char *err, size
         f->L = (int)labels->count;
         f->top = top->i < f->L ? (int)top->i : f->L;
         f->weak_top1 = w1->num, f->weak_rest = w2->num;
+        const mcnn_json *p = mcnn_json_get(r, "precision");
+        snprintf(f->precision, sizeof f->precision, "%s",
+                 p && p->type == MCNN_JSON_STRING ? p->str : "fp32");
         f->labels = calloc((size_t)f->L, sizeof *f->labels);
         int i = 0;
         for (const mcnn_json *l = labels->child; f->labels && l; l = l->next, i++)

@@ -29,6 +29,7 @@ typedef struct tag_file {
     char **labels;              /* the header's labels                                   */
     int L, top;
     double weak_top1, weak_rest;
+    char precision[8];          /* the header's "precision" ("fp32" when it has none)      */
     tag_record *rec;            /* the complete lines after the header, in file order     */
     int64_t nrec;
     int truncated;              /* a last line without its newline was dropped           */
