@@ -189,6 +189,9 @@ int dist_check_same(const char *what, const void *bytes, size_t n)
         fprintf(stderr, "%s: rank %d and rank 0 do not have the same %s: every rank must start "
                 "from the same command, data and checkpoint (a shared --out folder, or a copy of "
                 "it on every host)\n", app_name, differs, what);
+    /* Every rank fails now and aborts the job; rank 0, the one that said why, must go first:
+     * an abort from another rank can kill it before its message reaches mpirun. */
+    if (differs >= 0 && rank != 0) nanosleep(&(struct timespec){2, 0}, NULL);
     free(all);
     return differs >= 0 ? -1 : 0;
 }
