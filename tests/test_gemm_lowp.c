@@ -195,7 +195,9 @@ static void test_act_quant_twins(void)
     uint8_t want[300], got[300];
     int lens[] = {1, 7, 8, 9, 31, 32, 33, 64, 100, 257, 300}, checked = 0;
     for (const mcnn_lowp_kernel *k = mcnn_lowp_kernels; k->name; k++) {
-        if (k->level > mcnn_lowp_cpu_level() || k->quant_act == mcnn_quant_act_row) continue;
+        if (!mcnn_lowp_kernel_usable(k, mcnn_lowp_cpu_level()) || !k->quant_act ||
+            k->quant_act == mcnn_quant_act_row)
+            continue;
         for (int t = 0; t < 400; t++) {
             int K = lens[t % 11];
             test_fill_random(x, (size_t)K, 900 + t);

@@ -131,13 +131,22 @@ static mcnn_status pick_fp32(const mcnn_gemm_kernel **out)
     return MCNN_OK;
 }
 
-static mcnn_status pick_lowp(const mcnn_lowp_kernel **out)
+int mcnn_lowp_kernel_usable(const mcnn_lowp_kernel *k, int level)
+{
+    return k->level <= level && (!k->usable || k->usable());
+}
+
+/* The first kernel of the table for this precision that runs here. */
+static mcnn_status pick_lowp(mcnn_precision precision, const mcnn_lowp_kernel **out)
 {
     int level;
     MCNN_TRY(mcnn_lowp_isa(&level));
-    for (const mcnn_lowp_kernel *k = mcnn_lowp_kernels; k->name; k++)
-        if (k->level <= level) return *out = k, MCNN_OK;
-    return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "no reduced-precision kernel in this build");
+    for (const mcnn_lowp_kernel *k = mcnn_lowp_kernels; k->name; k++) {
+        int has = precision == MCNN_PRECISION_BF16 ? k->bf16 != NULL : k->int8 != NULL;
+        if (has && mcnn_lowp_kernel_usable(k, level)) return *out = k, MCNN_OK;
+    }
+    return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "no %s kernel in this build",
+                          mcnn_precision_name(precision));
 }
 
 /* ---- packing the weight ----------------------------------------------------------------------- */
@@ -212,7 +221,7 @@ mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, 
             p->mc = k->mc, p->nc = k->nc;
         }
     } else if (precision == MCNN_PRECISION_BF16 || precision == MCNN_PRECISION_INT8) {
-        s = pick_lowp(&p->lowp);
+        s = pick_lowp(precision, &p->lowp);
         if (s == MCNN_OK) {
             const mcnn_lowp_kernel *k = p->lowp;
             p->mr = precision == MCNN_PRECISION_INT8 ? k->mr8 : k->mr;

@@ -101,7 +101,8 @@ float mcnn_quant_act_row_avx2(const float *x, int K, uint8_t *q, int32_t *zero);
 typedef struct mcnn_lowp_kernel {
     const char *name;  /* "avx2", "plain" */
     int level;         /* the MCNN_ISA level it needs: 0 plain, 1 avx2, 2 avx512, 3 amx */
-    mcnn_bf16_micro_fn bf16;
+    int (*usable)(void); /* the CPU features beyond the level (AVX512_BF16, VNNI), or NULL  */
+    mcnn_bf16_micro_fn bf16; /* either may be NULL: an entry for one precision only         */
     mcnn_int8_micro_fn int8;
     mcnn_quant_act_fn quant_act;
     int mr, nr;        /* the tile (bf16) */
@@ -109,8 +110,11 @@ typedef struct mcnn_lowp_kernel {
     int kc, mc, nc;    /* blocks; int8 sums the whole K at once (kc is bf16's only) */
 } mcnn_lowp_kernel;
 
-/* zero-terminated, best first */
+/* zero-terminated, best first; each precision takes the first entry that has a kernel for it
+ * and that mcnn_lowp_kernel_usable at the ISA level in force */
 extern const mcnn_lowp_kernel mcnn_lowp_kernels[];
+/* 1 when k can run here at MCNN_ISA level `level`: k->level <= level and its features. */
+int mcnn_lowp_kernel_usable(const mcnn_lowp_kernel *k, int level);
 
 /* mcnn_gemm_packed (no bias) with both sides transposed: yᵀ = W · xᵀ (+ beta · yᵀ), xᵀ (K, M)
  * with row stride ldx, yᵀ (N, M) with row stride ldy.  A convolution's im2col columns are xᵀ

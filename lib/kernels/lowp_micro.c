@@ -98,10 +98,10 @@ __attribute__((target("avx2,fma"))) static void bf16_avx2(int kc, const float *r
  * panels' layout already has its groups of 4. */
 const mcnn_lowp_kernel mcnn_lowp_kernels[] = {
 #ifdef HAVE_AVX2_KERNELS
-    {"avx2", 1, bf16_avx2, mcnn_int8_micro_avx2, mcnn_quant_act_row_avx2, AVX2_MR, AVX2_NR, 4,
-     256, 120, 2048},
+    {"avx2", 1, NULL, bf16_avx2, mcnn_int8_micro_avx2, mcnn_quant_act_row_avx2, AVX2_MR,
+     AVX2_NR, 4, 256, 120, 2048},
 #endif
-    {"plain", 0, bf16_plain, mcnn_int8_micro_plain, mcnn_quant_act_row, PLAIN_MR, PLAIN_NR,
-     PLAIN_MR, 256, 120, 2048},
+    {"plain", 0, NULL, bf16_plain, mcnn_int8_micro_plain, mcnn_quant_act_row, PLAIN_MR,
+     PLAIN_NR, PLAIN_MR, 256, 120, 2048},
     {0},
 };
