@@ -6,7 +6,8 @@
  * instruction (fp32 FMA; int8 vpmaddubsw + vpmaddwd + vpaddd, the AVX2 int8 kernel's; and
  * vpmaddwd + vpaddd on 16-bit operands, the kernel before it, for comparison).  Hold the CPU
  * lock for the whole run:
- *   flock /tmp/mcnn-cpu.lock build/bench/bench_gemm_lowp [reps, default 3] [-q: batch 1 only] */
+ *   flock /tmp/mcnn-cpu.lock build/bench/bench_gemm_lowp [reps, default 3] [-q: batch 1 only]
+ *       [-p: the peaks only (bench/compare_lowp_baselines.py's % of peak)] */
 #include "mcnn.h"
 
 #include "../lib/kernels/lowp_internal.h"
@@ -160,8 +161,11 @@ static double peak(double (*fn)(long, int), double ops_per_iter, int threads)
 
 int main(int argc, char **argv)
 {
-    int reps = argc > 1 && argv[1][0] != '-' ? atoi(argv[1]) : 3, quick = 0;
-    for (int i = 1; i < argc; i++) quick |= strcmp(argv[i], "-q") == 0;
+    int reps = argc > 1 && argv[1][0] != '-' ? atoi(argv[1]) : 3, quick = 0, peaks_only = 0;
+    for (int i = 1; i < argc; i++) {
+        quick |= strcmp(argv[i], "-q") == 0;
+        peaks_only |= strcmp(argv[i], "-p") == 0;
+    }
     int level, maxt = mcnn_get_threads(); /* before the shapes set the count */
     if (mcnn_lowp_isa(&level) != MCNN_OK) {
         fprintf(stderr, "%s\n", mcnn_last_error());
@@ -176,6 +180,7 @@ int main(int argc, char **argv)
                    peak(peak_fma, NACC * 16.0, t), peak(peak_maddwd, NACC * 32.0, t),
                    peak(peak_maddubsw, NACC * 64.0, t));
 #endif
+    if (peaks_only) return 0;
     {   /* bytes of one packed ViT-B/16 MLP weight (3072 x 768) */
         size_t n = 3072, k = 768;
         float *w = malloc(sizeof(float) * n * k);

@@ -44,6 +44,7 @@ classifiers."""
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -361,6 +362,7 @@ def run(args):
         model, batch = item.split(':')
         wanted.setdefault(model, []).append(int(batch))
     results, slow = {}, set()
+    peaks = measure_peaks(args.threads)
     for round_ in range(args.rounds):
         for model, batches in wanted.items():
             sides = sides_for(model, args)
@@ -382,8 +384,10 @@ def run(args):
                     if old is None or r['ips'] > old['ips']:
                         results[key] = r
     accuracy(args.dir, results)
+    for r in results.values():
+        r['macs'] = multiply_adds(r['model'], r['side'], args.dir)
     out = {'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), 'threads': args.threads,
-           'versions': versions(args), 'results': results}
+           'versions': versions(args), 'peaks': peaks, 'results': results}
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(out, f, indent=1)
@@ -418,6 +422,72 @@ def versions(args):
         out = subprocess.run([python, '-c', code], capture_output=True, text=True)
         got[name] = out.stdout.strip() if out.returncode == 0 else 'not available'
     return got
+
+
+# ---- the work: multiply-adds of one item, counted from the architectures --------------------------
+def transformer_macs(tokens, width, layers, mlp):
+    """Per layer: the four width x width projections and the two MLP matrices for every token,
+    then attention's two activation products (Q Kᵀ and the weighted sum of V), tokens² x width
+    each, counted whole (a causal mask zeroes half of the scores, but they are computed)."""
+    return layers * (tokens * (4 * width * width + 2 * width * mlp) + 2 * tokens * tokens * width)
+
+
+def resnet50_macs(size=224):
+    """torchvision's ResNet-50 (v1.5: the stride on the 3x3 conv): stem, 16 bottlenecks, fc."""
+    h = size // 2
+    macs = h * h * 64 * 3 * 7 * 7  # the stem
+    h //= 2                         # max pool
+    channels = 64
+    for blocks, width, stride in ((3, 64, 1), (4, 128, 2), (6, 256, 2), (3, 512, 2)):
+        for b in range(blocks):
+            s = stride if b == 0 else 1
+            out = h // s
+            macs += h * h * channels * width           # 1x1 reduce
+            macs += out * out * width * width * 9      # 3x3, strided in the first block
+            macs += out * out * width * 4 * width      # 1x1 expand
+            if b == 0:
+                macs += out * out * channels * 4 * width  # the downsampling shortcut
+            channels, h = 4 * width, out
+    return macs + channels * 1000
+
+
+def text_positions(tokens, side):
+    """How many positions a side runs the text tower on: PyTorch and ONNX Runtime all 77;
+    libmcnn up to the batch's longest prompt (its end token, the largest id, ends a prompt)."""
+    return int(tokens.argmax(1).max()) + 1 if side.startswith('mcnn') else tokens.shape[1]
+
+
+def multiply_adds(model, side, d):
+    """Multiply-adds of one item (image or prompt) of this side's forward."""
+    if model == 'vit_b16':  # 196 patches + the class token; patch embedding; head
+        return transformer_macs(197, 768, 12, 3072) + 196 * 768 * 768 + 768 * 1000
+    if model == 'clip_image':  # 49 patches of 32 x 32 + the class token; the projection
+        return transformer_macs(50, 768, 12, 3072) + 49 * 768 * 3 * 32 * 32 + 768 * 512
+    if model == 'clip_text':  # the projection of the end token's feature
+        import numpy as np
+        tokens = np.load(os.path.join(d, 'tokens.npy'))
+        return transformer_macs(text_positions(tokens, side), 512, 12, 2048) + 512 * 512
+    return resnet50_macs()
+
+
+def peak_of(side, peaks):
+    """The dot-product peak a side's GEMMs are judged against: the int8 one (vpmaddubsw, the
+    instruction ONNX Runtime's and libmcnn's AVX2 int8 kernels use) for int8 sides, else the
+    fp32 FMA's (bf16 has no instruction of its own on a CPU without AVX512_BF16)."""
+    return peaks.get('int8' if 'int8' in side else 'fp32')
+
+
+def measure_peaks(threads):
+    """bench_gemm_lowp's instruction peaks on `threads` threads, in the same run as the sides."""
+    exe = os.path.join(ROOT, 'build', 'bench', 'bench_gemm_lowp')
+    if not os.path.exists(exe):
+        return {}
+    out = subprocess.run([exe, '-p'], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        m = re.match(r'peak (\d+) threads?: fp32 FMA ([\d.]+) .*vpmaddubsw.* ([\d.]+) GOP/s', line)
+        if m and int(m.group(1)) == threads:
+            return {'fp32': float(m.group(2)), 'int8': float(m.group(3))}
+    return {}
 
 
 # ---- the table ----------------------------------------------------------------------------------
@@ -459,17 +529,30 @@ def print_table(runs):
             return '-'
         return f"{r['min_cos']:.6f}" + (f", {r['top1']}" if 'top1' in r else '')
 
-    for title, speed in (('images/s (prompts/s for text); ratio to libmcnn fp32', True),
-                         ('smallest cosine to PyTorch 1.13 fp32 over the outputs'
-                          '; top-1 agreement', False)):
+    peaks = next((run_['peaks'] for run_ in runs if run_.get('peaks')), {})
+
+    def cell_rate(r, side):  # GFLOP/s (GOP/s for int8): 2 per multiply-add; % of the peak
+        if 'timeout_s' in r or 'macs' not in r:
+            return '-'
+        g = 2 * r['macs'] * r['ips'] * 1e-9
+        peak = peak_of(side, peaks)
+        return f'{g:.0f} ({100 * g / peak:.0f} %)' if peak else f'{g:.0f}'
+
+    tables = (('images/s (prompts/s for text); ratio to libmcnn fp32', cell_speed),
+              ('smallest cosine to PyTorch 1.13 fp32 over the outputs; top-1 agreement',
+               cell_accuracy),
+              ('GFLOP/s (GOP/s for int8 sides), 2 per multiply-add of the work each side does; '
+               'in brackets % of the dot-product peak (int8 sides: vpmaddubsw; others: fp32 FMA)'
+               f' measured in the run: {peaks}', cell_rate))
+    for title, cell in tables:
         print(f'\n{title}\n\n{header}')
         for model, batch in rows:
             base = results.get(f'{model}:{batch}:mcnn_fp32')
             cells = []
             for side, _ in present:
                 r = results.get(f'{model}:{batch}:{side}')
-                cells.append('-' if r is None else cell_speed(r, base, batch) if speed
-                             else cell_accuracy(r, side))
+                cells.append('-' if r is None else cell_speed(r, base, batch)
+                             if cell is cell_speed else cell(r, side))
             print(f'| {LABELS[model]} | {batch} | ' + ' | '.join(cells) + ' |')
     for run_ in runs:
         print(f"\n{run_['date']}, {run_['threads']} threads; {run_['versions']}")
