@@ -246,18 +246,26 @@ static void test_vit_load_inference_only(void)
 }
 
 /* ---- ResNet ---------------------------------------------------------------------------------- */
-static void test_resnet_release(void)
+/* A small bottleneck ResNet (projection shortcuts) of random weights saved to tmp_path(name). */
+static const char *saved_resnet(const char *name, int first_blocks, int classes, uint64_t seed)
 {
-    mcnn_resnet_config cfg = {.block = MCNN_RESNET_BOTTLENECK, .stem = MCNN_RESNET_STEM_SMALL,
-                              .in_channels = 3, .stem_width = 16, .stages = 2,
-                              .blocks = {2, 1}, .widths = {8, 16}, .num_classes = 5,
-                              .bn_eps = 1e-5f, .bn_momentum = 0.1f};
-    enum { B = 2, S = 20, K = 5 };
-    const char *path = tmp_path("resnet.safetensors");
+    const mcnn_resnet_config cfg = {.block = MCNN_RESNET_BOTTLENECK,
+                                    .stem = MCNN_RESNET_STEM_SMALL, .in_channels = 3,
+                                    .stem_width = 16, .stages = 2, .blocks = {first_blocks, 1},
+                                    .widths = {8, 16}, .num_classes = classes, .bn_eps = 1e-5f,
+                                    .bn_momentum = 0.1f};
+    const char *path = tmp_path(name);
     mcnn_resnet *src;
-    TEST_OK(mcnn_resnet_create(&src, &cfg, 4));
+    TEST_OK(mcnn_resnet_create(&src, &cfg, seed));
     TEST_OK(mcnn_resnet_save(src, path));
     mcnn_resnet_free(src);
+    return path;
+}
+
+static void test_resnet_release(void)
+{
+    enum { B = 2, S = 20, K = 5 };
+    const char *path = saved_resnet("resnet.safetensors", 2, K, 4);
     float *images = random_floats((size_t)B * 3 * S * S, 7);
     float want[B * K], got[B * K];
     for (int i = 0; i < 3; i++) {
@@ -314,22 +322,14 @@ static void expect_fc_released(mcnn_resnet *m, const char *what)
 
 static void test_resnet_fc_released(void)
 {
-    mcnn_resnet_config cfg = {.block = MCNN_RESNET_BOTTLENECK, .stem = MCNN_RESNET_STEM_SMALL,
-                              .in_channels = 3, .stem_width = 16, .stages = 2,
-                              .blocks = {1, 1}, .widths = {8, 16}, .num_classes = 100,
-                              .bn_eps = 1e-5f, .bn_momentum = 0.1f};
-    enum { B = 2, S = 16, KMAX = 120 };
-    const char *path = tmp_path("resnet_fc.safetensors");
-    mcnn_resnet *src;
-    TEST_OK(mcnn_resnet_create(&src, &cfg, 6));
-    TEST_OK(mcnn_resnet_save(src, path));
-    mcnn_resnet_free(src);
+    enum { B = 2, S = 16, KFILE = 100, KMAX = 120 };
+    const char *path = saved_resnet("resnet_fc.safetensors", 1, KFILE, 6);
     float *images = random_floats((size_t)B * 3 * S * S, 9);
     float want[B * KMAX], got[B * KMAX];
     const int classes[2] = {0, KMAX}; /* the file's fc (100 classes), a new one */
     for (int i = 0; i < 3; i++)
         for (int h = 0; h < 2; h++) {
-            const int K = h ? KMAX : cfg.num_classes;
+            const int K = h ? KMAX : KFILE;
             mcnn_resnet_load_options o = {.num_classes = classes[h], .seed = 11};
             mcnn_resnet *m, *l;
             TEST_OK(mcnn_resnet_load(&m, path, &o));

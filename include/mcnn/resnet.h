@@ -112,9 +112,10 @@ MCNN_API mcnn_status mcnn_resnet_set_precision(mcnn_resnet *m, mcnn_precision p)
 MCNN_API mcnn_precision mcnn_resnet_precision(const mcnn_resnet *m);
 /* Inference only, after mcnn_resnet_set_precision: the fp32 copies of the packed convs and fc
  * are released (their memory goes back to the OS), so a BF16 model holds half and an INT8
- * model a quarter of their bytes; the stem, batch norm and the fc's bias stay fp32.  From then on the model runs
- * EVAL forwards only: a TRAIN or FROZEN_BN forward, a backward, save, or set_precision to
- * another precision fail with MCNN_ERR_ARG (the outputs are unchanged, bit for bit).  The
+ * model a quarter of their bytes; the stem, batch norm and the fc's bias stay fp32.  From then
+ * on the model runs EVAL forwards only: a TRAIN or FROZEN_BN forward, a backward, save, or
+ * set_precision to another precision fail with MCNN_ERR_ARG (the outputs are unchanged, bit
+ * for bit).  The
  * released rows of mcnn_resnet_params(m)->data no longer hold the weights.  MCNN_ERR_ARG
  * before any set_precision.  The load option inference_only does the same while loading. */
 MCNN_API mcnn_status mcnn_resnet_release_training_weights(mcnn_resnet *m);
