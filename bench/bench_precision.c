@@ -15,7 +15,7 @@
  * RSS, and how much the resident set grew at mcnn_*_set_precision (the packed copy: the fp32
  * weights stay in the model, which training, saving and the fp32 layers still read).
  *
- *   build/bench/bench_precision memory [DIR]
+ *   build/bench/bench_precision memory [DIR [MODEL]]    MODEL: vit_b16, resnet50 or clip_b32 only
  *
  * Memory of an inference-only model (docs/precision.md "Memory"): ViT-B/16, ResNet-50 and CLIP
  * ViT-B/32 with random weights are saved once to DIR (default /tmp), then each is loaded in a
@@ -209,11 +209,12 @@ static void save_model(const char *model, const char *path)
     if (s != MCNN_OK) fail(path);
 }
 
-static int run_memory(const char *dir)
+static int run_memory(const char *dir, const char *only)
 {
     printf("| model (batch 1) | load | weights resident (MB) | weights / fp32 | peak RSS (MB) | "
            "peak / fp32 |\n|---|---|---|---|---|---|\n");
     for (int mo = 0; mo < NMEM_MODELS; mo++) {
+        if (only && strcmp(only, memory_models[mo]) != 0) continue;
         char path[512];
         snprintf(path, sizeof path, "%s/bench_precision_%s.safetensors", dir, memory_models[mo]);
         save_model(memory_models[mo], path);
@@ -278,7 +279,8 @@ int main(int argc, char **argv)
         return child(argv[2], atoi(argv[3]), argv[4], atoi(argv[5]));
     if (argc == 5 && strcmp(argv[1], "--memory") == 0)
         return memory_child(argv[2], argv[3], argv[4]);
-    if (argc >= 2 && strcmp(argv[1], "memory") == 0) return run_memory(argc > 2 ? argv[2] : "/tmp");
+    if (argc >= 2 && strcmp(argv[1], "memory") == 0)
+        return run_memory(argc > 2 ? argv[2] : "/tmp", argc > 3 ? argv[3] : NULL);
     const int rounds = argc > 1 ? atoi(argv[1]) : 2;
     if (argc > 2) setenv("OMP_NUM_THREADS", argv[2], 1);
     const char *only = argc > 3 ? argv[3] : NULL;

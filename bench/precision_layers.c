@@ -12,7 +12,9 @@
  * over its rows (a token's C values; a pixel's C channels; an image's features or logits).
  * Then what converting the layers that stay fp32 would cost: the patch embedding / stem conv and
  * the head packed in the same precision (mcnn_packed_b_create, the models' own packed GEMM and
- * packed conv), and the logits' error with them, against today's (only the blocks converted).
+ * packed conv), and the logits' error with them, against today's (ViT: the blocks converted;
+ * ResNet: the blocks and the fc, which its set_precision packs too, so that its "+ the head"
+ * row is today's).
  * The layers are run here step by step as lib/models/vit_run.c and resnet_run.c run them, with
  * the models' own activation buffers (planned by a training-mode / FROZEN_BN forward, which keeps
  * every output) and their packed matrices.  Hold the CPU lock:
@@ -207,7 +209,7 @@ static void resnet_run(mcnn_resnet *m, const float *images, int B, int packed, c
                            c->bn_momentum, c->bn_eps, RESBLOCK_BN_RUNNING);
     mcnn_maxpool2d_forward(out[0], l->argmax, l->a0, &a->pool);
     for (int b = 0; b < nb; b++) {
-        const resblock_params *p = packed ? &m->packed[b] : &w->blocks[b];
+        const resblock_params *p = packed ? &m->packed->blocks[b] : &w->blocks[b];
         mcnn_bottleneck_forward(out[b + 1], &l->blocks[b], feed ? feed[b] : out[b], p,
                                 &m->st.blocks[b], &a->cfgs[b], RESBLOCK_BN_RUNNING,
                                 l->workspace);
@@ -215,8 +217,9 @@ static void resnet_run(mcnn_resnet *m, const float *images, int B, int packed, c
     const resblock_cfg *last = &a->cfgs[nb - 1];
     mcnn_global_avgpool_forward(out[nb + 1], feed ? feed[nb] : out[nb], B, F,
                                 last->OH * last->OW);
-    head_forward(out[nb + 2], feed ? feed[nb + 1] : out[nb + 1], e->head, w->fc_w, w->fc_b, B, F,
-                 K);
+    /* the model packs its fc with the convs */
+    const mcnn_packed_b *fc = e->head ? e->head : packed ? m->packed->fc : NULL;
+    head_forward(out[nb + 2], feed ? feed[nb + 1] : out[nb + 1], fc, w->fc_w, w->fc_b, B, F, K);
 }
 
 /* ---- the two models behind one interface ------------------------------------------------------ */
@@ -355,7 +358,8 @@ static void report(model *md)
     }
     printf("\nLogits against fp32 with the layers kept fp32 converted too (rel. error, min cos):\n\n"
            "| converted | bf16 | int8 |\n|---|---|---|\n");
-    const char *rows[4] = {"the blocks (today)", "+ the first layer", "+ the head", "+ both"};
+    const char *rows[4] = {"as the model runs (today)", "+ the first layer", "+ the head",
+                           "+ both"};
     for (int r = 0; r < 4; r++) {
         printf("| %s", rows[r]);
         for (int k = 0; k < 2; k++) {

@@ -21,6 +21,9 @@
  * - the demo checkpoints on Fashion-MNIST's test images (when the Debian package is there): the
  *   issue's gates, bf16 within 0.2 points of fp32 and int8 within 0.5; 600 images (a point
  *   is 6 images), all 10000 with MCNN_TEST_LONG=1.
+ * - ResNet's fc is packed with the convs: bf16 logits are the double-precision product of the
+ *   bf16-rounded pooled features and fc weights, not the unrounded one; int8 logits the bits of
+ *   the features times the fc packed in int8.
  * - training forwards ignore the packed weights; a bad precision name is refused. */
 #include "mcnn_test.h"
 
@@ -171,7 +174,8 @@ static void test_resnet_demo_gates(void)
     int convs = 0;
     for (int s = 0; s < cfg->stages; s++) convs += 2 * cfg->blocks[s]; /* basic: 2 per block */
     mcnn_classifier_free(c);
-    classifier_gates(DEMO_RESNET, convs); /* projections run beside a block, not after it */
+    /* projections run beside a block, not after it; the fc after the last */
+    classifier_gates(DEMO_RESNET, convs + 1);
 }
 
 /* ---- ResNet with bottleneck blocks (random weights) --------------------------------------- */
@@ -202,7 +206,7 @@ static void test_resnet_bottleneck(void)
     for (int p = 0; p < 3; p++) out[p] = malloc((size_t)B * 7 * sizeof(float));
     run_precisions(m, resnet_logits, resnet_precision, out, in, B, (size_t)B * 7,
                    "resnet bottleneck logits");
-    check_reduced("resnet bottleneck logits", out[0], out[1], out[2], B, 7, 4 * 3);
+    check_reduced("resnet bottleneck logits", out[0], out[1], out[2], B, 7, 4 * 3 + 1);
     /* a training forward multiplies by the fp32 weights whatever the precision */
     float *train = malloc((size_t)B * 7 * sizeof(float)), *frozen = malloc((size_t)B * 7 * 4);
     mcnn_resnet *plain;
@@ -215,6 +219,83 @@ static void test_resnet_bottleneck(void)
     free(frozen);
     for (int p = 0; p < 3; p++) free(out[p]);
     free(in);
+    mcnn_resnet_free(m);
+}
+
+/* ---- ResNet's fc head: packed with the convs ---------------------------------------------- */
+/* bf16 by its definition: the nearest, ties to even (finite x; what the kernels' rounding is
+ * tested against in test_gemm_lowp.c) */
+static double bf16_round(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    float r;
+    memcpy(&r, &u, 4);
+    return r;
+}
+
+/* An EVAL forward after set_precision multiplies the pooled features by the fc packed in that
+ * precision: bf16 logits are the double-precision sum of the bf16-rounded features and weights
+ * (+ the fp32 bias) to fp32 summation error, farther than that from the unrounded product (what
+ * an fp32 fc gives); int8 logits are the bits of the features times the fc weight packed here
+ * (the packed GEMM's int8 arithmetic is checked against its definition in test_gemm_lowp.c).
+ * A TRAIN-mode forward keeps the fp32 fc. */
+static void test_resnet_fc_packed(void)
+{
+    mcnn_resnet_config cfg = mcnn_resnet_config_standard(50, 37);
+    cfg.stages = 2, cfg.blocks[0] = 1, cfg.blocks[1] = 1, cfg.widths[0] = 8, cfg.widths[1] = 32;
+    cfg.stem = MCNN_RESNET_STEM_SMALL;
+    mcnn_resnet *m;
+    TEST_OK(mcnn_resnet_create(&m, &cfg, 3));
+    if (!m) return;
+    enum { B = 3, S = 12 };
+    const int F = mcnn_resnet_feature_dim(m), K = cfg.num_classes;
+    mcnn_params *p = mcnn_resnet_params(m);
+    const float *W = p->data + mcnn_params_find(p, "fc.weight")->offset;
+    const float *bias = p->data + mcnn_params_find(p, "fc.bias")->offset;
+    float *in = random_floats((size_t)B * 3 * S * S, 23), *logits = malloc((size_t)B * K * 4);
+    float *feat = malloc((size_t)B * F * 4), *want = malloc((size_t)B * K * 4);
+
+    TEST_OK(mcnn_resnet_set_precision(m, MCNN_PRECISION_BF16));
+    TEST_OK(mcnn_resnet_forward(m, logits, in, B, S, S, MCNN_RESNET_EVAL));
+    memcpy(feat, mcnn_resnet_features(m), (size_t)B * F * 4);
+    double worst_def = 0, worst_fp32 = 0; /* distances to the two products, in units of Σ|ab| */
+    for (int n = 0; n < B; n++)
+        for (int k = 0; k < K; k++) {
+            double rounded = bias[k], exact = bias[k], scale = fabs(bias[k]);
+            for (int f = 0; f < F; f++) {
+                const float x = feat[(size_t)n * F + f], w = W[(size_t)k * F + f];
+                rounded += bf16_round(x) * bf16_round(w);
+                exact += (double)x * w;
+                scale += fabs((double)x * w);
+            }
+            const double got = logits[(size_t)n * K + k];
+            if (fabs(got - rounded) / scale > worst_def) worst_def = fabs(got - rounded) / scale;
+            if (fabs(got - exact) / scale > worst_fp32) worst_fp32 = fabs(got - exact) / scale;
+        }
+    fprintf(stderr, "  bf16 fc: from the rounded product %.1e, from the unrounded %.1e (of Σ|ab|)\n",
+            worst_def, worst_fp32);
+    TEST_ASSERT(worst_def <= 1e-5, "bf16 logits are %.2e · Σ|ab| from the bf16 fc's definition",
+                worst_def);
+    TEST_ASSERT(worst_fp32 >= 1e-4, "bf16 logits are within %.2e · Σ|ab| of the fp32 fc's: is the "
+                "fc packed?", worst_fp32);
+
+    TEST_OK(mcnn_resnet_set_precision(m, MCNN_PRECISION_INT8));
+    TEST_OK(mcnn_resnet_forward(m, logits, in, B, S, S, MCNN_RESNET_EVAL));
+    memcpy(feat, mcnn_resnet_features(m), (size_t)B * F * 4);
+    mcnn_packed_b *fc;
+    TEST_OK(mcnn_packed_b_create(&fc, MCNN_PRECISION_INT8, W, K, F, F));
+    TEST_OK(mcnn_gemm_packed(B, feat, F, fc, bias, 0.0f, want, K));
+    TEST_ASSERT(memcmp(logits, want, (size_t)B * K * 4) == 0,
+                "int8 logits are not the features times the fc packed in int8");
+    /* training multiplies by the fp32 fc whatever the precision */
+    TEST_OK(mcnn_resnet_forward(m, logits, in, B, S, S, MCNN_RESNET_FROZEN_BN));
+    mcnn_linear_forward(want, mcnn_resnet_features(m), W, bias, B, F, K);
+    TEST_ASSERT(memcmp(logits, want, (size_t)B * K * 4) == 0,
+                "FROZEN_BN logits are not the features times the fp32 fc");
+    mcnn_packed_b_free(fc);
+    free(in), free(logits), free(feat), free(want);
     mcnn_resnet_free(m);
 }
 
@@ -417,6 +498,7 @@ int main(void)
     TEST_RUN(test_vit_demo_gates);
     TEST_RUN(test_resnet_demo_gates);
     TEST_RUN(test_resnet_bottleneck);
+    TEST_RUN(test_resnet_fc_packed);
     TEST_RUN(test_clip_reference);
     TEST_RUN(test_clip_b32_full_size);
     TEST_RUN(test_fashion_mnist_accuracy);

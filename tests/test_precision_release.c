@@ -10,6 +10,9 @@
  * - Everything that needs the fp32 weights fails with MCNN_ERR_ARG naming "inference-only":
  *   training forwards, backwards, save, set_precision to another precision; release without a
  *   precision set fails too; a bad precision value in the load options is refused.
+ * - ResNet's fc goes with the convs: its pages read as zeros after release, after an
+ *   inference-only load, and after one with a new fc (another class count: initialised, then
+ *   packed), each with the bits of the model that kept its weights.
  * - Memory really goes (Linux, not under the sanitizers, whose allocator and shadow memory
  *   blur the resident set): releasing a random-weight ViT of width 512 drops VmRSS by at least
  *   the fp32 bytes of its matrices minus two pages each and 1 MB; an inference-only load, run
@@ -243,18 +246,26 @@ static void test_vit_load_inference_only(void)
 }
 
 /* ---- ResNet ---------------------------------------------------------------------------------- */
-static void test_resnet_release(void)
+/* A small bottleneck ResNet (projection shortcuts) of random weights saved to tmp_path(name). */
+static const char *saved_resnet(const char *name, int first_blocks, int classes, uint64_t seed)
 {
-    mcnn_resnet_config cfg = {.block = MCNN_RESNET_BOTTLENECK, .stem = MCNN_RESNET_STEM_SMALL,
-                              .in_channels = 3, .stem_width = 16, .stages = 2,
-                              .blocks = {2, 1}, .widths = {8, 16}, .num_classes = 5,
-                              .bn_eps = 1e-5f, .bn_momentum = 0.1f};
-    enum { B = 2, S = 20, K = 5 };
-    const char *path = tmp_path("resnet.safetensors");
+    const mcnn_resnet_config cfg = {.block = MCNN_RESNET_BOTTLENECK,
+                                    .stem = MCNN_RESNET_STEM_SMALL, .in_channels = 3,
+                                    .stem_width = 16, .stages = 2, .blocks = {first_blocks, 1},
+                                    .widths = {8, 16}, .num_classes = classes, .bn_eps = 1e-5f,
+                                    .bn_momentum = 0.1f};
+    const char *path = tmp_path(name);
     mcnn_resnet *src;
-    TEST_OK(mcnn_resnet_create(&src, &cfg, 4));
+    TEST_OK(mcnn_resnet_create(&src, &cfg, seed));
     TEST_OK(mcnn_resnet_save(src, path));
     mcnn_resnet_free(src);
+    return path;
+}
+
+static void test_resnet_release(void)
+{
+    enum { B = 2, S = 20, K = 5 };
+    const char *path = saved_resnet("resnet.safetensors", 2, K, 4);
     float *images = random_floats((size_t)B * 3 * S * S, 7);
     float want[B * K], got[B * K];
     for (int i = 0; i < 3; i++) {
@@ -284,6 +295,61 @@ static void test_resnet_release(void)
         mcnn_session_free(s);
         mcnn_resnet_free(l);
     }
+    free(images);
+    remove(path);
+}
+
+/* ResNet's fc is packed with the convs, so it is released too: whole pages of its fp32 weight
+ * read as zeros afterwards (Linux: madvise), whichever way the model became inference-only:
+ * release after set_precision, an inference-only load of the file's fc, and one of a new fc
+ * (another class count: initialised from the seed, then packed).  Each gives the bits of the
+ * same model with its fp32 weights kept. */
+static void expect_fc_released(mcnn_resnet *m, const char *what)
+{
+#ifdef __linux__
+    const mcnn_params *p = mcnn_resnet_params(m);
+    const mcnn_param *row = mcnn_params_find(p, "fc.weight");
+    const long page = sysconf(_SC_PAGESIZE);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < row->numel; i++) nonzero += p->data[row->offset + i] != 0.0f;
+    /* only the partial pages at its two ends may stay */
+    TEST_ASSERT(nonzero <= 2 * (size_t)page / sizeof(float), "%s: %zu of the fc's %zu weights "
+                "still there (not released)", what, nonzero, (size_t)row->numel);
+#else
+    (void)m, (void)what;
+#endif
+}
+
+static void test_resnet_fc_released(void)
+{
+    enum { B = 2, S = 16, KFILE = 100, KMAX = 120 };
+    const char *path = saved_resnet("resnet_fc.safetensors", 1, KFILE, 6);
+    float *images = random_floats((size_t)B * 3 * S * S, 9);
+    float want[B * KMAX], got[B * KMAX];
+    const int classes[2] = {0, KMAX}; /* the file's fc (100 classes), a new one */
+    for (int i = 0; i < 3; i++)
+        for (int h = 0; h < 2; h++) {
+            const int K = h ? KMAX : KFILE;
+            mcnn_resnet_load_options o = {.num_classes = classes[h], .seed = 11};
+            mcnn_resnet *m, *l;
+            TEST_OK(mcnn_resnet_load(&m, path, &o));
+            TEST_OK(mcnn_resnet_set_precision(m, precisions[i]));
+            TEST_OK(mcnn_resnet_forward(m, want, images, B, S, S, MCNN_RESNET_EVAL));
+            TEST_OK(mcnn_resnet_release_training_weights(m));
+            expect_fc_released(m, "resnet release");
+            TEST_OK(mcnn_resnet_forward(m, got, images, B, S, S, MCNN_RESNET_EVAL));
+            expect_same(got, want, (size_t)B * K, "resnet fc after release");
+            mcnn_resnet_free(m);
+            o.precision = precisions[i], o.inference_only = 1;
+            TEST_OK(mcnn_resnet_load(&l, path, &o));
+            if (!l) continue;
+            expect_fc_released(l, h ? "resnet inference-only load, new fc"
+                                    : "resnet inference-only load");
+            TEST_OK(mcnn_resnet_forward(l, got, images, B, S, S, MCNN_RESNET_EVAL));
+            expect_same(got, want, (size_t)B * K, h ? "resnet inference-only load, new fc"
+                                                    : "resnet inference-only load, fc");
+            mcnn_resnet_free(l);
+        }
     free(images);
     remove(path);
 }
@@ -343,6 +409,7 @@ int main(int argc, char **argv)
     TEST_RUN(test_vit_release);
     TEST_RUN(test_vit_load_inference_only);
     TEST_RUN(test_resnet_release);
+    TEST_RUN(test_resnet_fc_released);
     TEST_RUN(test_clip_release);
     return test_summary();
 }

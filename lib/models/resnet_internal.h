@@ -16,6 +16,15 @@ typedef struct resnet_tensors {
     float *fc_w, *fc_b;         /* (K, F), (K)                                     */
 } resnet_tensors;
 
+/* The inference copy of the weights packed once (mcnn_resnet_set_precision): the blocks with
+ * their convs packed, and the fc.  Its fp32 views are what an inference-only model releases
+ * (set to NULL), so that training's own views (w) are never touched. */
+typedef struct resnet_packed {
+    resblock_params *blocks;    /* nblocks: w.blocks, their *_pk slots filled           */
+    float *fc_w;                /* w.fc_w, the fc's fp32 values: NULL once released      */
+    mcnn_packed_b *fc;          /* the fc (K, F) packed                                  */
+} resnet_packed;
+
 /* Pointers to the BN running statistics (the buffers table). */
 typedef struct resnet_stats {
     bn_running bn1;
@@ -73,9 +82,9 @@ struct mcnn_resnet {
     mcnn_params params;         /* with gradients                                  */
     mcnn_params buffers;        /* running statistics, no gradients               */
     resnet_tensors w, g;
-    mcnn_precision precision;   /* of the packed convs (mcnn_resnet_set_precision)   */
-    resblock_params *packed;    /* nblocks: w.blocks with their convs packed, or NULL (fp32) */
-    mcnn_pack_list packing;     /* those convs: packed's fp32 views and packed slots */
+    mcnn_precision precision;   /* of the packed weights (mcnn_resnet_set_precision) */
+    resnet_packed *packed;      /* the convs and the fc packed, or NULL (fp32)       */
+    mcnn_pack_list packing;     /* those matrices: packed's fp32 views and slots     */
     int inference_only;         /* their fp32 copies released (packed's views NULL)  */
     resnet_stats st;
     int64_t num_batches_tracked; /* written on save for PyTorch; counts TRAIN forwards */
@@ -89,10 +98,11 @@ mcnn_status mcnn_resnet_new(mcnn_resnet **out, const mcnn_resnet_config *cfg);
  * model yet, so a loader can check the tables against its file first), then allocate and bind. */
 mcnn_status mcnn_resnet_plan(mcnn_resnet **out, const mcnn_resnet_config *cfg);
 mcnn_status mcnn_resnet_alloc(mcnn_resnet *m);
-/* Release the packed convs (resnet_precision.c). */
+/* Release the packed weights (resnet_precision.c). */
 void mcnn_resnet_packed_free(mcnn_resnet *m);
-/* Before an inference-only load: the blocks' convs planned for packing in p as the load reads
- * them (into &m->packing), their fp32 copies released then. */
+/* Before an inference-only load: the blocks' convs and the fc planned for packing in p as the
+ * load reads them (into &m->packing), their fp32 copies released then.  A new fc (not read:
+ * mcnn_resnet_init_fc) is packed by mcnn_pack_list_loaded(&m->packing, m->w.fc_w). */
 mcnn_status mcnn_resnet_plan_inference_only(mcnn_resnet *m, mcnn_precision p);
 /* Release the planned activations (resnet_run.c). */
 void mcnn_resnet_acts_free(resnet_acts *a);

@@ -131,6 +131,8 @@ mcnn_status mcnn_resnet_load(mcnn_resnet **out, const char *path,
         mcnn_rng r;
         mcnn_rng_seed(&r, opt->seed);
         mcnn_resnet_init_fc(m, &r);
+        /* inference only: the new fc is packed (and its fp32 copy released) as if read */
+        if (opt->inference_only) s = mcnn_pack_list_loaded(&m->packing, m->w.fc_w);
     }
     if (s == MCNN_OK) take_num_batches(m, st, used);
     if (s == MCNN_OK) s = mcnn_params_check_unused(st, used, mcnn_checkpoint_is_training_state);

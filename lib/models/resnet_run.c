@@ -6,7 +6,7 @@
  *   4 max pool 3×3/2    -> p0 (N, S, H0, W0)    ImageNet stem only
  *   5 the blocks        -> out[last] (N, F, h, w)
  *   6 global avg pool   -> feat (N, F)
- *   7 fc                -> logits (N, K)
+ *   7 fc                -> logits (N, K)   packed (mcnn_resnet_set_precision) in EVAL
  * Memory: one arena per (N, H, W, keep), carved by carve_acts below (size, then point). */
 #include "internal.h"
 #include "core/profile.h"
@@ -236,7 +236,7 @@ static void forward_lane(const mcnn_resnet *m, const resnet_acts *a, resnet_lane
         resblock_acts *acts = kept ? &l->blocks[b] : &l->blocks[0];
         float *out = kept ? l->out[b] : l->out[b % 2];
         /* inference multiplies by the convs packed once, when the precision was set */
-        const resblock_params *p = m->packed && mode == MCNN_RESNET_EVAL ? &m->packed[b]
+        const resblock_params *p = m->packed && mode == MCNN_RESNET_EVAL ? &m->packed->blocks[b]
                                                                          : &w->blocks[b];
         if (c->block == MCNN_RESNET_BOTTLENECK)
             mcnn_bottleneck_forward(out, acts, x, p, &m->st.blocks[b], &cb, bn, l->workspace);
@@ -294,7 +294,11 @@ mcnn_status mcnn_resnet_run_forward(const mcnn_resnet *m, resnet_acts *a, float 
      * every op.  Training: one lane, whose convs split the batch across the threads. */
     resnet_lane_job job = {m, a, images, mode};
     mcnn_lanes_run(a->nlanes, N, run_lane, &job);                                            /* 1-6 */
-    mcnn_linear_forward(logits, a->feat, w->fc_w, w->fc_b, N, F, K);                         /* 7 */
+    /* inference: the fc packed with the convs (its fp32 view NULL when released); training,
+     * or no precision set: the fp32 weights */
+    const resnet_packed *pk = mode == MCNN_RESNET_EVAL ? m->packed : NULL;
+    mcnn_linear_forward_packed(logits, a->feat, pk ? pk->fc_w : w->fc_w, pk ? pk->fc : NULL,  /* 7 */
+                               w->fc_b, N, F, K);
     a->ran = 1;
     mcnn_prof_run_end("resnet forward");
     return MCNN_OK;
