@@ -56,15 +56,24 @@ mcnn_status mcnn_pack_list_pack(mcnn_pack_list *l, mcnn_precision p)
     return MCNN_OK;
 }
 
+static const mcnn_pack_entry *find_entry(const mcnn_pack_list *l, const float *w)
+{
+    for (int i = 0; i < l->n; i++)
+        if (*l->e[i].view && *l->e[i].view == w) return &l->e[i];
+    return NULL;
+}
+
+int mcnn_pack_list_has(const mcnn_pack_list *l, const float *w)
+{
+    return find_entry(l, w) != NULL;
+}
+
 mcnn_status mcnn_pack_list_loaded(mcnn_pack_list *l, const float *w)
 {
-    for (int i = 0; i < l->n; i++) {
-        const mcnn_pack_entry *e = &l->e[i];
-        if (!*e->view || *e->view != w) continue;
-        MCNN_TRY(pack_entry(e, l->precision));
-        if (l->release) release_entry(e);
-        return MCNN_OK;
-    }
+    const mcnn_pack_entry *e = find_entry(l, w);
+    if (!e) return MCNN_OK;
+    MCNN_TRY(pack_entry(e, l->precision));
+    if (l->release) release_entry(e);
     return MCNN_OK;
 }
 

@@ -45,6 +45,8 @@ mcnn_status mcnn_pack_list_pack(mcnn_pack_list *l, mcnn_precision p);
 /* A load has just read values into w: if w is an entry's matrix, pack it (in l->precision)
  * and, with l->release, release it (below).  Anything else: nothing to do. */
 mcnn_status mcnn_pack_list_loaded(mcnn_pack_list *l, const float *w);
+/* 1 when w is an entry's fp32 matrix (not yet released). */
+int mcnn_pack_list_has(const mcnn_pack_list *l, const float *w);
 /* 1 when every entry has its packed copy. */
 int mcnn_pack_list_complete(const mcnn_pack_list *l);
 /* Release every entry's fp32 values: their pages go back to the OS (mcnn_release_pages) and
@@ -74,7 +76,7 @@ mcnn_status mcnn_finish_load_precision(const char *path, const mcnn_pack_list *l
                                        int inference_only);
 
 /* mcnn_params_load, calling mcnn_pack_list_loaded(then, values) after each row is read
- * (then may be NULL): lib/models/params.c. */
+ * (then may be NULL), the rows then packs first, the largest first: lib/models/params.c. */
 mcnn_status mcnn_params_load_then(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map,
                                   void *ctx, unsigned char *used, mcnn_pack_list *then);
 
