@@ -24,7 +24,9 @@
  * - the demo checkpoints on Fashion-MNIST's test images (when the Debian package is there): the
  *   issue's gates, bf16 within 0.2 points of fp32 and int8 within 0.5; 600 images (a point
  *   is 6 images), all 10000 with MCNN_TEST_LONG=1.
- * - training forwards ignore the packed weights; a bad precision name is refused. */
+ * - training forwards ignore the packed weights; a bad precision name is refused; a failed
+ *   set_precision leaves the model's packed copies (the token embedding's too) as they were. */
+#define _POSIX_C_SOURCE 200112L /* setenv */
 #include "mcnn_test.h"
 #include "embedding_lowp_definition.h"
 
@@ -382,6 +384,34 @@ static void test_clip_b32_full_size(void)
     mcnn_clip_free(m);
 }
 
+/* A set_precision that fails (here: MCNN_ISA names a level this CPU lacks, so packing is
+ * refused) leaves the model as it was: its bf16 blocks and bf16 token embedding, the same bits. */
+static void test_clip_failed_set_precision(void)
+{
+    const mcnn_clip_config cfg = {.embed_dim = 16, .image_size = 16, .patch_size = 8,
+                                  .vision_width = 32, .vision_layers = 1, .vision_heads = 2,
+                                  .context_length = 8, .vocab_size = 50, .text_width = 32,
+                                  .text_layers = 1, .text_heads = 2};
+    int32_t tokens[2 * 8] = {49 - 1, 7, 9, 49, 0, 0, 0, 0, 48, 3, 49, 0, 0, 0, 0, 0};
+    float want[2 * 16], got[2 * 16];
+    mcnn_clip *m;
+    TEST_OK(mcnn_clip_create(&m, &cfg, 5));
+    if (!m) return;
+    TEST_OK(mcnn_clip_set_precision(m, MCNN_PRECISION_BF16));
+    TEST_OK(mcnn_clip_encode_text(m, want, tokens, 2));
+    setenv("MCNN_ISA", "amx", 1);
+    const mcnn_status s = mcnn_clip_set_precision(m, MCNN_PRECISION_INT8);
+    unsetenv("MCNN_ISA");
+    if (s == MCNN_OK) {
+        TEST_SKIP("this CPU has AMX: MCNN_ISA=amx cannot make packing fail");
+    } else {
+        TEST_ASSERT(mcnn_clip_precision(m) == MCNN_PRECISION_BF16, "precision changed");
+        TEST_OK(mcnn_clip_encode_text(m, got, tokens, 2));
+        same_bits("clip text after a failed set_precision", got, want, 2 * 16);
+    }
+    mcnn_clip_free(m);
+}
+
 /* ---- the demo checkpoints on Fashion-MNIST's test set ------------------------------------- */
 static double top1(mcnn_classifier *c, const mcnn_dataset *d, int n)
 {
@@ -473,6 +503,7 @@ int main(void)
     TEST_RUN(test_resnet_bottleneck);
     TEST_RUN(test_clip_reference);
     TEST_RUN(test_clip_b32_full_size);
+    TEST_RUN(test_clip_failed_set_precision);
     TEST_RUN(test_fashion_mnist_accuracy);
     return test_summary();
 }
