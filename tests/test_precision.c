@@ -17,15 +17,21 @@
  *   bf16.
  * - CLIP (the OpenAI tiny reference in ../shared/ref): image and text embeddings, and the
  *   MovieCLIP top-1 label of the four reference images unchanged; with MCNN_TEST_LONG=1 a
- *   full-size ViT-B/32 with random weights too.
+ *   full-size ViT-B/32 with random weights too.  The token embedding looked up at each
+ *   precision is, bit for bit, the fp32 table's rows (fp32) or their bf16 / int8 definition
+ *   (embedding_lowp_definition.h), and a training forward after set_precision(INT8) gives
+ *   fp32's bits.
  * - the demo checkpoints on Fashion-MNIST's test images (when the Debian package is there): the
  *   issue's gates, bf16 within 0.2 points of fp32 and int8 within 0.5; 600 images (a point
  *   is 6 images), all 10000 with MCNN_TEST_LONG=1.
  * - ResNet's fc is packed with the convs: bf16 logits are the double-precision product of the
  *   bf16-rounded pooled features and fc weights, not the unrounded one; int8 logits the bits of
  *   the features times the fc packed in int8.
- * - training forwards ignore the packed weights; a bad precision name is refused. */
+ * - training forwards ignore the packed weights; a bad precision name is refused; a failed
+ *   set_precision leaves the model's packed copies (the token embedding's too) as they were. */
+#define _POSIX_C_SOURCE 200112L /* setenv */
 #include "mcnn_test.h"
+#include "embedding_lowp_definition.h"
 
 #include <stdint.h>
 
@@ -300,6 +306,38 @@ static void test_resnet_fc_packed(void)
 }
 
 /* ---- CLIP: the OpenAI tiny reference -------------------------------------------------------- */
+/* The text tower's first activation, "text.embed" = token row + position (L, T, w), is the
+ * token embedding's rows in precision p (fp32: as stored; bf16 / int8: the definition,
+ * embedding_lowp_definition.h) plus the fp32 positions, rounded once to fp32: bit for bit.
+ * So the lookup really reads the compressed rows, and they are the definition's. */
+static void check_text_embed(mcnn_clip *m, const float *x, int T, const int32_t *text, int L,
+                             mcnn_precision p, const char *what)
+{
+    const mcnn_clip_config *cfg = mcnn_clip_get_config(m);
+    const int w = cfg->text_width, ctx = cfg->context_length;
+    mcnn_params *params = mcnn_clip_params(m);
+    const float *tok = params->data + mcnn_params_find(params, "token_embedding.weight")->offset;
+    const float *pos = params->data + mcnn_params_find(params, "positional_embedding")->offset;
+    double *row = malloc((size_t)w * sizeof(double));
+    size_t bad = 0;
+    TEST_ASSERT(x && T > 0, "%s: no text.embed", what);
+    for (int n = 0; x && n < L; n++)
+        for (int t = 0; t < T; t++) {
+            const float *v = tok + (size_t)text[(size_t)n * ctx + t] * w;
+            if (p == MCNN_PRECISION_INT8) int8_definition(v, w, row);
+            for (int c = 0; c < w; c++) {
+                const double e = p == MCNN_PRECISION_FP32 ? v[c]
+                                 : p == MCNN_PRECISION_BF16 ? bf16_definition(v[c]) : row[c];
+                const float want = (float)(e + pos[(size_t)t * w + c]); /* exact, then one
+                                                                           rounding */
+                bad += x[((size_t)n * T + t) * w + c] != want;
+            }
+        }
+    TEST_ASSERT(bad == 0, "%s: %zu token-embedding values differ from the %s rows' definition",
+                what, bad, mcnn_precision_name(p));
+    free(row);
+}
+
 static void argmax_labels(int *top, const float *img, const float *txt, int B, int L, int E,
                           float scale)
 {
@@ -334,6 +372,9 @@ static void test_clip_reference(void)
     float *unpacked = malloc(B * E * 4), *unpacked_t = malloc(L * E * 4);
     TEST_OK(mcnn_clip_encode_image(m, unpacked, image, B));
     TEST_OK(mcnn_clip_encode_text(m, unpacked_t, text, L));
+    /* a training step's forward (the first B prompts), in fp32 before any precision is set */
+    float loss[2], logits[2][B * B];
+    TEST_OK(mcnn_clip_train_forward(m, &loss[0], logits[0], image, text, B));
     for (int p = 0; p < 3; p++) {
         img[p] = malloc(B * E * 4), txt[p] = malloc(L * E * 4);
         TEST_OK(mcnn_clip_set_precision(m, order[p]));
@@ -343,14 +384,28 @@ static void test_clip_reference(void)
         TEST_OK(mcnn_clip_session_create(&s, m));
         TEST_OK(mcnn_clip_session_encode_image(s, img[p], image, B));
         TEST_OK(mcnn_clip_session_encode_text(s, txt[p], text, L));
+        int T = 0;
+        const float *x = mcnn_clip_session_intermediate(s, "text.embed", &T);
+        check_text_embed(m, x, T, text, L, order[p], mcnn_precision_name(order[p]));
         mcnn_session_free(s);
     }
+    /* training ignores the packed copies: the int8 model's training forward is fp32's, bit
+     * for bit, its token embeddings the fp32 table's */
+    TEST_OK(mcnn_clip_train_forward(m, &loss[1], logits[1], image, text, B));
+    TEST_ASSERT(memcmp(&loss[1], &loss[0], sizeof loss[0]) == 0 &&
+                    memcmp(logits[1], logits[0], sizeof logits[0]) == 0,
+                "clip training forward after set_precision(INT8): loss %.9g, was %.9g", loss[1],
+                loss[0]);
+    int Tt = 0;
+    const float *xt = mcnn_clip_intermediate(m, "text.embed", &Tt);
+    check_text_embed(m, xt, Tt, text, B, MCNN_PRECISION_FP32, "training forward of int8");
     same_bits("clip image features, fp32 packed", img[0], unpacked, B * E);
     same_bits("clip text features, fp32 packed", txt[0], unpacked_t, L * E);
     test_close_rel("fp32 packed against OpenAI's float64", img[0], want, B * E, 1e-4);
-    /* vision: patch embedding fp32, 2 blocks; the projection after ln_post is fp32 */
+    /* vision: patch embedding fp32, 2 blocks; the projection after ln_post is fp32; text: the
+     * token embedding's rounded rows count as one more reduced step */
     check_reduced("clip image embeddings", img[0], img[1], img[2], B, E, 2 * 4);
-    check_reduced("clip text embeddings", txt[0], txt[1], txt[2], L, E, 2 * 4);
+    check_reduced("clip text embeddings", txt[0], txt[1], txt[2], L, E, 2 * 4 + 1);
     int top[3][B];
     for (int p = 0; p < 3; p++)
         argmax_labels(top[p], img[p], txt[p], B, L, E, mcnn_clip_logit_scale(m));
@@ -365,7 +420,8 @@ static void test_clip_reference(void)
 }
 
 /* Full-size CLIP ViT-B/32 with random weights (OpenAI's initialisation): 4 images and 16
- * prompts, the issue's cosine gates on both towers (12 blocks each: G = 48).  Long only. */
+ * prompts, the issue's cosine gates on both towers (12 blocks each: G = 48, and the token
+ * embedding for the text: 49).  Long only. */
 static void test_clip_b32_full_size(void)
 {
     if (!getenv("MCNN_TEST_LONG")) {
@@ -395,7 +451,7 @@ static void test_clip_b32_full_size(void)
         TEST_OK(mcnn_clip_encode_text(m, txt[p], tokens, L));
     }
     check_reduced("ViT-B/32 image embeddings", img[0], img[1], img[2], B, E, 12 * 4);
-    check_reduced("ViT-B/32 text embeddings", txt[0], txt[1], txt[2], L, E, 12 * 4);
+    check_reduced("ViT-B/32 text embeddings", txt[0], txt[1], txt[2], L, E, 12 * 4 + 1);
     int top[3][B];
     for (int p = 0; p < 3; p++)
         argmax_labels(top[p], img[p], txt[p], B, L, E, mcnn_clip_logit_scale(m));
@@ -406,6 +462,34 @@ static void test_clip_b32_full_size(void)
             "%d/%d, int8 %d/%d\n", agree[1], B, agree[2], B);
     for (int p = 0; p < 3; p++) free(img[p]), free(txt[p]);
     free(images), free(tokens);
+    mcnn_clip_free(m);
+}
+
+/* A set_precision that fails (here: MCNN_ISA names a level this CPU lacks, so packing is
+ * refused) leaves the model as it was: its bf16 blocks and bf16 token embedding, the same bits. */
+static void test_clip_failed_set_precision(void)
+{
+    const mcnn_clip_config cfg = {.embed_dim = 16, .image_size = 16, .patch_size = 8,
+                                  .vision_width = 32, .vision_layers = 1, .vision_heads = 2,
+                                  .context_length = 8, .vocab_size = 50, .text_width = 32,
+                                  .text_layers = 1, .text_heads = 2};
+    int32_t tokens[2 * 8] = {49 - 1, 7, 9, 49, 0, 0, 0, 0, 48, 3, 49, 0, 0, 0, 0, 0};
+    float want[2 * 16], got[2 * 16];
+    mcnn_clip *m;
+    TEST_OK(mcnn_clip_create(&m, &cfg, 5));
+    if (!m) return;
+    TEST_OK(mcnn_clip_set_precision(m, MCNN_PRECISION_BF16));
+    TEST_OK(mcnn_clip_encode_text(m, want, tokens, 2));
+    setenv("MCNN_ISA", "amx", 1);
+    const mcnn_status s = mcnn_clip_set_precision(m, MCNN_PRECISION_INT8);
+    unsetenv("MCNN_ISA");
+    if (s == MCNN_OK) {
+        TEST_SKIP("this CPU has AMX: MCNN_ISA=amx cannot make packing fail");
+    } else {
+        TEST_ASSERT(mcnn_clip_precision(m) == MCNN_PRECISION_BF16, "precision changed");
+        TEST_OK(mcnn_clip_encode_text(m, got, tokens, 2));
+        same_bits("clip text after a failed set_precision", got, want, 2 * 16);
+    }
     mcnn_clip_free(m);
 }
 
@@ -501,6 +585,7 @@ int main(void)
     TEST_RUN(test_resnet_fc_packed);
     TEST_RUN(test_clip_reference);
     TEST_RUN(test_clip_b32_full_size);
+    TEST_RUN(test_clip_failed_set_precision);
     TEST_RUN(test_fashion_mnist_accuracy);
     return test_summary();
 }

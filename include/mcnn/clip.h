@@ -65,19 +65,22 @@ MCNN_API float mcnn_clip_logit_scale(const mcnn_clip *m); /* exp(logit_scale) */
 /* Inference precision (docs/precision.md): every transformer block's four matrices (attention
  * in/out projections, MLP fc1/fc2) of both towers are packed once, by this call, into the
  * read-only model, and every inference forward and session uses them: FP32 packed gives the
- * same bits as the default, BF16 and INT8 approximate it.  The patch embedding, the token and
- * positional embeddings, layer norms, softmax, QuickGELU, residuals and the two final
- * projections stay fp32.  Training forwards ignore the packed copy.  Call it before the first
+ * same bits as the default, BF16 and INT8 approximate it.  BF16 and INT8 also store the token
+ * embedding's rows that way (bf16 values; int8 with a scale per row), and the text lookup
+ * widens them back.  The patch embedding, the positional embeddings, layer norms, softmax,
+ * QuickGELU, residuals and the two final projections stay fp32.  Training forwards ignore the
+ * packed copies.  Call it before the first
  * forward (not while sessions run) and again after the weights change (training, loading): it
  * packs the weights as they are now.  Until then the model runs fp32 unpacked (the default;
  * mcnn_clip_precision reports FP32). */
 MCNN_API mcnn_status mcnn_clip_set_precision(mcnn_clip *m, mcnn_precision p);
 MCNN_API mcnn_precision mcnn_clip_precision(const mcnn_clip *m);
-/* Inference only, after mcnn_clip_set_precision: the fp32 copies of the packed matrices are
- * released (their memory goes back to the OS), so a BF16 model holds half and an INT8 model a
- * quarter of their bytes; embeddings, layer norms, biases and projections stay fp32.  From
- * then on the model only encodes: the training step, save, or set_precision to another
- * precision fail with MCNN_ERR_ARG (the embeddings are unchanged, bit for bit).  The released
+/* Inference only, after mcnn_clip_set_precision: the fp32 copies of the packed matrices (and
+ * in BF16 / INT8 of the token embedding) are released (their memory goes back to the OS), so a
+ * BF16 model holds half and an INT8 model a quarter of their bytes; the other embeddings,
+ * layer norms, biases and projections stay fp32.  From then on the model only encodes: the
+ * training step, save, or set_precision to another precision fail with MCNN_ERR_ARG (the
+ * embeddings are unchanged, bit for bit).  The released
  * rows of mcnn_clip_params(m)->data no longer hold the weights.  MCNN_ERR_ARG before any
  * set_precision.  The load option inference_only does the same while loading. */
 MCNN_API mcnn_status mcnn_clip_release_training_weights(mcnn_clip *m);

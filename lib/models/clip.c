@@ -255,8 +255,10 @@ static void drop_packed(mcnn_clip *m)
 {
     mcnn_stack_pack_free(m->vpacked, &m->vstack);
     mcnn_stack_pack_free(m->tpacked, &m->tstack);
+    mcnn_embedding_lowp_free(m->tok_lowp);
     mcnn_pack_list_free(&m->packing);
     m->vpacked = m->tpacked = NULL;
+    m->tok_lowp = NULL;
 }
 
 void mcnn_clip_free(mcnn_clip *m)
@@ -273,38 +275,50 @@ void mcnn_clip_free(mcnn_clip *m)
     free(m);
 }
 
-/* Both towers' block matrices into list, their slots in new arrays *v and *t. */
-static mcnn_status plan_packing(mcnn_clip *m, block_packed **v, block_packed **t,
-                                mcnn_pack_list *list)
+/* What precision p packs, into list: both towers' block matrices, their slots in new arrays
+ * *v and *t, and in bf16 / int8 the token embedding, its slot m->tok_lowp (in fp32 the lookup
+ * reads the fp32 table, as before: the same bits). */
+static mcnn_status plan_packing(mcnn_clip *m, mcnn_precision p, block_packed **v,
+                                block_packed **t, mcnn_pack_list *list)
 {
     *t = NULL;
     MCNN_TRY(mcnn_stack_pack_plan(v, list, m->w.vblocks, &m->vstack));
-    return mcnn_stack_pack_plan(t, list, m->w.tblocks, &m->tstack);
+    MCNN_TRY(mcnn_stack_pack_plan(t, list, m->w.tblocks, &m->tstack));
+    if (p == MCNN_PRECISION_FP32) return MCNN_OK;
+    return mcnn_pack_list_add_table(list, &m->w.tok_emb, m->cfg.vocab_size, m->cfg.text_width,
+                                    &m->tok_lowp);
 }
 
 mcnn_status mcnn_clip_set_precision(mcnn_clip *m, mcnn_precision p)
 {
     if (m->inference_only)
         return p == m->precision ? MCNN_OK : mcnn_inference_only_error("clip_set_precision");
+    /* The list fills the model's own token-table slot, so the copy there waits aside
+     * meanwhile: a failure leaves the model as it was. */
+    mcnn_embedding_lowp *kept = m->tok_lowp;
+    m->tok_lowp = NULL;
     block_packed *v, *t;
     mcnn_pack_list list = {0};
-    mcnn_status s = plan_packing(m, &v, &t, &list);
+    mcnn_status s = plan_packing(m, p, &v, &t, &list);
     if (s == MCNN_OK) s = mcnn_pack_list_pack(&list, p);
+    mcnn_embedding_lowp *tok = m->tok_lowp;
+    m->tok_lowp = kept;
     if (s != MCNN_OK) {
         mcnn_stack_pack_free(v, &m->vstack);
         mcnn_stack_pack_free(t, &m->tstack);
+        mcnn_embedding_lowp_free(tok);
         mcnn_pack_list_free(&list);
         return s;
     }
     drop_packed(m);
-    m->vpacked = v, m->tpacked = t, m->packing = list, m->precision = p;
+    m->vpacked = v, m->tpacked = t, m->tok_lowp = tok, m->packing = list, m->precision = p;
     return MCNN_OK;
 }
 
 mcnn_status mcnn_clip_plan_inference_only(mcnn_clip *m, mcnn_precision p)
 {
     drop_packed(m);
-    MCNN_TRY(plan_packing(m, &m->vpacked, &m->tpacked, &m->packing));
+    MCNN_TRY(plan_packing(m, p, &m->vpacked, &m->tpacked, &m->packing));
     mcnn_pack_list_for_load(&m->packing, p, &m->precision, &m->inference_only);
     return MCNN_OK;
 }

@@ -80,8 +80,9 @@ struct mcnn_clip {
     clip_tensors w, g;
     mcnn_precision precision;   /* of the packed blocks (mcnn_clip_set_precision)  */
     block_packed *vpacked, *tpacked; /* the towers' blocks packed once, or NULL (fp32 as trained) */
-    mcnn_pack_list packing;     /* those matrices: fp32 views and packed slots     */
-    int inference_only;         /* their fp32 copies released (the blocks' views NULL) */
+    mcnn_embedding_lowp *tok_lowp; /* the token embedding in bf16 / int8, or NULL (fp32) */
+    mcnn_pack_list packing;     /* those: fp32 views and packed slots              */
+    int inference_only;         /* their fp32 copies released (their views NULL)   */
     patch_embed_cfg vembed;
     stack_cfg vstack, tstack;   /* the towers' blocks: widths, heads, QuickGELU, eps, causal */
     clip_acts acts;             /* the model's own (the calls without a session) */
@@ -92,8 +93,9 @@ struct mcnn_clip {
 
 mcnn_status mcnn_clip_build_table(mcnn_params *p, const mcnn_clip_config *cfg);
 mcnn_status mcnn_clip_new(mcnn_clip **out, const mcnn_clip_config *cfg);
-/* Before an inference-only load: both towers' block matrices planned for packing in p as the
- * load reads them (into &m->packing), their fp32 copies released then. */
+/* Before an inference-only load: both towers' block matrices (and in bf16 / int8 the token
+ * embedding) planned for packing in p as the load reads them (into &m->packing), their fp32
+ * copies released then. */
 mcnn_status mcnn_clip_plan_inference_only(mcnn_clip *m, mcnn_precision p);
 
 /* Towers (clip_vision.c, clip_text.c): the forward into the activations a (the model is only

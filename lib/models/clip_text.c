@@ -3,7 +3,8 @@
  *   1 pooling positions: eot[n] = the first position of the row's highest id;
  *     T = max(eot) + 1.  Under the causal mask nothing after a row's end token reaches its
  *     pooled feature, so positions T.. are never computed.
- *   2 token embedding   -> x0 (N, T, w)
+ *   2 token embedding   -> x0 (N, T, w)   (after set_precision bf16 / int8, inference looks
+ *                                          its compressed rows up: embedding_lowp.h)
  *   3 + positions       -> x (N, T, w)
  *   4 L causal blocks   -> out[L-1] (N, T, w)
  *   5 the end-token rows -> pooled (N, w)
@@ -41,7 +42,10 @@ static void forward_texts(void *ctx, int lane, int n0, int n)
     const size_t b = (size_t)n0, Tw = (size_t)T * w;
     float *x0 = a->x0 + b * Tw, *x = a->x + b * Tw;
 
-    mcnn_embedding_forward(x0, a->ids + b * T, wt->tok_emb, n * T, w);                 /* 2 */
+    if (m->tok_lowp && !a->stack.train) /* inference in bf16 / int8; training reads fp32 */
+        mcnn_embedding_lowp_forward(x0, a->ids + b * T, m->tok_lowp, n * T);           /* 2 */
+    else
+        mcnn_embedding_forward(x0, a->ids + b * T, wt->tok_emb, n * T, w);
     mcnn_add_positional_forward(x, x0, wt->tpos, n, T, w);                             /* 3 */
     const float *out = mcnn_stack_forward(&a->stack, wt->tblocks, m->tpacked, &m->tstack, x, n0, n,   /* 4 */
                                           T);

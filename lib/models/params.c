@@ -165,22 +165,50 @@ static const char *file_key(const mcnn_param *row, mcnn_key_map_fn map, void *ct
     return map(row->name, key, size, ctx) ? key : NULL;
 }
 
+/* The order a load reads the rows in.  With a pack list, the rows it packs come first, the
+ * largest first, then the rest in table order: each packed row is packed and its fp32 pages
+ * released as soon as it is read, so the largest one (CLIP's token embedding, 101 MB) is
+ * resident while little else is, and the load's peak stays near what remains resident at
+ * the end (docs/precision.md "Memory").  Without a list, table order. */
+typedef struct load_step {
+    int packed;
+    size_t numel;
+    int row;
+} load_step;
+
+static int cmp_step(const void *a, const void *b)
+{
+    const load_step *x = a, *y = b;
+    if (x->packed != y->packed) return y->packed - x->packed;
+    if (x->packed && x->numel != y->numel) return x->numel < y->numel ? 1 : -1;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
 mcnn_status mcnn_params_load_then(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map,
                                   void *ctx, unsigned char *used, mcnn_pack_list *then)
 {
+    load_step *order = malloc(((size_t)p->count + 1) * sizeof *order);
+    if (!order) return mcnn_set_error(MCNN_ERR_NOMEM, "loading %s: out of memory",
+                                      mcnn_safetensors_path(st));
+    for (int i = 0; i < p->count; i++)
+        order[i] = (load_step){then && mcnn_pack_list_has(then, p->data + p->table[i].offset),
+                               p->table[i].numel, i};
+    qsort(order, (size_t)p->count, sizeof *order, cmp_step);
     char key[256];
-    for (int i = 0; i < p->count; i++) {
-        const mcnn_param *row = &p->table[i];
+    mcnn_status s = MCNN_OK;
+    for (int i = 0; i < p->count && s == MCNN_OK; i++) {
+        const mcnn_param *row = &p->table[order[i].row];
         const char *name = file_key(row, map, ctx, key, sizeof key);
         if (!name) continue;
-        MCNN_TRY(mcnn_safetensors_load_f32(st, name, p->data + row->offset, row->ndim, row->shape));
-        if (used) {
+        s = mcnn_safetensors_load_f32(st, name, p->data + row->offset, row->ndim, row->shape);
+        if (s == MCNN_OK && used) {
             const mcnn_st_tensor *t = mcnn_safetensors_find(st, name);
             used[t - mcnn_safetensors_at(st, 0)] = 1;
         }
-        if (then) MCNN_TRY(mcnn_pack_list_loaded(then, p->data + row->offset));
+        if (s == MCNN_OK && then) s = mcnn_pack_list_loaded(then, p->data + row->offset);
     }
-    return MCNN_OK;
+    free(order);
+    return s;
 }
 
 mcnn_status mcnn_params_load(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map, void *ctx,

@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-mcnn_status mcnn_pack_list_add(mcnn_pack_list *l, float **view, int N, int K,
-                               mcnn_packed_b **slot)
+static mcnn_status add_entry(mcnn_pack_list *l, mcnn_pack_entry entry)
 {
     if (l->n == l->cap) {
         const int cap = l->cap ? 2 * l->cap : 64;
@@ -13,8 +12,20 @@ mcnn_status mcnn_pack_list_add(mcnn_pack_list *l, float **view, int N, int K,
         if (!e) return mcnn_set_error(MCNN_ERR_NOMEM, "packing: out of memory");
         l->e = e, l->cap = cap;
     }
-    l->e[l->n++] = (mcnn_pack_entry){view, N, K, slot};
+    l->e[l->n++] = entry;
     return MCNN_OK;
+}
+
+mcnn_status mcnn_pack_list_add(mcnn_pack_list *l, float **view, int N, int K,
+                               mcnn_packed_b **slot)
+{
+    return add_entry(l, (mcnn_pack_entry){view, N, K, slot, NULL});
+}
+
+mcnn_status mcnn_pack_list_add_table(mcnn_pack_list *l, float **view, int V, int C,
+                                     mcnn_embedding_lowp **table)
+{
+    return add_entry(l, (mcnn_pack_entry){view, V, C, NULL, table});
 }
 
 void mcnn_pack_list_free(mcnn_pack_list *l)
@@ -28,6 +39,7 @@ static mcnn_status pack_entry(const mcnn_pack_entry *e, mcnn_precision p)
     if (!*e->view)
         return mcnn_set_error(MCNN_ERR_ARG, "packing: a %d x %d matrix's fp32 values were "
                               "released", e->N, e->K);
+    if (e->table) return mcnn_embedding_lowp_create(e->table, p, *e->view, e->N, e->K);
     return mcnn_packed_b_create(e->slot, p, *e->view, e->N, e->K, e->K);
 }
 
@@ -44,22 +56,31 @@ mcnn_status mcnn_pack_list_pack(mcnn_pack_list *l, mcnn_precision p)
     return MCNN_OK;
 }
 
+static const mcnn_pack_entry *find_entry(const mcnn_pack_list *l, const float *w)
+{
+    for (int i = 0; i < l->n; i++)
+        if (*l->e[i].view && *l->e[i].view == w) return &l->e[i];
+    return NULL;
+}
+
+int mcnn_pack_list_has(const mcnn_pack_list *l, const float *w)
+{
+    return find_entry(l, w) != NULL;
+}
+
 mcnn_status mcnn_pack_list_loaded(mcnn_pack_list *l, const float *w)
 {
-    for (int i = 0; i < l->n; i++) {
-        const mcnn_pack_entry *e = &l->e[i];
-        if (!*e->view || *e->view != w) continue;
-        MCNN_TRY(pack_entry(e, l->precision));
-        if (l->release) release_entry(e);
-        return MCNN_OK;
-    }
+    const mcnn_pack_entry *e = find_entry(l, w);
+    if (!e) return MCNN_OK;
+    MCNN_TRY(pack_entry(e, l->precision));
+    if (l->release) release_entry(e);
     return MCNN_OK;
 }
 
 int mcnn_pack_list_complete(const mcnn_pack_list *l)
 {
     for (int i = 0; i < l->n; i++)
-        if (!*l->e[i].slot) return 0;
+        if (l->e[i].table ? !*l->e[i].table : !*l->e[i].slot) return 0;
     return 1;
 }
 

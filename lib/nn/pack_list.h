@@ -1,6 +1,7 @@
 /* The matrices of a model that inference packs (mcnn_*_set_precision), as one list: where each
- * one's fp32 values are, its shape, and the slot its packed copy goes to.  The list serves the
- * three things done to them:
+ * one's fp32 values are, its shape, and the slot its packed copy goes to.  An embedding table
+ * (a lookup, not a GEMM) is an entry too, whose copy is its rows in bf16 or int8
+ * (embedding_lowp.h).  The list serves the three things done to them:
  *   pack them all                      mcnn_pack_list_pack      (set_precision)
  *   pack each one as soon as it is read mcnn_pack_list_loaded   (an inference-only load)
  *   give their fp32 pages back         mcnn_pack_list_release   (release_training_weights)
@@ -12,12 +13,15 @@
 
 #include "internal.h"
 #include "mcnn/lowp.h"
+#include "embedding_lowp.h"
 
 typedef struct mcnn_pack_entry {
     float **view;          /* the model's pointer to the (N, K) fp32 values (row stride K) the
                               forward falls back on; NULL once they are released           */
     int N, K;
     mcnn_packed_b **slot;  /* where the packed copy goes; NULL until packed                  */
+    mcnn_embedding_lowp **table; /* or, for an embedding table (N rows of K; slot NULL), where
+                              its bf16 / int8 rows go; NULL until made                         */
 } mcnn_pack_entry;
 
 typedef struct mcnn_pack_list {
@@ -29,6 +33,10 @@ typedef struct mcnn_pack_list {
 
 mcnn_status mcnn_pack_list_add(mcnn_pack_list *l, float **view, int N, int K,
                                mcnn_packed_b **slot);
+/* An embedding table (V, C): "packed" into *table (bf16 or int8 rows), released like a matrix.
+ * Only for those precisions: in fp32 a model looks its table up as it is, so it adds none. */
+mcnn_status mcnn_pack_list_add_table(mcnn_pack_list *l, float **view, int V, int C,
+                                     mcnn_embedding_lowp **table);
 void mcnn_pack_list_free(mcnn_pack_list *l);
 
 /* Pack every entry in precision p.  On failure the slots filled so far stay filled: the
@@ -37,6 +45,8 @@ mcnn_status mcnn_pack_list_pack(mcnn_pack_list *l, mcnn_precision p);
 /* A load has just read values into w: if w is an entry's matrix, pack it (in l->precision)
  * and, with l->release, release it (below).  Anything else: nothing to do. */
 mcnn_status mcnn_pack_list_loaded(mcnn_pack_list *l, const float *w);
+/* 1 when w is an entry's fp32 matrix (not yet released). */
+int mcnn_pack_list_has(const mcnn_pack_list *l, const float *w);
 /* 1 when every entry has its packed copy. */
 int mcnn_pack_list_complete(const mcnn_pack_list *l);
 /* Release every entry's fp32 values: their pages go back to the OS (mcnn_release_pages) and
@@ -66,7 +76,7 @@ mcnn_status mcnn_finish_load_precision(const char *path, const mcnn_pack_list *l
                                        int inference_only);
 
 /* mcnn_params_load, calling mcnn_pack_list_loaded(then, values) after each row is read
- * (then may be NULL): lib/models/params.c. */
+ * (then may be NULL), the rows then packs first, the largest first: lib/models/params.c. */
 mcnn_status mcnn_params_load_then(mcnn_params *p, mcnn_safetensors *st, mcnn_key_map_fn map,
                                   void *ctx, unsigned char *used, mcnn_pack_list *then);
 
