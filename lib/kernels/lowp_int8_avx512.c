@@ -40,9 +40,18 @@ int mcnn_cpu_has_avx512_vnni(void)
     return (b >> 30 & 1u) && (c >> 11 & 1u);
 }
 
-#define MR MCNN_VNNI_MR
+#define MR MCNN_VNNI_MR /* the 8 named rows below */
 #define NR MCNN_VNNI_NR
 #define G MCNN_INT8_KGROUP
+
+/* acc += the 4-byte dot products of a (uint8) and b (int8).  GCC 12 copies every accumulator
+ * to another register and back around the intrinsic (32 extra moves per group of 4 k); the
+ * same instruction as inline assembly keeps each accumulator in place. */
+#if defined(__clang__)
+#define DPBUSD(acc, a, b) ((acc) = _mm512_dpbusd_epi32((acc), (a), (b)))
+#else
+#define DPBUSD(acc, a, b) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
+#endif
 
 /* 8 x 32 tile: 16 zmm accumulators, two weight registers and the broadcast row, of AVX-512's
  * 32.  Per group of 4 k: two 64-byte weight loads, one 4-byte broadcast per row, 16 vpdpbusd.
@@ -54,18 +63,32 @@ mcnn_int8_micro_avx512_vnni(int kq, const uint8_t *restrict a, size_t lda,
 {
     const uint8_t *r[MR];
     for (int i = 0; i < MR; i++) r[i] = a + (size_t)(i < m ? i : m - 1) * lda;
-    __m512i c[MR][2];
-    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_si512();
+    /* named accumulators: in an array GCC keeps them in memory around the assembly */
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00,
+            c61 = c00, c70 = c00, c71 = c00;
+#define VNNI_ROW(i, ca, cb)                                                                    \
+    do {                                                                                       \
+        int32_t four;                                                                          \
+        memcpy(&four, r[i] + G * g, sizeof four);                                              \
+        __m512i ai = _mm512_set1_epi32(four);                                                  \
+        DPBUSD(ca, ai, b0);                                                                    \
+        DPBUSD(cb, ai, b1);                                                                    \
+    } while (0)
     for (int g = 0; g < kq; g++, b += G * NR) {
         __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
-        for (int i = 0; i < MR; i++) {
-            int32_t four;
-            memcpy(&four, r[i] + G * g, sizeof four);
-            __m512i ai = _mm512_set1_epi32(four);
-            c[i][0] = _mm512_dpbusd_epi32(c[i][0], ai, b0);
-            c[i][1] = _mm512_dpbusd_epi32(c[i][1], ai, b1);
-        }
+        VNNI_ROW(0, c00, c01);
+        VNNI_ROW(1, c10, c11);
+        VNNI_ROW(2, c20, c21);
+        VNNI_ROW(3, c30, c31);
+        VNNI_ROW(4, c40, c41);
+        VNNI_ROW(5, c50, c51);
+        VNNI_ROW(6, c60, c61);
+        VNNI_ROW(7, c70, c71);
     }
+#undef VNNI_ROW
+    __m512i c[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                        {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
     /* mcnn_int8_dequant 16 at a time: (acc - z·Σqw) exact in int32, to float, · (sx·sw),
      * + bias, then + beta·y; columns past n masked off (never loaded, never stored) */
     __mmask16 keep[2] = {n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1),
