@@ -674,6 +674,15 @@ static void test_int8_nonfinite(void)
     unmake(&d);
 }
 
+static int has_vnni(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    return mcnn_cpu_has_avx512_vnni();
+#else
+    return 0;
+#endif
+}
+
 static void test_isa_override(void)
 {
     float w[4] = {1, 2, 3, 4};
@@ -690,6 +699,15 @@ static void test_isa_override(void)
             if (st == MCNN_OK && l <= 1)
                 TEST_ASSERT(strcmp(mcnn_packed_b_kernel(p), level_name(l)) == 0,
                             "MCNN_ISA=%s gave %s", level_name(l), mcnn_packed_b_kernel(p));
+            mcnn_packed_b_free(p);
+            /* int8: AVX2 stays AVX2 on a VNNI CPU (7 bits); avx512 takes VNNI where it is */
+            const char *want8 = l == 0 ? "plain" : l == 1 || !has_vnni()
+                                                      ? "avx2" : "avx512-vnni";
+            TEST_OK(mcnn_packed_b_create(&p, MCNN_PRECISION_INT8, w, 2, 2, 2));
+            if (p)
+                TEST_ASSERT(strcmp(mcnn_packed_b_kernel(p), want8) == 0,
+                            "MCNN_ISA=%s: int8 on %s, want %s", level_name(l),
+                            mcnn_packed_b_kernel(p), want8);
             mcnn_packed_b_free(p);
         } else {
             TEST_ASSERT(st == MCNN_ERR_ARG && strstr(mcnn_last_error(), "lacks"),

@@ -434,6 +434,8 @@ static int quantize_x(packed_call *g, int nt, void *qbuf)
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) if (nt > 1) reduction(| : failed)
+#else
+    (void)nt;
 #endif
     for (int i0 = 0; i0 < M; i0 += QUANT_ROWS) {
         const int h = min_int(QUANT_ROWS, M - i0);

@@ -145,8 +145,7 @@ mcnn_status mcnn_gemm_packed_t(int M, const float *xt, int ldx, const mcnn_packe
  * by MCNN_ISA=plain|avx2|avx512|amx in the environment, or by mcnn_lowp_set_isa (tests and
  * benchmarks; NULL goes back to the environment).  A level this CPU lacks, or an unknown name,
  * is an MCNN_ERR_ARG saying which levels it has.  Kernels for a level with none of its own
- * (no AMX kernels exist yet; none at all on an AVX-512 CPU without VNNI) use the best lower
- * one. */
+ * (AMX; for int8, AVX-512 without VNNI) use the best lower one. */
 mcnn_status mcnn_lowp_isa(int *level);
 void mcnn_lowp_set_isa(const char *name);
 /* Highest level this CPU supports. */
