@@ -1,11 +1,12 @@
 /* The reduced-precision GEMM at model shapes: GFLOP/s (GOP/s for int8: 2 ops per multiply-add)
- * of mcnn_gemm (fp32, packing W on every call), mcnn_gemm_packed in fp32, bf16 and int8, on 1
- * and 2 threads; the four are timed in turn within every repetition (alternating, so a
- * neighbour's load hits them alike) and the best of the repetitions is kept.  Then the
- * dot-product peak of each path, measured as bench/fma_peak.c does: independent chains of one
- * instruction (fp32 FMA; int8 vpmaddubsw + vpmaddwd + vpaddd, the AVX2 int8 kernel's; and
- * vpmaddwd + vpaddd on 16-bit operands, the kernel before it, for comparison).  Hold the CPU
- * lock for the whole run:
+ * of mcnn_gemm (fp32, packing W on every call), mcnn_gemm_packed in fp32, bf16 and int8 (the
+ * best int8 kernel here, and the AVX2 one beside it when that is another), on 1 and 2 threads;
+ * the modes are timed in turn within every repetition (alternating, so a neighbour's load hits
+ * them alike) and the best of the repetitions is kept.  Then the dot-product peak of each
+ * path, measured as bench/fma_peak.c does: independent chains of one instruction (fp32 FMA,
+ * 256 and 512 bits; int8 vpmaddubsw + vpmaddwd + vpaddd, the AVX2 int8 kernel's; vpmaddwd +
+ * vpaddd on 16-bit operands, the kernel before it, for comparison; and AVX512_VNNI's
+ * vpdpbusd on zmm).  Hold the CPU lock for the whole run:
  *   flock /tmp/mcnn-cpu.lock build/bench/bench_gemm_lowp [reps, default 3] [-q: batch 1 only]
  *       [-p: the peaks only (bench/compare_lowp_baselines.py's % of peak)] */
 #include "mcnn.h"
@@ -43,7 +44,7 @@ static void fill(float *x, size_t n, unsigned seed)
     }
 }
 
-#define MODES 4
+#define MODES 5 /* fp32 gemm, fp32 packed, bf16, int8, int8 on AVX2 */
 
 static void bench_shape(const shape *s, int reps, int threads)
 {
@@ -52,19 +53,24 @@ static void bench_shape(const shape *s, int reps, int threads)
     fill(x, (size_t)s->M * s->K, 1), fill(w, (size_t)s->N * s->K, 2);
     mcnn_packed_b *p[MODES] = {0};
     mcnn_precision prec[MODES] = {MCNN_PRECISION_FP32, MCNN_PRECISION_FP32, MCNN_PRECISION_BF16,
-                                  MCNN_PRECISION_INT8};
-    for (int m = 1; m < MODES; m++)
-        if (mcnn_packed_b_create(&p[m], prec[m], w, s->N, s->K, s->K) != MCNN_OK) {
+                                  MCNN_PRECISION_INT8, MCNN_PRECISION_INT8};
+    for (int m = 1; m < MODES; m++) {
+        if (m == MODES - 1) mcnn_lowp_set_isa("avx2"); /* the packed weight keeps its kernel */
+        mcnn_status st = mcnn_packed_b_create(&p[m], prec[m], w, s->N, s->K, s->K);
+        mcnn_lowp_set_isa(NULL);
+        if (st != MCNN_OK) {
             printf("%s: %s\n", s->what, mcnn_last_error());
             return;
         }
+    }
+    int modes = strcmp(mcnn_packed_b_kernel(p[3]), mcnn_packed_b_kernel(p[4])) ? MODES : 4;
 #ifdef _OPENMP
     omp_set_num_threads(threads);
 #endif
     double best[MODES] = {0}, flops = 2.0 * s->M * s->N * s->K;
     int inner = flops < 2e9 ? (int)(2e9 / flops) + 1 : 1; /* calls per timing: >= ~2 GFLOP */
     for (int r = 0; r < reps + 1; r++)      /* the first round warms up */
-        for (int m = 0; m < MODES; m++) {
+        for (int m = 0; m < modes; m++) {
             double t0 = mcnn_seconds();
             for (int i = 0; i < inner; i++) {
                 if (m == 0) mcnn_gemm(0, 1, s->M, s->N, s->K, 1, x, s->K, w, s->K, 0, y, s->N);
@@ -74,9 +80,10 @@ static void bench_shape(const shape *s, int reps, int threads)
             if (r > 0 && g > best[m]) best[m] = g;
         }
     printf("| %-24s | %4d x %4d x %4d | %d |", s->what, s->M, s->N, s->K, threads);
-    for (int m = 0; m < MODES; m++) printf(" %6.1f |", best[m]);
-    printf(" %.2fx | %.2fx |\n", best[1] / best[2] > 0 ? best[2] / best[1] : 0,
-           best[3] / best[1]);
+    for (int m = 0; m < MODES; m++) printf(m < modes ? " %6.1f |" : " - |", best[m]);
+    printf(" %.2fx | %.2fx |", best[2] / best[1], best[3] / best[1]);
+    if (modes == MODES) printf(" %.2fx |", best[3] / best[4]);
+    printf("\n");
     for (int m = 1; m < MODES; m++) mcnn_packed_b_free(p[m]);
     free(x), free(w), free(y);
 }
@@ -133,6 +140,32 @@ __attribute__((target("avx2"), noinline)) static double peak_maddubsw(long iters
     return (double)s;
 }
 
+/* fp32 FMA on zmm: 32 flops per instruction (the fp32 avx512 kernel's) */
+__attribute__((target("avx512f"), noinline)) static double peak_fma512(long iters, int seed)
+{
+    __m512 c[NACC], xv = _mm512_set1_ps(0.999999f), yv = _mm512_set1_ps(1e-7f * seed);
+    for (int i = 0; i < NACC; i++) c[i] = _mm512_set1_ps((float)(i + 1));
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < NACC; i++) c[i] = _mm512_fmadd_ps(c[i], xv, yv);
+    double s = 0;
+    for (int i = 0; i < NACC; i++) s += _mm512_cvtss_f32(c[i]);
+    return s;
+}
+
+/* AVX512_VNNI: vpdpbusd on zmm, 64 uint8 x int8 multiply-adds into 16 int32: 128 ops per
+ * instruction (the VNNI int8 kernel's only arithmetic) */
+__attribute__((target("avx512f,avx512vnni"), noinline)) static double peak_vnni(long iters,
+                                                                               int seed)
+{
+    __m512i c[NACC], a = _mm512_set1_epi8((char)(seed + 3)), b = _mm512_set1_epi8(7);
+    for (int i = 0; i < NACC; i++) c[i] = _mm512_set1_epi32(i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < NACC; i++) c[i] = _mm512_dpbusd_epi32(c[i], a, b);
+    long s = 0;
+    for (int i = 0; i < NACC; i++) s += _mm512_cvtsi512_si32(c[i]);
+    return (double)s;
+}
+
 static double peak(double (*fn)(long, int), double ops_per_iter, int threads)
 {
     long iters = 1000000;
@@ -179,6 +212,11 @@ int main(int argc, char **argv)
                    "int8 vpmaddubsw (the kernel's) %.1f GOP/s\n", t, t > 1 ? "s" : "",
                    peak(peak_fma, NACC * 16.0, t), peak(peak_maddwd, NACC * 32.0, t),
                    peak(peak_maddubsw, NACC * 64.0, t));
+    if (level >= 2 && mcnn_cpu_has_avx512_vnni())
+        for (int t = 1; t <= 2 && t <= maxt; t++)
+            printf("peak %d thread%s: fp32 FMA zmm %.1f GFLOP/s, int8 vpdpbusd zmm (the VNNI "
+                   "kernel's) %.1f GOP/s\n", t, t > 1 ? "s" : "", peak(peak_fma512, NACC * 32.0, t),
+                   peak(peak_vnni, NACC * 128.0, t));
 #endif
     if (peaks_only) return 0;
     {   /* bytes of one packed ViT-B/16 MLP weight (3072 x 768) */
@@ -198,7 +236,8 @@ int main(int argc, char **argv)
         free(w);
     }
     printf("| shape | M x N x K | threads | fp32 gemm | fp32 packed | bf16 | int8 (GOP/s) | "
-           "bf16 / packed | int8 / packed |\n|---|---|---|---|---|---|---|---|---|\n");
+           "int8 AVX2 | bf16 / packed | int8 / packed | int8 / int8 AVX2 |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         if (quick && strstr(shapes[i].what, "b16")) continue;
         for (int t = 1; t <= 2 && t <= maxt; t++) bench_shape(&shapes[i], reps, t);

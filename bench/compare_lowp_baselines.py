@@ -471,23 +471,37 @@ def multiply_adds(model, side, d):
 
 
 def peak_of(side, peaks):
-    """The dot-product peak a side's GEMMs are judged against: the int8 one (vpmaddubsw, the
-    instruction ONNX Runtime's and libmcnn's AVX2 int8 kernels use) for int8 sides, else the
-    fp32 FMA's (bf16 has no instruction of its own on a CPU without AVX512_BF16)."""
-    return peaks.get('int8' if 'int8' in side else 'fp32')
+    """The dot-product peak a side's GEMMs are judged against: int8 sides the best int8
+    instruction here (AVX512_VNNI's vpdpbusd, else AVX2's vpmaddubsw, which ONNX Runtime's and
+    libmcnn's AVX2 kernels use), bf16 sides vdpbf16ps where the CPU has AVX512_BF16 (else the
+    fp32 FMA's: bf16 then has no instruction of its own), the rest the fp32 FMA's."""
+    kind = 'int8' if 'int8' in side else 'bf16' if 'bf16' in side else 'fp32'
+    return peaks.get(kind, peaks.get('fp32'))
 
 
 def measure_peaks(threads):
-    """bench_gemm_lowp's instruction peaks on `threads` threads, in the same run as the sides."""
+    """bench_gemm_lowp's instruction peaks on `threads` threads, in the same run as the sides:
+    {'fp32': GFLOP/s, 'int8': GOP/s, 'bf16': GFLOP/s (only with AVX512_BF16)}."""
     exe = os.path.join(ROOT, 'build', 'bench', 'bench_gemm_lowp')
     if not os.path.exists(exe):
         return {}
     out = subprocess.run([exe, '-p'], capture_output=True, text=True).stdout
+    found = {}
     for line in out.splitlines():
-        m = re.match(r'peak (\d+) threads?: fp32 FMA ([\d.]+) .*vpmaddubsw.* ([\d.]+) GOP/s', line)
-        if m and int(m.group(1)) == threads:
-            return {'fp32': float(m.group(2)), 'int8': float(m.group(3))}
-    return {}
+        m = re.match(r'peak (\d+) threads?:', line)
+        if not m or int(m.group(1)) != threads:
+            continue
+        for name, pattern in (('fp32', r'fp32 FMA(?: zmm)? ([\d.]+)'),
+                              ('maddubsw', r'vpmaddubsw[^,]*? ([\d.]+) GOP/s'),
+                              ('vnni', r'vpdpbusd[^,]*? ([\d.]+) GOP/s'),
+                              ('bf16', r'vdpbf16ps[^,]*? ([\d.]+) GFLOP/s')):
+            v = re.search(pattern, line)
+            if v:
+                found[name] = max(found.get(name, 0.0), float(v.group(1)))
+    peaks = {k: found[k] for k in ('fp32', 'bf16') if k in found}
+    if 'vnni' in found or 'maddubsw' in found:
+        peaks['int8'] = found.get('vnni', found.get('maddubsw'))
+    return peaks
 
 
 # ---- the table ----------------------------------------------------------------------------------
@@ -542,7 +556,7 @@ def print_table(runs):
               ('smallest cosine to PyTorch 1.13 fp32 over the outputs; top-1 agreement',
                cell_accuracy),
               ('GFLOP/s (GOP/s for int8 sides), 2 per multiply-add of the work each side does; '
-               'in brackets % of the dot-product peak (int8 sides: vpmaddubsw; others: fp32 FMA)'
+               'in brackets % of the dot-product peak (bench/compare_lowp_baselines.py peak_of)'
                f' measured in the run: {peaks}', cell_rate))
     for title, cell in tables:
         print(f'\n{title}\n\n{header}')

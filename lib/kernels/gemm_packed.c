@@ -206,7 +206,8 @@ mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, 
     *out = NULL;
     if (N <= 0 || K <= 0 || ldw < K || !W)
         return mcnn_set_error(MCNN_ERR_ARG, "packed weight: N = %d, K = %d, ldw = %d", N, K, ldw);
-    /* int8 sums: |Σ q_x q_w| <= K * 127 * 127 must fit an int32 (and so the epilogue's) */
+    /* int8 sums: |Σ q_x q_w| <= K * 255 * 127 (8-bit activations; 127 * 127 with 7) must fit
+     * an int32, and so the epilogue's: K <= 66,311, kept at 65536 */
     if (precision == MCNN_PRECISION_INT8 && K > 65536)
         return mcnn_set_error(MCNN_ERR_ARG, "int8 packed weight: K = %d > 65536", K);
     mcnn_packed_b *p = calloc(1, sizeof *p);
@@ -433,6 +434,8 @@ static int quantize_x(packed_call *g, int nt, void *qbuf)
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) if (nt > 1) reduction(| : failed)
+#else
+    (void)nt;
 #endif
     for (int i0 = 0; i0 < M; i0 += QUANT_ROWS) {
         const int h = min_int(QUANT_ROWS, M - i0);

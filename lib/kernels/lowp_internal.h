@@ -30,25 +30,33 @@ float mcnn_quant_weight_row(const float *w, int K, int8_t *q, int32_t *qsum);
  * and adds each pair of products into a *saturating* int16: exact only while
  * 2 * A_MAX * W_MAX <= 32767.  With 8-bit weights (±127) that leaves activations 7 bits
  * (0..127): 2 * 127 * 127 = 32258.  The weights keep their 8 bits, so a kernel without the
- * pair limit (VNNI's vpdpbusd) could use the same packed weights with 8-bit activations. */
+ * pair limit (VNNI's vpdpbusd: 4 products straight into an int32) uses the same packed weights
+ * with 8-bit activations (0..255): each kernel says which (mcnn_lowp_kernel.a_max). */
 #define MCNN_INT8_W_MAX 127
 #define MCNN_INT8_A_MAX 127
+#define MCNN_INT8_A_MAX_VNNI 255
 /* k is taken in groups of 4: one int32 lane sums 4 products (vpmaddubsw + vpmaddwd here,
  * vpdpbusd with VNNI).  Rows of quantized activations and weight panels are padded to it. */
 #define MCNN_INT8_KGROUP 4
 
-/* One activation row, asymmetric, 7 bits: the range [lo, hi] = [min(0, min x), max(0, max x)]
- * (so 0 is exact), r = 127 / (hi - lo) and s = (hi - lo) / 127 in float, zero point
- * z = clamp(round(-lo · r), 0, 127), q = clamp(round(x · r) + z, 0, 127), rounding to nearest
- * even.  x ≈ s * (q - z).  An all-zero row, or one whose range is so small that r overflows
- * (hi - lo < 3.7e-37): s = 1, z = 0, q = 0.  A row holding NaN or inf: s = NaN, z = 0, q = 0.
- * Returns s, the zero point in *zero.  This is the definition; kernels may bring a vector
- * twin (mcnn_lowp_kernel.quant_act) that must give the same bits. */
+/* One activation row, asymmetric, to the codes 0..A (A = a_max: 127, 7 bits, or 255, 8 bits):
+ * the range [lo, hi] = [min(0, min x), max(0, max x)] (so 0 is exact), r = A / (hi - lo) and
+ * s = (hi - lo) / A in float, zero point z = clamp(round(-lo · r), 0, A),
+ * q = clamp(round(x · r) + z, 0, A), rounding to nearest even.  x ≈ s * (q - z).  An all-zero
+ * row, or one whose range is so small that r overflows (hi - lo < 3.7e-37 for A = 127):
+ * s = 1, z = 0, q = 0.  A row holding NaN or inf: s = NaN, z = 0, q = 0.  Returns s, the zero
+ * point in *zero.  This is the definition; kernels may bring a vector twin
+ * (mcnn_lowp_kernel.quant_act) that must give the same bits.  mcnn_quant_act_row is A = 127. */
+float mcnn_quant_act_row_max(const float *x, int K, int a_max, uint8_t *q, int32_t *zero);
 float mcnn_quant_act_row(const float *x, int K, uint8_t *q, int32_t *zero);
+/* The definition's scale of a row whose finite range is [lo, hi] (lo <= 0 <= hi): r, z as
+ * above (r = 0, z = 0 and s = 1 when the row counts as all zero), for the twins. */
+float mcnn_quant_act_scale(float lo, float hi, int a_max, float *r, float *z);
 
 /* The int8 epilogue, one element: the integer sum  acc = Σ qx·qw,  corrected for the zero point
  * and scaled back:  (acc - z·Σqw) · (sx · sw) + bias  (+ beta · y).  Exact integer work (it
- * fits an int32: |Σ (qx - z) qw| <= 127 · 127 · K < 2^31 for K <= 65536), then float
+ * fits an int32: |acc|, |z·Σqw| and |Σ (qx - z) qw| are at most A · 127 · K, < 2^31 for
+ * K <= 65536 with 8-bit activations too: 255 · 127 · 65536 = 2,122,317,824), then float
  * operations in this order and without fused multiply-adds, so every kernel and the test give
  * the same bits. */
 static inline float mcnn_int8_dequant(int32_t acc, int32_t zero, int32_t qsum, float sx,
@@ -76,14 +84,14 @@ typedef struct mcnn_int8_epilogue {
  *       loaded; the A panel holds floats already rounded to bf16.
  * int8: y[i][j] for i < m, j < n (m <= mr, n <= nr) of the tile: the exact int32 sums
  *       Σ_k qa[i][k] · qw[k][j] over kq groups of 4 k, through the epilogue e.  a holds
- *       quantized rows (uint8, 0..127) at a + i * lda, each 4 kq long (zero-padded); b the
+ *       quantized rows (uint8, 0..a_max) at a + i * lda, each 4 kq long (zero-padded); b the
  *       panel: per group g and column j the 4 int8 (qw[4g..4g+3][j]), 4 nr bytes per g. */
 typedef void (*mcnn_bf16_micro_fn)(int kc, const float *a, const uint16_t *b, float *c, int ldc,
                                    int m, int n, float beta);
 typedef void (*mcnn_int8_micro_fn)(int kq, const uint8_t *a, size_t lda, const int8_t *b,
                                    const mcnn_int8_epilogue *e, float *y, size_t ldc, int m,
                                    int n);
-/* An activation row quantizer with mcnn_quant_act_row's signature and bits. */
+/* An activation row quantizer: mcnn_quant_act_row_max's bits at its kernel's a_max. */
 typedef float (*mcnn_quant_act_fn)(const float *x, int K, uint8_t *q, int32_t *zero);
 
 /* The plain epilogue of one int32 tile (row stride nr), shared by the kernels' edge cases. */
@@ -96,6 +104,13 @@ void mcnn_int8_micro_plain(int kq, const uint8_t *a, size_t lda, const int8_t *b
 void mcnn_int8_micro_avx2(int kq, const uint8_t *a, size_t lda, const int8_t *b,
                           const mcnn_int8_epilogue *e, float *y, size_t ldc, int m, int n);
 float mcnn_quant_act_row_avx2(const float *x, int K, uint8_t *q, int32_t *zero);
+/* AVX512_VNNI (lowp_int8_avx512.c): 8 x 32 tiles of vpdpbusd, 8-bit activations */
+void mcnn_int8_micro_avx512_vnni(int kq, const uint8_t *a, size_t lda, const int8_t *b,
+                                 const mcnn_int8_epilogue *e, float *y, size_t ldc, int m, int n);
+float mcnn_quant_act_row8_avx512(const float *x, int K, uint8_t *q, int32_t *zero);
+int mcnn_cpu_has_avx512_vnni(void);
+#define MCNN_VNNI_MR 8
+#define MCNN_VNNI_NR 32
 #endif
 
 typedef struct mcnn_lowp_kernel {
@@ -108,6 +123,7 @@ typedef struct mcnn_lowp_kernel {
     int mr, nr;        /* the tile (bf16) */
     int mr8;           /* int8's tile rows (its columns: nr) */
     int kc, mc, nc;    /* blocks; int8 sums the whole K at once (kc is bf16's only) */
+    int a_max;         /* int8: the activations' top code, 127 (7 bits) or 255 (8 bits) */
 } mcnn_lowp_kernel;
 
 /* zero-terminated, best first; each precision takes the first entry that has a kernel for it
@@ -129,7 +145,7 @@ mcnn_status mcnn_gemm_packed_t(int M, const float *xt, int ldx, const mcnn_packe
  * by MCNN_ISA=plain|avx2|avx512|amx in the environment, or by mcnn_lowp_set_isa (tests and
  * benchmarks; NULL goes back to the environment).  A level this CPU lacks, or an unknown name,
  * is an MCNN_ERR_ARG saying which levels it has.  Kernels for a level with none of its own
- * (no AVX-512 bf16/int8 or AMX kernels exist yet) use the best lower one. */
+ * (AMX; for int8, AVX-512 without VNNI) use the best lower one. */
 mcnn_status mcnn_lowp_isa(int *level);
 void mcnn_lowp_set_isa(const char *name);
 /* Highest level this CPU supports. */

@@ -92,16 +92,21 @@ __attribute__((target("avx2,fma"))) static void bf16_avx2(int kc, const float *r
 
 /* Blocks: the fp32 kernels' (the tiles are the same shape); to be tuned with
  * bench/bench_gemm_lowp.c.  int8 keeps the whole K in one block (its int32 sums cannot be
- * split without a second pass): kc applies to bf16 only.  An AVX512_VNNI / AVX-VNNI kernel
- * (vpdpbusd: the 4-byte groups into int32 in one instruction, no pair saturation, so 8-bit
- * activations) would go first, at level 2, with its own activation quantizer; the weight
- * panels' layout already has its groups of 4. */
+ * split without a second pass): kc applies to bf16 only.  The AVX512_VNNI kernel (vpdpbusd:
+ * the 4-byte groups into int32 in one instruction, no pair saturation, so 8-bit activations)
+ * goes first, at level 2, with its own activation quantizer; the weight panels' layout is the
+ * AVX2 kernel's, 32 columns wide. */
 const mcnn_lowp_kernel mcnn_lowp_kernels[] = {
 #ifdef HAVE_AVX2_KERNELS
+    /* int8 only: vpdpbusd, 8-bit activations (lowp_int8_avx512.c) */
+    {.name = "avx512-vnni", .level = 2, .usable = mcnn_cpu_has_avx512_vnni,
+     .int8 = mcnn_int8_micro_avx512_vnni, .quant_act = mcnn_quant_act_row8_avx512,
+     .mr = MCNN_VNNI_MR, .nr = MCNN_VNNI_NR, .mr8 = MCNN_VNNI_MR, .mc = 128, .nc = 2048,
+     .a_max = MCNN_INT8_A_MAX_VNNI},
     {"avx2", 1, NULL, bf16_avx2, mcnn_int8_micro_avx2, mcnn_quant_act_row_avx2, AVX2_MR,
-     AVX2_NR, 4, 256, 120, 2048},
+     AVX2_NR, 4, 256, 120, 2048, MCNN_INT8_A_MAX},
 #endif
     {"plain", 0, NULL, bf16_plain, mcnn_int8_micro_plain, mcnn_quant_act_row, PLAIN_MR,
-     PLAIN_NR, PLAIN_MR, 256, 120, 2048},
+     PLAIN_NR, PLAIN_MR, 256, 120, 2048, MCNN_INT8_A_MAX},
     {0},
 };

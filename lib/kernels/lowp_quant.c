@@ -46,11 +46,9 @@ float mcnn_quant_weight_row(const float *w, int K, int8_t *q, int32_t *qsum)
     return s;
 }
 
-/* The scale and zero point of a row whose finite range is [lo, hi] (lo <= 0 <= hi), or 0 when
- * the row counts as all zero (then *r = 0, *z = 0, s = 1). */
-static inline float act_scale(float lo, float hi, float *r, float *z)
+float mcnn_quant_act_scale(float lo, float hi, int a_max, float *r, float *z)
 {
-    const float qmax = (float)MCNN_INT8_A_MAX;
+    const float qmax = (float)a_max;
     *r = qmax / (hi - lo), *z = 0.0f;
     if (hi == lo || !(*r <= FLT_MAX)) {              /* all zero, or a range below 3.7e-37 */
         *r = 0.0f;
@@ -61,7 +59,7 @@ static inline float act_scale(float lo, float hi, float *r, float *z)
     return (hi - lo) / qmax;
 }
 
-float mcnn_quant_act_row(const float *x, int K, uint8_t *q, int32_t *zero)
+float mcnn_quant_act_row_max(const float *x, int K, int a_max, uint8_t *q, int32_t *zero)
 {
     float lo = 0.0f, hi = 0.0f;
     int finite = 1;
@@ -70,19 +68,24 @@ float mcnn_quant_act_row(const float *x, int K, uint8_t *q, int32_t *zero)
         else if (x[k] < lo) lo = x[k];
         else if (x[k] > hi) hi = x[k];
     }
-    float r, z, s = act_scale(lo, hi, &r, &z);
+    float r, z, s = mcnn_quant_act_scale(lo, hi, a_max, &r, &z);
     *zero = (int32_t)z;
     if (!finite) {
         memset(q, 0, (size_t)K);
         *zero = 0;
         return NAN;
     }
-    const float qmax = (float)MCNN_INT8_A_MAX;
+    const float qmax = (float)a_max;
     for (int k = 0; k < K; k++) {
         float v = nearbyintf(x[k] * r) + z;
         q[k] = (uint8_t)(v > qmax ? qmax : v < 0.0f ? 0.0f : v);
     }
     return s;
+}
+
+float mcnn_quant_act_row(const float *x, int K, uint8_t *q, int32_t *zero)
+{
+    return mcnn_quant_act_row_max(x, K, MCNN_INT8_A_MAX, q, zero);
 }
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -123,7 +126,7 @@ __attribute__((target("avx2"))) float mcnn_quant_act_row_avx2(const float *x, in
         *zero = 0;
         return NAN;
     }
-    float r, z, s = act_scale(lo, hi, &r, &z);
+    float r, z, s = mcnn_quant_act_scale(lo, hi, MCNN_INT8_A_MAX, &r, &z);
     *zero = (int32_t)z;
     const float qmax = (float)MCNN_INT8_A_MAX;
     /* In integers: vcvtps2dq rounds as nearbyintf does (the current mode, to nearest even),
