@@ -1,7 +1,7 @@
 /* mcnn-classify --precision bf16 | int8 on every input path: an image, a folder of images, a
  * PPM frame stream on stdin (the video path), and a JSONL run merged.  The reference is the
  * fp32 run of the same input (itself checked against PyTorch in test_classify): the top-1 label
- * is the same, every score within the precision's tolerance, and each shot of the JSON names
+ * is the same (int8 may swap a near tie: test_precision.c's check_movieclip), every score within the precision's tolerance, and each shot of the JSON names
  * the precision (an fp32 run keeps MovieCLIP's format, without it). */
 #define _POSIX_C_SOURCE 200809L
 #include "mcnn_test.h"
@@ -53,8 +53,17 @@ static void compare_runs(const char *got, const char *want, const char *p, doubl
             TEST_ASSERT(0, "%s shot %d: no labels", got, i);
             continue;
         }
-        TEST_ASSERT(!strcmp(gl->child->key, wl->child->key), "%s shot %d: top-1 %s, fp32 %s", got,
-                    i, gl->child->key, wl->child->key);
+        /* int8 may swap a near tie, as test_precision.c's check_movieclip says why: fp32's
+         * top-1 leading its second by less than 0.05 (the tiny CLIP's reference frame 1) */
+        const mcnn_json *w2 = wl->child->next;
+        int swapped = p && !strcmp(p, "int8") && w2 && !strcmp(gl->child->key, w2->key) &&
+                      wl->child->num - w2->num < 0.05;
+        if (swapped)
+            fprintf(stderr, "  %s shot %d: a near tie swapped: %s, fp32 %s (%.4f / %.4f)\n", got,
+                    i, gl->child->key, wl->child->key, wl->child->num, w2->num);
+        else
+            TEST_ASSERT(!strcmp(gl->child->key, wl->child->key), "%s shot %d: top-1 %s, fp32 %s",
+                        got, i, gl->child->key, wl->child->key);
         for (const mcnn_json *l = wl->child; l; l = l->next) {
             const mcnn_json *o = mcnn_json_get(gl, l->key);
             if (o) /* the top K may differ in its tail */
