@@ -23,6 +23,22 @@ void mcnn_bf16_round(const float *x, float *out, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = mcnn_bf16_to_float(mcnn_bf16_from_float(x[i]));
 }
 
+void mcnn_bf16_pack_pairs(const float *src, int kc, int mr, int panels, uint32_t *dst)
+{
+    const int kp = (kc + 1) / 2;
+    for (int r = 0; r < panels; r++, src += (size_t)kc * mr, dst += (size_t)kp * mr) {
+        for (int p = 0; p < kc / 2; p++) {
+            const float *lo = src + (size_t)2 * p * mr, *hi = lo + mr;
+            for (int i = 0; i < mr; i++)
+                dst[(size_t)p * mr + i] = (uint32_t)mcnn_bf16_from_float(lo[i]) |
+                                          (uint32_t)mcnn_bf16_from_float(hi[i]) << 16;
+        }
+        if (kc % 2) /* the last k alone: its pair's high half is the padding's zero */
+            for (int i = 0; i < mr; i++)
+                dst[(size_t)(kp - 1) * mr + i] = mcnn_bf16_from_float(src[(size_t)(kc - 1) * mr + i]);
+    }
+}
+
 float mcnn_quant_weight_row(const float *w, int K, int8_t *q, int32_t *qsum)
 {
     float amax = 0.0f;
