@@ -4,7 +4,8 @@
  * neighbour's load hits them alike) and the best of the repetitions is kept.  Then the
  * dot-product peak of each path, measured as bench/fma_peak.c does: independent chains of one
  * instruction (fp32 FMA; int8 vpmaddubsw + vpmaddwd + vpaddd, the AVX2 int8 kernel's; and
- * vpmaddwd + vpaddd on 16-bit operands, the kernel before it, for comparison).  Hold the CPU
+ * vpmaddwd + vpaddd on 16-bit operands, the kernel before it, for comparison; with AVX-512,
+ * the 512-bit FMA, and with AVX512_BF16 vdpbf16ps, the bf16 kernel's).  Hold the CPU
  * lock for the whole run:
  *   flock /tmp/mcnn-cpu.lock build/bench/bench_gemm_lowp [reps, default 3] [-q: batch 1 only] */
 #include "mcnn.h"
@@ -132,6 +133,35 @@ __attribute__((target("avx2"), noinline)) static double peak_maddubsw(long iters
     return (double)s;
 }
 
+typedef float f32x16 __attribute__((vector_size(64)));
+
+/* fp32 FMA on zmm: 32 flops per instruction */
+__attribute__((target("avx512f"), noinline)) static double peak_fma512(long iters, int seed)
+{
+    f32x16 c[NACC], xv, yv;
+    for (int v = 0; v < 16; v++) xv[v] = 0.999999f, yv[v] = 1e-7f * seed;
+    for (int i = 0; i < NACC; i++) c[i] = xv * (float)(i + 1);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < NACC; i++) c[i] = c[i] * xv + yv;
+    double s = 0;
+    for (int i = 0; i < NACC; i++) s += c[i][0];
+    return s;
+}
+
+/* vdpbf16ps on zmm: 16 lanes x 2 multiply-adds = 64 flops per instruction */
+__attribute__((target("avx512f,avx512bw,avx512bf16"), noinline)) static double
+peak_dpbf16(long iters, int seed)
+{
+    __m512 c[NACC];
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80 + seed), b = (__m512bh)_mm512_set1_epi32(0x3a003a00);
+    for (int i = 0; i < NACC; i++) c[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < NACC; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
+    double s = 0;
+    for (int i = 0; i < NACC; i++) s += _mm512_reduce_add_ps(c[i]);
+    return s;
+}
+
 static double peak(double (*fn)(long, int), double ops_per_iter, int threads)
 {
     long iters = 1000000;
@@ -175,6 +205,14 @@ int main(int argc, char **argv)
                    "int8 vpmaddubsw (the kernel's) %.1f GOP/s\n", t, t > 1 ? "s" : "",
                    peak(peak_fma, NACC * 16.0, t), peak(peak_maddwd, NACC * 32.0, t),
                    peak(peak_maddubsw, NACC * 64.0, t));
+    if (level >= 2)
+        for (int t = 1; t <= 2 && t <= maxt; t++) {
+            printf("peak %d thread%s: fp32 FMA zmm %.1f GFLOP/s", t, t > 1 ? "s" : "",
+                   peak(peak_fma512, NACC * 32.0, t));
+            if (mcnn_cpu_has_avx512_bf16())
+                printf(", bf16 vdpbf16ps zmm %.1f GFLOP/s", peak(peak_dpbf16, NACC * 64.0, t));
+            printf("\n");
+        }
 #endif
     {   /* bytes of one packed ViT-B/16 MLP weight (3072 x 768) */
         size_t n = 3072, k = 768;

@@ -362,10 +362,14 @@ static int rect_float(const packed_call *g, int i0, int m, int j0, int n)
             size_t block = (size_t)pc * p->npad + (size_t)(jc / NR) * kcp * NR;
             for (int ic = i0; ic < i0 + m; ic += mc_blk) {
                 int mc = min_int(mc_blk, i0 + m - ic);
-                mcnn_gemm_pack_a(g->trans_x, g->x, g->lda, ic, mc, pc, kc, MR, 0,
-                                 ceil_div(mc, MR), ap, vec);
-                if (pairs) mcnn_bf16_pack_pairs(ap, kc, MR, ceil_div(mc, MR), ap2);
-                else if (p->lowp) mcnn_bf16_round(ap, ap, (size_t)kc * round_up(mc, MR));
+                if (pairs && g->trans_x) { /* xᵀ's rows are already along i: one pass */
+                    mcnn_bf16_pack_pairs_t(g->x, g->lda, ic, mc, pc, kc, MR, ap2);
+                } else {
+                    mcnn_gemm_pack_a(g->trans_x, g->x, g->lda, ic, mc, pc, kc, MR, 0,
+                                     ceil_div(mc, MR), ap, vec);
+                    if (pairs) mcnn_bf16_pack_pairs(ap, kc, MR, ceil_div(mc, MR), ap2);
+                    else if (p->lowp) mcnn_bf16_round(ap, ap, (size_t)kc * round_up(mc, MR));
+                }
                 for (int q = 0; q * NR < nc; q++) {
                     int nn = min_int(NR, nc - q * NR);
                     size_t boff = block + (size_t)q * kcp * NR;

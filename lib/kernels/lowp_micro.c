@@ -101,7 +101,7 @@ const mcnn_lowp_kernel mcnn_lowp_kernels[] = {
     /* AVX512_BF16 (lowp_bf16_avx512.c): bf16 only, k in pairs */
     {.name = "avx512-bf16", .level = 2, .usable = mcnn_cpu_has_avx512_bf16,
      .bf16x2 = mcnn_bf16x2_micro_avx512, .kgroup = 2, .mr = MCNN_BF16X2_MR, .nr = 32,
-     .kc = 512, .mc = 288, .nc = 2048},
+     .kc = 768, .mc = 144, .nc = 2048},
     {"avx2", 1, NULL, bf16_avx2, mcnn_int8_micro_avx2, mcnn_quant_act_row_avx2, AVX2_MR,
      AVX2_NR, 4, 256, 120, 2048, 1, NULL},
 #endif

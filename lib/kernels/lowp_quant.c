@@ -39,6 +39,26 @@ void mcnn_bf16_pack_pairs(const float *src, int kc, int mr, int panels, uint32_t
     }
 }
 
+void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0, int kc, int mr,
+                            uint32_t *dst)
+{
+    const int kp = (kc + 1) / 2;
+    for (int r = 0; r * mr < mc; r++, dst += (size_t)kp * mr) {
+        const int row = i0 + r * mr, h = mc - r * mr < mr ? mc - r * mr : mr;
+        for (int p = 0; p < kp; p++) {
+            const float *lo = xt + (size_t)(p0 + 2 * p) * ldx + row, *hi = lo + ldx;
+            uint32_t *d = dst + (size_t)p * mr;
+            if (2 * p + 1 < kc)
+                for (int i = 0; i < h; i++)
+                    d[i] = (uint32_t)mcnn_bf16_from_float(lo[i]) |
+                           (uint32_t)mcnn_bf16_from_float(hi[i]) << 16;
+            else /* an odd K's last k: paired with the padding's zero */
+                for (int i = 0; i < h; i++) d[i] = mcnn_bf16_from_float(lo[i]);
+            for (int i = h; i < mr; i++) d[i] = 0;
+        }
+    }
+}
+
 float mcnn_quant_weight_row(const float *w, int K, int8_t *q, int32_t *qsum)
 {
     float amax = 0.0f;
