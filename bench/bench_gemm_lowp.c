@@ -91,19 +91,23 @@ static void bench_shape(const shape *s, int reps, int threads)
 #pragma clang fp contract(fast)
 #endif
 typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x16 __attribute__((vector_size(64)));
 
-/* fp32 FMA: 16 flops per instruction */
-__attribute__((target("avx2,fma"), noinline)) static double peak_fma(long iters, int seed)
-{
-    f32x8 c[NACC], xv, yv;
-    for (int v = 0; v < 8; v++) xv[v] = 0.999999f, yv[v] = 1e-7f * seed;
-    for (int i = 0; i < NACC; i++) c[i] = xv * (float)(i + 1);
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < NACC; i++) c[i] = c[i] * xv + yv;
-    double s = 0;
-    for (int i = 0; i < NACC; i++) s += c[i][0];
-    return s;
-}
+/* fp32 FMA on VL floats: 2 VL flops per instruction (ymm 16, zmm 32) */
+#define DEFINE_PEAK_FMA(name, isa, vec, VL)                                                  \
+    __attribute__((target(isa), noinline)) static double name(long iters, int seed)         \
+    {                                                                                        \
+        vec c[NACC], xv, yv;                                                                 \
+        for (int v = 0; v < (VL); v++) xv[v] = 0.999999f, yv[v] = 1e-7f * seed;             \
+        for (int i = 0; i < NACC; i++) c[i] = xv * (float)(i + 1);                          \
+        for (long it = 0; it < iters; it++)                                                  \
+            for (int i = 0; i < NACC; i++) c[i] = c[i] * xv + yv;                           \
+        double s = 0;                                                                        \
+        for (int i = 0; i < NACC; i++) s += c[i][0];                                         \
+        return s;                                                                            \
+    }
+DEFINE_PEAK_FMA(peak_fma, "avx2,fma", f32x8, 8)
+DEFINE_PEAK_FMA(peak_fma512, "avx512f", f32x16, 16)
 
 /* int8 widened to 16 bits (the kernel before lowp_int8.c's): vpmaddwd (16 multiply-adds) +
  * vpaddd: 32 ops per pair */
@@ -133,27 +137,13 @@ __attribute__((target("avx2"), noinline)) static double peak_maddubsw(long iters
     return (double)s;
 }
 
-typedef float f32x16 __attribute__((vector_size(64)));
-
-/* fp32 FMA on zmm: 32 flops per instruction */
-__attribute__((target("avx512f"), noinline)) static double peak_fma512(long iters, int seed)
-{
-    f32x16 c[NACC], xv, yv;
-    for (int v = 0; v < 16; v++) xv[v] = 0.999999f, yv[v] = 1e-7f * seed;
-    for (int i = 0; i < NACC; i++) c[i] = xv * (float)(i + 1);
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < NACC; i++) c[i] = c[i] * xv + yv;
-    double s = 0;
-    for (int i = 0; i < NACC; i++) s += c[i][0];
-    return s;
-}
-
 /* vdpbf16ps on zmm: 16 lanes x 2 multiply-adds = 64 flops per instruction */
 __attribute__((target("avx512f,avx512bw,avx512bf16"), noinline)) static double
 peak_dpbf16(long iters, int seed)
 {
     __m512 c[NACC];
-    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80 + seed), b = (__m512bh)_mm512_set1_epi32(0x3a003a00);
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80 + seed);
+    __m512bh b = (__m512bh)_mm512_set1_epi32(0x3a003a00);
     for (int i = 0; i < NACC; i++) c[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < iters; it++)
         for (int i = 0; i < NACC; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);

@@ -364,6 +364,16 @@ static int rect_float(const packed_call *g, int i0, int m, int j0, int n)
                 int mc = min_int(mc_blk, i0 + m - ic);
                 if (pairs && g->trans_x) { /* xᵀ's rows are already along i: one pass */
                     mcnn_bf16_pack_pairs_t(g->x, g->lda, ic, mc, pc, kc, MR, ap2);
+                } else if (pairs) {
+                    /* each row of x rounded to pair words (contiguous, both ways), then the
+                     * words transposed into panels by mcnn_gemm_pack_a as if floats: it only
+                     * moves them (copies and shuffles), so their bits pass intact */
+                    uint32_t *rows = (uint32_t *)ap;
+                    for (int i = 0; i < mc; i++)
+                        mcnn_bf16_pair_row(g->x + (size_t)(ic + i) * g->lda + pc, kc,
+                                           rows + (size_t)i * (kcp / 2));
+                    mcnn_gemm_pack_a(0, (const float *)rows, kcp / 2, 0, mc, 0, kcp / 2, MR, 0,
+                                     ceil_div(mc, MR), (float *)ap2, vec);
                 } else {
                     mcnn_gemm_pack_a(g->trans_x, g->x, g->lda, ic, mc, pc, kc, MR, 0,
                                      ceil_div(mc, MR), ap, vec);

@@ -115,6 +115,9 @@ int mcnn_cpu_has_avx512_bf16(void);
  * A panels (ceil(kc/2) x mr words, bf16-rounded, the odd K's last pair padded with 0), panel
  * by panel, from src to dst (which must not overlap). */
 void mcnn_bf16_pack_pairs(const float *src, int kc, int mr, int panels, uint32_t *dst);
+/* One row's kc values -> ceil(kc/2) pair words, (x[2p], x[2p+1]) rounded, the odd K's last
+ * with 0 above it. */
+void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst);
 /* The same panels straight from xᵀ (K, M), row stride ldx (mcnn_gemm_packed_t's x: a
  * convolution's columns): rows [i0, i0+mc) of x, k in [p0, p0+kc); one pass, each pair of k
  * two rows of xᵀ read along i.  The same words as mcnn_gemm_pack_a + mcnn_bf16_pack_pairs. */

@@ -39,6 +39,14 @@ void mcnn_bf16_pack_pairs(const float *src, int kc, int mr, int panels, uint32_t
     }
 }
 
+void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst)
+{
+    for (int p = 0; p < kc / 2; p++)
+        dst[p] = (uint32_t)mcnn_bf16_from_float(x[2 * p]) |
+                 (uint32_t)mcnn_bf16_from_float(x[2 * p + 1]) << 16;
+    if (kc % 2) dst[kc / 2] = mcnn_bf16_from_float(x[kc - 1]);
+}
+
 void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0, int kc, int mr,
                             uint32_t *dst)
 {
