@@ -420,9 +420,9 @@ static void test_bf16_kernels(void)
                             }
                             double tol = gamma * scale[o] + ftz;
                             TEST_ASSERT(fabs(d.y[o] - d.want[o]) <= tol,
-                                        "%s bf16 %dx%dx%d (%d,%d) beta %g bias %d: got %.9g want %.9g",
-                                        mcnn_packed_b_kernel(p), s->M, s->N, s->K, i, j, beta, bias != NULL, d.y[o],
-                                        d.want[o]);
+                                        "%s bf16 %dx%dx%d (%d,%d) beta %g bias %d: got %.9g "
+                                        "want %.9g", mcnn_packed_b_kernel(p), s->M, s->N, s->K,
+                                        i, j, beta, bias != NULL, d.y[o], d.want[o]);
                             /* farther from the unrounded sum than summation explains */
                             rounded_somewhere |= fabs(d.y[o] - raw[o]) > 2 * tol;
                         }

@@ -17,8 +17,8 @@
  *               plus per output column its scale and the sum of its quantized weights.
  *
  * The loops are mcnn_gemm's (gemm.c) without the B packing: for an N block, for a K block, for
- * an M block (A packed, and for bf16 rounded, in pairs for a pair kernel), for each B panel, for each A panel: one
- * micro-kernel call.  int8 quantizes x's rows once per call instead, and its kernel reads
+ * an M block (A packed, and for bf16 rounded, in pairs for a pair kernel), for each B panel,
+ * for each A panel: one micro-kernel call.  int8 quantizes x's rows once per call instead, and its kernel reads
  * them in place and finishes its tile itself (lowp_int8.c).  fp32 uses the same micro-kernel, the same K blocks and
  * the same write-back as mcnn_gemm, and adds the bias afterwards as mcnn_linear_forward does,
  * so it gives the same bits.  Threads take rectangles of whole tiles; a tile is computed the
@@ -348,7 +348,7 @@ static int rect_float(const packed_call *g, int i0, int m, int j0, int n)
     int mc_blk = round_up(ceil_div(m, ceil_div(m, p->mc)), MR);
     int nc_blk = round_up(ceil_div(p->N, ceil_div(p->N, p->nc)), NR);
     int vec = p->f32 ? p->f32->isa[0] != '\0' : p->lowp->level > 0;
-    /* a pair kernel's A: packed as floats at ap, then in pairs at ap2 */
+    /* a pair kernel's A: x's rows as pair words at ap, their panels at ap2 */
     const int pairs = p->kgroup == 2;
     size_t afloats = (size_t)p->kc_blk * mc_blk;
     float *ap = mcnn_gemm_scratch(pairs ? 2 * afloats : afloats);
@@ -377,8 +377,7 @@ static int rect_float(const packed_call *g, int i0, int m, int j0, int n)
                 } else {
                     mcnn_gemm_pack_a(g->trans_x, g->x, g->lda, ic, mc, pc, kc, MR, 0,
                                      ceil_div(mc, MR), ap, vec);
-                    if (pairs) mcnn_bf16_pack_pairs(ap, kc, MR, ceil_div(mc, MR), ap2);
-                    else if (p->lowp) mcnn_bf16_round(ap, ap, (size_t)kc * round_up(mc, MR));
+                    if (p->lowp) mcnn_bf16_round(ap, ap, (size_t)kc * round_up(mc, MR));
                 }
                 for (int q = 0; q * NR < nc; q++) {
                     int nn = min_int(NR, nc - q * NR);

@@ -85,7 +85,7 @@ typedef void (*mcnn_bf16_micro_fn)(int kc, const float *a, const uint16_t *b, fl
  * the lower k in the low half:
  *   a[p * MR + i] = bf16(a[i][2p]) | bf16(a[i][2p+1]) << 16     (MR = MCNN_BF16X2_MR)
  *   b[p * NR + j] = bf16(w[2p][j]) | bf16(w[2p+1][j]) << 16     (NR = the kernel's nr)
- * an odd K padded with a zero k.  mcnn_bf16_pack_pairs makes A's from the fp32 panels. */
+ * an odd K padded with a zero k (lowp_quant.c's pair packers make A's panels). */
 typedef void (*mcnn_bf16x2_micro_fn)(int kp, const uint32_t *a, const uint32_t *b, float *c,
                                      int ldc, int m, int n, float beta);
 #define MCNN_BF16X2_MR 12
@@ -111,16 +111,13 @@ void mcnn_bf16x2_micro_avx512(int kp, const uint32_t *a, const uint32_t *b, floa
 int mcnn_cpu_has_avx512_bf16(void);
 #endif
 
-/* mr-row fp32 panels (kc x mr, k-major, as mcnn_gemm_pack_a makes them) -> the pair kernel's
- * A panels (ceil(kc/2) x mr words, bf16-rounded, the odd K's last pair padded with 0), panel
- * by panel, from src to dst (which must not overlap). */
-void mcnn_bf16_pack_pairs(const float *src, int kc, int mr, int panels, uint32_t *dst);
-/* One row's kc values -> ceil(kc/2) pair words, (x[2p], x[2p+1]) rounded, the odd K's last
- * with 0 above it. */
+/* The pair kernel's A (mcnn_bf16x2_micro_fn): one row's kc values -> ceil(kc/2) pair words,
+ * (x[2p], x[2p+1]) rounded, an odd K's last with 0 above it; mcnn_gemm_pack_a then moves the
+ * words of mr rows into a panel as it would floats. */
 void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst);
-/* The same panels straight from xᵀ (K, M), row stride ldx (mcnn_gemm_packed_t's x: a
- * convolution's columns): rows [i0, i0+mc) of x, k in [p0, p0+kc); one pass, each pair of k
- * two rows of xᵀ read along i.  The same words as mcnn_gemm_pack_a + mcnn_bf16_pack_pairs. */
+/* The panels straight from xᵀ (K, M), row stride ldx (mcnn_gemm_packed_t's x: a
+ * convolution's columns): rows [i0, i0+mc) of x, k in [p0, p0+kc), panels of mr rows (the
+ * last zero-padded); one pass, each pair of k two rows of xᵀ read along i. */
 void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0, int kc, int mr,
                             uint32_t *dst);
 

@@ -5,6 +5,7 @@
  *         Widening bf16 to fp32 is exact (append 16 zero bits), so on a CPU without
  *         AVX512_BF16 the products are those of the rounded operands and only the fp32
  *         summation rounds.  The AVX2 kernel is the fp32 6x16 loop with a widening load.
+ *         With AVX512_BF16, vdpbf16ps takes k in pairs: lowp_bf16_avx512.c.
  *   int8  in lowp_int8.c (its epilogue must not be contracted into FMAs, these loops want them);
  *         listed in the table below.
  * Kernels are compiled with target attributes and picked at run time, as the fp32 ones. */

@@ -3,6 +3,7 @@
  * plain C; and the activation quantizer's AVX2 twin (it runs on every row of every int8 GEMM:
  * at K = 64 a scalar one cost as much as the multiply-adds). */
 #include "lowp_internal.h"
+#include "ops/vmath.h" /* MCNN_SIMD_CLONES */
 
 #include <float.h>
 #include <math.h>
@@ -23,23 +24,8 @@ void mcnn_bf16_round(const float *x, float *out, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = mcnn_bf16_to_float(mcnn_bf16_from_float(x[i]));
 }
 
-void mcnn_bf16_pack_pairs(const float *src, int kc, int mr, int panels, uint32_t *dst)
-{
-    const int kp = (kc + 1) / 2;
-    for (int r = 0; r < panels; r++, src += (size_t)kc * mr, dst += (size_t)kp * mr) {
-        for (int p = 0; p < kc / 2; p++) {
-            const float *lo = src + (size_t)2 * p * mr, *hi = lo + mr;
-            for (int i = 0; i < mr; i++)
-                dst[(size_t)p * mr + i] = (uint32_t)mcnn_bf16_from_float(lo[i]) |
-                                          (uint32_t)mcnn_bf16_from_float(hi[i]) << 16;
-        }
-        if (kc % 2) /* the last k alone: its pair's high half is the padding's zero */
-            for (int i = 0; i < mr; i++)
-                dst[(size_t)(kp - 1) * mr + i] = mcnn_bf16_from_float(src[(size_t)(kc - 1) * mr + i]);
-    }
-}
-
-void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst)
+/* Runs on every row of x of every bf16 GEMM on the pair kernel: cloned for AVX-512 / AVX2. */
+MCNN_SIMD_CLONES void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst)
 {
     for (int p = 0; p < kc / 2; p++)
         dst[p] = (uint32_t)mcnn_bf16_from_float(x[2 * p]) |
@@ -47,8 +33,8 @@ void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst)
     if (kc % 2) dst[kc / 2] = mcnn_bf16_from_float(x[kc - 1]);
 }
 
-void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0, int kc, int mr,
-                            uint32_t *dst)
+MCNN_SIMD_CLONES void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0,
+                                             int kc, int mr, uint32_t *dst)
 {
     const int kp = (kc + 1) / 2;
     for (int r = 0; r * mr < mc; r++, dst += (size_t)kp * mr) {
