@@ -383,7 +383,11 @@ static void test_bf16_kernels(void)
              * nr is 32, AVX2's bf16 16) */
             const mcnn_lowp_kernel *k = lowp_kernel(mcnn_packed_b_kernel(p));
             TEST_ASSERT(k != NULL, "bf16 kernel %s not in the table", mcnn_packed_b_kernel(p));
-            if (!k) { unmake(&d); continue; }
+            if (!k) {
+                mcnn_packed_b_free(p), mcnn_packed_b_free(pf);
+                unmake(&d);
+                continue;
+            }
             int kg = k->kgroup > 1 ? k->kgroup : 1;
             size_t npad = (size_t)(s->N + k->nr - 1) / k->nr * k->nr;
             size_t kpad = (size_t)(s->K + kg - 1) / kg * kg;

@@ -33,8 +33,8 @@ MCNN_SIMD_CLONES void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst)
     if (kc % 2) dst[kc / 2] = mcnn_bf16_from_float(x[kc - 1]);
 }
 
-MCNN_SIMD_CLONES void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0,
-                                             int kc, int mr, uint32_t *dst)
+void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0, int kc, int mr,
+                            uint32_t *dst)
 {
     const int kp = (kc + 1) / 2;
     for (int r = 0; r * mr < mc; r++, dst += (size_t)kp * mr) {
