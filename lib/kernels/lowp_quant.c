@@ -24,14 +24,17 @@ void mcnn_bf16_round(const float *x, float *out, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = mcnn_bf16_to_float(mcnn_bf16_from_float(x[i]));
 }
 
-/* Runs on every row of x of every bf16 GEMM on the pair kernel: cloned for AVX-512 / AVX2. */
-MCNN_SIMD_CLONES void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst)
+/* Runs on every row of x of every bf16 GEMM on the pair kernel: cloned for AVX-512 / AVX2
+ * (static: clang 14 leaves an exported clone's symbol undefined in the shared library). */
+static MCNN_SIMD_CLONES void pair_row(const float *x, int kc, uint32_t *dst)
 {
     for (int p = 0; p < kc / 2; p++)
         dst[p] = (uint32_t)mcnn_bf16_from_float(x[2 * p]) |
                  (uint32_t)mcnn_bf16_from_float(x[2 * p + 1]) << 16;
     if (kc % 2) dst[kc / 2] = mcnn_bf16_from_float(x[kc - 1]);
 }
+
+void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst) { pair_row(x, kc, dst); }
 
 void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0, int kc, int mr,
                             uint32_t *dst)
