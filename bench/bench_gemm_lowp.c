@@ -3,10 +3,11 @@
  * best int8 kernel here, and the AVX2 one beside it when that is another), on 1 and 2 threads;
  * the modes are timed in turn within every repetition (alternating, so a neighbour's load hits
  * them alike) and the best of the repetitions is kept.  Then the dot-product peak of each
- * path, measured as bench/fma_peak.c does: independent chains of one instruction (fp32 FMA,
- * 256 and 512 bits; int8 vpmaddubsw + vpmaddwd + vpaddd, the AVX2 int8 kernel's; vpmaddwd +
- * vpaddd on 16-bit operands, the kernel before it, for comparison; and AVX512_VNNI's
- * vpdpbusd on zmm).  Hold the CPU lock for the whole run:
+ * path, measured as bench/fma_peak.c does: independent chains of one instruction (fp32 FMA;
+ * int8 vpmaddubsw + vpmaddwd + vpaddd, the AVX2 int8 kernel's; vpmaddwd + vpaddd on 16-bit
+ * operands, the kernel before it, for comparison; with AVX-512 the 512-bit FMA, with
+ * AVX512_BF16 vdpbf16ps, the bf16 kernel's, and with AVX512_VNNI vpdpbusd, the int8
+ * kernel's).  Hold the CPU lock for the whole run:
  *   flock /tmp/mcnn-cpu.lock build/bench/bench_gemm_lowp [reps, default 3] [-q: batch 1 only]
  *       [-p: the peaks only (bench/compare_lowp_baselines.py's % of peak)] */
 #include "mcnn.h"
@@ -98,19 +99,23 @@ static void bench_shape(const shape *s, int reps, int threads)
 #pragma clang fp contract(fast)
 #endif
 typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x16 __attribute__((vector_size(64)));
 
-/* fp32 FMA: 16 flops per instruction */
-__attribute__((target("avx2,fma"), noinline)) static double peak_fma(long iters, int seed)
-{
-    f32x8 c[NACC], xv, yv;
-    for (int v = 0; v < 8; v++) xv[v] = 0.999999f, yv[v] = 1e-7f * seed;
-    for (int i = 0; i < NACC; i++) c[i] = xv * (float)(i + 1);
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < NACC; i++) c[i] = c[i] * xv + yv;
-    double s = 0;
-    for (int i = 0; i < NACC; i++) s += c[i][0];
-    return s;
-}
+/* fp32 FMA on VL floats: 2 VL flops per instruction (ymm 16, zmm 32) */
+#define DEFINE_PEAK_FMA(name, isa, vec, VL)                                                  \
+    __attribute__((target(isa), noinline)) static double name(long iters, int seed)         \
+    {                                                                                        \
+        vec c[NACC], xv, yv;                                                                 \
+        for (int v = 0; v < (VL); v++) xv[v] = 0.999999f, yv[v] = 1e-7f * seed;             \
+        for (int i = 0; i < NACC; i++) c[i] = xv * (float)(i + 1);                          \
+        for (long it = 0; it < iters; it++)                                                  \
+            for (int i = 0; i < NACC; i++) c[i] = c[i] * xv + yv;                           \
+        double s = 0;                                                                        \
+        for (int i = 0; i < NACC; i++) s += c[i][0];                                         \
+        return s;                                                                            \
+    }
+DEFINE_PEAK_FMA(peak_fma, "avx2,fma", f32x8, 8)
+DEFINE_PEAK_FMA(peak_fma512, "avx512f", f32x16, 16)
 
 /* int8 widened to 16 bits (the kernel before lowp_int8.c's): vpmaddwd (16 multiply-adds) +
  * vpaddd: 32 ops per pair */
@@ -140,18 +145,6 @@ __attribute__((target("avx2"), noinline)) static double peak_maddubsw(long iters
     return (double)s;
 }
 
-/* fp32 FMA on zmm: 32 flops per instruction (the fp32 avx512 kernel's) */
-__attribute__((target("avx512f"), noinline)) static double peak_fma512(long iters, int seed)
-{
-    __m512 c[NACC], xv = _mm512_set1_ps(0.999999f), yv = _mm512_set1_ps(1e-7f * seed);
-    for (int i = 0; i < NACC; i++) c[i] = _mm512_set1_ps((float)(i + 1));
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < NACC; i++) c[i] = _mm512_fmadd_ps(c[i], xv, yv);
-    double s = 0;
-    for (int i = 0; i < NACC; i++) s += _mm512_cvtss_f32(c[i]);
-    return s;
-}
-
 /* AVX512_VNNI: vpdpbusd on zmm, 64 uint8 x int8 multiply-adds into 16 int32: 128 ops per
  * instruction (the VNNI int8 kernel's only arithmetic) */
 __attribute__((target("avx512f,avx512vnni"), noinline)) static double peak_vnni(long iters,
@@ -164,6 +157,21 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) static double peak_vnni(
     long s = 0;
     for (int i = 0; i < NACC; i++) s += _mm512_cvtsi512_si32(c[i]);
     return (double)s;
+}
+
+/* vdpbf16ps on zmm: 16 lanes x 2 multiply-adds = 64 flops per instruction */
+__attribute__((target("avx512f,avx512bw,avx512bf16"), noinline)) static double
+peak_dpbf16(long iters, int seed)
+{
+    __m512 c[NACC];
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80 + seed);
+    __m512bh b = (__m512bh)_mm512_set1_epi32(0x3a003a00);
+    for (int i = 0; i < NACC; i++) c[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < NACC; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
+    double s = 0;
+    for (int i = 0; i < NACC; i++) s += _mm512_reduce_add_ps(c[i]);
+    return s;
 }
 
 static double peak(double (*fn)(long, int), double ops_per_iter, int threads)
@@ -212,11 +220,17 @@ int main(int argc, char **argv)
                    "int8 vpmaddubsw (the kernel's) %.1f GOP/s\n", t, t > 1 ? "s" : "",
                    peak(peak_fma, NACC * 16.0, t), peak(peak_maddwd, NACC * 32.0, t),
                    peak(peak_maddubsw, NACC * 64.0, t));
-    if (level >= 2 && mcnn_cpu_has_avx512_vnni())
-        for (int t = 1; t <= 2 && t <= maxt; t++)
-            printf("peak %d thread%s: fp32 FMA zmm %.1f GFLOP/s, int8 vpdpbusd zmm (the VNNI "
-                   "kernel's) %.1f GOP/s\n", t, t > 1 ? "s" : "", peak(peak_fma512, NACC * 32.0, t),
-                   peak(peak_vnni, NACC * 128.0, t));
+    if (level >= 2)
+        for (int t = 1; t <= 2 && t <= maxt; t++) {
+            printf("peak %d thread%s: fp32 FMA zmm %.1f GFLOP/s", t, t > 1 ? "s" : "",
+                   peak(peak_fma512, NACC * 32.0, t));
+            if (mcnn_cpu_has_avx512_bf16())
+                printf(", bf16 vdpbf16ps zmm %.1f GFLOP/s", peak(peak_dpbf16, NACC * 64.0, t));
+            if (mcnn_cpu_has_avx512_vnni())
+                printf(", int8 vpdpbusd zmm (the VNNI kernel's) %.1f GOP/s",
+                       peak(peak_vnni, NACC * 128.0, t));
+            printf("\n");
+        }
 #endif
     if (peaks_only) return 0;
     {   /* bytes of one packed ViT-B/16 MLP weight (3072 x 768) */

@@ -7,14 +7,18 @@
  *   fp32, bf16  K cut into the same even blocks as mcnn_gemm (kc_blk); block by block, the
  *               NR-wide panels of every column, each kc x NR, k-major (gemm_pack.c's layout):
  *                 panels + pc * Npad + q * kc * NR      (block starting at k = pc, panel q)
- *               fp32 stores floats, bf16 their rounded top halves.
+ *               fp32 stores floats, bf16 their rounded top halves.  A bf16 kernel that sums
+ *               k in pairs (kgroup 2, vdpbf16ps) keeps the K blocks even and stores each
+ *               panel pair-major: per pair of k, per column, the two bf16 side by side (an
+ *               odd K's last pair padded with 0), so block and panel offsets count the
+ *               padded kc:  panels + pc * Npad + q * round_up(kc, 2) * NR  (uint16s).
  *   int8        the whole K in one block, k in groups of 4 (K padded to a multiple of 4):
  *                 panels + q * kq * 4NR  bytes, then per group g: (w[4g..4g+3][j]), j < NR
  *               plus per output column its scale and the sum of its quantized weights.
  *
  * The loops are mcnn_gemm's (gemm.c) without the B packing: for an N block, for a K block, for
- * an M block (A packed, and for bf16 rounded), for each B panel, for each A panel: one
- * micro-kernel call.  int8 quantizes x's rows once per call instead, and its kernel reads
+ * an M block (A packed, and for bf16 rounded, in pairs for a pair kernel), for each B panel,
+ * for each A panel: one micro-kernel call.  int8 quantizes x's rows once per call instead, and its kernel reads
  * them in place and finishes its tile itself (lowp_int8.c).  fp32 uses the same micro-kernel, the same K blocks and
  * the same write-back as mcnn_gemm, and adds the bias afterwards as mcnn_linear_forward does,
  * so it gives the same bits.  Threads take rectangles of whole tiles; a tile is computed the
@@ -43,6 +47,7 @@ struct mcnn_packed_b {
     const mcnn_lowp_kernel *lowp;  /* bf16, int8 */
     int mr, nr, kc_blk, mc, nc;    /* the kernel's tile and blocks */
     int npad, kq;                  /* N rounded up to NR; int8: groups of 4 k */
+    int kgroup;                    /* bf16: k per fp32 lane, 1 or 2 (the pair kernel) */
     void *panels;
     size_t panel_bytes;
     float *scales;                 /* int8: per output column */
@@ -142,7 +147,7 @@ static mcnn_status pick_lowp(mcnn_precision precision, const mcnn_lowp_kernel **
     int level;
     MCNN_TRY(mcnn_lowp_isa(&level));
     for (const mcnn_lowp_kernel *k = mcnn_lowp_kernels; k->name; k++) {
-        int has = precision == MCNN_PRECISION_BF16 ? k->bf16 != NULL : k->int8 != NULL;
+        int has = precision == MCNN_PRECISION_BF16 ? k->bf16 || k->bf16x2 : k->int8 != NULL;
         if (has && mcnn_lowp_kernel_usable(k, level)) return *out = k, MCNN_OK;
     }
     return mcnn_set_error(MCNN_ERR_UNSUPPORTED, "no %s kernel in this build",
@@ -173,7 +178,20 @@ static mcnn_status pack_float_panels(mcnn_packed_b *p, const float *W, int ldw)
         }
         mcnn_gemm_pack_b(1, W, ldw, pc, kc, 0, p->N, p->nr, 0, panels, tmp, 0);
         uint16_t *dst = (uint16_t *)p->panels + off;
-        for (size_t i = 0; i < n; i++) dst[i] = mcnn_bf16_from_float(tmp[i]);
+        if (p->kgroup == 1) {
+            for (size_t i = 0; i < n; i++) dst[i] = mcnn_bf16_from_float(tmp[i]);
+            continue;
+        }
+        /* pairs: panel q's word (p, j) holds k = 2p and 2p + 1 of column j */
+        const int NR = p->nr, kcp = round_up(kc, 2);
+        for (int q = 0; q < panels; q++) {
+            const float *src = tmp + (size_t)q * kc * NR;
+            uint16_t *d = dst + (size_t)q * kcp * NR;
+            for (int k = 0; k < kcp; k++)
+                for (int j = 0; j < NR; j++)
+                    d[((size_t)(k / 2) * NR + j) * 2 + k % 2] =
+                        k < kc ? mcnn_bf16_from_float(src[(size_t)k * NR + j]) : 0;
+        }
     }
     mcnn_free(tmp);
     return MCNN_OK;
@@ -227,7 +245,10 @@ mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, 
             const mcnn_lowp_kernel *k = p->lowp;
             p->mr = precision == MCNN_PRECISION_INT8 ? k->mr8 : k->mr;
             p->nr = k->nr, p->mc = k->mc, p->nc = k->nc;
-            p->kc_blk = precision == MCNN_PRECISION_BF16 ? ceil_div(K, ceil_div(K, k->kc)) : K;
+            p->kgroup = precision == MCNN_PRECISION_BF16 && k->bf16x2 ? 2 : 1;
+            p->kc_blk = precision == MCNN_PRECISION_BF16
+                            ? round_up(ceil_div(K, ceil_div(K, k->kc)), p->kgroup)
+                            : K;
         }
     } else {
         s = mcnn_set_error(MCNN_ERR_ARG, "packed weight: unknown precision %d", (int)precision);
@@ -237,8 +258,10 @@ mcnn_status mcnn_packed_b_create(mcnn_packed_b **out, mcnn_precision precision, 
         return s;
     }
     p->npad = round_up(N, p->nr), p->kq = ceil_div(K, MCNN_INT8_KGROUP);
-    size_t elems = (size_t)p->npad *
-                   (size_t)(precision == MCNN_PRECISION_INT8 ? MCNN_INT8_KGROUP * p->kq : K);
+    if (!p->kgroup) p->kgroup = 1;
+    size_t elems = (size_t)p->npad * (size_t)(precision == MCNN_PRECISION_INT8
+                                                  ? MCNN_INT8_KGROUP * p->kq
+                                                  : round_up(K, p->kgroup));
     p->panel_bytes = elems * (precision == MCNN_PRECISION_FP32   ? sizeof(float)
                               : precision == MCNN_PRECISION_BF16 ? sizeof(uint16_t)
                                                                  : sizeof(int8_t));
@@ -326,39 +349,64 @@ static int rect_float(const packed_call *g, int i0, int m, int j0, int n)
     int mc_blk = round_up(ceil_div(m, ceil_div(m, p->mc)), MR);
     int nc_blk = round_up(ceil_div(p->N, ceil_div(p->N, p->nc)), NR);
     int vec = p->f32 ? p->f32->isa[0] != '\0' : p->lowp->level > 0;
-    float *ap = mcnn_gemm_scratch((size_t)p->kc_blk * mc_blk);
+    /* a pair kernel's A: x's rows as pair words at ap, their panels at ap2 */
+    const int pairs = p->kgroup == 2;
+    size_t afloats = (size_t)p->kc_blk * mc_blk;
+    float *ap = mcnn_gemm_scratch(pairs ? 2 * afloats : afloats);
     if (!ap) return -1;
+    uint32_t *ap2 = (uint32_t *)(ap + afloats);
     for (int jc = j0; jc < j0 + n; jc += nc_blk) {
         int nc = min_int(nc_blk, j0 + n - jc);
         for (int pc = 0; pc < p->K; pc += p->kc_blk) {
-            int kc = min_int(p->kc_blk, p->K - pc);
+            int kc = min_int(p->kc_blk, p->K - pc), kcp = round_up(kc, p->kgroup);
             float beta = pc == 0 ? g->beta : 1.0f; /* later K blocks add to y */
-            size_t block = (size_t)pc * p->npad + (size_t)(jc / NR) * kc * NR;
+            size_t block = (size_t)pc * p->npad + (size_t)(jc / NR) * kcp * NR;
             for (int ic = i0; ic < i0 + m; ic += mc_blk) {
                 int mc = min_int(mc_blk, i0 + m - ic);
-                mcnn_gemm_pack_a(g->trans_x, g->x, g->lda, ic, mc, pc, kc, MR, 0,
-                                 ceil_div(mc, MR), ap, vec);
-                if (p->lowp) mcnn_bf16_round(ap, ap, (size_t)kc * round_up(mc, MR));
+                if (pairs && g->trans_x) { /* xᵀ's rows are already along i: one pass */
+                    mcnn_bf16_pack_pairs_t(g->x, g->lda, ic, mc, pc, kc, MR, ap2);
+                } else if (pairs) {
+                    /* each row of x rounded to pair words (contiguous, both ways), then the
+                     * words transposed into panels by mcnn_gemm_pack_a as if floats: it only
+                     * moves them (copies and shuffles), so their bits pass intact */
+                    uint32_t *rows = (uint32_t *)ap;
+                    for (int i = 0; i < mc; i++)
+                        mcnn_bf16_pair_row(g->x + (size_t)(ic + i) * g->lda + pc, kc,
+                                           rows + (size_t)i * (kcp / 2));
+                    mcnn_gemm_pack_a(0, (const float *)rows, kcp / 2, 0, mc, 0, kcp / 2, MR, 0,
+                                     ceil_div(mc, MR), (float *)ap2, vec);
+                } else {
+                    mcnn_gemm_pack_a(g->trans_x, g->x, g->lda, ic, mc, pc, kc, MR, 0,
+                                     ceil_div(mc, MR), ap, vec);
+                    if (p->lowp) mcnn_bf16_round(ap, ap, (size_t)kc * round_up(mc, MR));
+                }
                 for (int q = 0; q * NR < nc; q++) {
                     int nn = min_int(NR, nc - q * NR);
-                    size_t boff = block + (size_t)q * kc * NR;
+                    size_t boff = block + (size_t)q * kcp * NR;
                     for (int r = 0; r * MR < mc; r++) {
                         int mm = min_int(MR, mc - r * MR);
                         int row = ic + r * MR, col = jc + q * NR;
                         float *c = y_at(g, row, col), t[TILE_MAX];
                         const float *a = ap + (size_t)r * kc * MR;
                         const uint16_t *b16 = (const uint16_t *)p->panels + boff;
-                        if (p->f32)
+                        if (p->f32) {
                             p->f32->fn(kc, a, (const float *)p->panels + boff, NR, c,
                                        g->trans_y ? 1 : g->ldc, g->trans_y ? g->ldc : 1, mm,
                                        nn, 1.0f, beta);
-                        else if (!g->trans_y)
-                            p->lowp->bf16(kc, a, b16, c, g->ldc, mm, nn, beta);
-                        else {
-                            tile_in(g, t, NR, row, col, mm, nn, beta);
-                            p->lowp->bf16(kc, a, b16, t, NR, mm, nn, beta);
-                            tile_out(g, t, NR, row, col, mm, nn);
+                            continue;
                         }
+                        float *ct = c;
+                        int ldt = g->ldc;
+                        if (g->trans_y) { /* the kernel writes t, row-major */
+                            tile_in(g, t, NR, row, col, mm, nn, beta);
+                            ct = t, ldt = NR;
+                        }
+                        if (pairs)
+                            p->lowp->bf16x2(kcp / 2, ap2 + (size_t)r * (kcp / 2) * MR,
+                                            (const uint32_t *)b16, ct, ldt, mm, nn, beta);
+                        else
+                            p->lowp->bf16(kc, a, b16, ct, ldt, mm, nn, beta);
+                        if (g->trans_y) tile_out(g, t, NR, row, col, mm, nn);
                     }
                 }
             }

@@ -88,6 +88,15 @@ typedef struct mcnn_int8_epilogue {
  *       panel: per group g and column j the 4 int8 (qw[4g..4g+3][j]), 4 nr bytes per g. */
 typedef void (*mcnn_bf16_micro_fn)(int kc, const float *a, const uint16_t *b, float *c, int ldc,
                                    int m, int n, float beta);
+/* bf16 in pairs (kgroup 2: AVX512_BF16's vdpbf16ps sums two k per fp32 lane): as
+ * mcnn_bf16_micro_fn over kp pairs of k, with the panels holding 32-bit words of two bf16,
+ * the lower k in the low half:
+ *   a[p * MR + i] = bf16(a[i][2p]) | bf16(a[i][2p+1]) << 16     (MR = MCNN_BF16X2_MR)
+ *   b[p * NR + j] = bf16(w[2p][j]) | bf16(w[2p+1][j]) << 16     (NR = the kernel's nr)
+ * an odd K padded with a zero k (lowp_quant.c's pair packers make A's panels). */
+typedef void (*mcnn_bf16x2_micro_fn)(int kp, const uint32_t *a, const uint32_t *b, float *c,
+                                     int ldc, int m, int n, float beta);
+#define MCNN_BF16X2_MR 12
 typedef void (*mcnn_int8_micro_fn)(int kq, const uint8_t *a, size_t lda, const int8_t *b,
                                    const mcnn_int8_epilogue *e, float *y, size_t ldc, int m,
                                    int n);
@@ -111,7 +120,21 @@ float mcnn_quant_act_row8_avx512(const float *x, int K, uint8_t *q, int32_t *zer
 int mcnn_cpu_has_avx512_vnni(void);
 #define MCNN_VNNI_MR 8
 #define MCNN_VNNI_NR 32
+/* The vdpbf16ps kernel (lowp_bf16_avx512.c), and whether this CPU has AVX512_BF16. */
+void mcnn_bf16x2_micro_avx512(int kp, const uint32_t *a, const uint32_t *b, float *c, int ldc,
+                              int m, int n, float beta);
+int mcnn_cpu_has_avx512_bf16(void);
 #endif
+
+/* The pair kernel's A (mcnn_bf16x2_micro_fn): one row's kc values -> ceil(kc/2) pair words,
+ * (x[2p], x[2p+1]) rounded, an odd K's last with 0 above it; mcnn_gemm_pack_a then moves the
+ * words of mr rows into a panel as it would floats. */
+void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst);
+/* The panels straight from xᵀ (K, M), row stride ldx (mcnn_gemm_packed_t's x: a
+ * convolution's columns): rows [i0, i0+mc) of x, k in [p0, p0+kc), panels of mr rows (the
+ * last zero-padded); one pass, each pair of k two rows of xᵀ read along i. */
+void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0, int kc, int mr,
+                            uint32_t *dst);
 
 typedef struct mcnn_lowp_kernel {
     const char *name;  /* "avx2", "plain" */
@@ -124,6 +147,10 @@ typedef struct mcnn_lowp_kernel {
     int mr8;           /* int8's tile rows (its columns: nr) */
     int kc, mc, nc;    /* blocks; int8 sums the whole K at once (kc is bf16's only) */
     int a_max;         /* int8: the activations' top code, 127 (7 bits) or 255 (8 bits) */
+    /* bf16's k per fp32 lane: 1, one k (bf16 above, FMAs on widened bf16); 2, pairs
+     * (bf16x2 instead of bf16: its panels in pairs, K blocks even) */
+    int kgroup;
+    mcnn_bf16x2_micro_fn bf16x2;
 } mcnn_lowp_kernel;
 
 /* zero-terminated, best first; each precision takes the first entry that has a kernel for it
@@ -145,7 +172,7 @@ mcnn_status mcnn_gemm_packed_t(int M, const float *xt, int ldx, const mcnn_packe
  * by MCNN_ISA=plain|avx2|avx512|amx in the environment, or by mcnn_lowp_set_isa (tests and
  * benchmarks; NULL goes back to the environment).  A level this CPU lacks, or an unknown name,
  * is an MCNN_ERR_ARG saying which levels it has.  Kernels for a level with none of its own
- * (AMX; for int8, AVX-512 without VNNI) use the best lower one. */
+ * (AMX: no AMX kernels exist yet; for int8, AVX-512 without VNNI) use the best lower one. */
 mcnn_status mcnn_lowp_isa(int *level);
 void mcnn_lowp_set_isa(const char *name);
 /* Highest level this CPU supports. */

@@ -5,6 +5,7 @@
  *         Widening bf16 to fp32 is exact (append 16 zero bits), so on a CPU without
  *         AVX512_BF16 the products are those of the rounded operands and only the fp32
  *         summation rounds.  The AVX2 kernel is the fp32 6x16 loop with a widening load.
+ *         With AVX512_BF16, vdpbf16ps takes k in pairs: lowp_bf16_avx512.c.
  *   int8  in lowp_int8.c (its epilogue must not be contracted into FMAs, these loops want them);
  *         listed in the table below.
  * Kernels are compiled with target attributes and picked at run time, as the fp32 ones. */
@@ -98,15 +99,19 @@ __attribute__((target("avx2,fma"))) static void bf16_avx2(int kc, const float *r
  * AVX2 kernel's, 32 columns wide. */
 const mcnn_lowp_kernel mcnn_lowp_kernels[] = {
 #ifdef HAVE_AVX2_KERNELS
+    /* bf16 only: vdpbf16ps, k in pairs (lowp_bf16_avx512.c) */
+    {.name = "avx512-bf16", .level = 2, .usable = mcnn_cpu_has_avx512_bf16,
+     .bf16x2 = mcnn_bf16x2_micro_avx512, .kgroup = 2, .mr = MCNN_BF16X2_MR, .nr = 32,
+     .kc = 768, .mc = 144, .nc = 2048},
     /* int8 only: vpdpbusd, 8-bit activations (lowp_int8_avx512.c) */
     {.name = "avx512-vnni", .level = 2, .usable = mcnn_cpu_has_avx512_vnni,
      .int8 = mcnn_int8_micro_avx512_vnni, .quant_act = mcnn_quant_act_row8_avx512,
      .mr = MCNN_VNNI_MR, .nr = MCNN_VNNI_NR, .mr8 = MCNN_VNNI_MR, .mc = 128, .nc = 2048,
      .a_max = MCNN_INT8_A_MAX_VNNI},
     {"avx2", 1, NULL, bf16_avx2, mcnn_int8_micro_avx2, mcnn_quant_act_row_avx2, AVX2_MR,
-     AVX2_NR, 4, 256, 120, 2048, MCNN_INT8_A_MAX},
+     AVX2_NR, 4, 256, 120, 2048, MCNN_INT8_A_MAX, 1, NULL},
 #endif
     {"plain", 0, NULL, bf16_plain, mcnn_int8_micro_plain, mcnn_quant_act_row, PLAIN_MR,
-     PLAIN_NR, PLAIN_MR, 256, 120, 2048, MCNN_INT8_A_MAX},
+     PLAIN_NR, PLAIN_MR, 256, 120, 2048, MCNN_INT8_A_MAX, 1, NULL},
     {0},
 };

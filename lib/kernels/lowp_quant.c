@@ -3,6 +3,7 @@
  * plain C; and the activation quantizer's AVX2 twin (it runs on every row of every int8 GEMM:
  * at K = 64 a scalar one cost as much as the multiply-adds). */
 #include "lowp_internal.h"
+#include "ops/vmath.h" /* MCNN_SIMD_CLONES */
 
 #include <float.h>
 #include <math.h>
@@ -21,6 +22,38 @@ uint16_t mcnn_bf16_from_float(float x)
 void mcnn_bf16_round(const float *x, float *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = mcnn_bf16_to_float(mcnn_bf16_from_float(x[i]));
+}
+
+/* Runs on every row of x of every bf16 GEMM on the pair kernel: cloned for AVX-512 / AVX2
+ * (static: clang 14 leaves an exported clone's symbol undefined in the shared library). */
+static MCNN_SIMD_CLONES void pair_row(const float *x, int kc, uint32_t *dst)
+{
+    for (int p = 0; p < kc / 2; p++)
+        dst[p] = (uint32_t)mcnn_bf16_from_float(x[2 * p]) |
+                 (uint32_t)mcnn_bf16_from_float(x[2 * p + 1]) << 16;
+    if (kc % 2) dst[kc / 2] = mcnn_bf16_from_float(x[kc - 1]);
+}
+
+void mcnn_bf16_pair_row(const float *x, int kc, uint32_t *dst) { pair_row(x, kc, dst); }
+
+void mcnn_bf16_pack_pairs_t(const float *xt, int ldx, int i0, int mc, int p0, int kc, int mr,
+                            uint32_t *dst)
+{
+    const int kp = (kc + 1) / 2;
+    for (int r = 0; r * mr < mc; r++, dst += (size_t)kp * mr) {
+        const int row = i0 + r * mr, h = mc - r * mr < mr ? mc - r * mr : mr;
+        for (int p = 0; p < kp; p++) {
+            const float *lo = xt + (size_t)(p0 + 2 * p) * ldx + row, *hi = lo + ldx;
+            uint32_t *d = dst + (size_t)p * mr;
+            if (2 * p + 1 < kc)
+                for (int i = 0; i < h; i++)
+                    d[i] = (uint32_t)mcnn_bf16_from_float(lo[i]) |
+                           (uint32_t)mcnn_bf16_from_float(hi[i]) << 16;
+            else /* an odd K's last k: paired with the padding's zero */
+                for (int i = 0; i < h; i++) d[i] = mcnn_bf16_from_float(lo[i]);
+            for (int i = h; i < mr; i++) d[i] = 0;
+        }
+    }
 }
 
 float mcnn_quant_weight_row(const float *w, int K, int8_t *q, int32_t *qsum)
