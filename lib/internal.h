@@ -90,6 +90,20 @@ size_t mcnn_release_pages(void *p, size_t bytes);
 void mcnn_linear_forward_packed(float *y, const float *x, const float *w,
                                 const mcnn_packed_b *pk, const float *b, int N, int IN, int OUT);
 
+/* The pair kernel (bf16, k in pairs: vdpbf16ps) a weight was packed for, or NULL (fp32, int8,
+ * or a bf16 kernel that widens).  Inference uses it to run attention's products in bf16 too
+ * where that is faster than fp32.  lib/kernels/gemm_packed.c. */
+struct mcnn_lowp_kernel;
+const struct mcnn_lowp_kernel *mcnn_packed_b_pair_kernel(const mcnn_packed_b *p);
+
+/* mcnn_attention_forward (starts NULL: S sequences of T tokens) or _ragged (starts) with its
+ * two products, S = Q·Kᵀ/√HS and O = P·V, in bf16 on pair kernel bf16
+ * (lib/kernels/gemm_bf16_act.c); bf16 NULL: fp32, those functions' bits.  The softmax stays
+ * fp32.  Inference only: the backward reads probs as fp32 products would have made them. */
+void mcnn_attention_forward_bf16(float *out, float *probs, const float *qkv, int S, int T,
+                                 const int *starts, int C, int NH, int causal,
+                                 const struct mcnn_lowp_kernel *bf16);
+
 /* Size, then point.  A carver hands out 64-byte-aligned float arrays from one block; with a
  * NULL base it only counts, so the same code first sizes an arena and then fills it:
  *   mcnn_carver c = {NULL, 0};  plan(&c);  alloc c.used floats;  c = (mcnn_carver){base, 0}; plan(&c); */

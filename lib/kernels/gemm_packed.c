@@ -303,6 +303,11 @@ const char *mcnn_packed_b_kernel(const mcnn_packed_b *p)
     return p->f32 ? p->f32->name : p->lowp->name;
 }
 
+const mcnn_lowp_kernel *mcnn_packed_b_pair_kernel(const mcnn_packed_b *p)
+{
+    return p && p->kgroup == 2 ? p->lowp : NULL;
+}
+
 /* ---- the multiply ----------------------------------------------------------------------------- */
 typedef struct packed_call {
     const mcnn_packed_b *p;
@@ -456,7 +461,7 @@ static int rect(const packed_call *g, int i0, int m, int j0, int n)
                                                   : rect_float(g, i0, m, j0, n);
 }
 
-static int want_threads(double macs)
+int mcnn_lowp_want_threads(double macs)
 {
 #ifdef _OPENMP
     if (omp_in_parallel() || macs < 64.0 * 64.0 * 64.0) return 1;
@@ -513,7 +518,7 @@ static mcnn_status packed_run(packed_call *g)
     const mcnn_packed_b *p = g->p;
     const int M = g->M;
     if (M <= 0) return MCNN_OK;
-    int nt = want_threads((double)M * p->N * p->K);
+    int nt = mcnn_lowp_want_threads((double)M * p->N * p->K);
     void *qbuf = NULL;
     if (p->precision == MCNN_PRECISION_INT8) { /* quantize each row of x once */
         size_t row = (size_t)MCNN_INT8_KGROUP * p->kq;

@@ -167,6 +167,18 @@ int mcnn_lowp_kernel_usable(const mcnn_lowp_kernel *k, int level);
 mcnn_status mcnn_gemm_packed_t(int M, const float *xt, int ldx, const mcnn_packed_b *p,
                                float beta, float *yt, int ldy);
 
+/* Threads for a reduced-precision GEMM of macs multiply-adds: 1 inside a parallel region or
+ * for a small one, else all (gemm_packed.c). */
+int mcnn_lowp_want_threads(double macs);
+
+/* A bf16 GEMM of two activations on pair kernel k (k->bf16x2), both rounded per call
+ * (gemm_bf16_act.c): C (M, N) = alpha · A · op(B), A (M, K) row stride lda, op(B) = Bᵀ for
+ * B (N, K) when trans_b, else B (K, N); C written, not read.  The bits do not depend on the
+ * thread count.  MCNN_ERR_ARG for a kernel without pairs or bad sizes, MCNN_ERR_NOMEM. */
+mcnn_status mcnn_gemm_bf16_act(const mcnn_lowp_kernel *k, int trans_b, int M, int N, int K,
+                               float alpha, const float *A, int lda, const float *B, int ldb,
+                               float *C, int ldc);
+
 /* ---- which kernels (gemm_packed.c) --------------------------------------------------------
  * The ISA level the reduced-precision kernels may use: the best this CPU has, or the one named
  * by MCNN_ISA=plain|avx2|avx512|amx in the environment, or by mcnn_lowp_set_isa (tests and

@@ -93,7 +93,12 @@ static void block_forward(float *out, block_acts *a, const float *x, const block
     mcnn_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, N, C, eps);    /*  1 */
     const block_packed none = {0}, *pk = p->pk ? p->pk : &none;
     mcnn_linear_forward_packed(a->qkv, a->ln1, p->qkv_w, pk->qkv, p->qkv_b, N, C, 3 * C);          /*  2 */
-    if (q->starts)                                                                                 /*  3 */
+    /* weights in bf16 on the pair kernel (inference): attention's products in bf16 too */
+    const struct mcnn_lowp_kernel *att_bf16 = mcnn_packed_b_pair_kernel(pk->qkv);
+    if (att_bf16)                                                                                  /*  3 */
+        mcnn_attention_forward_bf16(a->att, a->probs, a->qkv, q->S, q->T, q->starts, C, NH,
+                                    cfg->causal, att_bf16);
+    else if (q->starts)
         mcnn_attention_forward_ragged(a->att, a->probs, a->qkv, q->S, q->starts, C, NH, cfg->causal);
     else
         mcnn_attention_forward(a->att, a->probs, a->qkv, q->S, q->T, C, NH, cfg->causal);

@@ -21,6 +21,10 @@
  * and GEMM uses all threads instead.  Either way no parallel region is nested in another, and
  * since GEMM's result does not depend on its thread count, neither does ours.
  *
+ * Inference at bf16 (mcnn_attention_forward_bf16, lib/internal.h): the two forward products
+ * run on the bf16 pair kernel (lib/kernels/gemm_bf16_act.c: Q, K, P, V rounded to bf16, fp32
+ * sums) instead of mcnn_gemm; S is scaled by 1/√HS after its sum, and the softmax stays fp32.
+ *
  * Ragged ("varlen"): S sequences of their own lengths packed as rows, sequence s in rows
  * starts[s] - starts[0] .. starts[s+1] - starts[0] - 1 of qkv, out and dqkv, and its NH (T_s, T_s)
  * probs one after the other.  Nothing padded is computed and no padded key is seen.  The (B, T)
@@ -28,6 +32,7 @@
  * See docs/ops/attention.md. */
 #include "internal.h"
 #include "core/profile.h"
+#include "kernels/lowp_internal.h"
 #include "vmath.h"
 
 #include <math.h>
@@ -102,31 +107,42 @@ static void softmax_rows(float *P, int T, int causal)
     }
 }
 
+/* C = alpha · A · op(B) (mcnn_gemm(0, trans_b, ...) with beta 0): in bf16 on the pair kernel
+ * bf16, or in fp32 (bf16 NULL, or the bf16 GEMM out of memory: the same product, exactly). */
+static void product(const mcnn_lowp_kernel *bf16, int trans_b, int M, int N, int K, float alpha,
+                    const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+{
+    if (bf16 && mcnn_gemm_bf16_act(bf16, trans_b, M, N, K, alpha, A, lda, B, ldb, C, ldc) ==
+                    MCNN_OK)
+        return;
+    mcnn_gemm(0, trans_b, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
+}
+
 /* Head h of the sequence of T tokens whose first row is row0, its probs at P. */
 static void head_forward(float *out, float *P, const float *qkv, int row0, int T, int h, int C,
-                         int NH, int causal)
+                         int NH, int causal, const mcnn_lowp_kernel *bf16)
 {
     const int HS = C / NH, C3 = 3 * C;
     const float *q = qkv + (size_t)row0 * C3 + (size_t)h * HS;  /* (T, HS), ld 3C */
     const float *k = q + C, *v = q + 2 * C;
     float *o = out + (size_t)row0 * C + (size_t)h * HS;         /* (T, HS), ld C */
     const float scale = 1.0f / sqrtf((float)HS);
-    mcnn_gemm(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, P, T);  /* S = Q·Kᵀ/√HS  */
-    softmax_rows(P, T, causal);                                  /* P = softmax(S) */
-    mcnn_gemm(0, 0, T, HS, T, 1.0f, P, T, v, C3, 0.0f, o, C);    /* O = P·V        */
+    product(bf16, 1, T, T, HS, scale, q, C3, k, C3, P, T);      /* S = Q·Kᵀ/√HS  */
+    softmax_rows(P, T, causal);                                 /* P = softmax(S) */
+    product(bf16, 0, T, HS, T, 1.0f, P, T, v, C3, o, C);        /* O = P·V        */
 }
 
 /* Pair i = (sequence i / NH, head i % NH). */
 static void pair_forward(float *out, float *probs, const float *qkv, const seqs *q, int i,
-                         int C, int NH, int causal)
+                         int C, int NH, int causal, const mcnn_lowp_kernel *bf16)
 {
     const int s = i / NH, h = i % NH, T = seq_len(q, s);
     float *P = probs + seq_probs(q, s, NH) + (size_t)h * T * T;
-    head_forward(out, P, qkv, seq_row(q, s), T, h, C, NH, causal);
+    head_forward(out, P, qkv, seq_row(q, s), T, h, C, NH, causal, bf16);
 }
 
 static void attention_forward(float *out, float *probs, const float *qkv, const seqs *q, int C,
-                              int NH, int causal)
+                              int NH, int causal, const mcnn_lowp_kernel *bf16)
 {
     MCNN_PROF_SCOPE(MCNN_PROF_ATTENTION);
     const int pairs = q->S * NH;
@@ -135,10 +151,11 @@ static void attention_forward(float *out, float *probs, const float *qkv, const 
         {
             single_threaded_gemm();
             #pragma omp for schedule(static)
-            for (int i = 0; i < pairs; i++) pair_forward(out, probs, qkv, q, i, C, NH, causal);
+            for (int i = 0; i < pairs; i++)
+                pair_forward(out, probs, qkv, q, i, C, NH, causal, bf16);
         }
     } else {
-        for (int i = 0; i < pairs; i++) pair_forward(out, probs, qkv, q, i, C, NH, causal);
+        for (int i = 0; i < pairs; i++) pair_forward(out, probs, qkv, q, i, C, NH, causal, bf16);
     }
 }
 
@@ -146,14 +163,22 @@ void mcnn_attention_forward(float *out, float *probs, const float *qkv, int B, i
                             int NH, int causal)
 {
     const seqs q = {B, T, NULL};
-    attention_forward(out, probs, qkv, &q, C, NH, causal);
+    attention_forward(out, probs, qkv, &q, C, NH, causal, NULL);
 }
 
 void mcnn_attention_forward_ragged(float *out, float *probs, const float *qkv, int S,
                                    const int *starts, int C, int NH, int causal)
 {
     const seqs q = {S, 0, starts};
-    attention_forward(out, probs, qkv, &q, C, NH, causal);
+    attention_forward(out, probs, qkv, &q, C, NH, causal, NULL);
+}
+
+void mcnn_attention_forward_bf16(float *out, float *probs, const float *qkv, int S, int T,
+                                 const int *starts, int C, int NH, int causal,
+                                 const mcnn_lowp_kernel *bf16)
+{
+    const seqs q = {S, starts ? 0 : T, starts};
+    attention_forward(out, probs, qkv, &q, C, NH, causal, bf16);
 }
 
 /* The backward of head_forward; dS (T, T) is workspace. */
