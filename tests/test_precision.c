@@ -638,8 +638,10 @@ static void test_fashion_mnist_accuracy(void)
         /* 600 images resolve 0.2 points as one image: there, near ties that bf16 swaps are
          * reported and allowed for (ViT's 2 of the first 600, fp32 leads of 0.006 and 0.001,
          * since attention's products run in bf16 too); the whole test set holds the gate */
-        const int ties = getenv("MCNN_TEST_LONG") ? 0
-                                                  : near_ties_swapped(c, &d, n, MCNN_PRECISION_BF16);
+        const int strict_ok = fabs(acc[1] - acc[0]) <= 0.002 + 1e-9; /* no second pass then */
+        const int ties = strict_ok || getenv("MCNN_TEST_LONG")
+                             ? 0
+                             : near_ties_swapped(c, &d, n, MCNN_PRECISION_BF16);
         TEST_ASSERT(fabs(acc[1] - acc[0]) <= 0.002 + (double)ties / n + 1e-9,
                     "%s bf16: %.2f %% against %.2f %% (%d near ties swapped)", paths[k],
                     100 * acc[1], 100 * acc[0], ties);
